@@ -1,0 +1,146 @@
+"""The cattrs converter that turns JSON into models and back (DESIGN §7).
+
+Models know nothing of the wire. Generated code registers, once per model class, the
+table mapping Python attribute names to wire names (`id` -> `_id`,
+`created_at` -> `createdAt`); this module applies it through cattrs hook factories.
+
+Rules applied to every attrs class:
+- wire names come from the registered table (attributes not listed keep their name);
+- a field named `extra_fields` (a `dict[str, Any]`) collects keys the model does not
+  declare, and they are written back unchanged on unstructuring;
+- `None` attributes are left out when unstructuring (the API treats absent and null alike
+  for optional fields, and a round-trip then sends back only what it received);
+- `(str, Enum)` members stay themselves when unstructured: they are `str`, so they
+  compare equal to and serialize as their wire value;
+- `datetime` values parse from ISO 8601 and are always timezone-aware (UTC if unmarked).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._pagination import PAGE_WIRE_NAMES, Page
+
+__all__ = ["converter", "register_wire_names", "structure", "unstructure"]
+
+T = TypeVar("T")
+
+EXTRA_FIELD = "extra_fields"
+
+_WIRE_NAMES: dict[type, Mapping[str, str]] = {Page: PAGE_WIRE_NAMES}
+
+
+def register_wire_names(tables: Mapping[type, Mapping[str, str]]) -> None:
+    """Record, for each model class, its Python-to-wire attribute names.
+
+    Call before the first (un)structuring of those classes; generated `models/` do it at
+    import time.
+    """
+    _WIRE_NAMES.update(tables)
+
+
+def _parse_datetime(value: object, _: type) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        # Epoch milliseconds when implausibly large for seconds.
+        seconds = value / 1000 if abs(value) > 10**11 else value
+        return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        parsed = dt.datetime.fromisoformat(text)
+    else:
+        raise TypeError(f"expected an ISO 8601 date-time, got {type(value).__name__}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def _format_datetime(value: dt.datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _base_class(cls: type) -> type:
+    return getattr(cls, "__origin__", None) or cls
+
+
+def _structure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[Any, type], Any]]:
+    def factory(cls: type) -> Callable[[Any, type], Any]:
+        base = _base_class(cls)
+        wire = _WIRE_NAMES.get(base, {})
+        fields = attrs.fields(base)
+        names = {f.name for f in fields}
+        overrides = {name: override(rename=wire.get(name, name)) for name in names if name != EXTRA_FIELD}
+        if EXTRA_FIELD in names:
+            overrides[EXTRA_FIELD] = override(omit=True)
+        inner = make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        if EXTRA_FIELD not in names:
+            return inner
+        known = {wire.get(name, name) for name in names}
+
+        def structure_keeping_extras(data: Any, tp: type) -> Any:
+            if not isinstance(data, Mapping):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            obj = inner(data, tp)
+            extras = {k: v for k, v in data.items() if k not in known}
+            if extras:
+                obj = attrs.evolve(obj, **{EXTRA_FIELD: extras})
+            return obj
+
+        return structure_keeping_extras
+
+    return factory
+
+
+def _unstructure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[Any], Any]]:
+    def factory(cls: type) -> Callable[[Any], Any]:
+        base = _base_class(cls)
+        wire = _WIRE_NAMES.get(base, {})
+        names = [f.name for f in attrs.fields(base)]
+        overrides = {name: override(rename=wire.get(name, name)) for name in names if name != EXTRA_FIELD}
+        if EXTRA_FIELD in names:
+            overrides[EXTRA_FIELD] = override(omit=True)
+        inner = make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+
+        def unstructure(obj: Any) -> dict[str, Any]:
+            data: dict[str, Any] = {k: v for k, v in inner(obj).items() if v is not None}
+            extras = getattr(obj, EXTRA_FIELD, None)
+            if extras:
+                for key, value in extras.items():
+                    data.setdefault(key, value)
+            return data
+
+        return unstructure
+
+    return factory
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=False)
+    conv.register_structure_hook(dt.datetime, _parse_datetime)
+    conv.register_unstructure_hook(dt.datetime, _format_datetime)
+    conv.register_structure_hook(Any, lambda value, _: value)
+    conv.register_structure_hook_factory(attrs.has, _structure_factory(conv))
+    conv.register_unstructure_hook_factory(attrs.has, _unstructure_factory(conv))
+    return conv
+
+
+converter: cattrs.Converter = _make_converter()
+"""The process-wide converter; prefer `structure()` and `unstructure()`."""
+
+
+def structure(data: object, tp: type[T]) -> T:
+    """Build a value of type `tp` from decoded JSON, or raise a cattrs error."""
+    return converter.structure(data, tp)
+
+
+def unstructure(value: object) -> Any:
+    """Turn a model (or a container of models) into JSON-ready data with wire names."""
+    return converter.unstructure(value)

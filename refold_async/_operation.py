@@ -1,0 +1,109 @@
+"""Operation descriptors: what one API operation is, as plain data.
+
+Generated resource methods declare an `Operation` per API operation and hand it, with the
+caller's arguments, to the transport. The transport reads the descriptor to pick
+credentials (DESIGN §1), build the request and decode the answer. The public registry
+`refold_async.operations.OPERATIONS` lists every descriptor.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Generic, Literal, TypeVar
+
+import attrs
+
+__all__ = ["AuthScope", "HTTPMethod", "Operation", "Param", "ParamLocation"]
+
+T = TypeVar("T")
+
+HTTPMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+ParamLocation = Literal["path", "query", "header", "body"]
+
+
+class AuthScope(str, enum.Enum):
+    """Which credentials an operation accepts (derived from the spec's `security`).
+
+    Orthogonal to it, `Operation.linked_account` says whether a call made with the API key
+    must also name a linked account in the `linked_account_id` header.
+    """
+
+    NONE = "none"
+    """The operation takes no credentials at all (auth structures, human tasks)."""
+
+    ORG_KEY = "org_key"
+    """Only the org API key (`x-api-key`); a session token is refused."""
+
+    KEY_OR_TOKEN = "key_or_token"
+    """The org API key, or a linked account's session token (`Authorization: Bearer`)."""
+
+    SESSION_TOKEN = "session_token"
+    """Only a linked account's session token; a client with a key mints one."""
+
+
+@attrs.frozen(kw_only=True)
+class Param:
+    """One declared parameter of an operation.
+
+    Attributes:
+        name: The Python keyword argument name.
+        wire_name: The name on the wire (header name, query key, path placeholder, JSON key).
+        location: Where the value travels.
+        required: Whether the spec requires it.
+    """
+
+    name: str
+    wire_name: str
+    location: ParamLocation
+    required: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Operation(Generic[T]):
+    """Everything the transport needs to know about one API operation.
+
+    Attributes:
+        id: The spec's `operationId`, e.g. `"getExecutionById"`.
+        method: The HTTP method.
+        path: The path template, with `{name}` placeholders.
+        auth: The credentials the operation accepts.
+        linked_account: With the API key, the call must name a linked account.
+        returns: The type the 2xx body decodes into (`None` for no body, `typing.Any`
+            to keep raw JSON). For paginated lists, `refold_async.Page[Item]`.
+        resource: The client attribute of the resource, e.g. `"executions"`.
+        name: The method name on the resource, e.g. `"retrieve"`.
+        paginated: The operation answers a `page`/`limit` envelope.
+        params: The declared parameters, for validation and tooling.
+        has_body: The operation declares a JSON request body.
+        body_required: That body is required.
+
+    Example:
+        ```python
+        GET_EXECUTION: Operation[Execution] = Operation(
+            id="getExecutionById",
+            method="GET",
+            path="/api/v2/public/execution/{execution_id}",
+            auth=AuthScope.KEY_OR_TOKEN,
+            linked_account=True,
+            returns=Execution,
+        )
+        ```
+    """
+
+    id: str
+    method: HTTPMethod
+    path: str
+    auth: AuthScope
+    linked_account: bool = False
+    returns: Any = None
+    resource: str = ""
+    name: str = ""
+    paginated: bool = False
+    params: tuple[Param, ...] = ()
+    has_body: bool = False
+    body_required: bool = False
+
+    @property
+    def is_idempotent(self) -> bool:
+        """Whether the HTTP method is idempotent, and so retried on more failures (DESIGN §5)."""
+        return self.method in ("GET", "PUT", "DELETE", "HEAD")

@@ -1,0 +1,125 @@
+"""Pages of list results and the paginator that walks them.
+
+Paginated operations answer an envelope: `docs` plus `totalDocs`, `limit`, `page`,
+`totalPages`, `hasNextPage`, `hasPrevPage`, `nextPage`, `prevPage` (DESIGN §1). `Page`
+holds one such answer; `AsyncPaginator` is what a paginated method returns: `await` it
+for the first page, or `async for` over it for every item of every page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+__all__ = ["AsyncPaginator", "Page"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen(kw_only=True)
+class Page(Generic[T]):
+    """One page of a list, with the server's pagination metadata.
+
+    Attributes:
+        items: The documents on this page (`docs` on the wire).
+        total_docs: How many documents the whole list holds, if the server said.
+        limit: The page size the server applied.
+        page: This page's number, counting from 1.
+        total_pages: How many pages the list has.
+        has_next_page: Whether a page follows this one.
+        has_prev_page: Whether a page precedes this one.
+        next_page: The next page's number, if any.
+        prev_page: The previous page's number, if any.
+
+    Example:
+        ```python
+        page = await client.linked_accounts.list(limit=50)
+        print(page.total_docs, [account.id for account in page])
+        ```
+    """
+
+    items: list[T] = attrs.field(factory=list)
+    total_docs: int | None = None
+    limit: int | None = None
+    page: int | None = None
+    total_pages: int | None = None
+    has_next_page: bool | None = None
+    has_prev_page: bool | None = None
+    next_page: int | None = None
+    prev_page: int | None = None
+    extra_fields: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def next_page_number(self) -> int | None:
+        """The number of the page after this one, or `None` on the last page."""
+        if self.has_next_page is False or not self.items:
+            return None
+        if self.next_page is not None:
+            return self.next_page
+        if self.has_next_page and self.page is not None:
+            return self.page + 1
+        return None
+
+
+PAGE_WIRE_NAMES: dict[str, str] = {
+    "items": "docs",
+    "total_docs": "totalDocs",
+    "total_pages": "totalPages",
+    "has_next_page": "hasNextPage",
+    "has_prev_page": "hasPrevPage",
+    "next_page": "nextPage",
+    "prev_page": "prevPage",
+}
+"""Python attribute name to wire name, for the converter."""
+
+
+class AsyncPaginator(Generic[T]):
+    """A lazy list result: awaitable for its first page, async-iterable for every item.
+
+    Pages are fetched one at a time, only when iteration reaches them, and never past
+    the page the server marks as last.
+
+    Example:
+        ```python
+        first = await client.executions.list(limit=100)  # one request
+        async for execution in client.executions.list(limit=100):  # as many as needed
+            ...
+        async for page in client.executions.list(limit=100).pages():
+            ...
+        ```
+    """
+
+    __slots__ = ("_fetch", "_first_page")
+
+    def __init__(self, fetch: Callable[[int | None], Awaitable[Page[T]]], first_page: int | None) -> None:
+        self._fetch = fetch
+        self._first_page = first_page
+
+    def __await__(self) -> Generator[Any, None, Page[T]]:
+        return self._fetch(self._first_page).__await__()
+
+    async def pages(self) -> AsyncIterator[Page[T]]:
+        """Yield every page in order, starting from the requested one."""
+        number = self._first_page
+        seen: set[int] = set()
+        while True:
+            page = await self._fetch(number)
+            yield page
+            following = page.next_page_number()
+            # A server that repeats a page number would loop forever: stop instead.
+            if following is None or following in seen:
+                return
+            seen.add(following)
+            number = following
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        async for page in self.pages():
+            for item in page.items:
+                yield item
