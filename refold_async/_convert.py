@@ -77,10 +77,12 @@ def _structure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[Any
         wire = _WIRE_NAMES.get(base, {})
         fields = attrs.fields(base)
         names = {f.name for f in fields}
-        overrides = {name: override(rename=wire.get(name, name)) for name in names if name != EXTRA_FIELD}
+        overrides = {
+            name: override(rename=wire.get(name, name)) for name in names if name != EXTRA_FIELD
+        }
         if EXTRA_FIELD in names:
             overrides[EXTRA_FIELD] = override(omit=True)
-        inner = make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        inner: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
         if EXTRA_FIELD not in names:
             return inner
         known = {wire.get(name, name) for name in names}
@@ -104,10 +106,12 @@ def _unstructure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[A
         base = _base_class(cls)
         wire = _WIRE_NAMES.get(base, {})
         names = [f.name for f in attrs.fields(base)]
-        overrides = {name: override(rename=wire.get(name, name)) for name in names if name != EXTRA_FIELD}
+        overrides = {
+            name: override(rename=wire.get(name, name)) for name in names if name != EXTRA_FIELD
+        }
         if EXTRA_FIELD in names:
             overrides[EXTRA_FIELD] = override(omit=True)
-        inner = make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        inner: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
 
         def unstructure(obj: Any) -> dict[str, Any]:
             data: dict[str, Any] = {k: v for k, v in inner(obj).items() if v is not None}

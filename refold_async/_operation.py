@@ -34,10 +34,10 @@ class AuthScope(str, enum.Enum):
     ORG_KEY = "org_key"
     """Only the org API key (`x-api-key`); a session token is refused."""
 
-    KEY_OR_TOKEN = "key_or_token"
+    KEY_OR_TOKEN = "key_or_token"  # noqa: S105 - a scope name, not a password
     """The org API key, or a linked account's session token (`Authorization: Bearer`)."""
 
-    SESSION_TOKEN = "session_token"
+    SESSION_TOKEN = "session_token"  # noqa: S105 - a scope name, not a password
     """Only a linked account's session token; a client with a key mints one."""
 
 

@@ -98,7 +98,9 @@ class AsyncPaginator(Generic[T]):
 
     __slots__ = ("_fetch", "_first_page")
 
-    def __init__(self, fetch: Callable[[int | None], Awaitable[Page[T]]], first_page: int | None) -> None:
+    def __init__(
+        self, fetch: Callable[[int | None], Awaitable[Page[T]]], first_page: int | None
+    ) -> None:
         self._fetch = fetch
         self._first_page = first_page
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Literal, TypeVar
 
-from typing_extensions import TypedDict, override
+from typing_extensions import TypeAlias, TypedDict, override
 
 __all__ = [
     "NOT_GIVEN",
@@ -52,7 +52,7 @@ class NotGiven:
 
 NOT_GIVEN: Final = NotGiven()
 
-NotGivenOr = _T | NotGiven
+NotGivenOr: TypeAlias = "_T | NotGiven"
 """An argument of type `_T` that may also be left out."""
 
 JSONObject = dict[str, Any]

@@ -1,0 +1,60 @@
+"""The project's sessions. `nox` alone runs the whole gate: lint, typecheck, tests, codegen.
+
+The codegen drift check needs the API contract: `REFOLD_SPEC` or, by default,
+`../shared/refold-openapi.yaml` beside the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "typecheck", "tests", "codegen"]
+
+ROOT = Path(__file__).parent
+SPEC = os.environ.get("REFOLD_SPEC", str(ROOT.parent / "shared" / "refold-openapi.yaml"))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole tree, generated code included."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict and pyright (strict) on both packages and the generator."""
+    session.install("-e", ".[typing,codegen,test,redis]")
+    session.run("mypy")
+    session.run("pyright")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (Redis-backed tests run when a server answers on 127.0.0.1:6379)."""
+    session.install("-e", ".[test,redis,codegen]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def codegen(session: nox.Session) -> None:
+    """Regenerate from the spec; with `-- --check`, fail if the committed code drifted."""
+    session.install("-e", ".[codegen,lint]")
+    args = session.posargs or ["--check"]
+    session.run("python", "-m", "codegen", "generate", "--spec", SPEC, *args)
+    session.run("python", "-m", "codegen", "coverage", "--spec", SPEC)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks: CPU per call, sync overhead, limiter accuracy. See BENCHMARKS.md."""
+    session.install("-e", ".[test]")
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)

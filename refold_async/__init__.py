@@ -1,0 +1,104 @@
+"""The Refold API, from asyncio code.
+
+```python
+from refold_async import AsyncRefold
+
+async with AsyncRefold(api_key="tk_...") as client:
+    account = await client.linked_accounts.retrieve("acct_1")
+```
+
+The public API is what this module exports; modules whose names start with `_` are
+private. Models live in `refold_async.models`, the emulator in `refold_async.testing`.
+"""
+
+import attrs as _attrs
+
+from ._client import DEFAULT_BASE_URL as DEFAULT_BASE_URL
+from ._client import AsyncRefold as AsyncRefold
+from ._client import ClientOptions as ClientOptions
+from ._errors import APIConnectionError as APIConnectionError
+from ._errors import APIDecodeError as APIDecodeError
+from ._errors import APIStatusError as APIStatusError
+from ._errors import APITimeoutError as APITimeoutError
+from ._errors import AuthenticationError as AuthenticationError
+from ._errors import BadRequestError as BadRequestError
+from ._errors import ConflictError as ConflictError
+from ._errors import EnvironmentMismatchError as EnvironmentMismatchError
+from ._errors import InvalidArgumentError as InvalidArgumentError
+from ._errors import MissingCredentialError as MissingCredentialError
+from ._errors import MissingLinkedAccountError as MissingLinkedAccountError
+from ._errors import NotFoundError as NotFoundError
+from ._errors import PermissionDeniedError as PermissionDeniedError
+from ._errors import RateLimitError as RateLimitError
+from ._errors import RefoldError as RefoldError
+from ._errors import RefoldUsageError as RefoldUsageError
+from ._errors import ServerError as ServerError
+from ._errors import UnprocessableEntityError as UnprocessableEntityError
+from ._errors import WebhookSignatureError as WebhookSignatureError
+from ._operation import AuthScope as AuthScope
+from ._operation import Operation as Operation
+from ._operation import Param as Param
+from ._pagination import AsyncPaginator as AsyncPaginator
+from ._pagination import Page as Page
+from ._ratelimit import LocalRateLimiter as LocalRateLimiter
+from ._ratelimit import RateLimit as RateLimit
+from ._ratelimit import RateLimiter as RateLimiter
+from ._ratelimit import RedisRateLimiter as RedisRateLimiter
+from ._ratelimit import UnlimitedRateLimiter as UnlimitedRateLimiter
+from ._retry import RetryPolicy as RetryPolicy
+from ._types import NOT_GIVEN as NOT_GIVEN
+from ._types import CallOptions as CallOptions
+from ._types import NotGiven as NotGiven
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "NOT_GIVEN",
+    "APIConnectionError",
+    "APIDecodeError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncPaginator",
+    "AsyncRefold",
+    "AuthScope",
+    "AuthenticationError",
+    "BadRequestError",
+    "CallOptions",
+    "ClientOptions",
+    "ConflictError",
+    "EnvironmentMismatchError",
+    "InvalidArgumentError",
+    "LocalRateLimiter",
+    "MissingCredentialError",
+    "MissingLinkedAccountError",
+    "NotFoundError",
+    "NotGiven",
+    "Operation",
+    "Page",
+    "Param",
+    "PermissionDeniedError",
+    "RateLimit",
+    "RateLimitError",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "RefoldError",
+    "RefoldUsageError",
+    "RetryPolicy",
+    "ServerError",
+    "UnlimitedRateLimiter",
+    "UnprocessableEntityError",
+    "WebhookSignatureError",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    # Tracebacks and reprs name the public module, not the private one (STYLE §1).
+    # attrs classes keep theirs: their string annotations resolve in that module.
+    if (
+        isinstance(_obj, type)
+        and _obj.__module__.startswith(__name__ + "._")
+        and not _attrs.has(_obj)
+    ):
+        _obj.__module__ = __name__
+del _name, _obj

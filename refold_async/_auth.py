@@ -1,0 +1,207 @@
+"""Credentials, their fingerprints, and which one an operation gets (DESIGN §1).
+
+Secrets live only in `Secret` objects, whose repr shows a fingerprint. Anything that
+must name a credential (a rate-limit bucket, a log line, a cache) uses the fingerprint:
+the first 12 hex digits of the secret's SHA-256.
+
+`plan_auth()` is pure: from the operation's scope and the client's credentials it picks
+how to authenticate, or raises a `RefoldUsageError` before anything is sent.
+`SessionTokenCache` mints session tokens for token-only operations: one mint per linked
+account however many calls wait for it, reused until shortly before expiry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import anyio
+import attrs
+from typing_extensions import override
+
+from ._errors import MissingCredentialError, MissingLinkedAccountError
+from ._operation import AuthScope, Operation
+
+__all__ = ["AuthPlan", "Secret", "SessionTokenCache", "environment_of", "plan_auth"]
+
+Environment = Literal["live", "test"]
+
+
+class Secret:
+    """A credential: its value is reachable only through `reveal()`.
+
+    Example:
+        ```python
+        key = Secret("tk_...")
+        repr(key)  # "Secret(fingerprint='3f2a...')"
+        ```
+    """
+
+    __slots__ = ("_value", "fingerprint")
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        self.fingerprint = hashlib.sha256(value.encode()).hexdigest()[:12]
+
+    def reveal(self) -> str:
+        """The secret's value, for the one header that carries it."""
+        return self._value
+
+    @override
+    def __repr__(self) -> str:
+        return f"Secret(fingerprint={self.fingerprint!r})"
+
+    @override
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    @override
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("credentials cannot be pickled")
+
+
+def environment_of(api_key: Secret | None) -> Environment | None:
+    """`"live"` for `pk…` keys, `"test"` for `tk…` keys, else `None`."""
+    if api_key is None:
+        return None
+    prefix = api_key.reveal()[:2]
+    return "live" if prefix == "pk" else "test" if prefix == "tk" else None
+
+
+@attrs.frozen(kw_only=True)
+class AuthPlan:
+    """How one call authenticates.
+
+    Attributes:
+        key: The API key to send in `x-api-key`, if any.
+        token: The session token to send as a bearer token, if any.
+        linked_account_id: The linked account to name in the header, if any.
+        mint_for: A linked account whose session token must be minted (or taken from
+            the cache) before sending.
+    """
+
+    key: Secret | None = None
+    token: Secret | None = None
+    linked_account_id: str | None = None
+    mint_for: str | None = None
+
+
+def plan_auth(
+    op: Operation[object],
+    *,
+    api_key: Secret | None,
+    session_token: Secret | None,
+    linked_account_id: str | None,
+) -> AuthPlan:
+    """Choose the credentials for `op`, or raise before anything is sent.
+
+    Args:
+        op: The operation.
+        api_key: The client's org API key.
+        session_token: The client's session token.
+        linked_account_id: The linked account named by the call or bound to the client.
+    """
+    scope = op.auth
+    if scope is AuthScope.NONE:
+        return AuthPlan()
+    if scope is AuthScope.SESSION_TOKEN:
+        if session_token is not None:
+            return AuthPlan(token=session_token)
+        if api_key is not None and linked_account_id:
+            return AuthPlan(mint_for=linked_account_id)
+        raise _missing(op, "a session token, or an API key plus a linked account to mint one for")
+    key_plan = _key_plan(op, api_key, linked_account_id)
+    if key_plan is not None:
+        return key_plan
+    if scope is AuthScope.KEY_OR_TOKEN and session_token is not None:
+        return AuthPlan(token=session_token)
+    if api_key is not None:
+        raise MissingLinkedAccountError(
+            f"{op.id} acts on one linked account: pass linked_account_id=... to the call, "
+            "or bind one with client.for_linked_account(...)"
+        )
+    wanted = (
+        "the org API key" if scope is AuthScope.ORG_KEY else "the org API key or a session token"
+    )
+    raise _missing(op, wanted)
+
+
+def _key_plan(op: Operation[object], api_key: Secret | None, linked: str | None) -> AuthPlan | None:
+    if api_key is None:
+        return None
+    if op.linked_account and not linked:
+        return None
+    return AuthPlan(key=api_key, linked_account_id=linked if op.linked_account else None)
+
+
+def _missing(op: Operation[object], wanted: str) -> MissingCredentialError:
+    return MissingCredentialError(
+        f"{op.id} needs {wanted}; this client has none. Pass api_key=... (or set "
+        "REFOLD_API_KEY) or session_token=... when creating the client."
+    )
+
+
+@attrs.frozen
+class _Minted:
+    token: Secret
+    refresh_at: float
+
+
+Mint = Callable[[str], Awaitable[tuple[str, float | None]]]
+"""Mints a token for a linked account: returns the token and its lifetime in seconds."""
+
+
+class SessionTokenCache:
+    """Session tokens minted with the API key, one per linked account.
+
+    Concurrent calls for the same account wait for a single mint. A token is reused until
+    `refresh_margin` seconds before it expires; `invalidate()` drops one after a 401.
+    """
+
+    def __init__(
+        self,
+        *,
+        refresh_margin: float = 60.0,
+        default_lifetime: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._tokens: dict[str, _Minted] = {}
+        self._locks: dict[str, anyio.Lock] = {}
+        self._refresh_margin = refresh_margin
+        self._default_lifetime = default_lifetime
+        self._clock = clock
+
+    async def get(self, linked_account_id: str, mint: Mint) -> Secret:
+        """The cached token for the account, minting one if there is none or it is stale."""
+        fresh = self._fresh(linked_account_id)
+        if fresh is not None:
+            return fresh
+        lock = self._locks.setdefault(linked_account_id, anyio.Lock())
+        async with lock:
+            fresh = self._fresh(linked_account_id)
+            if fresh is not None:
+                return fresh
+            value, lifetime = await mint(linked_account_id)
+            lifetime = self._default_lifetime if lifetime is None else lifetime
+            # Refresh early, but never so early that a short-lived token is never reused.
+            margin = min(self._refresh_margin, lifetime / 2)
+            minted = _Minted(Secret(value), self._clock() + lifetime - margin)
+            self._tokens[linked_account_id] = minted
+            return minted.token
+
+    def invalidate(self, linked_account_id: str, token: Secret) -> None:
+        """Forget the account's token if it is still `token` (a 401 came back for it)."""
+        current = self._tokens.get(linked_account_id)
+        if current is not None and current.token == token:
+            del self._tokens[linked_account_id]
+
+    def _fresh(self, linked_account_id: str) -> Secret | None:
+        minted = self._tokens.get(linked_account_id)
+        if minted is None or self._clock() >= minted.refresh_at:
+            return None
+        return minted.token

@@ -1,0 +1,272 @@
+"""`AsyncRefold`: the client's options, credentials and resource namespaces.
+
+The client holds settings; every request goes through its `Transport`. Clients derived
+with `with_options()` or `for_linked_account()` share the connection pool, the session
+token cache and (through the process-wide limiter) the rate-limit bucket.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Literal
+
+import attrs
+import httpx
+from typing_extensions import Self, TypedDict, Unpack, override
+
+from ._auth import Secret, SessionTokenCache, environment_of
+from ._errors import EnvironmentMismatchError, InvalidArgumentError
+from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_local_limiter
+from ._request import check_header_value
+from ._retry import RetryPolicy
+from ._transport import Transport, TransportConfig
+from .resources import AsyncResourceNamespaces
+
+__all__ = ["DEFAULT_BASE_URL", "AsyncRefold", "ClientOptions"]
+
+DEFAULT_BASE_URL = "https://app.refold.ai"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_RATE_LIMIT = RateLimit()
+Environment = Literal["live", "test"]
+
+
+class ClientOptions(TypedDict, total=False):
+    """Settings `with_options()` can change (see `AsyncRefold` for their meaning)."""
+
+    api_key: str | None
+    session_token: str | None
+    linked_account_id: str | None
+    base_url: str
+    timeout: float | None
+    retry: RetryPolicy
+    rate_limit: RateLimit | None
+    rate_limiter: RateLimiter | None
+    default_headers: Mapping[str, str]
+    expect_environment: Environment | None
+
+
+class AsyncRefold(AsyncResourceNamespaces):
+    """The asynchronous Refold client.
+
+    Args:
+        api_key: The org API key (`pk…` live, `tk…` test). Defaults to `REFOLD_API_KEY`.
+        session_token: A linked account's session token, for frontend-scoped calls.
+        linked_account_id: The linked account that linked-account operations act on,
+            unless a call names another.
+        base_url: The API's address. Defaults to `REFOLD_BASE_URL`, else
+            `https://app.refold.ai`. Plain `http` is refused except for loopback hosts.
+        timeout: Seconds per request (connect, read, write and pool each).
+        retry: The retry policy (`RetryPolicy()` by default).
+        rate_limit: The server's budget to stay within; `None` turns limiting off.
+        rate_limiter: A limiter of your own (e.g. `RedisRateLimiter`), replacing
+            `rate_limit`'s local one.
+        http_client: An `httpx.AsyncClient` of your own; you keep the job of closing it.
+        default_headers: Headers sent with every request.
+        expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
+
+    Example:
+        ```python
+        async with AsyncRefold(api_key="tk_...") as client:
+            async for account in client.linked_accounts.list(limit=100):
+                print(account.id)
+        ```
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        session_token: str | None = None,
+        linked_account_id: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+        rate_limiter: RateLimiter | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        expect_environment: Environment | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("REFOLD_API_KEY") or None
+        config = TransportConfig(
+            base_url=_check_base_url(
+                base_url or os.environ.get("REFOLD_BASE_URL") or DEFAULT_BASE_URL
+            ),
+            api_key=Secret(key) if key else None,
+            session_token=Secret(session_token) if session_token else None,
+            linked_account_id=linked_account_id or None,
+            default_headers=_check_headers(default_headers or {}),
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            limiter=_limiter(rate_limit, rate_limiter),
+        )
+        self._options = _Settings(
+            rate_limit=rate_limit, rate_limiter=rate_limiter, expect=expect_environment
+        )
+        _check_environment(config.api_key, expect_environment)
+        self._owns_http = http_client is None
+        http = http_client or httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            follow_redirects=False,
+        )
+        self._transport = Transport(config, http=http, tokens=SessionTokenCache())
+
+    @property
+    def environment(self) -> Environment | None:
+        """`"live"` for a `pk…` key, `"test"` for a `tk…` key, `None` without a key."""
+        return environment_of(self._transport.config.api_key)
+
+    @property
+    def base_url(self) -> str:
+        """The API's address."""
+        return self._transport.config.base_url
+
+    @property
+    def linked_account_id(self) -> str | None:
+        """The linked account bound to this client, if any."""
+        return self._transport.config.linked_account_id
+
+    def with_options(self, **changes: Unpack[ClientOptions]) -> Self:
+        """A client with some settings changed, sharing this one's pool and bucket.
+
+        Example:
+            ```python
+            patient = client.with_options(timeout=120, retry=RetryPolicy(max_attempts=8))
+            ```
+        """
+        config = self._transport.config
+        settings = attrs.evolve(
+            self._options,
+            rate_limit=changes.get("rate_limit", self._options.rate_limit),
+            rate_limiter=changes.get("rate_limiter", self._options.rate_limiter),
+            expect=changes.get("expect_environment", self._options.expect),
+        )
+        new_config = attrs.evolve(
+            config,
+            base_url=_check_base_url(changes["base_url"])
+            if "base_url" in changes
+            else config.base_url,
+            api_key=_secret(changes, "api_key", config.api_key),
+            session_token=_secret(changes, "session_token", config.session_token),
+            linked_account_id=changes.get("linked_account_id", config.linked_account_id) or None,
+            default_headers={
+                **config.default_headers,
+                **_check_headers(changes.get("default_headers", {})),
+            },
+            timeout=changes.get("timeout", config.timeout),
+            retry=changes.get("retry", config.retry),
+            limiter=_limiter(settings.rate_limit, settings.rate_limiter),
+        )
+        _check_environment(new_config.api_key, settings.expect)
+        same_identity = (
+            new_config.api_key == config.api_key and new_config.base_url == config.base_url
+        )
+        clone = object.__new__(type(self))
+        clone._options = settings
+        clone._owns_http = False
+        clone._transport = self._transport.derive(
+            new_config, tokens=None if same_identity else SessionTokenCache()
+        )
+        return clone
+
+    def for_linked_account(self, linked_account_id: str) -> Self:
+        """A client bound to one linked account, sharing this one's pool and bucket."""
+        if not linked_account_id:
+            raise InvalidArgumentError("linked_account_id may not be empty")
+        return self.with_options(linked_account_id=linked_account_id)
+
+    async def aclose(self) -> None:
+        """Close the connection pool, unless it was passed in or is shared from a parent."""
+        if self._owns_http:
+            await self._transport.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @override
+    def __repr__(self) -> str:
+        config = self._transport.config
+        return (
+            f"{type(self).__name__}(base_url={config.base_url!r}, environment={self.environment!r}, "
+            f"api_key={config.api_key!r}, session_token={config.session_token!r}, "
+            f"linked_account_id={config.linked_account_id!r})"
+        )
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"{type(self).__name__} holds credentials and cannot be pickled")
+
+
+AsyncRefold.__module__ = "refold_async"
+
+
+@attrs.frozen
+class _Settings:
+    """The options that are not part of the transport's configuration."""
+
+    rate_limit: RateLimit | None
+    rate_limiter: RateLimiter | None
+    expect: Environment | None
+
+
+def _secret(changes: Mapping[str, Any], name: str, current: Secret | None) -> Secret | None:
+    if name not in changes:
+        return current
+    value = changes[name]
+    return Secret(value) if value else None
+
+
+def _limiter(rate_limit: RateLimit | None, rate_limiter: RateLimiter | None) -> RateLimiter:
+    if rate_limiter is not None:
+        return rate_limiter
+    if rate_limit is None:
+        return UnlimitedRateLimiter()
+    return shared_local_limiter(rate_limit)
+
+
+def _check_environment(api_key: Secret | None, expected: Environment | None) -> None:
+    if expected is None or api_key is None:
+        return
+    actual = environment_of(api_key)
+    if actual != expected:
+        raise EnvironmentMismatchError(
+            f"this client expects a {expected} key, but the API key is "
+            f"{'a ' + actual if actual else 'of no known'} environment key"
+        )
+
+
+def _check_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: check_header_value(name, value) for name, value in headers.items()}
+
+
+def _check_base_url(base_url: str) -> str:
+    url = httpx.URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidArgumentError(f"base_url must be an http(s) URL, got {base_url!r}")
+    if url.scheme == "http" and not _is_loopback(url.host):
+        raise InvalidArgumentError(
+            "base_url uses plain http, which would send credentials in the clear; "
+            "use https (plain http is allowed only for loopback hosts)"
+        )
+    return str(url).rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    # ".invalid" never resolves (RFC 6761): in-process transports such as the emulator use it.
+    if host == "localhost" or host.endswith((".localhost", ".invalid")):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

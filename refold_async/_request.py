@@ -1,0 +1,139 @@
+"""Pure request building: from an operation and its arguments to method, URL and parts.
+
+No I/O and no httpx: the transport turns `RequestParts` into an `httpx.Request`. Every
+check on the caller's input happens here, so bad input fails before anything is sent
+(DESIGN §2 step 2).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+
+from ._convert import unstructure
+from ._errors import InvalidArgumentError
+from ._operation import Operation
+from ._types import CallOptions, NotGiven
+
+__all__ = ["RequestParts", "build_request", "check_header_value"]
+
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+# Control characters (CR and LF among them) would let a value forge headers.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization"})
+
+
+@attrs.frozen(kw_only=True)
+class RequestParts:
+    """A request ready to send, less its credentials."""
+
+    method: str
+    path: str
+    params: list[tuple[str, str]]
+    headers: dict[str, str]
+    json: Any = None
+    has_json: bool = False
+    timeout: float | NotGiven | None = attrs.field(factory=NotGiven)
+
+
+def build_request(
+    op: Operation[Any],
+    *,
+    path: Mapping[str, object] | None,
+    query: Mapping[str, object] | None,
+    headers: Mapping[str, object] | None,
+    body: object,
+    options: CallOptions,
+) -> RequestParts:
+    """Check and assemble the request for `op`; raise `InvalidArgumentError` on bad input."""
+    params = _query_items(query or {})
+    params.extend(_query_items(options.get("extra_query") or {}))
+    header_values = _header_items(headers or {})
+    for name, value in (options.get("extra_headers") or {}).items():
+        if name.lower() in CREDENTIAL_HEADERS:
+            raise InvalidArgumentError(
+                f"extra_headers may not set {name!r}: credentials come from the client"
+            )
+        header_values[name] = check_header_value(name, value)
+    json_body, has_json = _body(body, options.get("extra_body"))
+    return RequestParts(
+        method=op.method,
+        path=expand_path(op.path, path or {}),
+        params=params,
+        headers=header_values,
+        json=json_body,
+        has_json=has_json,
+        timeout=options["timeout"] if "timeout" in options else NotGiven(),
+    )
+
+
+def expand_path(template: str, values: Mapping[str, object]) -> str:
+    """Fill the template's placeholders, each value percent-encoded as one segment."""
+
+    def segment(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = values.get(name)
+        if value is None or isinstance(value, NotGiven) or value == "":
+            raise InvalidArgumentError(f"path parameter {name!r} is required and may not be empty")
+        text = quote(_text(value), safe="")
+        # "." and ".." would be resolved away by URL normalisation: keep them a segment.
+        return text.replace(".", "%2E") if text in {".", ".."} else text
+
+    return _PLACEHOLDER.sub(segment, template)
+
+
+def check_header_value(name: str, value: object) -> str:
+    """The header value as text, refusing control characters (header injection)."""
+    text = _text(value)
+    if _CONTROL.search(text):
+        raise InvalidArgumentError(f"header {name!r} contains a control character (CR, LF, ...)")
+    return text
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return str(value)
+
+
+def _given(value: object) -> bool:
+    return value is not None and not isinstance(value, NotGiven)
+
+
+def _query_items(query: Mapping[str, object]) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for name, value in query.items():
+        if not _given(value):
+            continue
+        if isinstance(value, list | tuple):
+            items.extend((name, _text(v)) for v in value if _given(v))
+        else:
+            items.append((name, _text(value)))
+    return items
+
+
+def _header_items(headers: Mapping[str, object]) -> dict[str, str]:
+    return {name: check_header_value(name, v) for name, v in headers.items() if _given(v)}
+
+
+def _body(body: object, extra: Mapping[str, object] | None) -> tuple[Any, bool]:
+    if isinstance(body, NotGiven) and not extra:
+        return None, False
+    if isinstance(body, Mapping):
+        data: Any = {k: unstructure(v) for k, v in body.items() if _given(v)}
+    elif isinstance(body, NotGiven):
+        data = {}
+    else:
+        data = unstructure(body)
+    if extra:
+        if not isinstance(data, dict):
+            raise InvalidArgumentError("extra_body needs a JSON object body to merge into")
+        data.update(unstructure(dict(extra)))
+    return data, True
