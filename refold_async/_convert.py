@@ -27,7 +27,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._pagination import PAGE_WIRE_NAMES, Page
 
-__all__ = ["converter", "register_wire_names", "structure", "unstructure"]
+__all__ = ["converter", "format_datetime", "register_wire_names", "structure", "unstructure"]
 
 T = TypeVar("T")
 
@@ -62,7 +62,8 @@ def _parse_datetime(value: object, _: type) -> dt.datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.timezone.utc)
 
 
-def _format_datetime(value: dt.datetime) -> str:
+def format_datetime(value: dt.datetime) -> str:
+    """ISO 8601 text for a datetime, UTC written as `Z`."""
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
@@ -129,7 +130,7 @@ def _unstructure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[A
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=False)
     conv.register_structure_hook(dt.datetime, _parse_datetime)
-    conv.register_unstructure_hook(dt.datetime, _format_datetime)
+    conv.register_unstructure_hook(dt.datetime, format_datetime)
     conv.register_structure_hook(Any, lambda value, _: value)
     conv.register_structure_hook_factory(attrs.has, _structure_factory(conv))
     conv.register_unstructure_hook_factory(attrs.has, _unstructure_factory(conv))

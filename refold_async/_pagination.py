@@ -40,7 +40,7 @@ class Page(Generic[T]):
         ```
     """
 
-    items: list[T] = attrs.field(factory=list)
+    items: list[T] = attrs.field(factory=list[T])
     total_docs: int | None = None
     limit: int | None = None
     page: int | None = None
@@ -49,7 +49,7 @@ class Page(Generic[T]):
     has_prev_page: bool | None = None
     next_page: int | None = None
     prev_page: int | None = None
-    extra_fields: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.items)

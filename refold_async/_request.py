@@ -7,6 +7,7 @@ check on the caller's input happens here, so bad input fails before anything is 
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import re
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from urllib.parse import quote
 
 import attrs
 
-from ._convert import unstructure
+from ._convert import format_datetime, unstructure
 from ._errors import InvalidArgumentError
 from ._operation import Operation
 from ._types import CallOptions, NotGiven
@@ -60,7 +61,7 @@ def build_request(
                 f"extra_headers may not set {name!r}: credentials come from the client"
             )
         header_values[name] = check_header_value(name, value)
-    json_body, has_json = _body(body, options.get("extra_body"))
+    json_body, has_json = _body(body, options.get("extra_body"), required=op.body_required)
     return RequestParts(
         method=op.method,
         path=expand_path(op.path, path or {}),
@@ -96,6 +97,8 @@ def check_header_value(name: str, value: object) -> str:
 
 
 def _text(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, enum.Enum):
@@ -123,11 +126,14 @@ def _header_items(headers: Mapping[str, object]) -> dict[str, str]:
     return {name: check_header_value(name, v) for name, v in headers.items() if _given(v)}
 
 
-def _body(body: object, extra: Mapping[str, object] | None) -> tuple[Any, bool]:
+def _body(body: object, extra: Mapping[str, object] | None, *, required: bool) -> tuple[Any, bool]:
     if isinstance(body, NotGiven) and not extra:
         return None, False
     if isinstance(body, Mapping):
         data: Any = {k: unstructure(v) for k, v in body.items() if _given(v)}
+        if not data and not extra and not required:
+            # An optional body whose every field was left out is not sent at all.
+            return None, False
     elif isinstance(body, NotGiven):
         data = {}
     else:

@@ -117,7 +117,7 @@ class Transport:
     ) -> T:
         """Send `op` with the caller's arguments and return the decoded response."""
         options = options or {}
-        plan = self._plan(op, headers)
+        plan = self._plan(op, headers, query)
         parts = build_request(
             op, path=path, query=query, headers=headers, body=body, options=options
         )
@@ -151,8 +151,13 @@ class Transport:
 
         return AsyncPaginator(fetch, first if isinstance(first, int) else None)
 
-    def _plan(self, op: Operation[Any], headers: Mapping[str, object] | None) -> AuthPlan:
+    def _plan(
+        self, op: Operation[Any], headers: Mapping[str, object] | None, query: Mapping[str, object] | None
+    ) -> AuthPlan:
         given = (headers or {}).get("linked_account_id")
+        if not (isinstance(given, str) and given) and op.auth is AuthScope.SESSION_TOKEN:
+            # Some token-only operations name their linked account in the query instead.
+            given = (query or {}).get("linked_account_id")
         linked = given if isinstance(given, str) and given else self.config.linked_account_id
         return plan_auth(
             op,

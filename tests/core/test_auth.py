@@ -206,3 +206,12 @@ async def test_persistent_401_is_raised_after_one_remint(router: respx.Router) -
         await client._transport.send(ops.TOKEN_ONLY)
     assert mint.call_count == 2
     assert route.call_count == 2
+
+
+async def test_token_only_op_reads_linked_account_from_query(router: respx.Router) -> None:
+    """A token-only operation naming its account in the query mints for that account."""
+    mint = _mint_route(router, ["tok_minted_q1"])
+    router.post("/api/v2/public/connect-url").mock(return_value=httpx.Response(200, json={}))
+    client = mock_client(router)
+    await client._transport.send(ops.TOKEN_ONLY_POST, query={"linked_account_id": "acct-q"})
+    assert mint.calls.last.request.content == b'{"linked_account_id":"acct-q"}'

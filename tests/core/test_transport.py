@@ -364,3 +364,23 @@ async def test_deadline_bounds_total_retry_time(router: respx.Router) -> None:
     with pytest.raises(RateLimitError):
         await client._transport.send(ops.ORG)
     assert sleep.calls == [4.0, 4.0]
+
+
+async def test_optional_body_left_out_entirely_is_not_sent(router: respx.Router) -> None:
+    """An optional body whose fields were all left out sends no body at all."""
+    router.route().mock(return_value=httpx.Response(200, json={}))
+    client = mock_client(router)
+    await client._transport.send(ops.ORG, body={"a": NOT_GIVEN, "b": None})
+    assert router.calls.last.request.content == b""
+    assert "content-type" not in router.calls.last.request.headers
+
+
+async def test_datetime_query_values_are_iso_8601(router: respx.Router) -> None:
+    """Datetimes in the query go out as ISO 8601, UTC as `Z`."""
+    import datetime as dt
+
+    router.route().mock(return_value=httpx.Response(200, json={}))
+    client = mock_client(router)
+    moment = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
+    await client._transport.send(ops.ORG, query={"start_date": moment})
+    assert router.calls.last.request.url.params["start_date"] == "2024-05-06T07:08:09Z"

@@ -1,0 +1,9 @@
+"""Command line: `python -m codegen [generate] [--spec PATH] [--check]` and `coverage`."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+sys.exit(main(sys.argv[1:]))

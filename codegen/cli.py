@@ -1,0 +1,137 @@
+"""The generator's commands: `generate` (the default; `--check` for drift) and `coverage`.
+
+Exit codes: 0 success, 1 drift or incomplete coverage, 2 generator errors (every
+`GeneratorIssue` is printed first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .ir import Api
+from .load import load_spec
+from .normalize import build_api, load_overrides
+from .render import generated_paths, render_api, write_files
+
+__all__ = ["ROOT", "default_spec", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+OVERRIDES = Path(__file__).resolve().parent / "overrides.toml"
+
+
+def default_spec() -> Path:
+    """`$REFOLD_SPEC`, else `../shared/refold-openapi.yaml` beside the repository."""
+    return Path(os.environ.get("REFOLD_SPEC") or ROOT.parent / "shared" / "refold-openapi.yaml")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m codegen", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser("generate", help="write the generated code (or --check it)")
+    coverage = commands.add_parser("coverage", help="count the operations each face implements")
+    for command in (generate, coverage):
+        command.add_argument("--spec", type=Path, default=None, help="the OpenAPI file")
+        command.add_argument("--overrides", type=Path, default=OVERRIDES, help=argparse.SUPPRESS)
+        command.add_argument("--out", type=Path, default=ROOT, help="the tree to write into")
+    generate.add_argument("--check", action="store_true", help="fail if committed code differs")
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run one command; returns the exit code."""
+    if not argv or argv[0].startswith("-"):
+        argv = ["generate", *argv]
+    args = _parser().parse_args(argv)
+    api = _build(args.spec or default_spec(), args.overrides)
+    if api is None:
+        return 2
+    if args.command == "coverage":
+        return coverage(api, args.out)
+    files = render_api(api, ROOT)
+    if args.check:
+        return check(files, args.out)
+    written, deleted = write_files(files, args.out)
+    print(f"{len(files)} files generated: {len(written)} written, {len(deleted)} stale deleted")
+    return 0
+
+
+def _build(spec_path: Path, overrides_path: Path) -> Api | None:
+    api = build_api(load_spec(spec_path), load_overrides(overrides_path))
+    for issue in api.issues:
+        print(issue, file=sys.stderr)
+    return None if any(i.level == "error" for i in api.issues) else api
+
+
+def check(files: Mapping[str, str], out: Path) -> int:
+    """Compare `files` with the tree at `out`; print the first difference."""
+    stale = sorted(generated_paths(out) - set(files))
+    for rel, text in sorted(files.items()):
+        target = out / rel
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            diff = difflib.unified_diff(
+                current.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                f"a/{rel}",
+                f"b/{rel}",
+            )
+            sys.stdout.writelines(diff)
+            print(f"\n{rel} differs from what the spec generates: run `python -m codegen generate`")
+            return 1
+    if stale:
+        print("stale generated files: " + ", ".join(stale))
+        return 1
+    print(f"{len(files)} generated files are up to date")
+    return 0
+
+
+_COVERAGE_PROBE = """
+import json, sys
+from refold_async.operations import OPERATIONS
+from refold_async.resources import AsyncResourceNamespaces
+from refold_sync.resources import ResourceNamespaces
+
+expected = json.load(sys.stdin)
+faces = {"async": object.__new__(AsyncResourceNamespaces), "sync": object.__new__(ResourceNamespaces)}
+faces["async"]._transport = None
+faces["sync"]._async_client = faces["async"]
+found = {face: 0 for face in faces}
+for op_id, (attr, name) in expected.items():
+    op = OPERATIONS.get(op_id)
+    for face, client in faces.items():
+        method = getattr(getattr(client, attr, None), name, None)
+        if op is not None and (op.resource, op.name) == (attr, name) and callable(method):
+            found[face] += 1
+        else:
+            print(f"{face}: missing {op_id} as client.{attr}.{name}()", file=sys.stderr)
+json.dump(found, sys.stdout)
+"""
+
+
+def coverage(api: Api, out: Path) -> int:
+    """Import the generated packages in a subprocess and count the operations they offer."""
+    expected = {op.id: (op.resource, op.name) for op in api.operations}
+    env = {**os.environ, "PYTHONPATH": str(out)}
+    result = subprocess.run(  # noqa: S603 - our own interpreter and fixed probe
+        [sys.executable, "-c", _COVERAGE_PROBE],
+        input=json.dumps(expected),
+        capture_output=True,
+        text=True,
+        cwd=out,
+        env=env,
+        check=False,
+    )
+    sys.stderr.write(result.stderr)
+    if result.returncode != 0:
+        return 1
+    found: dict[str, int] = json.loads(result.stdout)
+    for face, count in found.items():
+        print(f"{face}: {count}/{len(expected)} operations")
+    return 0 if all(count == len(expected) for count in found.values()) else 1

@@ -1,0 +1,51 @@
+"""Webhook signature verification and event parsing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from refold_async import WebhookSignatureError
+from refold_async.webhooks import parse_event, sign, verify_signature
+
+KEY = "tk_webhook_key_0123456789"
+BODY = json.dumps(
+    {"event": "Workflow Completed", "linked_account_id": "acct-1", "execution_id": "ex"}
+).encode()
+
+
+def test_valid_signature_parses_the_event() -> None:
+    """A body signed with the key verifies and decodes."""
+    event = parse_event(BODY, sign(BODY, KEY), api_key=KEY)
+    assert event.type == "Workflow Completed"
+    assert event.is_known
+    assert event.linked_account_id == "acct-1"
+    assert event.data["execution_id"] == "ex"
+
+
+@pytest.mark.parametrize(
+    ("body", "signature"),
+    [
+        pytest.param(BODY + b" ", sign(BODY, KEY), id="body-changed"),
+        pytest.param(BODY, sign(BODY, "tk_other_key_000000"), id="other-key"),
+        pytest.param(BODY, "", id="empty"),
+        pytest.param(BODY, None, id="missing"),
+        pytest.param(BODY, "zz", id="garbage"),
+    ],
+)
+def test_bad_signatures_are_refused_without_leaking(body: bytes, signature: str | None) -> None:
+    """A wrong or missing signature raises, and the error holds neither signature nor key."""
+    with pytest.raises(WebhookSignatureError) as info:
+        verify_signature(body, signature, api_key=KEY)
+    text = str(info.value) + repr(info.value)
+    assert KEY not in text
+    assert sign(body, KEY) not in text
+
+
+def test_unknown_event_types_are_kept() -> None:
+    """A new event type parses, marked unknown, instead of failing."""
+    body = b'{"event": "Something New"}'
+    event = parse_event(body, sign(body, KEY), api_key=KEY)
+    assert event.type == "Something New"
+    assert not event.is_known
