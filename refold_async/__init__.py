@@ -91,14 +91,18 @@ __all__ = [
     "WebhookSignatureError",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
+
+def _publish_module() -> None:
     # Tracebacks and reprs name the public module, not the private one (STYLE §1).
     # attrs classes keep theirs: their string annotations resolve in that module.
-    if (
-        isinstance(_obj, type)
-        and _obj.__module__.startswith(__name__ + "._")
-        and not _attrs.has(_obj)
-    ):
-        _obj.__module__ = __name__
-del _name, _obj
+    for name in __all__:
+        obj = globals()[name]
+        if (
+            isinstance(obj, type)
+            and obj.__module__.startswith(__name__ + "._")
+            and not _attrs.has(obj)
+        ):
+            obj.__module__ = __name__
+
+
+_publish_module()

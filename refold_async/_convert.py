@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -72,18 +72,23 @@ def _base_class(cls: type) -> type:
     return getattr(cls, "__origin__", None) or cls
 
 
+def _overrides(names: list[str], wire: Mapping[str, str]) -> dict[str, Any]:
+    """cattrs overrides: each attribute under its wire name; `extra_fields` left to us."""
+    overrides: dict[str, Any] = {name: override(rename=wire.get(name, name)) for name in names}
+    if EXTRA_FIELD in overrides:
+        overrides[EXTRA_FIELD] = override(omit=True)
+    return overrides
+
+
 def _structure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[Any, type], Any]]:
     def factory(cls: type) -> Callable[[Any, type], Any]:
         base = _base_class(cls)
         wire = _WIRE_NAMES.get(base, {})
-        fields = attrs.fields(base)
-        names = {f.name for f in fields}
-        overrides = {
-            name: override(rename=wire.get(name, name)) for name in names if name != EXTRA_FIELD
-        }
-        if EXTRA_FIELD in names:
-            overrides[EXTRA_FIELD] = override(omit=True)
-        inner: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        names = [f.name for f in attrs.fields(base)]
+        inner = cast(
+            "Callable[[Any, Any], Any]",
+            make_dict_structure_fn(cls, conv, **_overrides(names, wire)),
+        )
         if EXTRA_FIELD not in names:
             return inner
         known = {wire.get(name, name) for name in names}
@@ -91,8 +96,9 @@ def _structure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[Any
         def structure_keeping_extras(data: Any, tp: type) -> Any:
             if not isinstance(data, Mapping):
                 raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-            obj = inner(data, tp)
-            extras = {k: v for k, v in data.items() if k not in known}
+            mapping = cast("Mapping[str, Any]", data)
+            obj: Any = inner(mapping, tp)
+            extras = {k: v for k, v in mapping.items() if k not in known}
             if extras:
                 obj = attrs.evolve(obj, **{EXTRA_FIELD: extras})
             return obj
@@ -107,12 +113,9 @@ def _unstructure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[A
         base = _base_class(cls)
         wire = _WIRE_NAMES.get(base, {})
         names = [f.name for f in attrs.fields(base)]
-        overrides = {
-            name: override(rename=wire.get(name, name)) for name in names if name != EXTRA_FIELD
-        }
-        if EXTRA_FIELD in names:
-            overrides[EXTRA_FIELD] = override(omit=True)
-        inner: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        inner: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+            cls, conv, **_overrides(names, wire)
+        )
 
         def unstructure(obj: Any) -> dict[str, Any]:
             data: dict[str, Any] = {k: v for k, v in inner(obj).items() if v is not None}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 from urllib.parse import quote
 
 import attrs
@@ -116,7 +116,8 @@ def _query_items(query: Mapping[str, object]) -> list[tuple[str, str]]:
         if not _given(value):
             continue
         if isinstance(value, list | tuple):
-            items.extend((name, _text(v)) for v in value if _given(v))
+            values = cast("Sequence[object]", value)
+            items.extend((name, _text(v)) for v in values if _given(v))
         else:
             items.append((name, _text(value)))
     return items
@@ -130,16 +131,23 @@ def _body(body: object, extra: Mapping[str, object] | None, *, required: bool) -
     if isinstance(body, NotGiven) and not extra:
         return None, False
     if isinstance(body, Mapping):
-        data: Any = {k: unstructure(v) for k, v in body.items() if _given(v)}
+        fields = cast("Mapping[str, object]", body)
+        data: Any = {k: unstructure(v) for k, v in fields.items() if _given(v)}
         if not data and not extra and not required:
             # An optional body whose every field was left out is not sent at all.
             return None, False
     elif isinstance(body, NotGiven):
-        data = {}
+        data = dict[str, Any]()
     else:
         data = unstructure(body)
     if extra:
-        if not isinstance(data, dict):
-            raise InvalidArgumentError("extra_body needs a JSON object body to merge into")
-        data.update(unstructure(dict(extra)))
+        merged = _json_object(data)
+        merged.update(unstructure(dict(extra)))
+        return merged, True
     return data, True
+
+
+def _json_object(data: object) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidArgumentError("extra_body needs a JSON object body to merge into")
+    return cast("dict[str, Any]", data)

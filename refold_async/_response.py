@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import cattrs
 
@@ -51,8 +51,9 @@ def _excerpt(content: bytes) -> str:
 
 
 def _message_and_code(status: int, content: bytes) -> tuple[str, str | None, object]:
-    data = _parse_json(content) if content.strip() else None
-    if isinstance(data, dict):
+    parsed = _parse_json(content) if content.strip() else None
+    if isinstance(parsed, dict):
+        data = cast("dict[str, Any]", parsed)
         code = data.get("error_code") or data.get("error")
         message = data.get("message") or data.get("error_description")
         text = str(message) if message else (str(code) if code else _excerpt(content))

@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import attrs
@@ -152,7 +152,10 @@ class Transport:
         return AsyncPaginator(fetch, first if isinstance(first, int) else None)
 
     def _plan(
-        self, op: Operation[Any], headers: Mapping[str, object] | None, query: Mapping[str, object] | None
+        self,
+        op: Operation[Any],
+        headers: Mapping[str, object] | None,
+        query: Mapping[str, object] | None,
     ) -> AuthPlan:
         given = (headers or {}).get("linked_account_id")
         if not (isinstance(given, str) and given) and op.auth is AuthScope.SESSION_TOKEN:
@@ -178,8 +181,9 @@ class Transport:
         return "", "", None
 
     async def _mint(self, linked_account_id: str) -> tuple[str, float | None]:
-        data = await self.send(_MINT, body={"linked_account_id": linked_account_id})
-        token = data.get("token") if isinstance(data, dict) else None
+        answer: object = await self.send(_MINT, body={"linked_account_id": linked_account_id})
+        data = cast("dict[str, Any]", answer) if isinstance(answer, dict) else {}
+        token = data.get("token")
         if not isinstance(token, str) or not token:
             raise APIConnectionError(
                 "the session-token endpoint answered without a token",

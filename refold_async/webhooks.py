@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 
@@ -64,7 +64,7 @@ class WebhookEvent:
 
     type: str
     linked_account_id: str | None = None
-    data: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    data: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
     @property
     def is_known(self) -> bool:
@@ -92,11 +92,12 @@ def parse_event(payload: bytes, signature: str | None, *, api_key: str) -> Webho
     """Verify the signature, then decode the payload into a `WebhookEvent`."""
     verify_signature(payload, signature, api_key=api_key)
     try:
-        data = json.loads(payload)
+        parsed: object = json.loads(payload)
     except ValueError:
         raise WebhookSignatureError("the webhook body is not JSON") from None
-    if not isinstance(data, dict):
+    if not isinstance(parsed, dict):
         raise WebhookSignatureError("the webhook body is not a JSON object")
+    data = cast("dict[str, Any]", parsed)
     kind = data.get("event") or data.get("type") or data.get("event_type") or ""
     linked = data.get("linked_account_id") or data.get("linkedAccountId")
     return WebhookEvent(

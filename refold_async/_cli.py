@@ -1,0 +1,137 @@
+"""The `refold` console script: `refold demo` and `refold emulator`.
+
+- `refold demo [--accounts N] [--base-url URL --api-key KEY]` runs a batch job through
+  the SDK against the in-process emulator (or a test environment), with a progress bar
+  on stderr and a summary on stdout (`refold_async.testing._demo`).
+- `refold emulator [--port N]` serves the emulator over loopback HTTP until Ctrl-C.
+
+Neither ever prints a key or a token. The emulator's own code is imported only when a
+command needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="refold", description="Tools of the Refold Python SDK.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo", help="run a batch job through the SDK, against the emulator by default"
+    )
+    demo.add_argument(
+        "--accounts", type=_positive, default=100, help="linked accounts to process (default 100)"
+    )
+    demo.add_argument("--base-url", help="a Refold API to use instead of the in-process emulator")
+    demo.add_argument(
+        "--api-key", help="a test (tk...) key for --base-url; default: $REFOLD_API_KEY"
+    )
+    server = commands.add_parser("emulator", help="serve the emulator over loopback HTTP")
+    server.add_argument(
+        "--port", type=int, default=8787, help="TCP port (default 8787; 0 picks a free one)"
+    )
+    server.add_argument(
+        "--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)"
+    )
+    server.add_argument(
+        "--api-key", action="append", dest="api_keys", metavar="KEY",
+        help="a key to accept (repeatable); default: refold_async.testing.DEFAULT_API_KEY",
+    )  # fmt: skip
+    server.add_argument(
+        "--execution-delay", type=float, default=1.0, help="seconds an execution runs"
+    )
+    server.add_argument("--no-rate-limit", action="store_true", help="do not enforce 20/s, burst 5")
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(f"refold: {text}\n")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from refold_async.testing._demo import run_demo
+
+    api_key: str | None = None
+    if args.base_url:
+        api_key = args.api_key or os.environ.get("REFOLD_API_KEY")
+        if not api_key:
+            _err("--base-url needs --api-key (or REFOLD_API_KEY): a test key")
+            return EXIT_USAGE
+        if api_key.startswith("pk"):
+            _err("refusing a live (pk...) key: the demo writes data; use a test (tk...) key")
+            return EXIT_USAGE
+    report = asyncio.run(run_demo(accounts=args.accounts, base_url=args.base_url, api_key=api_key))
+    _out(report.render())
+    return EXIT_OK if report.failed == 0 else EXIT_FAILED
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from refold_async.testing import DEFAULT_API_KEY, Emulator
+
+    emulator = Emulator(
+        api_keys=args.api_keys or [DEFAULT_API_KEY],
+        rate_limit=None if args.no_rate_limit else (20.0, 5),
+        execution_delay=args.execution_delay,
+    )
+    async with emulator.server(host=args.host, port=args.port) as server:
+        keys = len(emulator.api_keys)
+        _out(
+            f"Refold emulator listening on {server.url} ({keys} API key{'s' if keys > 1 else ''}; Ctrl-C stops)"
+        )
+        await server.serve_forever()
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    if not _is_loopback(args.host):
+        _err(f"{args.host} is not a loopback address: the emulator serves this machine only")
+        return EXIT_USAGE
+    try:
+        asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        _out("stopped")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `refold` command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
+    return _emulator(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
