@@ -1,0 +1,110 @@
+"""Rate-limiter accuracy at saturation, on the real clock (DESIGN §4, §10).
+
+N tasks ask one bucket for a slot at the same moment; the script records when each is let
+through and reports the finish time against the floor (the first `burst - 1` at once,
+then one per interval), the most grants in any 1 s window and at one instant (grants
+less than 1 ms apart), and how many sends a model of the server's bucket would refuse
+with 429 (0 expected).
+
+    python benchmarks/bench_ratelimit.py                 # LocalRateLimiter, defaults
+    python benchmarks/bench_ratelimit.py --redis redis://127.0.0.1:6379/0
+
+Prints one markdown table row per limiter, for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from refold_async._ratelimit import LocalRateLimiter, RateLimit, RateLimiter, RedisRateLimiter
+
+INSTANT = 0.001  # grants closer than this count as one instant
+
+
+def refusals(times: Sequence[float], rate: RateLimit) -> int:
+    """Sends the server's bucket (capacity `burst`, refill `per_second`) would refuse."""
+    level, last, refused = 0.0, None, 0
+    for t in sorted(times):
+        level = 0.0 if last is None else max(0.0, level - (t - last) * rate.per_second)
+        last = t
+        if level + 1 > rate.burst:
+            refused += 1
+        else:
+            level += 1
+    return refused
+
+
+def most_within(times: Sequence[float], window: float) -> int:
+    """The most grants in any window of `window` seconds (closed at both ends)."""
+    ordered, best, start = sorted(times), 0, 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] > window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def saturate(limiter: RateLimiter, n: int) -> tuple[float, list[float]]:
+    """Start `n` acquisitions at once; return the start time and every grant time."""
+    loop = asyncio.get_running_loop()
+    key = f"bench#{uuid.uuid4().hex[:12]}"
+    grants: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire(key)
+        grants.append(loop.time())
+
+    start = loop.time()
+    await asyncio.gather(*(one() for _ in range(n)))
+    return start, grants
+
+
+def row(name: str, rate: RateLimit, start: float, grants: list[float]) -> str:
+    capacity = max(rate.burst - 1, 1)
+    floor = (len(grants) - capacity) / rate.per_second
+    wall = max(grants) - start
+    return (
+        f"| {name} | {len(grants)} | {wall:.3f} s | {floor:.3f} s | {wall - floor:+.3f} s "
+        f"| {most_within(grants, 1.0)} (≤ {rate.burst + rate.per_second:g}) "
+        f"| {most_within(grants, INSTANT)} (≤ {rate.burst}) | {refusals(grants, rate)} |"
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    rate = RateLimit(per_second=args.per_second, burst=args.burst)
+    print(
+        "| limiter | N | wall | floor | over floor | max in 1 s | max at one instant | 429s (model) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    print(row("LocalRateLimiter", rate, *await saturate(LocalRateLimiter(rate), args.n)))
+    if args.redis:
+        print(row("RedisRateLimiter", rate, *await saturate_redis(args.redis, rate, args.n)))
+
+
+async def saturate_redis(url: str, rate: RateLimit, n: int) -> tuple[float, list[float]]:
+    import redis.asyncio as redis_asyncio  # the optional extra
+
+    client: Any = redis_asyncio.from_url(url)
+    try:
+        return await saturate(RedisRateLimiter(client, rate, prefix="refold-bench:rl:"), n)
+    finally:
+        await client.aclose()
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--n", type=int, default=200, help="acquisitions (default 200)")
+    parser.add_argument("--per-second", type=float, default=20.0, help="server refill rate")
+    parser.add_argument("--burst", type=int, default=5, help="server bucket size")
+    parser.add_argument(
+        "--redis", metavar="URL", help="also measure RedisRateLimiter on this server"
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))

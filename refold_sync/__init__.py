@@ -1,0 +1,93 @@
+"""The Refold API, from blocking code: a thin face over `refold_async`.
+
+```python
+from refold_sync import Refold
+
+with Refold(api_key="tk_...") as client:
+    account = client.linked_accounts.retrieve("acct_1")
+```
+
+`Refold` has the same options, resources and methods as `refold_async.AsyncRefold`; its
+calls run on one event-loop thread that every `Refold` in the process shares. Errors,
+options and page types are `refold_async`'s own objects, re-exported here so one import
+serves. Models live in `refold_async.models`.
+"""
+
+from refold_async import DEFAULT_BASE_URL as DEFAULT_BASE_URL
+from refold_async import NOT_GIVEN as NOT_GIVEN
+from refold_async import APIConnectionError as APIConnectionError
+from refold_async import APIDecodeError as APIDecodeError
+from refold_async import APIStatusError as APIStatusError
+from refold_async import APITimeoutError as APITimeoutError
+from refold_async import AuthenticationError as AuthenticationError
+from refold_async import AuthScope as AuthScope
+from refold_async import BadRequestError as BadRequestError
+from refold_async import CallOptions as CallOptions
+from refold_async import ClientOptions as ClientOptions
+from refold_async import ConflictError as ConflictError
+from refold_async import EnvironmentMismatchError as EnvironmentMismatchError
+from refold_async import InvalidArgumentError as InvalidArgumentError
+from refold_async import LocalRateLimiter as LocalRateLimiter
+from refold_async import MissingCredentialError as MissingCredentialError
+from refold_async import MissingLinkedAccountError as MissingLinkedAccountError
+from refold_async import NotFoundError as NotFoundError
+from refold_async import NotGiven as NotGiven
+from refold_async import Operation as Operation
+from refold_async import Page as Page
+from refold_async import Param as Param
+from refold_async import PermissionDeniedError as PermissionDeniedError
+from refold_async import RateLimit as RateLimit
+from refold_async import RateLimiter as RateLimiter
+from refold_async import RateLimitError as RateLimitError
+from refold_async import RedisRateLimiter as RedisRateLimiter
+from refold_async import RefoldError as RefoldError
+from refold_async import RefoldUsageError as RefoldUsageError
+from refold_async import RetryPolicy as RetryPolicy
+from refold_async import ServerError as ServerError
+from refold_async import UnlimitedRateLimiter as UnlimitedRateLimiter
+from refold_async import UnprocessableEntityError as UnprocessableEntityError
+from refold_async import WebhookSignatureError as WebhookSignatureError
+
+from ._client import Refold as Refold
+from ._resource import SyncPaginator as SyncPaginator
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "NOT_GIVEN",
+    "APIConnectionError",
+    "APIDecodeError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthScope",
+    "AuthenticationError",
+    "BadRequestError",
+    "CallOptions",
+    "ClientOptions",
+    "ConflictError",
+    "EnvironmentMismatchError",
+    "InvalidArgumentError",
+    "LocalRateLimiter",
+    "MissingCredentialError",
+    "MissingLinkedAccountError",
+    "NotFoundError",
+    "NotGiven",
+    "Operation",
+    "Page",
+    "Param",
+    "PermissionDeniedError",
+    "RateLimit",
+    "RateLimitError",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "Refold",
+    "RefoldError",
+    "RefoldUsageError",
+    "RetryPolicy",
+    "ServerError",
+    "SyncPaginator",
+    "UnlimitedRateLimiter",
+    "UnprocessableEntityError",
+    "WebhookSignatureError",
+]
+
+SyncPaginator.__module__ = __name__

@@ -1,0 +1,299 @@
+"""`Refold`: the blocking client, a thin face over an `AsyncRefold` (DESIGN §8).
+
+This module owns the link between a `Refold` and the `AsyncRefold` it wraps. The async
+client is made *on* the process's loop thread (`_portal`), because an
+`httpx.AsyncClient` and the local rate limiter belong to the loop that first uses them,
+and it is remade there whenever that loop changes: in a forked child, which starts a
+loop thread of its own, or after the loop was stopped at interpreter exit. Generated
+resource methods reach it through `_LiveAttribute`, which resolves `client.<resource>.
+<method>` on the loop thread at call time, so a resource object taken before a `fork`
+keeps working after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping
+from functools import partial
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
+
+import httpx
+from typing_extensions import Self, Unpack, override
+
+from refold_async import AsyncRefold, ClientOptions, RefoldUsageError
+from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
+
+from . import _portal
+from .resources import ResourceNamespaces
+
+if TYPE_CHECKING:
+    from refold_async import RateLimit, RateLimiter, RetryPolicy
+    from refold_async.resources import AsyncResourceNamespaces
+
+__all__ = ["Refold"]
+
+
+class Refold(ResourceNamespaces):
+    """The blocking Refold client; same options, resources and methods as `AsyncRefold`.
+
+    Every `Refold` in the process runs its calls on one shared event-loop thread, so
+    one object may be used from many threads at once, and all of them draw on one
+    rate-limit bucket and one connection pool per credential. Errors are the same
+    classes as on the async face. A `Refold` also works after `os.fork` (the child
+    starts its own loop thread), at interpreter exit without `close()`, and inside a
+    running event loop (a Jupyter cell): there the call blocks that loop until it
+    returns, so async code should prefer `AsyncRefold`. List methods return a
+    `SyncPaginator`: iterate it for items, or call `.pages()` or `.first_page()`.
+
+    Args:
+        api_key: The org API key (`pk…` live, `tk…` test). Defaults to `REFOLD_API_KEY`.
+        session_token: A linked account's session token, for frontend-scoped calls.
+        linked_account_id: The linked account that linked-account operations act on,
+            unless a call names another.
+        base_url: The API's address. Defaults to `REFOLD_BASE_URL`, else
+            `https://app.refold.ai`.
+        timeout: Seconds per request (connect, read, write and pool each).
+        retry: The retry policy (`RetryPolicy()` by default).
+        rate_limit: The server's budget to stay within; `None` turns limiting off.
+        rate_limiter: A limiter of your own (e.g. `RedisRateLimiter`).
+        http_client: An `httpx.AsyncClient` of your own, used only on the loop thread;
+            you keep the job of closing it. Such a client cannot cross a `fork`.
+        default_headers: Headers sent with every request.
+        expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
+
+    Raises:
+        RefoldUsageError: For options `AsyncRefold` refuses, at construction.
+
+    Example:
+        ```python
+        from refold_sync import Refold
+
+        with Refold(api_key="tk_...") as client:
+            for account in client.linked_accounts.list(limit=100):
+                print(account.id)
+            scoped = client.for_linked_account("acct_1")
+        ```
+    """
+
+    _async_client: AsyncResourceNamespaces
+    _make: Callable[[], AsyncRefold]
+    _pins_http_client: bool
+    _live_client: tuple[asyncio.AbstractEventLoop, int, AsyncRefold] | None
+    _closed: bool
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        session_token: str | None = None,
+        linked_account_id: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+        rate_limiter: RateLimiter | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        expect_environment: Environment | None = None,
+    ) -> None:
+        make = _Recipe(
+            partial(
+                AsyncRefold,
+                api_key=api_key,
+                session_token=session_token,
+                linked_account_id=linked_account_id,
+                base_url=base_url,
+                timeout=timeout,
+                retry=retry,
+                rate_limit=rate_limit,
+                rate_limiter=rate_limiter,
+                http_client=http_client,
+                default_headers=default_headers,
+                expect_environment=expect_environment,
+            )
+        )
+        self._bind(make, pins_http_client=http_client is not None)
+
+    def _bind(self, make: Callable[[], AsyncRefold], *, pins_http_client: bool) -> None:
+        self._make = make
+        self._pins_http_client = pins_http_client
+        self._live_client = None
+        self._closed = False
+        self._async_client = cast("AsyncResourceNamespaces", _LiveAttribute(self._live, ()))
+        self._live()  # make the async client now, so bad options fail here and not later
+
+    def _live(self) -> AsyncRefold:
+        """This client's `AsyncRefold` for the current loop thread, made there if needed."""
+        if not _portal.is_loop_thread():
+            return _portal.run(self._alive)
+        live = self._live_client
+        if live is not None and live[0] is asyncio.get_running_loop() and not self._closed:
+            return live[2]
+        return self._revive()
+
+    async def _alive(self) -> AsyncRefold:
+        return self._live()
+
+    def _revive(self) -> AsyncRefold:
+        """Make the async client on this loop: first use, after a fork, or after exit."""
+        if self._closed:
+            raise RefoldUsageError(f"this {type(self).__name__} client is closed")
+        previous = self._live_client
+        if previous is not None:
+            if self._pins_http_client:
+                raise RefoldUsageError(
+                    "this client was given http_client=, whose connections belong to the "
+                    "event loop that first used them, and that loop is gone (the process "
+                    "forked, or the SDK's loop thread stopped at exit); make a new client, "
+                    "with a new httpx.AsyncClient, where it is needed"
+                )
+            if previous[1] != os.getpid():
+                _portal.keep_alive(previous[2])  # the parent's pool: never finalize it here
+        client = self._make()
+        _portal.track(client)
+        self._live_client = (asyncio.get_running_loop(), os.getpid(), client)
+        return client
+
+    def _derive(self, derive: Callable[[AsyncRefold], AsyncRefold]) -> Self:
+        clone = object.__new__(type(self))
+        clone._bind(_Derived(self._live, derive), pins_http_client=self._pins_http_client)
+        return clone
+
+    def with_options(self, **changes: Unpack[ClientOptions]) -> Self:
+        """A client with some settings changed, sharing this one's pool and bucket.
+
+        Example:
+            ```python
+            patient = client.with_options(timeout=120, retry=RetryPolicy(max_attempts=8))
+            ```
+        """
+        return self._derive(lambda parent: parent.with_options(**changes))
+
+    def for_linked_account(self, linked_account_id: str) -> Self:
+        """A client bound to one linked account, sharing this one's pool and bucket."""
+        return self._derive(lambda parent: parent.for_linked_account(linked_account_id))
+
+    def _snapshot(self) -> AsyncRefold:
+        # The most recent async client, for its settings only: reading them is safe
+        # from any thread, and never needs the loop.
+        live = self._live_client
+        if live is None:  # pragma: no cover - only while __init__ is still running
+            raise RefoldUsageError(f"this {type(self).__name__} client is not initialised")
+        return live[2]
+
+    @property
+    def environment(self) -> Environment | None:
+        """`"live"` for a `pk…` key, `"test"` for a `tk…` key, `None` without a key."""
+        return self._snapshot().environment
+
+    @property
+    def base_url(self) -> str:
+        """The API's address."""
+        return self._snapshot().base_url
+
+    @property
+    def linked_account_id(self) -> str | None:
+        """The linked account bound to this client, if any."""
+        return self._snapshot().linked_account_id
+
+    def close(self) -> None:
+        """Close the connection pool, unless it was passed in or is shared from a parent.
+
+        Calls made after `close()` raise `RefoldUsageError`. Closing twice is harmless.
+        """
+        if not self._closed:
+            _portal.run(self._aclose)
+
+    async def _aclose(self) -> None:
+        self._closed = True
+        live = self._live_client
+        if live is not None and live[0] is asyncio.get_running_loop():
+            await live[2].aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @override
+    def __repr__(self) -> str:
+        _, bracket, rest = repr(self._snapshot()).partition("(")
+        return f"{type(self).__name__}{bracket}{rest}"
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"{type(self).__name__} holds credentials and cannot be pickled")
+
+
+class _Recipe:
+    """Makes a fresh `AsyncRefold` from the constructor's options; its repr hides them."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], AsyncRefold]) -> None:
+        self._make = make
+
+    def __call__(self) -> AsyncRefold:
+        return self._make()
+
+    @override
+    def __repr__(self) -> str:
+        return "<AsyncRefold recipe>"
+
+
+class _Derived:
+    """Makes an `AsyncRefold` derived from a parent `Refold`'s live one, sharing its pool."""
+
+    __slots__ = ("_derive", "_parent")
+
+    def __init__(
+        self, parent: Callable[[], AsyncRefold], derive: Callable[[AsyncRefold], AsyncRefold]
+    ) -> None:
+        self._parent = parent
+        self._derive = derive
+
+    def __call__(self) -> AsyncRefold:
+        return self._derive(self._parent())
+
+
+class _LiveAttribute:
+    """An attribute path on a `Refold`'s live `AsyncRefold`, resolved when called.
+
+    `client._async_client.executions.retrieve` is such a path; calling it, on the loop
+    thread, calls `live.executions.retrieve` on whichever async client is live there.
+    """
+
+    __slots__ = ("_children", "_live", "_path")
+
+    def __init__(self, live: Callable[[], AsyncRefold], path: tuple[str, ...]) -> None:
+        self._live = live
+        self._path = path
+        self._children: dict[str, _LiveAttribute] = {}
+
+    def __getattr__(self, name: str) -> _LiveAttribute:
+        if name.startswith("__"):
+            raise AttributeError(name)  # keep copy, pickle and friends off the path
+        child = self._children.get(name)
+        if child is None:
+            child = self._children[name] = _LiveAttribute(self._live, (*self._path, name))
+        return child
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        target: Any = self._live()
+        for name in self._path:
+            target = getattr(target, name)
+        return target(*args, **kwargs)
+
+    @override
+    def __repr__(self) -> str:
+        return f"<live {'.'.join(('AsyncRefold', *self._path))}>"
+
+
+Refold.__module__ = "refold_sync"
