@@ -134,7 +134,8 @@ def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=False)
     conv.register_structure_hook(dt.datetime, _parse_datetime)
     conv.register_unstructure_hook(dt.datetime, format_datetime)
-    conv.register_structure_hook(Any, lambda value, _: value)
+    # A function hook: on 3.10, singledispatch refuses `typing.Any` as a class.
+    conv.register_structure_hook_func(lambda tp: tp is Any, lambda value, _: value)
     conv.register_structure_hook_factory(attrs.has, _structure_factory(conv))
     conv.register_unstructure_hook_factory(attrs.has, _unstructure_factory(conv))
     return conv

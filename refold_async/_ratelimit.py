@@ -12,6 +12,9 @@ resumes after the pause at the steady rate, without a burst. The transport await
 - `RedisRateLimiter`: a GCRA reservation script on a Redis server, exact across loops,
   processes and machines (needs the `redis` extra, or any client with `evalsha`/`eval`).
 - `UnlimitedRateLimiter`: no limit at all (`rate_limit=None`).
+
+A little over STYLE's 600 lines: the limiters share the per-loop registry, and the Redis
+scripts are kept beside the code that calls them.
 """
 
 from __future__ import annotations
@@ -109,18 +112,9 @@ class RateLimiter(Protocol):
 
     Example:
         ```python
-        class CountingLimiter:
-            def __init__(self) -> None:
-                self.calls = 0
-
-            async def acquire(self, key: str) -> None:
-                self.calls += 1
-
-            async def penalize(self, key: str, retry_after: float) -> None:
-                pass
-
-
-        client = AsyncRefold(api_key=key, rate_limiter=CountingLimiter())
+        limiter: RateLimiter = shared_local_limiter(RateLimit())
+        await limiter.acquire(bucket)  # before each attempt
+        await limiter.penalize(bucket, retry_after=2.0)  # after a 429
         ```
     """
 
@@ -559,6 +553,9 @@ class RedisRateLimiter:
 
     async def acquire(self, key: str) -> None:
         """Reserve the next slot of bucket `key` in Redis and sleep until it comes.
+
+        Errors from the Redis client reach the caller: without Redis there is no shared
+        budget to keep to.
 
         Args:
             key: The bucket: base URL plus credential fingerprint, never a secret.

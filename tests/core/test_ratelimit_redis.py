@@ -24,7 +24,7 @@ from refold_async._ratelimit import RateLimit, RedisRateLimiter
 from .test_ratelimit import ServerBucket, assert_server_accepts
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-PREFIX = "refold-test:rl:"
+PREFIX = f"refold-test:{uuid.uuid4().hex[:8]}:rl:"  # per run: parallel runs never collide
 
 
 @pytest.fixture
