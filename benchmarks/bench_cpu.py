@@ -48,7 +48,10 @@ async def cpu_per_call(call: Callable[[], Awaitable[object]], calls: int) -> flo
 async def main(calls: int, rounds: int) -> None:
     raw = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=BASE)
     sdk = AsyncRefold(
-        api_key=KEY, base_url=BASE, rate_limit=None, http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        api_key=KEY,
+        base_url=BASE,
+        rate_limit=None,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
     )
 
     async def raw_call() -> object:
@@ -64,7 +67,9 @@ async def main(calls: int, rounds: int) -> None:
         raw_us = await cpu_per_call(raw_call, calls)
         sdk_us = await cpu_per_call(sdk_call, calls)
         ratios.append(sdk_us / raw_us)
-        print(f"raw httpx {raw_us:7.1f} µs/call   AsyncRefold {sdk_us:7.1f} µs/call   ratio {sdk_us / raw_us:.2f}")
+        print(
+            f"raw httpx {raw_us:7.1f} µs/call   AsyncRefold {sdk_us:7.1f} µs/call   ratio {sdk_us / raw_us:.2f}"
+        )
     print(
         f"| CPU per call, AsyncRefold vs raw httpx | {calls} calls x {rounds} rounds "
         f"| median ratio {statistics.median(ratios):.2f} (target <= 1.30) |"
