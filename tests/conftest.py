@@ -40,7 +40,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_secret_in_logs(
+def secret_guard(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> Iterator[set[str]]:
     """Fail any test whose log records contain a credential created during that test."""
@@ -54,13 +54,18 @@ def _no_secret_in_logs(
     monkeypatch.setattr(_auth.Secret, "__init__", recording_init)
     caplog.set_level(logging.DEBUG, logger="refold")
     yield seen
-    leaks = [
+    leaks = leaked_secrets(caplog.records, seen)
+    assert not leaks, f"a secret appeared in a log record: {leaks[:3]}"
+
+
+def leaked_secrets(records: list[logging.LogRecord], secrets: set[str]) -> list[str]:
+    """The messages of `records` that contain any of `secrets` (exceptions included)."""
+    return [
         record.getMessage()
-        for record in caplog.records
-        for secret in seen
+        for record in records
+        for secret in secrets
         if len(secret) >= 6 and secret in _record_text(record)
     ]
-    assert not leaks, f"a secret appeared in a log record: {leaks[:3]}"
 
 
 def _record_text(record: logging.LogRecord) -> str:
