@@ -11,7 +11,7 @@ import http.server
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -79,6 +79,27 @@ class InProcessAPI:
         options.setdefault("rate_limit", None)
         http = httpx.AsyncClient(transport=httpx.MockTransport(self))
         return Refold(http_client=http, **options)
+
+
+def outcome_within(seconds: float, fn: Callable[[], object]) -> BaseException | object:
+    """Run `fn` in a helper thread: its result or exception, or fail if it hangs.
+
+    For tests of deadlock guards: a regression fails the test instead of hanging it.
+    """
+    box: list[BaseException | object] = []
+
+    def target() -> None:
+        try:
+            box.append(fn())
+        except BaseException as error:
+            box.append(error)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise AssertionError(f"still blocked after {seconds} s: a deadlock")
+    return box[0]
 
 
 def refusals(arrivals: Sequence[float], *, per_second: float, burst: int) -> list[int]:
