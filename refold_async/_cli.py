@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import os
 import sys
 from collections.abc import Sequence
+
+from ._client import is_loopback_host
 
 __all__ = ["main"]
 
@@ -89,15 +90,6 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK if report.failed == 0 else EXIT_FAILED
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 async def _serve(args: argparse.Namespace) -> None:
     from refold_async.testing import DEFAULT_API_KEY, Emulator
 
@@ -115,7 +107,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    if not _is_loopback(args.host):
+    if not is_loopback_host(args.host):
         _err(f"{args.host} is not a loopback address: the emulator serves this machine only")
         return EXIT_USAGE
     try:

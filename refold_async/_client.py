@@ -254,7 +254,7 @@ def _check_base_url(base_url: str) -> str:
     url = httpx.URL(base_url)
     if url.scheme not in ("http", "https") or not url.host:
         raise InvalidArgumentError(f"base_url must be an http(s) URL, got {base_url!r}")
-    if url.scheme == "http" and not _is_loopback(url.host):
+    if url.scheme == "http" and not _never_leaves_machine(url.host):
         raise InvalidArgumentError(
             "base_url uses plain http, which would send credentials in the clear; "
             "use https (plain http is allowed only for loopback hosts)"
@@ -262,9 +262,14 @@ def _check_base_url(base_url: str) -> str:
     return str(url).rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def _never_leaves_machine(host: str) -> bool:
     # ".invalid" never resolves (RFC 6761): in-process transports such as the emulator use it.
-    if host == "localhost" or host.endswith((".localhost", ".invalid")):
+    return host.endswith((".localhost", ".invalid")) or is_loopback_host(host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` is `localhost` or a loopback IP address (v4 or v6)."""
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

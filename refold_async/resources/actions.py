@@ -129,7 +129,7 @@ class AsyncActions(AsyncResource):
         body: dict[str, Any] | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> ActionResult:
-        """Run one action on a linked account's connected application.
+        """Run one action through an application the linked account has connected.
 
         `POST /api/v2/integration-schema/{slug}/actions/{action_id}/execute`
         Auth: the org API key plus a linked account (`linked_account_id`).

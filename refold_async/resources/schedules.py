@@ -198,7 +198,7 @@ class AsyncSchedules(AsyncResource):
         payload: dict[str, Any] | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> Schedule:
-        """Run a workflow on a cron expression or at chosen dates and times.
+        """Schedule a workflow to run by cron, or at fixed dates and times.
 
         `POST /api/v1/workflow/public/scheduled`
         Auth: the org API key plus a linked account (`linked_account_id`).

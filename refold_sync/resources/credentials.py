@@ -32,7 +32,7 @@ class Credentials(SyncResource[AsyncCredentials]):
         linked_account_id: str | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> DefaultAppCredentialActionResponse:
-        """Set one named credential on the org's default application.
+        """Create or replace one named credential of the default application.
 
         `PUT /api/v2/public/linked-account/default-app/auth-credentials/{key}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.

@@ -95,7 +95,7 @@ class EnvironmentVariables(SyncResource[AsyncEnvironmentVariables]):
         workflow_id: str | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> EnvVariableValue:
-        """Store a value for a variable definition at some scope.
+        """Store a variable's value for one scope (org-wide or one linked account).
 
         `POST /api/v2/public/env/values`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
