@@ -1,7 +1,7 @@
 """`RedisRateLimiter` against a real Redis server (DESIGN §4).
 
 Skipped unless the `redis` package imports and a server answers at `REDIS_URL` (default
-`redis://127.0.0.1:6379/0`). Redis runs the script on its own clock, so these tests check
+`redis://127.0.0.1:6379/0`); with `REFOLD_REQUIRE_REDIS` set (CI), a missing server fails. Redis runs the script on its own clock, so these tests check
 the times the server *reserved* (`now + delay` in each script reply) against the model of
 the server's bucket: exact, whatever the test machine's scheduling. Real sleeps are short
 (scaled-up rates) and no assertion depends on how long anything took.
@@ -38,6 +38,12 @@ async def redis_client() -> AsyncIterator[Any]:
         await client.ping()
     except Exception as exc:
         await client.aclose()
+        if os.environ.get(
+            "REFOLD_REQUIRE_REDIS"
+        ):  # CI starts a server: a skip would hide a failure
+            pytest.fail(
+                f"REFOLD_REQUIRE_REDIS is set but no Redis server answers at {REDIS_URL}: {exc!r}"
+            )
         pytest.skip(f"no Redis server answers at {REDIS_URL}: {exc!r}")
     yield client
     keys = [key async for key in client.scan_iter(match=PREFIX + "*")]
