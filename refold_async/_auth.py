@@ -13,6 +13,7 @@ account however many calls wait for it, reused until shortly before expiry.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -21,10 +22,10 @@ import anyio
 import attrs
 from typing_extensions import override
 
-from ._errors import MissingCredentialError, MissingLinkedAccountError
+from ._errors import InvalidArgumentError, MissingCredentialError, MissingLinkedAccountError
 from ._operation import AuthScope, Operation
 
-__all__ = ["AuthPlan", "Secret", "SessionTokenCache", "environment_of", "plan_auth"]
+__all__ = ["AuthPlan", "Secret", "SessionTokenCache", "credential", "environment_of", "plan_auth"]
 
 Environment = Literal["live", "test"]
 
@@ -63,6 +64,23 @@ class Secret:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("credentials cannot be pickled")
+
+
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+
+def credential(name: str, value: str) -> Secret:
+    """Wrap a caller's credential, refusing one that no HTTP header could carry.
+
+    The error never shows the value: a key read from a file with its trailing newline
+    would otherwise end up in a traceback.
+    """
+    if not _VISIBLE_ASCII.fullmatch(value):
+        raise InvalidArgumentError(
+            f"{name} contains whitespace, a control or a non-ASCII character (a newline "
+            "read from a file?); strip it before passing it. The value is not shown."
+        )
+    return Secret(value)
 
 
 def environment_of(api_key: Secret | None) -> Environment | None:
@@ -152,8 +170,9 @@ class _Minted:
     refresh_at: float
 
 
-Mint = Callable[[str], Awaitable[tuple[str, float | None]]]
-"""Mints a token for a linked account: returns the token and its lifetime in seconds."""
+Mint = Callable[[str, bool], Awaitable[tuple[str, float | None]]]
+"""Mints a token for a linked account (forcing a new one if told): the token and its
+lifetime in seconds."""
 
 
 class SessionTokenCache:
@@ -176,8 +195,12 @@ class SessionTokenCache:
         self._default_lifetime = default_lifetime
         self._clock = clock
 
-    async def get(self, linked_account_id: str, mint: Mint) -> Secret:
-        """The cached token for the account, minting one if there is none or it is stale."""
+    async def get(self, linked_account_id: str, mint: Mint, *, force: bool = False) -> Secret:
+        """The cached token for the account, minting one if there is none or it is stale.
+
+        With `force`, a mint (if one is needed) asks the server for a new token rather
+        than the one it holds.
+        """
         fresh = self._fresh(linked_account_id)
         if fresh is not None:
             return fresh
@@ -186,7 +209,7 @@ class SessionTokenCache:
             fresh = self._fresh(linked_account_id)
             if fresh is not None:
                 return fresh
-            value, lifetime = await mint(linked_account_id)
+            value, lifetime = await mint(linked_account_id, force)
             lifetime = self._default_lifetime if lifetime is None else lifetime
             # Refresh early, but never so early that a short-lived token is never reused.
             margin = min(self._refresh_margin, lifetime / 2)

@@ -17,7 +17,7 @@ import attrs
 import httpx
 from typing_extensions import Self, TypedDict, Unpack, override
 
-from ._auth import Secret, SessionTokenCache, environment_of
+from ._auth import Secret, SessionTokenCache, credential, environment_of
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_local_limiter
 from ._request import check_header_value
@@ -95,9 +95,9 @@ class AsyncRefold(AsyncResourceNamespaces):
             base_url=_check_base_url(
                 base_url or os.environ.get("REFOLD_BASE_URL") or DEFAULT_BASE_URL
             ),
-            api_key=Secret(key) if key else None,
-            session_token=Secret(session_token) if session_token else None,
-            linked_account_id=linked_account_id or None,
+            api_key=credential("api_key", key) if key else None,
+            session_token=credential("session_token", session_token) if session_token else None,
+            linked_account_id=_linked_account(linked_account_id),
             default_headers=_check_headers(default_headers or {}),
             timeout=timeout,
             retry=retry or RetryPolicy(),
@@ -152,7 +152,9 @@ class AsyncRefold(AsyncResourceNamespaces):
             else config.base_url,
             api_key=_secret(changes, "api_key", config.api_key),
             session_token=_secret(changes, "session_token", config.session_token),
-            linked_account_id=changes.get("linked_account_id", config.linked_account_id) or None,
+            linked_account_id=_linked_account(changes["linked_account_id"])
+            if "linked_account_id" in changes
+            else config.linked_account_id,
             default_headers={
                 **config.default_headers,
                 **_check_headers(changes.get("default_headers", {})),
@@ -224,7 +226,12 @@ def _secret(changes: Mapping[str, Any], name: str, current: Secret | None) -> Se
     if name not in changes:
         return current
     value = changes[name]
-    return Secret(value) if value else None
+    return credential(name, value) if value else None
+
+
+def _linked_account(value: str | None) -> str | None:
+    # It travels in a header: refuse CR, LF and the like here, not at the first call.
+    return check_header_value("linked_account_id", value) if value else None
 
 
 def _limiter(rate_limit: RateLimit | None, rate_limiter: RateLimiter | None) -> RateLimiter:

@@ -24,8 +24,10 @@ from ._types import CallOptions, NotGiven
 __all__ = ["RequestParts", "build_request", "check_header_value"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-# Control characters (CR and LF among them) would let a value forge headers.
+# Control characters (CR and LF among them) would let a value forge headers; httpx
+# encodes header values as ASCII, so anything past it could not be sent either.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization"})
 
 
@@ -93,6 +95,10 @@ def check_header_value(name: str, value: object) -> str:
     text = _text(value)
     if _CONTROL.search(text):
         raise InvalidArgumentError(f"header {name!r} contains a control character (CR, LF, ...)")
+    if _NON_ASCII.search(text):
+        raise InvalidArgumentError(
+            f"header {name!r} contains a non-ASCII character, which HTTP headers cannot carry"
+        )
     return text
 
 

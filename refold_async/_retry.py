@@ -38,6 +38,9 @@ class FailureKind(str, enum.Enum):
     MAYBE_SENT = "maybe_sent"
     """A timeout or dropped connection after the request may have reached the server."""
 
+    INVALID = "invalid"
+    """The request could not be sent as built (a protocol error on our side): never retried."""
+
 
 @attrs.frozen(kw_only=True)
 class Failure:
@@ -83,6 +86,8 @@ class RetryPolicy:
 
     def is_retryable(self, failure: Failure, *, idempotent: bool) -> bool:
         """Whether this kind of failure may be retried for this kind of method."""
+        if failure.kind is FailureKind.INVALID:
+            return False
         if failure.kind in (FailureKind.RATE_LIMITED, FailureKind.NOT_SENT):
             return True
         if not (idempotent or self.retry_non_idempotent):

@@ -25,11 +25,11 @@ import attrs
 import httpx
 
 from ._auth import AuthPlan, Secret, SessionTokenCache, plan_auth
-from ._errors import APIConnectionError, APIStatusError, APITimeoutError
+from ._errors import APIConnectionError, APIStatusError, APITimeoutError, RefoldUsageError
 from ._operation import AuthScope, Operation
 from ._pagination import AsyncPaginator, Page
 from ._request import RequestParts, build_request
-from ._response import decode_body, error_from_response
+from ._response import decode_body, error_from_response, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, CallOptions, NotGiven
 
@@ -169,19 +169,24 @@ class Transport:
             linked_account_id=linked,
         )
 
-    async def _credential(self, plan: AuthPlan) -> tuple[str, str, Secret | None]:
-        """The auth header's name and value for this attempt, and the credential used."""
+    async def _credential(self, plan: AuthPlan, *, force_mint: bool) -> _Credential:
+        """The credential for this attempt: the key, a token, a minted token, or none."""
         if plan.key is not None:
-            return "x-api-key", plan.key.reveal(), plan.key
+            return _Credential("x-api-key", plan.key)
         token = plan.token
         if plan.mint_for is not None:
-            token = await self.tokens.get(plan.mint_for, self._mint)
+            token = await self.tokens.get(plan.mint_for, self._mint, force=force_mint)
         if token is not None:
-            return "authorization", f"Bearer {token.reveal()}", token
-        return "", "", None
+            return _Credential("authorization", token)
+        return _Credential("", None)
 
-    async def _mint(self, linked_account_id: str) -> tuple[str, float | None]:
-        answer: object = await self.send(_MINT, body={"linked_account_id": linked_account_id})
+    async def _mint(self, linked_account_id: str, force: bool) -> tuple[str, float | None]:
+        # force_refresh: after a 401 the server's current token is the one it refused.
+        answer: object = await self.send(
+            _MINT,
+            query={"force_refresh": "true" if force else NOT_GIVEN},
+            body={"linked_account_id": linked_account_id},
+        )
         data = cast("dict[str, Any]", answer) if isinstance(answer, dict) else {}
         token = data.get("token")
         if not isinstance(token, str) or not token:
@@ -201,24 +206,16 @@ class Transport:
         reminted = False
         while True:
             attempt += 1
-            header, value, credential = await self._credential(plan)
-            bucket = (
-                f"{self.config.base_url}#{credential.fingerprint if credential else 'anonymous'}"
-            )
+            credential = await self._credential(plan, force_mint=reminted)
+            bucket = f"{self.config.base_url}#{credential.fingerprint}"
             await self.config.limiter.acquire(bucket)
-            outcome = await self._send_once(parts, header, value, attempt)
+            outcome = await self._send_once(parts, credential, attempt)
             response = outcome.response
             if response is not None and response.is_success:
                 return response
-            if (
-                response is not None
-                and response.status_code == 401
-                and plan.mint_for
-                and credential
-                and not reminted
-            ):
-                # DESIGN §1: a minted token may have been revoked: mint once more.
-                self.tokens.invalidate(plan.mint_for, credential)
+            if _is_unauthorized(response) and plan.mint_for and credential.secret and not reminted:
+                # DESIGN §1: a minted token may have been revoked: mint a fresh one, once.
+                self.tokens.invalidate(plan.mint_for, credential.secret)
                 reminted = True
                 continue
             failure = self._failure(outcome)
@@ -229,27 +226,44 @@ class Transport:
                 idempotent=op.is_idempotent,
                 rand=self._rand,
             )
-            if delay is None:
-                raise self._error(op, parts, outcome, failure, attempt, value)
             if failure.kind is FailureKind.RATE_LIMITED:
-                await self.config.limiter.penalize(bucket, delay)
+                # DESIGN §4: every 429 pauses the whole bucket, retried or not.
+                await self.config.limiter.penalize(bucket, self._pause_for(failure, delay, attempt))
+            if delay is None:
+                error = self._error(op, parts, outcome, failure, attempt, credential)
+                # The raised error's traceback keeps this frame: drop httpx's objects,
+                # whose request carries the credential header (DESIGN §6).
+                del outcome, response
+                raise error
             logger.info(
                 "retrying %s %s in %.2fs after %s (attempt %d of %d)",
                 op.method,
                 parts.path,
                 delay,
-                _reason(outcome, failure),
+                _reason(outcome),
                 attempt + 1,
                 self.config.retry.max_attempts,
             )
             await self._sleep(delay)
 
+    def _pause_for(self, failure: Failure, delay: float | None, attempt: int) -> float:
+        """How long a 429 pauses the bucket: the wait, else Retry-After or a backoff, capped."""
+        if delay is not None:
+            return delay
+        policy = self.config.retry
+        wanted = (
+            failure.retry_after
+            if failure.retry_after is not None
+            else policy.backoff(attempt, self._rand)
+        )
+        return min(wanted, policy.max_retry_after)
+
     async def _send_once(
-        self, parts: RequestParts, header: str, value: str, attempt: int
+        self, parts: RequestParts, credential: _Credential, attempt: int
     ) -> _Attempt:
         headers = {**self.config.default_headers, **parts.headers}
-        if header:
-            headers[header] = value
+        if credential.secret is not None:
+            headers[credential.header] = credential.header_value()
         timeout = self.config.timeout if isinstance(parts.timeout, NotGiven) else parts.timeout
         request = self.http.build_request(
             parts.method,
@@ -272,6 +286,12 @@ class Transport:
                 attempt,
             )
             return _Attempt(None, exc)
+        except RuntimeError as exc:
+            if self.http.is_closed:
+                raise RefoldUsageError(
+                    "this client's connection pool is closed (aclose() was called)"
+                ) from None
+            raise exc
         logger.debug(
             "%s %s -> %d in %.1f ms (attempt %d)",
             parts.method,
@@ -285,10 +305,7 @@ class Transport:
     def _failure(self, outcome: _Attempt) -> Failure:
         response = outcome.response
         if response is None:
-            not_sent = isinstance(
-                outcome.error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
-            )
-            return Failure(kind=FailureKind.NOT_SENT if not_sent else FailureKind.MAYBE_SENT)
+            return Failure(kind=_failure_kind(outcome.error))
         status = response.status_code
         retry_after = parse_retry_after(
             response.headers.get("retry-after"), date=response.headers.get("date"), now=time.time()
@@ -303,24 +320,12 @@ class Transport:
         outcome: _Attempt,
         failure: Failure,
         attempts: int,
-        secret: str,
+        credential: _Credential,
     ) -> APIConnectionError | APIStatusError:
+        secrets = self._secrets(credential)
         response = outcome.response
         if response is None:
-            cls = (
-                APITimeoutError
-                if isinstance(outcome.error, httpx.TimeoutException)
-                else APIConnectionError
-            )
-            tries = f" after {attempts} attempts" if attempts > 1 else ""
-            error = cls(
-                f"{op.method} {parts.path} failed{tries}: {type(outcome.error).__name__}",
-                method=op.method,
-                path=parts.path,
-                attempts=attempts,
-            )
-            error.__cause__ = outcome.error
-            return error
+            return _connection_error(op, parts.path, outcome.error, attempts, secrets)
         return error_from_response(
             status=response.status_code,
             headers=response.headers,
@@ -329,18 +334,81 @@ class Transport:
             path=parts.path,
             attempts=attempts,
             retry_after=failure.retry_after,
-            secrets=self._secrets(secret),
+            secrets=secrets,
         )
 
-    def _secrets(self, used: str) -> list[str]:
-        secrets = [used, used.removeprefix("Bearer ")]
-        for secret in (self.config.api_key, self.config.session_token):
-            if secret is not None:
-                secrets.append(secret.reveal())
-        return secrets
+    def _secrets(self, used: _Credential) -> list[str]:
+        candidates = (used.secret, self.config.api_key, self.config.session_token)
+        return [secret.reveal() for secret in candidates if secret is not None]
 
 
-def _reason(outcome: _Attempt, failure: Failure) -> str:
+class _Credential:
+    """The credential of one attempt. The secret is revealed only into the request's header,
+    so frames that outlive the attempt (a raised error's traceback) never hold it."""
+
+    __slots__ = ("header", "secret")
+
+    def __init__(self, header: str, secret: Secret | None) -> None:
+        self.header = header
+        self.secret = secret
+
+    @property
+    def fingerprint(self) -> str:
+        return self.secret.fingerprint if self.secret is not None else "anonymous"
+
+    def header_value(self) -> str:
+        assert self.secret is not None  # noqa: S101 - callers check first
+        value = self.secret.reveal()
+        return f"Bearer {value}" if self.header == "authorization" else value
+
+
+# Raised before anything was sent and bound to fail again: never worth a retry.
+_INVALID_REQUEST = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _failure_kind(error: httpx.HTTPError | None) -> FailureKind:
+    if isinstance(error, _INVALID_REQUEST):
+        return FailureKind.INVALID
+    if isinstance(error, _NOT_SENT):
+        return FailureKind.NOT_SENT
+    return FailureKind.MAYBE_SENT
+
+
+def _is_unauthorized(response: httpx.Response | None) -> bool:
+    return response is not None and response.status_code == 401
+
+
+def _connection_error(
+    op: Operation[Any], path: str, cause: httpx.HTTPError | None, attempts: int, secrets: list[str]
+) -> APIConnectionError:
+    """Our error for a failed exchange, caused by a copy of httpx's that holds no request.
+
+    httpx exceptions keep the request, credential headers included (DESIGN §6): the copy
+    keeps only the class and the message, scrubbed of the call's secrets.
+    """
+    cls = APITimeoutError if isinstance(cause, httpx.TimeoutException) else APIConnectionError
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    name = type(cause).__name__
+    error = cls(
+        f"{op.method} {path} failed{tries}: {name}", method=op.method, path=path, attempts=attempts
+    )
+    if cause is not None:
+        error.__cause__ = _detached(cause, secrets)
+    return error
+
+
+def _detached(cause: httpx.HTTPError, secrets: list[str]) -> BaseException:
+    message = scrub(str(cause), secrets)
+    try:
+        copy: BaseException = type(cause)(message)
+    except TypeError:  # an exception class with another constructor
+        copy = httpx.TransportError(message)
+    copy.__suppress_context__ = True
+    return copy
+
+
+def _reason(outcome: _Attempt) -> str:
     if outcome.response is not None:
         return f"HTTP {outcome.response.status_code}"
     return type(outcome.error).__name__

@@ -84,7 +84,10 @@ def verify_signature(payload: bytes, signature: str | None, *, api_key: str) -> 
     """
     if not signature:
         raise WebhookSignatureError(f"the {SIGNATURE_HEADER} header is missing")
-    if not hmac.compare_digest(sign(payload, api_key), signature.strip().lower()):
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII text, and anyone can
+    # send this header.
+    received = signature.strip().lower().encode("utf-8", errors="replace")
+    if not hmac.compare_digest(sign(payload, api_key).encode(), received):
         raise WebhookSignatureError("the webhook signature does not match its body")
 
 

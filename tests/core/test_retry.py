@@ -27,6 +27,7 @@ def status(code: int) -> Failure:
         pytest.param(NOT_SENT, False, True, id="connect-error-post"),
         pytest.param(MAYBE_SENT, True, True, id="timeout-get"),
         pytest.param(MAYBE_SENT, False, False, id="timeout-post"),
+        pytest.param(Failure(kind=FailureKind.INVALID), True, False, id="invalid-request-get"),
         *[pytest.param(status(c), True, True, id=f"{c}-get") for c in (408, 500, 502, 503, 504)],
         *[pytest.param(status(c), False, False, id=f"{c}-post") for c in (408, 500, 502, 503, 504)],
         *[

@@ -49,3 +49,9 @@ def test_unknown_event_types_are_kept() -> None:
     event = parse_event(body, sign(body, KEY), api_key=KEY)
     assert event.type == "Something New"
     assert not event.is_known
+
+
+def test_non_ascii_signature_is_a_typed_error() -> None:
+    """A signature header with non-ASCII text raises our error, not a TypeError."""
+    with pytest.raises(WebhookSignatureError):
+        verify_signature(BODY, "é" * 64, api_key=KEY)
