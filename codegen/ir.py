@@ -65,12 +65,18 @@ class TypeExpr:
 
 @attrs.frozen
 class Field:
-    """One attribute of a model."""
+    """One attribute of a model.
+
+    Attributes:
+        secret: It may carry a credential (`[secrets]` of overrides.toml), so the model's
+            `repr()` leaves it out.
+    """
 
     name: str
     wire_name: str
     type: TypeExpr
     required: bool
+    secret: bool = False
 
 
 @attrs.frozen

@@ -46,6 +46,7 @@ class Overrides:
     models: Mapping[str, str]
     enums: Mapping[str, str]
     operations: Mapping[str, Mapping[str, Any]]
+    secret_fields: frozenset[str] = frozenset()
 
 
 def load_overrides(path: Path) -> Overrides:
@@ -56,6 +57,7 @@ def load_overrides(path: Path) -> Overrides:
         models=data.get("models", {}),
         enums=data.get("enums", {}),
         operations=data.get("operations", {}),
+        secret_fields=frozenset(data.get("secrets", {}).get("fields", [])),
     )
 
 
@@ -106,7 +108,9 @@ class _Builder:
     def __init__(self, spec: Spec, overrides: Overrides) -> None:
         self.spec = spec
         self.overrides = overrides
-        self.types = SchemaTypes(spec, overrides.models, overrides.enums)
+        self.types = SchemaTypes(
+            spec, overrides.models, overrides.enums, secret_fields=overrides.secret_fields
+        )
         self.issues: list[GeneratorIssue] = []
 
     def build(self) -> Api:
@@ -140,6 +144,10 @@ class _Builder:
         ids = {op.node.get("operationId") for op in raw}
         for op_id in sorted(set(self.overrides.operations) - ids):
             self._issue("warning", op_id, "overrides.toml names an operation the spec lacks")
+        for name in sorted(self.overrides.secret_fields):
+            if snake_name(name) != name:
+                # Matching is on the Python field name, so a wire spelling would match nothing.
+                self._issue("error", name, "[secrets] names a field; use its snake_case name")
 
     # -- reading the spec ---------------------------------------------------------------
 

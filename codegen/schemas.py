@@ -56,9 +56,15 @@ class SchemaTypes:
     """Names every model and enum of a spec, and maps schemas to annotations."""
 
     def __init__(
-        self, spec: Spec, model_names: Mapping[str, str], enum_names: Mapping[str, str]
+        self,
+        spec: Spec,
+        model_names: Mapping[str, str],
+        enum_names: Mapping[str, str],
+        *,
+        secret_fields: frozenset[str] = frozenset(),
     ) -> None:
         self.spec = spec
+        self.secret_fields = secret_fields
         self.issues: list[GeneratorIssue] = []
         self.inline: dict[str, Node] = {}  # model class name -> inline object schema
         self._inline_origin: dict[str, str] = {}
@@ -223,12 +229,14 @@ class SchemaTypes:
                 )
             field_type = self.model_type(properties.get(wire, {}), cls, wire)
             is_required = wire in required
+            name = self._field_name(wire)
             fields.append(
                 Field(
-                    self._field_name(wire),
+                    name,
                     wire,
                     field_type if is_required else field_type.optional(),
                     is_required,
+                    secret=name in self.secret_fields,
                 )
             )
         self._check_unique(cls, [f.name for f in fields])

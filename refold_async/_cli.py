@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from ._client import is_loopback_host
+from ._errors import EnvironmentMismatchError, RefoldError
 
 __all__ = ["main"]
 
@@ -82,10 +83,19 @@ def _demo(args: argparse.Namespace) -> int:
         if not api_key:
             _err("--base-url needs --api-key (or REFOLD_API_KEY): a test key")
             return EXIT_USAGE
-        if api_key.startswith("pk"):
+        if api_key.startswith("pk"):  # a friendly early word; run_demo's client enforces it
             _err("refusing a live (pk...) key: the demo writes data; use a test (tk...) key")
             return EXIT_USAGE
-    report = asyncio.run(run_demo(accounts=args.accounts, base_url=args.base_url, api_key=api_key))
+    try:
+        report = asyncio.run(
+            run_demo(accounts=args.accounts, base_url=args.base_url, api_key=api_key)
+        )
+    except EnvironmentMismatchError:
+        _err("refusing a key that is not a test (tk...) key: the demo writes data")
+        return EXIT_USAGE
+    except RefoldError as error:  # e.g. an unreachable --base-url: say so, no traceback
+        _err(f"the demo could not start: {error}")
+        return EXIT_FAILED
     _out(report.render())
     return EXIT_OK if report.failed == 0 else EXIT_FAILED
 

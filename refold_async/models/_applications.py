@@ -23,7 +23,7 @@ class Application:
     icon: str | None = None
     auth_type: str | None = None
     connected: bool | None = None
-    connected_accounts: list[dict[str, Any]] | None = None
+    connected_accounts: list[dict[str, Any]] | None = attrs.field(default=None, repr=False)
     reauth_required: bool | None = None
     webhook_url: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)

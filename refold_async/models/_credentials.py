@@ -41,7 +41,7 @@ class MigrateTokenRequest:
     """The API's `MigrateTokenRequest` object; keys it does not declare land in `extra_fields`."""
 
     slug: str
-    auth_object: dict[str, Any]
+    auth_object: dict[str, Any] = attrs.field(repr=False)
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
 

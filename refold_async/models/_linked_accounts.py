@@ -27,7 +27,7 @@ class CreateLinkedAccountRequest:
     account_id: str | None = None
     linked_account_id: str | None = None
     name: str | None = None
-    your_app: dict[str, Any] | None = None
+    your_app: dict[str, Any] | None = attrs.field(default=None, repr=False)
     udf: dict[str, str] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
@@ -50,8 +50,8 @@ class IntegrationBase:
     icon: str | None = None
     identifier: Any = None
     app_id: str | None = None
-    credentials: dict[str, Any] | None = None
-    auth_tokens: Any = None
+    credentials: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    auth_tokens: Any = attrs.field(default=None, repr=False)
     refresh_token_expired: bool | None = None
     reauth_required: bool | None = None
     connections: dict[str, Any] | None = None
@@ -112,6 +112,6 @@ class UpsertLinkedAccountRequest:
     linked_account_id: str | None = None
     payload: dict[str, Any] | None = None
     name: str | None = None
-    your_app: dict[str, Any] | None = None
+    your_app: dict[str, Any] | None = attrs.field(default=None, repr=False)
     udf: dict[str, str] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)

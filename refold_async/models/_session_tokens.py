@@ -34,8 +34,8 @@ class SessionTokenRequest:
 class SessionTokenResponse:
     """The API's `SessionTokenResponse` object; keys it does not declare land in `extra_fields`."""
 
-    token: str | None = None
-    refresh_token: str | None = None
+    token: str | None = attrs.field(default=None, repr=False)
+    refresh_token: str | None = attrs.field(default=None, repr=False)
     expires_in: int | None = None
     refresh_expires_in: int | None = None
     is_api_token: bool | None = None

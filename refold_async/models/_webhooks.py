@@ -23,7 +23,7 @@ class RegisterWebhookRequest:
 
     webhook_url: str
     webhook_events: list[str]
-    webhook_headers: dict[str, Any] | None = None
+    webhook_headers: dict[str, Any] | None = attrs.field(default=None, repr=False)
     webhook_body: Any = None
     webhook_description: str | None = None
     description: str | None = None
@@ -44,7 +44,7 @@ class UpdateWebhookRequest:
     webhook_url: str | None = None
     is_enabled: bool | None = None
     webhook_type: WebhookType | None = None
-    webhook_headers: dict[str, Any] | None = None
+    webhook_headers: dict[str, Any] | None = attrs.field(default=None, repr=False)
     webhook_body: Any = None
     slug: str | None = None
     description: str | None = None
@@ -77,7 +77,7 @@ class Webhook:
     webhook_url: str | None = None
     webhook_description: str | None = None
     webhook_body: Any = None
-    webhook_headers: dict[str, Any] | None = None
+    webhook_headers: dict[str, Any] | None = attrs.field(default=None, repr=False)
     method: WebhookMethod | None = None
     group: str | None = None
     webhook_type: WebhookType | None = None

@@ -196,7 +196,8 @@ async def run_demo(
     Args:
         accounts: How many linked accounts to process.
         base_url: An API to run against; without it, an in-process emulator.
-        api_key: The (test) key for `base_url`.
+        api_key: The test (`tk…`) key for `base_url`; any other raises
+            `EnvironmentMismatchError` before a request is sent.
         stream: Where the progress bar goes.
         emulator: The emulator to use when there is no `base_url` (a fresh one by default).
     """
@@ -209,9 +210,12 @@ async def run_demo(
     started = time.monotonic()
     async with httpx.AsyncClient(transport=counter, timeout=30.0) as http:
         key = emulator.api_key if emulator else api_key
+        # The demo writes data: against a real API the client itself refuses any key but a
+        # test one (EnvironmentMismatchError, before a request is sent).
         client = AsyncRefold(
-            api_key=key, base_url=base_url or BASE_URL, http_client=http, rate_limit=DEFAULT_LIMIT
-        )
+            api_key=key, base_url=base_url or BASE_URL, http_client=http, rate_limit=DEFAULT_LIMIT,
+            expect_environment="test" if base_url is not None else None,
+        )  # fmt: skip
         failed = await _run_all(client, accounts, progress)
     progress.finish()
     stats = emulator.stats.total if emulator else None

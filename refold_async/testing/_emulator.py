@@ -217,14 +217,17 @@ class Emulator:
         """An `AsyncRefold` wired to this emulator in-process (first key, no sockets).
 
         `options` are `AsyncRefold`'s; `api_key` defaults to the first accepted key and
-        `base_url` to `BASE_URL`.
+        `base_url` to `BASE_URL`. The client owns its pool: `async with` it, or `aclose()` it.
         """
         from refold_async import AsyncRefold  # the client is not needed to emulate
 
         if "session_token" not in options:
             options.setdefault("api_key", self.api_key)
         options.setdefault("base_url", BASE_URL)
-        return AsyncRefold(http_client=self.http_client(), **options)
+        client = AsyncRefold(http_client=self.http_client(), **options)
+        # Nobody else holds this pool, so the client's `aclose()` must close it.
+        client._owns_http = True  # pyright: ignore[reportPrivateUsage]
+        return client
 
     def http_client(self) -> httpx.AsyncClient:
         """An `httpx.AsyncClient` on the in-process transport, for any client to use.

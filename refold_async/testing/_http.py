@@ -24,10 +24,29 @@ __all__ = [
     "EmulatedRequest",
     "EmulatedResponse",
     "Reply",
+    "byte_count",
     "error_body",
     "json_response",
+    "masked_headers",
     "parse_query",
 ]
+
+
+# Headers that carry the caller's API key or session token.
+SECRET_HEADERS = frozenset({"authorization", "x-api-key"})
+
+
+def masked_headers(headers: Mapping[str, str]) -> str:
+    """A repr of `headers` with the key and the token replaced by `***`."""
+    shown = {
+        name: "***" if name.lower() in SECRET_HEADERS else value for name, value in headers.items()
+    }
+    return repr(shown)
+
+
+def byte_count(body: bytes) -> str:
+    """A body's repr: its size only, as it may hold tokens or credentials."""
+    return f"<{len(body)} bytes>"
 
 
 @attrs.frozen(kw_only=True)
@@ -45,8 +64,8 @@ class EmulatedRequest:
     method: str
     path: str
     query: tuple[tuple[str, str], ...] = ()
-    headers: Mapping[str, str] = attrs.field(factory=dict[str, str])
-    body: bytes = b""
+    headers: Mapping[str, str] = attrs.field(factory=dict[str, str], repr=masked_headers)
+    body: bytes = attrs.field(default=b"", repr=byte_count)
 
 
 def parse_query(raw: str) -> tuple[tuple[str, str], ...]:
@@ -74,7 +93,7 @@ class EmulatedResponse:
 
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
+    body: bytes = attrs.field(default=b"", repr=byte_count)  # may hold a minted token
     drop: Drop | None = None
 
     def json(self) -> Any:
@@ -86,7 +105,7 @@ class EmulatedResponse:
 class Reply:
     """A handler's answer when it is not a plain 200 with a JSON body."""
 
-    data: object = None
+    data: object = attrs.field(default=None, repr=False)  # may hold a minted token
     status: int = 200
 
 

@@ -66,9 +66,9 @@ class IdFactory:
 class TokenRecord:
     """A minted session token: whose it is and until when it works."""
 
-    token: str
-    refresh_token: str
-    world_key: str
+    token: str = attrs.field(repr=False)
+    refresh_token: str = attrs.field(repr=False)
+    world_key: str = attrs.field(repr=False)  # the API key of the world it acts in
     linked_account_id: str
     expires_at: float
     refresh_expires_at: float
@@ -104,14 +104,14 @@ class World:
     """Everything one API key can see.
 
     Attributes:
-        api_key: The key this world belongs to (never exposed on the wire).
+        api_key: The key this world belongs to (never exposed on the wire, nor in repr()).
         environment: `"test"` or `"production"`, from the key's prefix.
         org_id: The organization's id in documents.
         new_id: Makes fresh document ids.
         wall: The emulator's wall clock (epoch seconds), for timestamps.
     """
 
-    api_key: str
+    api_key: str = attrs.field(repr=False)
     environment: Environment
     org_id: str
     new_id: IdFactory
@@ -133,7 +133,7 @@ class World:
     values: dict[str, Document] = attrs.field(factory=dict[str, Document])
     mcp_servers: dict[str, Document] = attrs.field(factory=dict[str, Document])
     default_credentials: dict[tuple[str, str], object] = attrs.field(
-        factory=dict[tuple[str, str], object]
+        factory=dict[tuple[str, str], object], repr=False
     )
 
     def stamp(self, doc: Document, *, created: bool = False) -> Document:
@@ -181,8 +181,9 @@ class Backend:
     """All of the emulator's state: the worlds, the session tokens, the human tasks."""
 
     settings: Settings
-    worlds: dict[str, World] = attrs.field(factory=dict[str, World])
-    tokens: dict[str, TokenRecord] = attrs.field(factory=dict[str, TokenRecord])
+    # Keyed by API key and by session token: neither may show in a repr.
+    worlds: dict[str, World] = attrs.field(factory=dict[str, World], repr=False)
+    tokens: dict[str, TokenRecord] = attrs.field(factory=dict[str, TokenRecord], repr=False)
     human_tasks: dict[str, Document] = attrs.field(factory=dict[str, Document])
 
     def live_token_for(

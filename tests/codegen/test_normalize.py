@@ -104,6 +104,13 @@ def test_all_of_merges_properties() -> None:
     assert [f.wire_name for f in page.fields] == ["totalDocs", "hasNextPage", "nextPage", "docs"]
 
 
+def test_secret_fields_follow_the_python_name() -> None:
+    """`[secrets]` marks the field by its snake_case name; its wire name may differ."""
+    widget = next(m for m in _mini().models if m.name == "Widget")
+    secret = {f.name: f.wire_name for f in widget.fields if f.secret}
+    assert secret == {"api_key": "apiKey"}
+
+
 def _broken(tmp_path: Path, old: str, new: str) -> Path:
     text = MINI_OVERRIDES.read_text()
     assert old in text
@@ -133,6 +140,12 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
             '"path:widgetId" = "options"',
             "is reserved",
             id="reserved",
+        ),
+        pytest.param(
+            'fields = ["api_key"]',
+            'fields = ["apiKey"]',
+            "use its snake_case name",
+            id="secret-wire-name",
         ),
     ],
 )

@@ -75,3 +75,22 @@ def test_the_emulator_command_serves_until_interrupted() -> None:
         assert (answer.status_code, answer.json()) == (200, [])
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+
+
+def test_the_demo_reports_an_unreachable_api_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failure to reach `--base-url` ends with one line and exit code 1."""
+    from refold_async import APIConnectionError
+    from refold_async.testing import _demo
+
+    async def unreachable(**_: object) -> object:
+        raise APIConnectionError("POST /x failed after 4 attempts: ConnectError")
+
+    monkeypatch.setattr(_demo, "run_demo", unreachable)
+    code = main(["demo", "--base-url", "http://127.0.0.1:9", "--api-key", "tk_test_unreachable_1"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "could not start" in captured.err
+    assert "Traceback" not in captured.err
+    assert "tk_test_unreachable_1" not in captured.err + captured.out

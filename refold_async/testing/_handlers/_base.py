@@ -17,7 +17,7 @@ import attrs
 
 from refold_async._operation import Operation
 from refold_async.testing._auth import Principal
-from refold_async.testing._http import ApiError, Reply
+from refold_async.testing._http import ApiError, Reply, masked_headers
 from refold_async.testing._state import Backend, Document, World, iso
 
 __all__ = [
@@ -68,8 +68,8 @@ class Call:
     principal: Principal
     path: Mapping[str, str]
     query: Mapping[str, str]
-    headers: Mapping[str, str]
-    body: Any
+    headers: Mapping[str, str] = attrs.field(repr=masked_headers)
+    body: Any = attrs.field(repr=False)  # may hold credentials
     backend: Backend
     now: float
     wall: float
