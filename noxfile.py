@@ -30,10 +30,13 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict and pyright (strict) on both packages and the generator."""
+    """mypy --strict and pyright strict on the packages and the generator; public type completeness."""
     session.install("-e", ".[typing,codegen,test,redis]")
     session.run("mypy")
     session.run("pyright")
+    # The public API's types are complete, as a type checker of a user's code sees them.
+    session.run("pyright", "--verifytypes", "refold_async", "--ignoreexternal")
+    session.run("pyright", "--verifytypes", "refold_sync", "--ignoreexternal")
 
 
 @nox.session

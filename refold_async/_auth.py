@@ -44,7 +44,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
-        self.fingerprint = hashlib.sha256(value.encode()).hexdigest()[:12]
+        self.fingerprint: str = hashlib.sha256(value.encode()).hexdigest()[:12]
 
     def reveal(self) -> str:
         """The secret's value, for the one header that carries it."""

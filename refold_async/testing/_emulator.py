@@ -117,8 +117,8 @@ class Emulator:
         send_retry_after: bool = True,
     ) -> None:
         self.clock: Clock = clock or MonotonicClock()
-        self.faults = Faults()
-        self.settings = Settings(token_ttl=token_ttl, execution_delay=execution_delay)
+        self.faults: Faults = Faults()
+        self.settings: Settings = Settings(token_ttl=token_ttl, execution_delay=execution_delay)
         self.operations: Mapping[str, Operation[Any]] = (
             operations if operations is not None else _registry()
         )

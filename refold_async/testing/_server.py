@@ -47,7 +47,7 @@ class EmulatorServer:
     ) -> None:
         self.emulator = emulator
         self.host = host
-        self.port = port
+        self.port: int = port
         self.hold_seconds = hold_seconds
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.StreamWriter, asyncio.Task[None] | None] = {}
@@ -65,7 +65,7 @@ class EmulatorServer:
     async def _listen(self) -> asyncio.Server:
         self._closing = asyncio.Event()
         server = await asyncio.start_server(self._serve_connection, self.host, self.port)
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = int(server.sockets[0].getsockname()[1])
         self._server = server
         return server
 
