@@ -17,35 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from refold_async._ratelimit import LocalRateLimiter, RateLimit, RateLimiter, RedisRateLimiter
+from refold_async.testing import audit_send_times
+from refold_async.testing._ratelimit import most_within
 
 INSTANT = 0.001  # grants closer than this count as one instant
-
-
-def refusals(times: Sequence[float], rate: RateLimit) -> int:
-    """Sends the server's bucket (capacity `burst`, refill `per_second`) would refuse."""
-    level, last, refused = 0.0, None, 0
-    for t in sorted(times):
-        level = 0.0 if last is None else max(0.0, level - (t - last) * rate.per_second)
-        last = t
-        if level + 1 > rate.burst:
-            refused += 1
-        else:
-            level += 1
-    return refused
-
-
-def most_within(times: Sequence[float], window: float) -> int:
-    """The most grants in any window of `window` seconds (closed at both ends)."""
-    ordered, best, start = sorted(times), 0, 0
-    for end, t in enumerate(ordered):
-        while t - ordered[start] > window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 async def saturate(limiter: RateLimiter, n: int) -> tuple[float, list[float]]:
@@ -67,10 +45,11 @@ def row(name: str, rate: RateLimit, start: float, grants: list[float]) -> str:
     capacity = max(rate.burst - 1, 1)
     floor = (len(grants) - capacity) / rate.per_second
     wall = max(grants) - start
+    audit = audit_send_times(grants, per_second=rate.per_second, burst=rate.burst)
     return (
         f"| {name} | {len(grants)} | {wall:.3f} s | {floor:.3f} s | {wall - floor:+.3f} s "
-        f"| {most_within(grants, 1.0)} (≤ {rate.burst + rate.per_second:g}) "
-        f"| {most_within(grants, INSTANT)} (≤ {rate.burst}) | {refusals(grants, rate)} |"
+        f"| {audit.most_in_one_second} (≤ {rate.burst + rate.per_second:g}) "
+        f"| {most_within(grants, INSTANT)} (≤ {rate.burst}) | {len(audit.refused)} |"
     )
 
 

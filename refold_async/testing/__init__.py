@@ -30,6 +30,7 @@ from ._clock import Clock, FakeClock, MonotonicClock
 from ._emulator import BASE_URL, DEFAULT_API_KEY, Emulator
 from ._faults import Body, Drop, Fault, Faults
 from ._http import EmulatedRequest, EmulatedResponse
+from ._ratelimit import SendAudit, audit_send_times
 from ._server import EmulatorServer
 from ._state import World
 from ._stats import CredentialStats, EmulatorStats
@@ -52,7 +53,9 @@ __all__ = [
     "Fault",
     "Faults",
     "MonotonicClock",
+    "SendAudit",
     "World",
+    "audit_send_times",
 ]
 
 

@@ -9,10 +9,13 @@ take no token, as with nginx `limit_req`. Time comes from the emulator's clock.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import attrs
 
-__all__ = ["DEFAULT_RATE_LIMIT", "ServerRateLimit"]
+__all__ = ["DEFAULT_RATE_LIMIT", "SendAudit", "ServerRateLimit", "audit_send_times", "most_within"]
+
+_EPSILON = 1e-9
 
 DEFAULT_RATE_LIMIT = (20.0, 5)
 """The API's budget: 20 requests per second, at most 5 at one instant."""
@@ -53,14 +56,73 @@ class ServerRateLimit:
         elapsed = max(0.0, now - bucket.updated)
         bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.per_second)
         bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        # A token within float rounding of whole counts as whole: grants timed exactly at
+        # the refill boundary must not be refused for a 1e-15 shortfall.
+        if bucket.tokens >= 1.0 - _EPSILON:
+            bucket.tokens = max(0.0, bucket.tokens - 1.0)
             return None
         return (1.0 - bucket.tokens) / self.per_second
 
     def reset(self) -> None:
         """Forget every bucket (all full again)."""
         self._buckets.clear()
+
+
+def most_within(times: Iterable[float], window: float) -> int:
+    """The most of `times` in any closed window of `window` seconds (0: one instant)."""
+    ordered, best, start = sorted(times), 0, 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] > window + _EPSILON:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@attrs.frozen(kw_only=True)
+class SendAudit:
+    """How a list of send times fares against a server budget (see `audit_send_times`).
+
+    Attributes:
+        requests: How many sends there were.
+        refused: The send times the server would have answered with 429.
+        most_in_one_second: The most sends in any one-second window.
+        most_at_once: The most sends at one instant.
+    """
+
+    requests: int
+    refused: tuple[float, ...]
+    most_in_one_second: int
+    most_at_once: int
+
+    @property
+    def conforms(self) -> bool:
+        """Whether the server would have accepted every send."""
+        return not self.refused
+
+
+def audit_send_times(
+    times: Iterable[float], *, per_second: float = 20.0, burst: int = 5
+) -> SendAudit:
+    """Replay send times (seconds, any origin) through the server's bucket.
+
+    The same bucket the emulator enforces: it holds `burst`, refills at `per_second`,
+    and a refused send takes no token. Useful to check a batch job's own send log.
+
+    Example:
+        ```python
+        audit = audit_send_times(sent_at, per_second=20, burst=5)
+        assert audit.conforms, audit.refused[:5]
+        ```
+    """
+    ordered = sorted(times)
+    bucket = ServerRateLimit(per_second, burst)
+    refused = tuple(t for t in ordered if bucket.take("audit", now=t) is not None)
+    return SendAudit(
+        requests=len(ordered),
+        refused=refused,
+        most_in_one_second=most_within(ordered, 1.0),
+        most_at_once=most_within(ordered, 0.0),
+    )
 
 
 def format_retry_after(seconds: float) -> str:

@@ -35,6 +35,8 @@ from refold_async._ratelimit import (
     UnlimitedRateLimiter,
     shared_local_limiter,
 )
+from refold_async.testing import audit_send_times
+from refold_async.testing._ratelimit import most_within
 
 Runner = Callable[[Callable[[], Coroutine[Any, Any, Any]]], Any]
 
@@ -56,9 +58,9 @@ SPREAD = [k / 1000 for k in range(0, 4000, 20)]  # always tried: 200 over 4 s, 5
 
 @attrs.frozen
 class ServerBucket:
-    """The server's limiter: a leaky bucket of `capacity` draining at `per_second`."""
+    """The server's bucket of `capacity` refilling at `per_second` (the emulator's model)."""
 
-    capacity: float
+    capacity: int
     per_second: float
 
     @classmethod
@@ -67,25 +69,9 @@ class ServerBucket:
 
     def refusals(self, times: Iterable[float]) -> list[float]:
         """The send times the server would answer with 429."""
-        level, last, refused = 0.0, -math.inf, []
-        for t in sorted(times):
-            level = 0.0 if last == -math.inf else max(0.0, level - (t - last) * self.per_second)
-            last = t
-            if level + 1 > self.capacity + 1e-9:
-                refused.append(t)
-            else:
-                level += 1
-        return refused
-
-
-def most_within(times: Sequence[float], window: float) -> int:
-    """The most send times in any closed window of `window` seconds."""
-    ordered, best, start = sorted(times), 0, 0
-    for end, t in enumerate(ordered):
-        while t - ordered[start] > window + 1e-9:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+        return list(
+            audit_send_times(times, per_second=self.per_second, burst=self.capacity).refused
+        )
 
 
 def assert_server_accepts(times: Sequence[float], rate: RateLimit = DEFAULT) -> None:

@@ -20,6 +20,7 @@ from typing_extensions import Unpack
 
 from refold_async import CallOptions
 from refold_async._operation import AuthScope, Operation
+from refold_async.testing._ratelimit import ServerRateLimit
 from refold_sync import Refold
 from refold_sync._resource import SyncResource
 from tests.helpers import API_KEY, BASE_URL
@@ -103,21 +104,9 @@ def outcome_within(seconds: float, fn: Callable[[], object]) -> BaseException | 
 
 
 def refusals(arrivals: Sequence[float], *, per_second: float, burst: int) -> list[int]:
-    """Which arrivals a server bucket of `burst`, refilling at `per_second`, would refuse.
-
-    The model of DESIGN §4: the bucket starts full; each request takes one token; a
-    refused request takes none.
-    """
-    tokens, last, refused = float(burst), None, []
-    for index, at in enumerate(sorted(arrivals)):
-        if last is not None:
-            tokens = min(float(burst), tokens + (at - last) * per_second)
-        last = at
-        if tokens >= 1:
-            tokens -= 1
-        else:
-            refused.append(index)
-    return refused
+    """Which arrivals (by index, in time order) the server's bucket would refuse."""
+    bucket = ServerRateLimit(per_second, burst)  # the emulator's own bucket
+    return [i for i, at in enumerate(sorted(arrivals)) if bucket.take("audit", now=at) is not None]
 
 
 class LoopbackAPI:
