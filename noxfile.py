@@ -7,6 +7,7 @@ The codegen drift check needs the API contract: `REFOLD_SPEC` or, by default,
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -18,6 +19,10 @@ nox.options.sessions = ["lint", "typecheck", "tests", "codegen_check"]
 
 ROOT = Path(__file__).parent
 SPEC = os.environ.get("REFOLD_SPEC", str(ROOT.parent / "shared" / "refold-openapi.yaml"))
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+# The tests run on every supported Python this machine has (`.ci/run` puts pyenv's on
+# PATH); with none of them found by name, on the Python running nox.
+TEST_PYTHONS = [v for v in SUPPORTED_PYTHONS if shutil.which(f"python{v}")] or None
 
 
 @nox.session
@@ -39,9 +44,9 @@ def typecheck(session: nox.Session) -> None:
     session.run("pyright", "--verifytypes", "refold_sync", "--ignoreexternal")
 
 
-@nox.session
+@nox.session(python=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The test suite (Redis-backed tests run when a server answers on 127.0.0.1:6379)."""
+    """The test suite on each supported Python found (Redis tests need 127.0.0.1:6379)."""
     # typing too: a codegen test type-checks generated output with mypy.
     session.install("-e", ".[test,redis,codegen,typing]")
     session.run("pytest", *session.posargs)
