@@ -149,6 +149,7 @@ class Operation:
     path: str
     auth: str
     linked_account: bool
+    org_level: bool
     resource: str
     name: str
     doc: str

@@ -78,8 +78,10 @@ def auth_scope(security: list[Mapping[str, Any]]) -> str:
     return "KEY_OR_TOKEN"
 
 
-def auth_sentence(scope: str, linked_account: bool) -> str:
+def auth_sentence(scope: str, linked_account: bool, org_level: bool = False) -> str:
     """The docstring's `Auth:` line, in words."""
+    if org_level:
+        return "the org API key (with `linked_account_id` to act for one linked account), or a session token."
     if scope == "NONE":
         return "none."
     if scope == "SESSION_TOKEN":
@@ -212,6 +214,7 @@ class _Builder:
         params, has_body, body_required = self._params(op, override)
         returns, item = self._returns(op, bool(override.get("paginate")))
         doc = str(override.get("doc", ""))
+        org_level = bool(override.get("org_level"))
         self._check_doc(op_id, doc, op.path)
         return Operation(
             id=op_id,
@@ -220,9 +223,10 @@ class _Builder:
             path=op.path,
             auth=auth,
             linked_account=linked,
+            org_level=org_level,
             resource=self.overrides.resources[tags[0]]["attr"],
             name=str(override["name"]),
-            doc=f"{doc}\n\n`{op.method} {op.path}`\nAuth: {auth_sentence(auth, linked)}",
+            doc=f"{doc}\n\n`{op.method} {op.path}`\nAuth: {auth_sentence(auth, linked, org_level)}",
             paginated=item is not None,
             returns=returns,
             item=item,

@@ -152,15 +152,19 @@ def plan_auth(
 def _key_plan(op: Operation[object], api_key: Secret | None, linked: str | None) -> AuthPlan | None:
     if api_key is None:
         return None
-    if op.linked_account and not linked:
+    if op.linked_account and not linked and not op.org_level:
         return None
     return AuthPlan(key=api_key, linked_account_id=linked if op.linked_account else None)
 
 
 def _missing(op: Operation[object], wanted: str) -> MissingCredentialError:
+    # Advise only what can work for this operation's scope.
+    advice = {
+        AuthScope.ORG_KEY: "Pass api_key=... (or set REFOLD_API_KEY)",
+        AuthScope.SESSION_TOKEN: "Pass session_token=..., or api_key=... with a linked account",
+    }.get(op.auth, "Pass api_key=... (or set REFOLD_API_KEY) or session_token=...")
     return MissingCredentialError(
-        f"{op.id} needs {wanted}; this client has none. Pass api_key=... (or set "
-        "REFOLD_API_KEY) or session_token=... when creating the client."
+        f"{op.id} needs {wanted}; this client has none. {advice} when creating the client."
     )
 
 

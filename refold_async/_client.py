@@ -20,7 +20,7 @@ from typing_extensions import Self, TypedDict, Unpack, override
 from ._auth import Secret, SessionTokenCache, credential, environment_of
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_local_limiter
-from ._request import check_header_value
+from ._request import check_header_value, refuse_unknown
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
 from .resources import AsyncResourceNamespaces
@@ -138,6 +138,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             patient = client.with_options(timeout=120, retry=RetryPolicy(max_attempts=8))
             ```
         """
+        refuse_unknown("with_options()", changes, ClientOptions.__annotations__)
         config = self._transport.config
         settings = attrs.evolve(
             self._options,

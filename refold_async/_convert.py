@@ -25,6 +25,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from ._errors import InvalidArgumentError
 from ._pagination import PAGE_WIRE_NAMES, Page
 
 __all__ = ["converter", "format_datetime", "register_wire_names", "structure", "unstructure"]
@@ -63,9 +64,36 @@ def _parse_datetime(value: object, _: type) -> dt.datetime:
 
 
 def format_datetime(value: dt.datetime) -> str:
-    """ISO 8601 text for a datetime, UTC written as `Z`."""
+    """ISO 8601 text for an aware datetime, UTC written as `Z`; naive ones are refused."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        # A naive datetime means a different instant on every machine: say which one.
+        raise InvalidArgumentError(
+            "a naive datetime has no timezone; pass an aware one (e.g. tzinfo=datetime.timezone.utc)"
+        )
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _strict_bool(value: object, _: type) -> bool:
+    # cattrs' default is bool(value), which reads the string "false" as True.
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    if value in (0, 1):
+        return bool(value)
+    raise TypeError(f"expected a boolean, got {value!r}")
+
+
+def _strict_str(value: object, tp: type) -> str:
+    # cattrs' default is str(value), which turns an object into its repr.
+    if tp is not str:  # a `(str, Enum)` model: its own constructor admits unknown values
+        return cast("str", tp(value))
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # numeric ids
+    raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
 def _base_class(cls: type) -> type:
@@ -133,6 +161,8 @@ def _unstructure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[A
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=False)
     conv.register_structure_hook(dt.datetime, _parse_datetime)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(str, _strict_str)  # also reached by `(str, Enum)` models
     conv.register_unstructure_hook(dt.datetime, format_datetime)
     # A function hook: on 3.10, singledispatch refuses `typing.Any` as a class.
     conv.register_structure_hook_func(lambda tp: tp is Any, lambda value, _: value)

@@ -67,7 +67,11 @@ class Operation(Generic[T]):
         method: The HTTP method.
         path: The path template, with `{name}` placeholders.
         auth: The credentials the operation accepts.
-        linked_account: With the API key, the call must name a linked account.
+        linked_account: With the API key, the call names a linked account in the
+            `linked_account_id` header (the call's, else the client's).
+        org_level: With the API key, the call may also go without a linked account and
+            then acts at org level (the spec says so for a few operations); otherwise a
+            missing linked account is an error raised before sending.
         returns: The type the 2xx body decodes into (`None` for no body, `typing.Any`
             to keep raw JSON). For paginated lists, `refold_async.Page[Item]`.
         resource: The client attribute of the resource, e.g. `"executions"`.
@@ -95,6 +99,7 @@ class Operation(Generic[T]):
     path: str
     auth: AuthScope
     linked_account: bool = False
+    org_level: bool = False
     returns: Any = None
     resource: str = ""
     name: str = ""

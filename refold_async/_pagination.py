@@ -114,6 +114,7 @@ class AsyncPaginator(Generic[T]):
         while True:
             page = await self._fetch(number)
             yield page
+            seen.add(page.page or number or 1)
             following = page.next_page_number()
             # A server that repeats a page number would loop forever: stop instead.
             if following is None or following in seen:

@@ -8,9 +8,10 @@ check on the caller's input happens here, so bad input fails before anything is 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -54,6 +55,8 @@ def build_request(
     options: CallOptions,
 ) -> RequestParts:
     """Check and assemble the request for `op`; raise `InvalidArgumentError` on bad input."""
+    check_options(op, options)
+    _check_required(op, query=query or {}, headers=headers or {}, body=body)
     params = _query_items(query or {})
     params.extend(_query_items(options.get("extra_query") or {}))
     header_values = _header_items(headers or {})
@@ -103,13 +106,63 @@ def check_header_value(name: str, value: object) -> str:
 
 
 def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
     if isinstance(value, dt.datetime):
         return format_datetime(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, enum.Enum):
         return str(value.value)
-    return str(value)
+    if isinstance(value, int | float | dt.date):
+        return str(value)
+    # bytes, dicts, lists, models: str() would send their repr, a silent wrong value.
+    raise InvalidArgumentError(
+        f"expected text, a number, a boolean or a datetime, got {type(value).__name__}"
+    )
+
+
+_OPTION_KEYS = frozenset(CallOptions.__annotations__)
+
+
+def check_options(op: Operation[Any], options: Mapping[str, object]) -> None:
+    """Refuse keyword arguments a method does not take (they arrive as call options)."""
+    where = f"{op.resource or 'client'}.{op.name or op.id}()"
+    refuse_unknown(where, options, _OPTION_KEYS, also=[p.name for p in op.params])
+
+
+def refuse_unknown(
+    where: str, given: Iterable[str], allowed: Collection[str], *, also: Iterable[str] = ()
+) -> None:
+    """Raise `InvalidArgumentError` for names outside `allowed`, suggesting a near one.
+
+    A misspelled keyword would otherwise be dropped in silence, and a call meant for one
+    linked account would act on the client's default one.
+    """
+    unknown = sorted(set(given) - set(allowed))
+    if not unknown:
+        return
+    known = [*also, *sorted(allowed)]
+    hints = [difflib.get_close_matches(name, known, n=1) for name in unknown]
+    advice = "".join(f"; did you mean {hint[0]!r}?" for hint in hints if hint)
+    names = ", ".join(map(repr, unknown))
+    raise InvalidArgumentError(f"{where} got unexpected keyword argument(s) {names}{advice}")
+
+
+def _check_required(
+    op: Operation[Any], *, query: Mapping[str, object], headers: Mapping[str, object], body: object
+) -> None:
+    """Refuse a required query, header or body field passed as `None` (or left out)."""
+    supplied: dict[str, Mapping[str, object]] = {"query": query, "header": headers}
+    if isinstance(body, Mapping):
+        supplied["body"] = cast("Mapping[str, object]", body)
+    for param in op.params:
+        if not param.required or param.location == "path" or param.location not in supplied:
+            continue
+        if param.location == "header" and param.wire_name == "linked_account_id":
+            continue  # the auth plan fills it in from the client, or says it is missing
+        if not _given(supplied[param.location].get(param.wire_name)):
+            raise InvalidArgumentError(f"{op.id} needs {param.name!r}; it was None or left out")
 
 
 def _given(value: object) -> bool:

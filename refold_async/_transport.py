@@ -25,7 +25,13 @@ import attrs
 import httpx
 
 from ._auth import AuthPlan, Secret, SessionTokenCache, plan_auth
-from ._errors import APIConnectionError, APIStatusError, APITimeoutError, RefoldUsageError
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidArgumentError,
+    RefoldUsageError,
+)
 from ._operation import AuthScope, Operation
 from ._pagination import AsyncPaginator, Page
 from ._request import RequestParts, build_request
@@ -149,7 +155,7 @@ class Transport:
                 op, path=path, query=page_query, headers=headers, body=body, options=options
             )
 
-        return AsyncPaginator(fetch, first if isinstance(first, int) else None)
+        return AsyncPaginator(fetch, _page_number(first))
 
     def _plan(
         self,
@@ -265,14 +271,17 @@ class Transport:
         if credential.secret is not None:
             headers[credential.header] = credential.header_value()
         timeout = self.config.timeout if isinstance(parts.timeout, NotGiven) else parts.timeout
-        request = self.http.build_request(
-            parts.method,
-            self.config.base_url + parts.path,
-            params=list(parts.params) or None,
-            headers=headers,
-            json=parts.json if parts.has_json else None,
-            timeout=timeout,
-        )
+        try:
+            request = self.http.build_request(
+                parts.method,
+                self.config.base_url + parts.path,
+                params=list(parts.params) or None,
+                headers=headers,
+                json=parts.json if parts.has_json else None,
+                timeout=timeout,
+            )
+        except (TypeError, ValueError) as exc:  # a body json cannot encode (a set, bytes, ...)
+            raise InvalidArgumentError(f"the request body cannot be sent as JSON: {exc}") from None
         started = time.perf_counter()
         try:
             response = await self.http.send(request)
@@ -373,6 +382,17 @@ def _failure_kind(error: httpx.HTTPError | None) -> FailureKind:
     if isinstance(error, _NOT_SENT):
         return FailureKind.NOT_SENT
     return FailureKind.MAYBE_SENT
+
+
+def _page_number(value: object) -> int | None:
+    """The first page asked for: an int, or digits (a web query string's value)."""
+    if value is None or isinstance(value, NotGiven):
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidArgumentError(f"page must be a positive integer, got {value!r}")
+    return value
 
 
 def _is_unauthorized(response: httpx.Response | None) -> bool:

@@ -31,6 +31,7 @@ LIST_WORKFLOWS: Operation[Page[Workflow]] = Operation(
     path="/api/v2/public/workflow",
     auth=AuthScope.KEY_OR_TOKEN,
     linked_account=True,
+    org_level=True,
     returns=Page[Workflow],
     resource="workflows",
     name="list",
@@ -67,6 +68,7 @@ GET_WORKFLOW_BY_ID: Operation[Workflow] = Operation(
     path="/api/v2/public/workflow/{workflowId}",
     auth=AuthScope.ORG_KEY,
     linked_account=True,
+    org_level=True,
     returns=Workflow,
     resource="workflows",
     name="retrieve",
@@ -201,7 +203,7 @@ class AsyncWorkflows(AsyncResource):
         """Page through workflows, filtered by app, name, publication state or time.
 
         `GET /api/v2/public/workflow`
-        Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+        Auth: the org API key (with `linked_account_id` to act for one linked account), or a session token.
         """
         return self._transport.paginate(
             LIST_WORKFLOWS,
@@ -249,7 +251,7 @@ class AsyncWorkflows(AsyncResource):
         """Fetch one workflow with its nodes, edges and settings.
 
         `GET /api/v2/public/workflow/{workflowId}`
-        Auth: the org API key plus a linked account (`linked_account_id`).
+        Auth: the org API key (with `linked_account_id` to act for one linked account), or a session token.
         """
         return await self._transport.send(
             GET_WORKFLOW_BY_ID,

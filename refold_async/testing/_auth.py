@@ -105,6 +105,8 @@ def _key_principal(op: Operation[Any], world: World, headers: Mapping[str, str])
             world=world, via="key", linked_account_id=headers.get(LINKED_ACCOUNT_HEADER) or None
         )
     linked = headers.get(LINKED_ACCOUNT_HEADER)
+    if not linked and op.org_level:
+        return Principal(world=world, via="key", linked_account_id=None)
     if not linked:
         raise ApiError(
             400,

@@ -46,7 +46,7 @@ class Workflows(SyncResource[AsyncWorkflows]):
         """Page through workflows, filtered by app, name, publication state or time.
 
         `GET /api/v2/public/workflow`
-        Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+        Auth: the org API key (with `linked_account_id` to act for one linked account), or a session token.
         """
         return self._paginate(
             self._async.list,
@@ -89,7 +89,7 @@ class Workflows(SyncResource[AsyncWorkflows]):
         """Fetch one workflow with its nodes, edges and settings.
 
         `GET /api/v2/public/workflow/{workflowId}`
-        Auth: the org API key plus a linked account (`linked_account_id`).
+        Auth: the org API key (with `linked_account_id` to act for one linked account), or a session token.
         """
         return self._call(
             self._async.retrieve, workflow_id, linked_account_id=linked_account_id, **options
