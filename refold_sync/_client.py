@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections.abc import Callable, Mapping
 from functools import partial
 from types import TracebackType
@@ -82,6 +83,7 @@ class Refold(ResourceNamespaces):
     _pins_http_client: bool
     _live_client: tuple[asyncio.AbstractEventLoop, int, AsyncRefold] | None
     _closed: bool
+    _finalizer: weakref.finalize[..., Any]
 
     def __init__(
         self,
@@ -154,6 +156,8 @@ class Refold(ResourceNamespaces):
         client = self._make()
         _portal.track(client)
         self._live_client = (asyncio.get_running_loop(), os.getpid(), client)
+        # A Refold dropped without close() still closes its pool, on the loop, via aclose().
+        self._finalizer = weakref.finalize(self, _close_dropped, os.getpid(), client)
         return client
 
     def _derive(self, derive: Callable[[AsyncRefold], AsyncRefold]) -> Self:
@@ -208,6 +212,7 @@ class Refold(ResourceNamespaces):
 
     async def _aclose(self) -> None:
         self._closed = True
+        self._finalizer.detach()
         live = self._live_client
         if live is not None and live[0] is asyncio.get_running_loop():
             await live[2].aclose()
@@ -230,6 +235,12 @@ class Refold(ResourceNamespaces):
 
     def __reduce__(self) -> Any:
         raise TypeError(f"{type(self).__name__} holds credentials and cannot be pickled")
+
+
+def _close_dropped(pid: int, client: AsyncRefold) -> None:
+    # Only in the process that made it: a forked child must never close the parent's pool.
+    if os.getpid() == pid:
+        _portal.spawn(client.aclose)
 
 
 class _Recipe:

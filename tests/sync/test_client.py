@@ -257,3 +257,25 @@ def test_resources_survive_a_loop_restart() -> None:
         _portal.shutdown()
         assert resource.ping("after") == {"pong": "after"}
         assert client._snapshot() is not old
+
+
+def test_a_dropped_client_closes_its_pool() -> None:
+    """A Refold dropped without close() has its pool closed by aclose() on the loop."""
+    import gc
+
+    from refold_sync import _portal
+
+    async def settle() -> None:
+        await asyncio.sleep(0)
+
+    with serving() as server:
+        client = server.client()
+        assert probe(client).ping("x") == {"pong": "x"}
+        pool = client._live_client[2]._transport.http  # type: ignore[index]
+        del client
+        gc.collect()
+        for _ in range(100):  # bounded: a few loop turns run the spawned aclose()
+            if pool.is_closed:
+                break
+            _portal.run(settle)
+        assert pool.is_closed
