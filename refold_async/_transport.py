@@ -163,11 +163,15 @@ class Transport:
         headers: Mapping[str, object] | None,
         query: Mapping[str, object] | None,
     ) -> AuthPlan:
-        given = (headers or {}).get("linked_account_id")
-        if not (isinstance(given, str) and given) and op.auth is AuthScope.SESSION_TOKEN:
-            # Some token-only operations name their linked account in the query instead.
-            given = (query or {}).get("linked_account_id")
-        linked = given if isinstance(given, str) and given else self.config.linked_account_id
+        in_header = _account((headers or {}).get("linked_account_id"))
+        # Some operations name their linked account in the query too (or instead).
+        in_query = _account((query or {}).get("linked_account_id"))
+        if in_header and in_query and in_header != in_query:
+            raise InvalidArgumentError(
+                f"{op.id} names two linked accounts ({in_header!r} in the header, "
+                f"{in_query!r} in the query): pass one"
+            )
+        linked = in_header or in_query or self.config.linked_account_id
         return plan_auth(
             op,
             api_key=self.config.api_key,
@@ -382,6 +386,10 @@ def _failure_kind(error: httpx.HTTPError | None) -> FailureKind:
     if isinstance(error, _NOT_SENT):
         return FailureKind.NOT_SENT
     return FailureKind.MAYBE_SENT
+
+
+def _account(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _page_number(value: object) -> int | None:

@@ -14,7 +14,7 @@ from refold_async import (
     MissingCredentialError,
     MissingLinkedAccountError,
 )
-from refold_async._operation import Operation
+from refold_async._operation import AuthScope, Operation
 from tests.core import ops
 from tests.helpers import API_KEY, TOKEN, mock_client
 
@@ -215,3 +215,40 @@ async def test_token_only_op_reads_linked_account_from_query(router: respx.Route
     client = mock_client(router)
     await client._transport.send(ops.TOKEN_ONLY_POST, query={"linked_account_id": "acct-q"})
     assert mint.calls.last.request.content == b'{"linked_account_id":"acct-q"}'
+
+
+DELETE_INTEGRATION: Operation[Any] = Operation(
+    id="deleteIntegration",
+    method="DELETE",
+    path="/api/v2/public/linked-account/integration/{slug}",
+    auth=AuthScope.ORG_KEY,
+    linked_account=True,
+    returns=Any,
+)
+
+
+async def test_query_named_account_is_the_one_in_the_header(router: respx.Router) -> None:
+    """An account named in the query wins over the client's bound one, header included."""
+    _ok(router)
+    client = mock_client(router, linked_account_id="acct-A")
+    await client._transport.send(
+        DELETE_INTEGRATION, path={"slug": "hubspot"}, query={"linked_account_id": "acct-B"}
+    )
+    request = router.calls.last.request
+    assert request.headers["linked_account_id"] == "acct-B"
+    assert request.url.params["linked_account_id"] == "acct-B"
+
+
+async def test_two_different_accounts_in_one_call_are_refused(router: respx.Router) -> None:
+    """Header and query naming different accounts raise before sending."""
+    from refold_async import InvalidArgumentError
+
+    client = mock_client(router)
+    with pytest.raises(InvalidArgumentError, match="two linked accounts"):
+        await client._transport.send(
+            DELETE_INTEGRATION,
+            path={"slug": "hubspot"},
+            headers={"linked_account_id": "acct-A"},
+            query={"linked_account_id": "acct-B"},
+        )
+    assert router.calls.call_count == 0

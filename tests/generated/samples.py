@@ -139,7 +139,7 @@ def _argument(op_id: str, location: str, wire: str, name: str) -> tuple[Any, str
     if location == "path":
         value = f"{name}/x y"
         return value, quote(value, safe="")
-    if location == "header" and wire == "linked_account_id":
+    if location in ("header", "query") and wire == "linked_account_id":  # one account per call
         return LINKED_ACCOUNT, LINKED_ACCOUNT
     if sorted(schema.get("enum") or []) == ["false", "true"]:
         return True, "true"
