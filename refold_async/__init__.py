@@ -30,6 +30,7 @@ from ._errors import MissingLinkedAccountError as MissingLinkedAccountError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import PermissionDeniedError as PermissionDeniedError
 from ._errors import RateLimitError as RateLimitError
+from ._errors import RateLimitQueueTimeout as RateLimitQueueTimeout
 from ._errors import RefoldError as RefoldError
 from ._errors import RefoldUsageError as RefoldUsageError
 from ._errors import ServerError as ServerError
@@ -40,6 +41,7 @@ from ._operation import Operation as Operation
 from ._operation import Param as Param
 from ._pagination import AsyncPaginator as AsyncPaginator
 from ._pagination import Page as Page
+from ._ratelimit import HostRateLimiter as HostRateLimiter
 from ._ratelimit import LocalRateLimiter as LocalRateLimiter
 from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import RateLimiter as RateLimiter
@@ -68,6 +70,7 @@ __all__ = [
     "ClientOptions",
     "ConflictError",
     "EnvironmentMismatchError",
+    "HostRateLimiter",
     "InvalidArgumentError",
     "LocalRateLimiter",
     "MissingCredentialError",
@@ -80,6 +83,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimitQueueTimeout",
     "RateLimiter",
     "RedisRateLimiter",
     "RefoldError",

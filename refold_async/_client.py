@@ -19,7 +19,7 @@ from typing_extensions import Self, TypedDict, Unpack, override
 
 from ._auth import Secret, SessionTokenCache, credential, environment_of
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
-from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_local_limiter
+from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
 from ._request import check_header_value, refuse_unknown
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
@@ -44,6 +44,7 @@ class ClientOptions(TypedDict, total=False):
     retry: RetryPolicy
     rate_limit: RateLimit | None
     rate_limiter: RateLimiter | None
+    max_queue_wait: float | None
     default_headers: Mapping[str, str]
     expect_environment: Environment | None
 
@@ -60,9 +61,13 @@ class AsyncRefold(AsyncResourceNamespaces):
             `https://app.refold.ai`. Plain `http` is refused except for loopback hosts.
         timeout: Seconds per request (connect, read, write and pool each).
         retry: The retry policy (`RetryPolicy()` by default).
-        rate_limit: The server's budget to stay within; `None` turns limiting off.
-        rate_limiter: A limiter of your own (e.g. `RedisRateLimiter`), replacing
-            `rate_limit`'s local one.
+        rate_limit: The server's budget to stay within, shared by every client of this
+            host that uses the key (`HostRateLimiter`); `None` turns limiting off.
+        rate_limiter: A limiter of your own, replacing `rate_limit`'s host-wide one:
+            `LocalRateLimiter` (one budget per process) or `RedisRateLimiter` (one
+            budget across machines).
+        max_queue_wait: Seconds a call may wait for its rate-limit slot; a slot further
+            away raises `RateLimitQueueTimeout` without sending (`None`: wait).
         http_client: An `httpx.AsyncClient` of your own; you keep the job of closing it.
         default_headers: Headers sent with every request.
         expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
@@ -86,6 +91,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
         rate_limiter: RateLimiter | None = None,
+        max_queue_wait: float | None = None,
         http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
@@ -102,6 +108,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             timeout=timeout,
             retry=retry or RetryPolicy(),
             limiter=_limiter(rate_limit, rate_limiter),
+            max_queue_wait=_check_queue_wait(max_queue_wait),
         )
         self._options = _Settings(
             rate_limit=rate_limit, rate_limiter=rate_limiter, expect=expect_environment
@@ -163,6 +170,9 @@ class AsyncRefold(AsyncResourceNamespaces):
             timeout=changes.get("timeout", config.timeout),
             retry=changes.get("retry", config.retry),
             limiter=_limiter(settings.rate_limit, settings.rate_limiter),
+            max_queue_wait=_check_queue_wait(changes["max_queue_wait"])
+            if "max_queue_wait" in changes
+            else config.max_queue_wait,
         )
         _check_environment(new_config.api_key, settings.expect)
         same_identity = (
@@ -240,7 +250,17 @@ def _limiter(rate_limit: RateLimit | None, rate_limiter: RateLimiter | None) -> 
         return rate_limiter
     if rate_limit is None:
         return UnlimitedRateLimiter()
-    return shared_local_limiter(rate_limit)
+    return shared_host_limiter(rate_limit)
+
+
+def _check_queue_wait(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"max_queue_wait must be a number of seconds or None, not {value!r}")
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"max_queue_wait must be a finite number of seconds >= 0, not {value!r}")
+    return float(value)
 
 
 def _check_environment(api_key: Secret | None, expected: Environment | None) -> None:

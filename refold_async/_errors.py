@@ -14,6 +14,7 @@ RefoldError
 │   ├── BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
 │   │   NotFoundError 404, ConflictError 409, UnprocessableEntityError 422
 │   ├── RateLimitError 429 (.retry_after)
+│   │   └── RateLimitQueueTimeout   the slot is further away than max_queue_wait
 │   └── ServerError 5xx
 └── WebhookSignatureError       (also a ValueError)
 ```
@@ -43,6 +44,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimitQueueTimeout",
     "RefoldError",
     "RefoldUsageError",
     "ServerError",
@@ -256,6 +258,16 @@ class RateLimitError(APIStatusError):
     def __init__(self, message: str, *, retry_after: float | None = None, **fields: Any) -> None:
         super().__init__(message, **fields)
         self.retry_after = retry_after
+
+
+class RateLimitQueueTimeout(RateLimitError):
+    """The next rate-limit slot is further away than `max_queue_wait` allowed.
+
+    Raised by the client, not the server: the request was not sent (this time), and the
+    bucket's budget was not used. `retry_after` says how far away the slot was.
+    """
+
+    __module__ = "refold_async"
 
 
 class ServerError(APIStatusError):

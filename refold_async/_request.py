@@ -43,6 +43,7 @@ class RequestParts:
     json: Any = None
     has_json: bool = False
     timeout: float | NotGiven | None = attrs.field(factory=NotGiven)
+    max_queue_wait: float | NotGiven | None = attrs.field(factory=NotGiven)
 
 
 def build_request(
@@ -75,6 +76,7 @@ def build_request(
         json=json_body,
         has_json=has_json,
         timeout=options["timeout"] if "timeout" in options else NotGiven(),
+        max_queue_wait=options["max_queue_wait"] if "max_queue_wait" in options else NotGiven(),
     )
 
 

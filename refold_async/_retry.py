@@ -62,8 +62,12 @@ class RetryPolicy:
     """How the client retries failed requests.
 
     Attributes:
-        max_attempts: Tries per call, the first included (1 turns retries off).
-        deadline: Seconds from the first attempt after which no retry starts (None: none).
+        max_attempts: Tries per call, the first included (1 turns retries off). 429s are
+            not counted against it while there is a deadline: they retry until it
+            (unless `max_attempts` is 1).
+        deadline: Seconds from the first attempt's start that bound the whole call: no
+            retry starts past it, and each retry's timeout is cut to what is left. Time
+            spent queued for the first rate-limit slot is not counted (None: no bound).
         backoff_base: Seconds of the first backoff ceiling; it doubles per retry.
         backoff_cap: The largest backoff ceiling, in seconds.
         max_retry_after: A `Retry-After` longer than this is not waited for: the error is
@@ -119,7 +123,16 @@ class RetryPolicy:
             idempotent: Whether the HTTP method is idempotent.
             rand: A source of uniform floats in [0, 1), for the jitter.
         """
-        if attempt >= self.max_attempts or not self.is_retryable(failure, idempotent=idempotent):
+        if not self.is_retryable(failure, idempotent=idempotent):
+            return None
+        # DESIGN §4: a 429 is retried until the deadline, not until an attempt count.
+        # max_attempts=1 still turns every retry off.
+        by_deadline = (
+            failure.kind is FailureKind.RATE_LIMITED
+            and self.deadline is not None
+            and self.max_attempts > 1
+        )
+        if attempt >= self.max_attempts and not by_deadline:
             return None
         if failure.retry_after is not None:
             if failure.retry_after > self.max_retry_after:
@@ -127,8 +140,8 @@ class RetryPolicy:
             delay = failure.retry_after
         else:
             delay = self.backoff(attempt, rand)
-        if self.deadline is not None and elapsed + delay > self.deadline:
-            return None
+        if self.deadline is not None and elapsed + delay >= self.deadline:
+            return None  # no retry starts that could not finish before the deadline
         return delay
 
 

@@ -30,10 +30,14 @@ from ._errors import (
     APIStatusError,
     APITimeoutError,
     InvalidArgumentError,
+    RateLimitError,
+    RateLimitQueueTimeout,
     RefoldUsageError,
 )
 from ._operation import AuthScope, Operation
+from ._pacing import Departure
 from ._pagination import AsyncPaginator, Page
+from ._ratelimit import SlotTooFar
 from ._request import RequestParts, build_request
 from ._response import decode_body, error_from_response, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
@@ -46,6 +50,9 @@ __all__ = ["Transport", "TransportConfig"]
 
 T = TypeVar("T")
 logger = logging.getLogger("refold")
+
+_NOTABLE_WAIT = 0.5  # a wait for a slot at least this long is logged
+_LONGEST_PAUSE = 900.0  # a 429 never pauses a bucket for longer than this
 
 _MINT: Operation[Any] = Operation(
     id="generateSessionTokenForLinkedAccount",
@@ -68,6 +75,7 @@ class TransportConfig:
     timeout: float | None
     retry: RetryPolicy
     limiter: RateLimiter
+    max_queue_wait: float | None = None
 
 
 @attrs.frozen
@@ -211,15 +219,24 @@ class Transport:
     async def _send_with_retries(
         self, op: Operation[Any], parts: RequestParts, plan: AuthPlan
     ) -> httpx.Response:
-        started = self._clock()
+        policy = self.config.retry
+        queue_bound = _given(parts.max_queue_wait, self.config.max_queue_wait)
+        timeout = _given(parts.timeout, self.config.timeout)
+        started: float | None = None  # the first slot's time: queueing for it is not counted
         attempt = 0
         reminted = False
         while True:
             attempt += 1
             credential = await self._credential(plan, force_mint=reminted)
             bucket = f"{self.config.base_url}#{credential.fingerprint}"
-            await self.config.limiter.acquire(bucket)
-            outcome = await self._send_once(parts, credential, attempt)
+            elapsed = 0.0 if started is None else self._clock() - started
+            remaining = None if policy.deadline is None else policy.deadline - elapsed
+            await self._take_slot(op, parts, bucket, attempt, queue_bound, remaining)
+            if started is None:
+                started = self._clock()
+            attempt_timeout = _cut(timeout, remaining)
+            pacing = Departure(self.config.limiter, bucket, self._clock)
+            outcome = await self._send_once(parts, credential, attempt, attempt_timeout, pacing)
             response = outcome.response
             if response is not None and response.is_success:
                 return response
@@ -229,7 +246,7 @@ class Transport:
                 reminted = True
                 continue
             failure = self._failure(outcome)
-            delay = self.config.retry.delay_for(
+            delay = policy.delay_for(
                 failure,
                 attempt=attempt,
                 elapsed=self._clock() - started,
@@ -246,35 +263,66 @@ class Transport:
                 del outcome, response
                 raise error
             logger.info(
-                "retrying %s %s in %.2fs after %s (attempt %d of %d)",
+                "retrying %s %s in %.2fs after %s (attempt %d of %s), ahead of queued calls",
                 op.method,
                 parts.path,
                 delay,
                 _reason(outcome),
                 attempt + 1,
-                self.config.retry.max_attempts,
+                "the deadline"
+                if failure.kind is FailureKind.RATE_LIMITED and policy.deadline is not None
+                else policy.max_attempts,
             )
             await self._sleep(delay)
 
+    async def _take_slot(
+        self,
+        op: Operation[Any],
+        parts: RequestParts,
+        bucket: str,
+        attempt: int,
+        queue_bound: float | None,
+        remaining: float | None,
+    ) -> None:
+        """Wait for the bucket's slot: retries go first; bounded by the queue and deadline."""
+        asked = self._clock()
+        try:
+            await self.config.limiter.acquire(
+                bucket, priority=attempt > 1, max_wait=queue_bound, max_pause=remaining
+            )
+        except SlotTooFar as exc:
+            raise _slot_error(op, parts.path, exc, attempt - 1, queue_bound) from None
+        waited = self._clock() - asked
+        if waited >= _NOTABLE_WAIT:
+            logger.debug("%s %s waited %.2fs for a rate-limit slot", op.method, parts.path, waited)
+
     def _pause_for(self, failure: Failure, delay: float | None, attempt: int) -> float:
-        """How long a 429 pauses the bucket: the wait, else Retry-After or a backoff, capped."""
+        """How long a 429 pauses the bucket: the wait, else Retry-After or a backoff.
+
+        A `Retry-After` past `max_retry_after` pauses the bucket for as long as the
+        server said (up to `_LONGEST_PAUSE`), so that every other call on the key fails
+        at once with `RateLimitError` instead of waiting for its deadline.
+        """
         if delay is not None:
             return delay
-        policy = self.config.retry
         wanted = (
             failure.retry_after
             if failure.retry_after is not None
-            else policy.backoff(attempt, self._rand)
+            else self.config.retry.backoff(attempt, self._rand)
         )
-        return min(wanted, policy.max_retry_after)
+        return min(wanted, _LONGEST_PAUSE)
 
     async def _send_once(
-        self, parts: RequestParts, credential: _Credential, attempt: int
+        self,
+        parts: RequestParts,
+        credential: _Credential,
+        attempt: int,
+        attempt_timeout: float | None,
+        pacing: Departure,
     ) -> _Attempt:
         headers = {**self.config.default_headers, **parts.headers}
         if credential.secret is not None:
             headers[credential.header] = credential.header_value()
-        timeout = self.config.timeout if isinstance(parts.timeout, NotGiven) else parts.timeout
         try:
             request = self.http.build_request(
                 parts.method,
@@ -282,7 +330,8 @@ class Transport:
                 params=list(parts.params) or None,
                 headers=headers,
                 json=parts.json if parts.has_json else None,
-                timeout=timeout,
+                timeout=attempt_timeout,
+                extensions=pacing.extensions(),
             )
         except (TypeError, ValueError) as exc:  # a body json cannot encode (a set, bytes, ...)
             raise InvalidArgumentError(f"the request body cannot be sent as JSON: {exc}") from None
@@ -440,3 +489,39 @@ def _reason(outcome: _Attempt) -> str:
     if outcome.response is not None:
         return f"HTTP {outcome.response.status_code}"
     return type(outcome.error).__name__
+
+
+def _given(value: float | NotGiven | None, default: float | None) -> float | None:
+    return default if isinstance(value, NotGiven) else value
+
+
+def _cut(timeout: float | None, remaining: float | None) -> float | None:
+    """The attempt's timeout, cut to what is left of the call's deadline."""
+    if remaining is None:
+        return timeout
+    left = max(remaining, 0.0)
+    return left if timeout is None else min(timeout, left)
+
+
+def _slot_error(
+    op: Operation[Any], path: str, exc: SlotTooFar, attempts: int, queue_bound: float | None
+) -> RateLimitError:
+    """The typed error for a slot further away than the call may wait."""
+    fields: dict[str, Any] = {
+        "status": 429,
+        "method": op.method,
+        "path": path,
+        "attempts": max(attempts, 1),
+        "retry_after": exc.wait,
+    }
+    if exc.paused:
+        return RateLimitError(
+            f"the rate-limit bucket is paused for {exc.wait:.2f}s more after a 429, longer "
+            "than this call's retry deadline allows; not sent",
+            **fields,
+        )
+    return RateLimitQueueTimeout(
+        f"the next rate-limit slot is {exc.wait:.2f}s away, past max_queue_wait="
+        f"{queue_bound}s; not sent",
+        **fields,
+    )

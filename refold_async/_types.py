@@ -70,9 +70,12 @@ class CallOptions(TypedDict, total=False):
         extra_query: Query parameters merged over the request's own.
         extra_body: JSON fields merged over the request's own body.
         timeout: Seconds for this call, overriding the client's timeout.
+        max_queue_wait: Seconds this call may wait for a rate-limit slot before it
+            fails with `RateLimitQueueTimeout`, overriding the client's bound.
     """
 
     extra_headers: Mapping[str, str]
     extra_query: Mapping[str, object]
     extra_body: Mapping[str, object]
     timeout: float | None
+    max_queue_wait: float | None

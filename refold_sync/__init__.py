@@ -26,6 +26,7 @@ from refold_async import CallOptions as CallOptions
 from refold_async import ClientOptions as ClientOptions
 from refold_async import ConflictError as ConflictError
 from refold_async import EnvironmentMismatchError as EnvironmentMismatchError
+from refold_async import HostRateLimiter as HostRateLimiter
 from refold_async import InvalidArgumentError as InvalidArgumentError
 from refold_async import LocalRateLimiter as LocalRateLimiter
 from refold_async import MissingCredentialError as MissingCredentialError
@@ -39,6 +40,7 @@ from refold_async import PermissionDeniedError as PermissionDeniedError
 from refold_async import RateLimit as RateLimit
 from refold_async import RateLimiter as RateLimiter
 from refold_async import RateLimitError as RateLimitError
+from refold_async import RateLimitQueueTimeout as RateLimitQueueTimeout
 from refold_async import RedisRateLimiter as RedisRateLimiter
 from refold_async import RefoldError as RefoldError
 from refold_async import RefoldUsageError as RefoldUsageError
@@ -65,6 +67,7 @@ __all__ = [
     "ClientOptions",
     "ConflictError",
     "EnvironmentMismatchError",
+    "HostRateLimiter",
     "InvalidArgumentError",
     "LocalRateLimiter",
     "MissingCredentialError",
@@ -77,6 +80,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimitQueueTimeout",
     "RateLimiter",
     "RedisRateLimiter",
     "Refold",

@@ -57,8 +57,13 @@ class Refold(ResourceNamespaces):
             `https://app.refold.ai`.
         timeout: Seconds per request (connect, read, write and pool each).
         retry: The retry policy (`RetryPolicy()` by default).
-        rate_limit: The server's budget to stay within; `None` turns limiting off.
-        rate_limiter: A limiter of your own (e.g. `RedisRateLimiter`).
+        rate_limit: The server's budget to stay within, shared by every client of this
+            host that uses the key (`HostRateLimiter`); `None` turns limiting off.
+        rate_limiter: A limiter of your own, replacing `rate_limit`'s host-wide one:
+            `LocalRateLimiter` (one budget per process) or `RedisRateLimiter` (one
+            budget across machines).
+        max_queue_wait: Seconds a call may wait for its rate-limit slot; a slot further
+            away raises `RateLimitQueueTimeout` without sending (`None`: wait).
         http_client: An `httpx.AsyncClient` of your own, used only on the loop thread;
             you keep the job of closing it. Such a client cannot cross a `fork`.
         default_headers: Headers sent with every request.
@@ -96,6 +101,7 @@ class Refold(ResourceNamespaces):
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
         rate_limiter: RateLimiter | None = None,
+        max_queue_wait: float | None = None,
         http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
@@ -111,6 +117,7 @@ class Refold(ResourceNamespaces):
                 retry=retry,
                 rate_limit=rate_limit,
                 rate_limiter=rate_limiter,
+                max_queue_wait=max_queue_wait,
                 http_client=http_client,
                 default_headers=default_headers,
                 expect_environment=expect_environment,

@@ -83,3 +83,16 @@ def router() -> Any:
     from tests.helpers import BASE_URL
 
     return respx.Router(base_url=BASE_URL, assert_all_called=False)
+
+
+@pytest.fixture(autouse=True)
+def _private_rate_limit_state(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Give each test its own host-wide bucket files, as a fresh machine would have.
+
+    Host-scope buckets live in files keyed by base URL and credential; tests reuse keys
+    and virtual clocks, so a shared directory would carry one test's schedule into the
+    next. Subprocesses a test starts inherit the variable and so share its buckets.
+    """
+    monkeypatch.setenv("REFOLD_RATE_LIMIT_DIR", str(tmp_path_factory.mktemp("buckets")))

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import logging
 import math
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from functools import partial
@@ -25,14 +26,16 @@ from aiolimiter import AsyncLimiter
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from refold_async import _ratelimit
 from refold_async._ratelimit import (
+    HostRateLimiter,
     LocalRateLimiter,
     RateLimit,
     RateLimiter,
     RedisRateLimiter,
     RedisScriptClient,
     UnlimitedRateLimiter,
+    _base,
+    _redis,
     shared_local_limiter,
 )
 from refold_async.testing import audit_send_times
@@ -51,6 +54,19 @@ EXACT = 1e-6  # grant times agree with the ideal bucket to a microsecond (the cl
 PROPERTY = settings(max_examples=150, deadline=None)
 SATURATED = [0.0] * 200  # always tried: 200 at one instant
 SPREAD = [k / 1000 for k in range(0, 4000, 20)]  # always tried: 200 over 4 s, 50/s
+
+
+def host_limiter(rate: RateLimit = DEFAULT) -> HostRateLimiter:
+    """A host-scope limiter on bucket files of its own (each replay starts the clock at 0)."""
+    return HostRateLimiter(rate, directory=tempfile.mkdtemp(prefix="refold-rl-test-"))
+
+
+# The process-scope and host-scope limiters promise the same grants on one loop.
+LIMITERS: dict[str, Callable[..., RateLimiter]] = {
+    "process": LocalRateLimiter,
+    "host": host_limiter,
+}
+SCOPES = pytest.mark.parametrize("scope", sorted(LIMITERS))
 
 
 # --- the server model ---------------------------------------------------------------
@@ -285,18 +301,19 @@ def test_model_catches_a_limiter_of_twenty_per_second_in_one_go(virtual_time: Ru
         assert_server_accepts(times)
 
 
-# --- LocalRateLimiter: properties -----------------------------------------------------
+# --- process and host limiters: properties -----------------------------------------------------
 
 
 @PROPERTY
 @given(times=arrivals(), rate=st.sampled_from(SCALED))
 @example(times=SATURATED, rate=DEFAULT)
 @example(times=SPREAD, rate=DEFAULT)
+@SCOPES
 def test_every_grant_conforms_and_comes_as_early_as_allowed(
-    virtual_time: Runner, times: list[float], rate: RateLimit
+    scope: str, virtual_time: Runner, times: list[float], rate: RateLimit
 ) -> None:
     """For any arrivals: the server accepts every send, FIFO, and none is held up needlessly."""
-    trace = run_replay(virtual_time, lambda: LocalRateLimiter(rate), [Waiter(t) for t in times])
+    trace = run_replay(virtual_time, lambda: LIMITERS[scope](rate), [Waiter(t) for t in times])
     assert len(trace.granted) == len(times)
     assert_server_accepts(trace.grant_times(), rate)
     assert_fifo(trace)
@@ -313,12 +330,13 @@ def test_every_grant_conforms_and_comes_as_early_as_allowed(
         ).map(lambda cancels: list(zip(times, cancels, strict=True)))
     )
 )
+@SCOPES
 def test_cancelled_waiters_neither_block_nor_use_capacity(
-    virtual_time: Runner, requests: list[tuple[float, float | None]]
+    scope: str, virtual_time: Runner, requests: list[tuple[float, float | None]]
 ) -> None:
     """The others are granted exactly as if the cancelled waiters had never asked."""
     waiters = [Waiter(t, cancel_after=c) for t, c in requests]
-    trace = run_replay(virtual_time, LocalRateLimiter, waiters)
+    trace = run_replay(virtual_time, LIMITERS[scope], waiters)
     assert_server_accepts(trace.grant_times())
     assert_fifo(trace)
     assert_ideal(trace, DEFAULT)
@@ -336,13 +354,14 @@ def test_cancelled_waiters_neither_block_nor_use_capacity(
         max_size=3,
     ),
 )
+@SCOPES
 def test_a_penalty_pauses_everyone_then_resumes_without_a_burst(
-    virtual_time: Runner, times: list[float], penalties: list[tuple[float, float]]
+    scope: str, virtual_time: Runner, times: list[float], penalties: list[tuple[float, float]]
 ) -> None:
     """After penalize(key, d) at p, nothing is granted before p + d, then one per interval."""
     trace = run_replay(
         virtual_time,
-        LocalRateLimiter,
+        LIMITERS[scope],
         [Waiter(t) for t in times],
         [(p, "k", d) for p, d in penalties],
     )
@@ -359,80 +378,104 @@ def test_a_penalty_pauses_everyone_then_resumes_without_a_burst(
 @PROPERTY
 @given(times=arrivals(), keys=st.lists(st.sampled_from(["a", "b"]), min_size=200, max_size=200))
 @example(times=SATURATED, keys=["a", "b"] * 100)
+@SCOPES
 def test_keys_have_independent_buckets(
-    virtual_time: Runner, times: list[float], keys: list[str]
+    scope: str, virtual_time: Runner, times: list[float], keys: list[str]
 ) -> None:
     """Each key is granted exactly as if it were alone."""
     waiters = [Waiter(t, key=k) for t, k in zip(times, keys, strict=False)]
-    trace = run_replay(virtual_time, LocalRateLimiter, waiters)
+    trace = run_replay(virtual_time, LIMITERS[scope], waiters)
     for key in ("a", "b"):
         assert_server_accepts(trace.grant_times(key))
         assert_ideal(trace, DEFAULT, key=key)
         assert_fifo(trace, key)
 
 
-# --- LocalRateLimiter: examples -----------------------------------------------------
+# --- process and host limiters: examples -----------------------------------------------------
 
 
-def test_default_bucket_keeps_one_slot_of_headroom(virtual_time: Runner) -> None:
+@SCOPES
+def test_default_bucket_keeps_one_slot_of_headroom(
+    scope: str,
+    virtual_time: Runner,
+) -> None:
     """Defaults behave as AsyncLimiter(4, 0.2): 4 at once, then one every 50 ms."""
-    trace = run_replay(virtual_time, LocalRateLimiter, [Waiter(0.0) for _ in range(10)])
+    trace = run_replay(virtual_time, LIMITERS[scope], [Waiter(0.0) for _ in range(10)])
     assert trace.grant_times() == pytest.approx(
         [0, 0, 0, 0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3], abs=EXACT
     )
 
 
 @pytest.mark.parametrize("burst", [pytest.param(1, id="burst-1"), pytest.param(2, id="burst-2")])
-def test_smallest_buckets_still_hold_one(virtual_time: Runner, burst: int) -> None:
+@SCOPES
+def test_smallest_buckets_still_hold_one(scope: str, virtual_time: Runner, burst: int) -> None:
     """A burst of 1 or 2 leaves a client bucket of 1: one at a time, at the steady rate."""
     rate = RateLimit(per_second=10, burst=burst)
-    trace = run_replay(
-        virtual_time, lambda: LocalRateLimiter(rate), [Waiter(0.0) for _ in range(4)]
-    )
+    trace = run_replay(virtual_time, lambda: LIMITERS[scope](rate), [Waiter(0.0) for _ in range(4)])
     assert trace.grant_times() == pytest.approx([0, 0.1, 0.2, 0.3], abs=EXACT)
 
 
-def test_cancelled_head_of_queue_hands_its_turn_on(virtual_time: Runner) -> None:
+@SCOPES
+def test_cancelled_head_of_queue_hands_its_turn_on(
+    scope: str,
+    virtual_time: Runner,
+) -> None:
     """The first waiter behind the burst is cancelled: the next one takes its slot."""
     waiters = [Waiter(0.0) for _ in range(4)] + [
         Waiter(0.0, cancel_after=0.01),
         Waiter(0.0),
         Waiter(0.0),
     ]
-    trace = run_replay(virtual_time, LocalRateLimiter, waiters)
+    trace = run_replay(virtual_time, LIMITERS[scope], waiters)
     assert trace.grant_times() == pytest.approx([0, 0, 0, 0, 0.05, 0.1], abs=EXACT)
     assert waiters[4].granted_at is None
 
 
-def test_pause_resumes_at_the_steady_rate(virtual_time: Runner) -> None:
+@SCOPES
+def test_pause_resumes_at_the_steady_rate(
+    scope: str,
+    virtual_time: Runner,
+) -> None:
     """During a pause nothing goes out; after it, grants are spaced one interval apart."""
     waiters = [Waiter(0.0) for _ in range(12)]
-    trace = run_replay(virtual_time, LocalRateLimiter, waiters, [(0.06, "k", 1.0)])
+    trace = run_replay(virtual_time, LIMITERS[scope], waiters, [(0.06, "k", 1.0)])
     expected = [0, 0, 0, 0, 0.05] + [1.06 + k * 0.05 for k in range(1, 8)]
     assert trace.grant_times() == pytest.approx(expected, abs=EXACT)
 
 
-def test_overlapping_penalties_extend_and_never_shorten(virtual_time: Runner) -> None:
+@SCOPES
+def test_overlapping_penalties_extend_and_never_shorten(
+    scope: str,
+    virtual_time: Runner,
+) -> None:
     """A shorter pause during a longer one changes nothing; a later end extends it."""
     waiters = [Waiter(0.0) for _ in range(7)]
     penalties = [(0.01, "k", 2.0), (0.5, "k", 0.1), (1.0, "k", 1.5)]
-    trace = run_replay(virtual_time, LocalRateLimiter, waiters, penalties)
+    trace = run_replay(virtual_time, LIMITERS[scope], waiters, penalties)
     assert trace.grant_times() == pytest.approx([0, 0, 0, 0, 2.55, 2.6, 2.65], abs=EXACT)
 
 
-def test_penalty_with_no_pause_still_leaves_the_bucket_full(virtual_time: Runner) -> None:
+@SCOPES
+def test_penalty_with_no_pause_still_leaves_the_bucket_full(
+    scope: str,
+    virtual_time: Runner,
+) -> None:
     """A 429 with retry_after <= 0 means the server's bucket is full: no burst follows."""
     trace = run_replay(
-        virtual_time, LocalRateLimiter, [Waiter(1.0) for _ in range(3)], [(0.5, "k", -2.0)]
+        virtual_time, LIMITERS[scope], [Waiter(1.0) for _ in range(3)], [(0.5, "k", -2.0)]
     )
     assert trace.grant_times() == pytest.approx([1.0, 1.0, 1.0], abs=EXACT)  # drained by then
     trace = run_replay(
-        virtual_time, LocalRateLimiter, [Waiter(0.5) for _ in range(3)], [(0.5, "k", 0.0)]
+        virtual_time, LIMITERS[scope], [Waiter(0.5) for _ in range(3)], [(0.5, "k", 0.0)]
     )
     assert trace.grant_times() == pytest.approx([0.55, 0.6, 0.65], abs=EXACT)
 
 
-def test_penalty_on_one_key_leaves_others_alone(virtual_time: Runner) -> None:
+@SCOPES
+def test_penalty_on_one_key_leaves_others_alone(
+    scope: str,
+    virtual_time: Runner,
+) -> None:
     """Pausing key "a" does not delay key "b"."""
     waiters = [
         Waiter(0.0, key="a"),
@@ -440,17 +483,20 @@ def test_penalty_on_one_key_leaves_others_alone(virtual_time: Runner) -> None:
         Waiter(0.2, key="a"),
         Waiter(0.2, key="b"),
     ]
-    run_replay(virtual_time, LocalRateLimiter, waiters, [(0.1, "a", 1.0)])
+    run_replay(virtual_time, LIMITERS[scope], waiters, [(0.1, "a", 1.0)])
     assert [w.granted_at for w in waiters] == pytest.approx([0.0, 0.0, 1.15, 0.2], abs=EXACT)
 
 
 @pytest.mark.parametrize(
     "retry_after", [pytest.param(math.nan, id="nan"), pytest.param(math.inf, id="inf")]
 )
-def test_penalize_refuses_non_finite_pauses(virtual_time: Runner, retry_after: float) -> None:
+@SCOPES
+def test_penalize_refuses_non_finite_pauses(
+    scope: str, virtual_time: Runner, retry_after: float
+) -> None:
     """A NaN or infinite Retry-After is a bug upstream, not a pause forever."""
     with pytest.raises(ValueError, match="finite"):
-        virtual_time(lambda: LocalRateLimiter().penalize("k", retry_after))
+        virtual_time(lambda: LIMITERS[scope]().penalize("k", retry_after))
 
 
 def test_shared_local_limiter_is_one_per_rate() -> None:
@@ -526,7 +572,7 @@ def test_idle_buckets_are_pruned_busy_ones_kept(virtual_time: Runner) -> None:
     limiter = LocalRateLimiter()
 
     async def main() -> list[str]:
-        for i in range(_ratelimit._PRUNE_FROM - 1):
+        for i in range(_base._PRUNE_FROM - 1):
             await limiter.acquire(f"idle-{i}")
         await asyncio.sleep(1.0)  # every bucket drains
         await limiter.acquire("busy")  # the 64th key, not drained
@@ -543,7 +589,7 @@ def test_after_fork_the_child_starts_with_empty_buckets(virtual_time: Runner) ->
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(limiter.acquire("fp:1"))
-        _ratelimit._reset_after_fork()
+        _base._reset_after_fork()
         assert len(limiter._buckets._loops) == 0
         virtual_time(lambda: limiter.acquire("fp:1"))
     finally:
@@ -589,14 +635,17 @@ class ScriptedRedis:
 
     async def eval(self, script: str, numkeys: int, /, *keys_and_args: str) -> Any:
         self.calls.append(("eval", script, numkeys, keys_and_args))
-        self.cached.add(_ratelimit._Script(script).sha)
+        self.cached.add(_redis._Script(script).sha)
         return self.replies.pop(0)
 
 
 def test_redis_limiter_sends_the_script_once_then_by_sha(virtual_time: Runner) -> None:
     """A NOSCRIPT miss falls back to EVAL; later grants go by EVALSHA, one call each."""
     client = ScriptedRedis(
-        [[0, 1_000_050_000, 1, 1_000_000_000], [50_000, 1_000_100_000, 2, 1_000_000_000]]
+        [
+            [0, 1_000_050_000, 1, 1_000_000_000, 0],
+            [50_000, 1_000_100_000, 2, 1_000_000_000, 0],
+        ]
     )
     typed: RedisScriptClient = client
     limiter = RedisRateLimiter(typed, prefix="p:")
@@ -608,21 +657,44 @@ def test_redis_limiter_sends_the_script_once_then_by_sha(virtual_time: Runner) -
 
     assert virtual_time(main) == pytest.approx(0.05, abs=EXACT)
     assert [(name, numkeys, args) for name, _, numkeys, args in client.calls] == [
-        ("evalsha", 1, ("p:fp:1", "50000.000", "150000.000")),
-        ("eval", 1, ("p:fp:1", "50000.000", "150000.000")),
-        ("evalsha", 1, ("p:fp:1", "50000.000", "150000.000")),
+        ("evalsha", 1, ("p:fp:1", "50000.000", "150000.000", "-1.000", "-1.000")),
+        ("eval", 1, ("p:fp:1", "50000.000", "150000.000", "-1.000", "-1.000")),
+        ("evalsha", 1, ("p:fp:1", "50000.000", "150000.000", "-1.000", "-1.000")),
     ]
 
 
-def test_redis_limiter_lets_other_errors_through(virtual_time: Runner) -> None:
-    """A Redis error other than a script-cache miss reaches the caller."""
+def test_redis_errors_fall_back_to_the_host_budget(
+    virtual_time: Runner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis error never reaches the caller: the grant comes from the fallback, once warned."""
 
     class Down:
+        calls = 0
+
         async def evalsha(self, sha: str, numkeys: int, /, *keys_and_args: str) -> Any:
+            Down.calls += 1
             raise ConnectionError("Redis is down")
 
         async def eval(self, script: str, numkeys: int, /, *keys_and_args: str) -> Any:
             raise AssertionError("not reached")
 
-    with pytest.raises(ConnectionError):
-        virtual_time(lambda: RedisRateLimiter(Down()).acquire("fp:1"))
+    fallback = LocalRateLimiter()
+    limiter = RedisRateLimiter(Down(), fallback=fallback, probe_interval=1.0)
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        times = []
+        for _ in range(30):
+            await limiter.acquire("fp:1")
+            times.append(loop.time())
+        return times
+
+    with caplog.at_level(logging.WARNING, logger="refold.ratelimit"):
+        times = virtual_time(main)
+    assert_server_accepts(times)
+    assert times[:5] == pytest.approx([0, 0, 0, 0, 0.05], abs=EXACT)  # the fallback's pace
+    warnings = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(warnings) == 1  # one per outage, not one per grant
+    assert not limiter.redis_available
+    # Redis is probed about once a second, not on every grant: 30 grants over 1.3 s.
+    assert 2 <= Down.calls <= 3

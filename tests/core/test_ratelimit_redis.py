@@ -18,8 +18,8 @@ from typing import Any
 import attrs
 import pytest
 
-from refold_async import _ratelimit
 from refold_async._ratelimit import RateLimit, RedisRateLimiter
+from refold_async._ratelimit import _redis as _ratelimit
 
 from .test_ratelimit import ServerBucket, assert_server_accepts
 
@@ -83,7 +83,7 @@ class RecordingRedis:
 
     def _record(self, sha: str, reply: Any) -> Any:
         if sha == _ratelimit._RESERVE.sha:
-            delay, _tat, _seq, now = (int(x) for x in reply)
+            delay, _tat, _seq, now, _refused = (int(x) for x in reply)
             self.reserved.append(Reserved(now=now / 1e6, at=(now + delay) / 1e6))
             self._recorded.set()
         return reply
@@ -101,7 +101,7 @@ class RecordingRedis:
 async def reserve(limiter: RedisRateLimiter, key: str, n: int) -> None:
     """Make `n` reservations back to back, without sleeping on them."""
     for _ in range(n):
-        await limiter._reserve(key)
+        await limiter._reserve(key, None, None)
 
 
 async def server_now(client: Any) -> float:
@@ -199,7 +199,7 @@ async def test_release_leaves_later_reservations_alone(redis_client: Any, key: s
     recorder = RecordingRedis(redis_client)
     limiter = RedisRateLimiter(recorder, rate, prefix=PREFIX)
     await reserve(limiter, key, 1)
-    mine = await limiter._reserve(key)
+    mine = await limiter._reserve(key, None, None)
     await reserve(limiter, key, 1)  # another process, after mine
     released = await _ratelimit._RELEASE.run(
         recorder, PREFIX + key, str(mine.tat), str(mine.seq), _ratelimit._us(500_000)

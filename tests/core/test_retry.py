@@ -66,8 +66,20 @@ def test_backoff_ceiling_doubles_then_caps() -> None:
 def test_max_attempts_stops_retries() -> None:
     """No delay is offered once `max_attempts` attempts have been made."""
     policy = RetryPolicy(max_attempts=3)
-    assert policy.delay_for(RATE_LIMITED, attempt=2, elapsed=0, idempotent=True) is not None
-    assert policy.delay_for(RATE_LIMITED, attempt=3, elapsed=0, idempotent=True) is None
+    unavailable = Failure(kind=FailureKind.STATUS, status=503)
+    assert policy.delay_for(unavailable, attempt=2, elapsed=0, idempotent=True) is not None
+    assert policy.delay_for(unavailable, attempt=3, elapsed=0, idempotent=True) is None
+
+
+def test_429s_retry_until_the_deadline_not_max_attempts() -> None:
+    """DESIGN §4: a 429 is retried while the deadline allows, whatever the attempt count."""
+    policy = RetryPolicy(max_attempts=3, deadline=60)
+    assert policy.delay_for(RATE_LIMITED, attempt=30, elapsed=10, idempotent=True) is not None
+    assert policy.delay_for(RATE_LIMITED, attempt=30, elapsed=59.9, idempotent=True) is None
+    no_deadline = RetryPolicy(max_attempts=3, deadline=None)
+    assert no_deadline.delay_for(RATE_LIMITED, attempt=3, elapsed=0, idempotent=True) is None
+    never = RetryPolicy(max_attempts=1)
+    assert never.delay_for(RATE_LIMITED, attempt=1, elapsed=0, idempotent=True) is None
 
 
 def test_deadline_stops_retries() -> None:

@@ -246,7 +246,9 @@ async def test_429_is_retried_after_retry_after_and_pauses_the_bucket(router: re
     paused: list[tuple[str, float]] = []
 
     class Limiter:
-        async def acquire(self, key: str) -> None:
+        rate = None
+
+        async def acquire(self, key: str, **bounds: object) -> None:
             return None
 
         async def penalize(self, key: str, retry_after: float) -> None:

@@ -1,0 +1,45 @@
+"""Client-side rate limiting (DESIGN §4): the budget, the protocol, and three scopes.
+
+The server allows a bucket of `burst` requests that refills at `per_second`, per key.
+Every limiter keeps one slot of headroom below that, pauses a whole bucket when told
+about a 429, and resumes after the pause at the steady rate, without a burst. The
+transport awaits `acquire(key)` before every attempt (`priority=True` for retries) and
+calls `penalize(key, retry_after)` after a 429; `key` is opaque (base URL plus
+credential fingerprint, never a secret).
+
+| scope | limiter | shares one budget across |
+| --- | --- | --- |
+| process | `LocalRateLimiter` (aiolimiter) | the loops of one process, per loop |
+| host (default) | `HostRateLimiter` (GCRA under a file lock) | every loop and process of a machine |
+| cluster | `RedisRateLimiter` (GCRA in Redis) | every machine using the Redis server |
+
+`UnlimitedRateLimiter` is no limit at all (`rate_limit=None`).
+"""
+
+from ._base import (
+    DEFAULT_RATE_LIMIT,
+    RateLimit,
+    RateLimiter,
+    SlotTooFar,
+    UnlimitedRateLimiter,
+    client_capacity,
+)
+from ._host import HostRateLimiter, default_state_dir, shared_host_limiter
+from ._process import LocalRateLimiter, shared_local_limiter
+from ._redis import RedisRateLimiter, RedisScriptClient
+
+__all__ = [
+    "DEFAULT_RATE_LIMIT",
+    "HostRateLimiter",
+    "LocalRateLimiter",
+    "RateLimit",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "RedisScriptClient",
+    "SlotTooFar",
+    "UnlimitedRateLimiter",
+    "client_capacity",
+    "default_state_dir",
+    "shared_host_limiter",
+    "shared_local_limiter",
+]

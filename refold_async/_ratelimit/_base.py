@@ -1,0 +1,388 @@
+"""What every limiter shares: the budget, the protocol, and the per-loop queue.
+
+- `RateLimit` describes the server's budget; `client_capacity()` keeps one slot of
+  headroom below it (DESIGN §4).
+- `RateLimiter` is the transport's only view of a limiter.
+- `SlotTooFar` is how a limiter says "not within the wait you allowed"; the transport
+  turns it into a typed `RateLimitError`.
+- `Turnstile` is the per-loop, per-key queue in front of every bucket: one holder at a
+  time, served in arrival order, retries ahead of first attempts, cancellation-safe.
+- `PerLoop` keeps one value per (event loop, key): asyncio primitives belong to a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+import attrs
+
+__all__ = [
+    "DEFAULT_RATE_LIMIT",
+    "PerLoop",
+    "RateLimit",
+    "RateLimiter",
+    "SlotTooFar",
+    "Turnstile",
+    "UnlimitedRateLimiter",
+    "client_capacity",
+    "loop_clock",
+    "pause_length",
+]
+
+_V = TypeVar("_V")
+
+
+def _check_per_second(_instance: object, _attribute: object, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"per_second must be a number of requests per second, not {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"per_second must be a positive, finite number, not {value!r}")
+
+
+def _check_burst(_instance: object, _attribute: object, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"burst must be a whole number of requests, not {value!r}")
+    if value < 1:
+        raise ValueError(f"burst must be at least 1, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    """The server's rate budget: a bucket of `burst` requests refilling at `per_second`.
+
+    This describes the API's limit, not the client's: the limiters keep one slot of
+    headroom below it (DESIGN §4), so the defaults let at most 4 requests out at one
+    instant and 20 per second after that. Change it for another plan, or scale it up in
+    tests and benchmarks.
+
+    Example:
+        ```python
+        client = AsyncRefold(api_key=key, rate_limit=RateLimit(per_second=50, burst=10))
+        ```
+
+    Raises:
+        ValueError: `per_second` is not positive and finite, or `burst` is below 1.
+        TypeError: a value is not a number (or `burst` not an integer).
+    """
+
+    per_second: float = attrs.field(default=20.0, validator=_check_per_second)
+    """Requests per second the server's bucket refills by."""
+
+    burst: int = attrs.field(default=5, validator=_check_burst)
+    """Requests the server's bucket holds: the most it accepts at one instant."""
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two requests at the steady rate."""
+        return 1.0 / self.per_second
+
+    def floor(self, requests: int) -> float:
+        """The least time `requests` requests can take within this budget, in seconds.
+
+        The first `burst` go at once; every further one needs an interval.
+        """
+        return max(requests - self.burst, 0) / self.per_second
+
+
+DEFAULT_RATE_LIMIT = RateLimit()
+
+
+def client_capacity(rate: RateLimit) -> int:
+    """Requests the client lets out at one instant: one slot of headroom below `burst`."""
+    # DESIGN §4: against nginx limit_req a client bucket of exactly `burst` drew a 429
+    # in every run (a request landing a millisecond "early" overflows a full server
+    # bucket); `burst - 1` drew none. A burst of 1 leaves no room to spare.
+    return max(rate.burst - 1, 1)
+
+
+def pause_length(retry_after: float) -> float:
+    """A 429's pause in seconds: negatives are 0; NaN and infinities are refused."""
+    if not math.isfinite(retry_after):
+        raise ValueError(f"retry_after must be a finite number of seconds, not {retry_after!r}")
+    return max(retry_after, 0.0)
+
+
+class SlotTooFar(Exception):
+    """The next slot is further away than the caller allowed; nothing was reserved.
+
+    Attributes:
+        wait: Seconds until the slot (at least the caller's bound).
+        paused: True when the refusal is `max_pause`'s (a 429's pause outlasts it),
+            False when it is `max_wait`'s.
+    """
+
+    def __init__(self, wait: float, *, paused: bool) -> None:
+        super().__init__(f"the next rate-limit slot is {wait:.2f}s away")
+        self.wait = wait
+        self.paused = paused
+
+
+class RateLimiter(Protocol):
+    """Paces requests to stay within the API's rate limit; the transport's only view of it.
+
+    One bucket per `key`. Implementations must be cancellation-safe: a waiter cancelled in
+    `acquire` neither holds up the waiters behind it nor uses up a slot for long.
+
+    Example:
+        ```python
+        limiter: RateLimiter = HostRateLimiter(RateLimit())
+        await limiter.acquire(bucket)  # before each attempt
+        await limiter.acquire(bucket, priority=True)  # before a retry: ahead of the queue
+        await limiter.penalize(bucket, retry_after=2.0)  # after a 429
+        ```
+    """
+
+    @property
+    def rate(self) -> RateLimit | None:
+        """The server budget this limiter keeps under (`None`: no limit)."""
+        ...
+
+    async def acquire(
+        self,
+        key: str,
+        *,
+        priority: bool = False,
+        max_wait: float | None = None,
+        max_pause: float | None = None,
+    ) -> None:
+        """Wait until bucket `key` has a slot for one request, then take it.
+
+        Args:
+            key: The bucket: base URL plus credential fingerprint, never a secret.
+            priority: Serve this waiter before those that are not (a retry, whose call
+                already waited its turn once).
+            max_wait: Raise `SlotTooFar` instead of waiting longer than this many
+                seconds in all (queue and bucket).
+            max_pause: Raise `SlotTooFar` at once if a 429's pause lasts longer than this.
+        """
+        ...
+
+    async def penalize(self, key: str, retry_after: float) -> None:
+        """Pause the whole of bucket `key` after a 429, then resume at the steady rate.
+
+        Overlapping pauses extend each other and never shorten one under way.
+
+        Args:
+            key: The bucket the 429 came from.
+            retry_after: Seconds to pause (negative means 0).
+
+        Raises:
+            ValueError: `retry_after` is NaN or infinite.
+        """
+        ...
+
+
+class UnlimitedRateLimiter:
+    """A limiter that never waits: what `rate_limit=None` gives.
+
+    Example:
+        ```python
+        client = AsyncRefold(api_key=key, rate_limit=None)  # uses UnlimitedRateLimiter
+        ```
+    """
+
+    @property
+    def rate(self) -> RateLimit | None:
+        """`None`: there is no budget."""
+        return None
+
+    async def acquire(
+        self,
+        key: str,
+        *,
+        priority: bool = False,
+        max_wait: float | None = None,
+        max_pause: float | None = None,
+    ) -> None:
+        """Return at once: there is no limit."""
+
+    async def penalize(self, key: str, retry_after: float) -> None:
+        """Ignore the 429: the transport still waits before retrying."""
+
+    def __repr__(self) -> str:
+        return "UnlimitedRateLimiter()"
+
+
+def loop_clock() -> Callable[[], float]:
+    """The clock a limiter reads on the running loop: the host's monotonic clock.
+
+    A loop that keeps a clock of its own (a test's virtual-time loop) is read instead,
+    so that sleeps and grants agree; uvloop and the standard loops read the same
+    `time.monotonic()`, which on Linux is one clock for every process of the host.
+    """
+    import time
+
+    loop = asyncio.get_running_loop()
+    if (
+        isinstance(loop, asyncio.BaseEventLoop)
+        and type(loop).time is not asyncio.BaseEventLoop.time
+    ):
+        return loop.time
+    return time.monotonic
+
+
+# --- the per-loop queue ---------------------------------------------------------------
+
+
+class Turnstile:
+    """One key's queue on one loop: one holder at a time, FIFO, retries first.
+
+    Waiters are served in arrival order, except that `priority` waiters go ahead of the
+    others (still in order among themselves). A waiter cancelled before its turn leaves
+    the queue; one cancelled just as its turn came passes the turn on.
+    """
+
+    __slots__ = ("_held", "_normal", "_urgent", "users")
+
+    def __init__(self) -> None:
+        self._held = False
+        self._normal: deque[asyncio.Future[None]] = deque()
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self.users = 0
+
+    def waiting(self) -> int:
+        """How many wait for their turn (the holder not counted)."""
+        return len(self._normal) + len(self._urgent)
+
+    async def enter(self, *, priority: bool = False, timeout: float | None = None) -> None:
+        """Wait for this waiter's turn.
+
+        Raises:
+            SlotTooFar: the turn did not come within `timeout` seconds.
+        """
+        if not self._held and not self._urgent and not self._normal:
+            self._held = True
+            return
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        queue = self._urgent if priority else self._normal
+        queue.append(turn)
+        timer = None
+        if timeout is not None:
+            timer = loop.call_later(max(timeout, 0.0), _expire, turn, timeout)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled() and turn.exception() is None:
+                self.leave()  # the turn came as we were cancelled: hand it on
+            elif turn in queue:
+                queue.remove(turn)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def leave(self) -> None:
+        """End the holder's turn and give it to the next waiter, if any."""
+        for queue in (self._urgent, self._normal):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._held = False
+
+    def is_idle(self) -> bool:
+        """Nobody holds or waits for a turn."""
+        return self.users == 0 and not self._held and self.waiting() == 0
+
+
+def _expire(turn: asyncio.Future[None], timeout: float) -> None:
+    if not turn.done():
+        turn.set_exception(SlotTooFar(timeout, paused=False))
+
+
+# --- per-loop state -----------------------------------------------------------------
+
+_PER_LOOP_REGISTRIES: weakref.WeakSet[PerLoop[Any]] = weakref.WeakSet()
+_PRUNE_FROM = 64  # start dropping idle values once a loop holds this many keys
+
+
+class PerLoop(Generic[_V]):
+    """One value per (running event loop, key), thread-safe; closed loops are dropped.
+
+    asyncio primitives and aiolimiter are bound to one loop and are not thread-safe, so
+    every loop gets its own. Idle values are pruned as keys accumulate (one key per
+    session token can mean many), so memory follows the keys in use, not all keys seen.
+    """
+
+    def __init__(self, factory: Callable[[], _V], is_idle: Callable[[_V], bool]) -> None:
+        self._factory = factory
+        self._is_idle = is_idle
+        self.reset()
+        _PER_LOOP_REGISTRIES.add(self)
+
+    def reset(self) -> None:
+        """Forget every loop's values (after `fork`)."""
+        self._lock = threading.Lock()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _V]]
+        self._loops = weakref.WeakKeyDictionary()
+        self._split_keys: set[str] = set()
+
+    def get(self, key: str) -> tuple[_V, bool]:
+        """The value for `key` on the running loop, and whether it just became split.
+
+        "Split" means `key` is now in use on two live loops at once; it is reported once
+        per key, the first time it happens.
+        """
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            values = self._loops.get(loop)
+            if values is None:
+                values = self._adopt(loop)
+            value = values.get(key)
+            if value is not None:
+                return value, False
+            if len(values) >= _PRUNE_FROM and len(values) & (len(values) - 1) == 0:
+                self._prune(values)  # at powers of two: amortised O(1) per new key
+            value = values[key] = self._factory()
+            return value, self._newly_split(loop, key)
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> dict[str, _V]:
+        # Values refer to their loop, so the weak key alone would never let go of it.
+        for closed in [other for other in self._loops if other.is_closed()]:
+            del self._loops[closed]
+        values: dict[str, _V] = {}
+        self._loops[loop] = values
+        return values
+
+    def _prune(self, values: dict[str, _V]) -> None:
+        for key in [key for key, value in values.items() if self._is_idle(value)]:
+            del values[key]
+
+    def _newly_split(self, loop: asyncio.AbstractEventLoop, key: str) -> bool:
+        if key in self._split_keys:
+            return False
+        for other, values in self._loops.items():
+            if other is not loop and key in values and not other.is_closed():
+                self._split_keys.add(key)
+                return True
+        return False
+
+
+_AFTER_FORK: list[Callable[[], None]] = []
+
+
+def after_fork(hook: Callable[[], None]) -> None:
+    """Run `hook` in the child after every `fork` (state the child must not inherit)."""
+    _AFTER_FORK.append(hook)
+
+
+def _reset_after_fork() -> None:
+    # DESIGN §8: the child inherits the parent's loops (dead there) and possibly a held
+    # lock; it starts with empty queues and buckets instead.
+    for registry in list(_PER_LOOP_REGISTRIES):
+        registry.reset()
+    for hook in _AFTER_FORK:
+        hook()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,424 @@
+"""Cluster scope: one budget per key across machines, through Redis, surviving Redis.
+
+Each grant is one call of a small GCRA script that runs on the Redis server's own clock
+(`TIME`) and reserves the next slot; the caller sleeps until it and sends. When Redis is
+down, unreachable or slower than `timeout`, the limiter falls back to the host budget
+(`HostRateLimiter`), warns once per outage, tries Redis again every `probe_interval`,
+and returns to it when it answers. No Redis exception ever reaches a caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from functools import partial
+from typing import Any, Protocol
+
+import attrs
+
+from ._base import (
+    DEFAULT_RATE_LIMIT,
+    PerLoop,
+    RateLimit,
+    RateLimiter,
+    SlotTooFar,
+    Turnstile,
+    client_capacity,
+    pause_length,
+)
+from ._host import shared_host_limiter
+
+__all__ = ["RedisRateLimiter", "RedisScriptClient"]
+
+logger = logging.getLogger("refold.ratelimit")
+
+
+class RedisScriptClient(Protocol):
+    """The part of an async Redis client `RedisRateLimiter` uses (`redis.asyncio.Redis` fits).
+
+    Both methods return an awaitable of the script's reply.
+    """
+
+    def evalsha(self, sha: str, numkeys: int, /, *keys_and_args: str) -> Any:
+        """Run the cached script `sha`; fails with a `NOSCRIPT` error if not cached."""
+        ...
+
+    def eval(self, script: str, numkeys: int, /, *keys_and_args: str) -> Any:
+        """Run `script` (and cache it on the server)."""
+        ...
+
+
+class _Script:
+    """A Lua script run by its SHA1, sent in full only when the server lacks it."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def run(self, client: RedisScriptClient, key: str, *args: str) -> Any:
+        try:
+            return await client.evalsha(self.sha, 1, key, *args)
+        except Exception as exc:
+            if "NOSCRIPT" not in str(exc) and type(exc).__name__ != "NoScriptError":
+                raise
+        return await client.eval(self.source, 1, key, *args)
+
+
+# GCRA on the Redis server's clock, in microseconds (doubles are exact to 2^53 µs). The
+# hash holds `tat`, the theoretical arrival time, `pause`, the end of the latest 429's
+# pause, and `seq`, bumped by every write so a cancelled waiter can hand back its
+# reservation only if nothing came after it. Numbers written to Redis go through %.0f:
+# Lua's tostring would round them to 14 digits.
+_NOW_US = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+"""
+
+# ARGV: emission interval, burst tolerance, max wait, max pause (µs; negative: none).
+# Returns {delay, tat, seq, now, refused}: sleep `delay` µs, then send; with refused = 1
+# nothing was reserved and `delay` is the wait that was too long (2: a pause).
+_RESERVE = _Script(
+    _NOW_US
+    + """
+local state = redis.call('HMGET', KEYS[1], 'tat', 'seq', 'pause')
+local tat = math.max(tonumber(state[1]) or now, now)
+local seq = (tonumber(state[2]) or 0) + 1
+local pause = tonumber(state[3]) or 0
+local max_wait = tonumber(ARGV[3])
+local max_pause = tonumber(ARGV[4])
+if max_pause >= 0 and pause - now > max_pause then
+  return {math.ceil(pause - now), 0, 0, now, 2}
+end
+local delay = math.max(0, math.ceil(tat - tonumber(ARGV[2]) - now))
+if max_wait >= 0 and delay > max_wait then
+  return {delay, 0, 0, now, 1}
+end
+local new_tat = math.ceil(tat + tonumber(ARGV[1]))
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', new_tat), 'seq', seq)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((math.max(new_tat, pause) - now) / 1000)))
+return {delay, new_tat, seq, now, 0}
+"""
+)
+
+# ARGV: pause, pause plus one full bucket's worth of drain (µs). Pushes the TAT to at
+# least the end of the pause with the bucket full there; never pulls it back.
+_PENALIZE = _Script(
+    _NOW_US
+    + """
+local state = redis.call('HMGET', KEYS[1], 'tat', 'seq', 'pause')
+local tat = math.max(tonumber(state[1]) or now, math.ceil(now + tonumber(ARGV[2])))
+local pause = math.max(tonumber(state[3]) or 0, math.ceil(now + tonumber(ARGV[1])))
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat), 'seq', (tonumber(state[2]) or 0) + 1,
+  'pause', string.format('%.0f', pause))
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((tat - now) / 1000)))
+return tat
+"""
+)
+
+# ARGV: the tat and seq a reservation wrote, emission interval (µs). Undoes that
+# reservation if it is still the last write to the bucket; otherwise does nothing.
+_RELEASE = _Script(
+    _NOW_US
+    + """
+local state = redis.call('HMGET', KEYS[1], 'tat', 'seq')
+if tonumber(state[1]) ~= tonumber(ARGV[1]) or tonumber(state[2]) ~= tonumber(ARGV[2]) then
+  return 0
+end
+local tat = math.ceil(tonumber(ARGV[1]) - tonumber(ARGV[3]))
+if tat <= now then
+  redis.call('HDEL', KEYS[1], 'tat')
+  redis.call('HSET', KEYS[1], 'seq', tonumber(state[2]) + 1)
+else
+  redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat), 'seq', tonumber(state[2]) + 1)
+  redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((tat - now) / 1000)))
+end
+return 1
+"""
+)
+
+
+@attrs.frozen
+class _Reservation:
+    delay: float  # seconds to sleep before sending
+    tat: int  # what the reservation wrote: proof it is still the last write
+    seq: int
+
+
+class _RedisDown(Exception):
+    """Redis failed or did not answer in time; the message names the failure."""
+
+
+class _Gate:
+    """This process's queue for one key on one loop, and the latest pause it saw."""
+
+    __slots__ = ("paused_until", "turnstile")
+
+    def __init__(self) -> None:
+        self.turnstile = Turnstile()
+        self.paused_until = float("-inf")  # loop time; a pause seen here re-checks sleepers
+
+    def is_idle(self) -> bool:
+        return self.turnstile.is_idle() and self.paused_until <= asyncio.get_running_loop().time()
+
+
+class RedisRateLimiter:
+    """Rate limits shared through Redis: exact across loops, processes and machines.
+
+    Reservations are served in the order they reach Redis, so all processes together
+    queue first come, first served; within a process, waiters for a key queue in arrival
+    order (retries first) and hold one reservation at a time, so a cancelled waiter
+    hands its reservation back unless another process has reserved since. Bucket keys
+    expire once they have drained. Needs Redis 5 or later.
+
+    Redis failing never fails a call: when a script call raises or takes longer than
+    `timeout`, the grant comes from `fallback` (by default the host budget), one warning
+    is logged per outage, and Redis is tried again every `probe_interval` seconds.
+
+    Example:
+        ```python
+        import redis.asyncio as redis
+
+        limiter = RedisRateLimiter(redis.from_url("redis://localhost:6379"))
+        client = AsyncRefold(api_key=key, rate_limiter=limiter)
+        ```
+
+    Args:
+        redis_client: An async Redis client (`pip install 'refold[redis]'`).
+        rate: The server's budget; as with every limiter, the bucket keeps one slot of
+            headroom: `burst - 1` (at least 1) at one instant, `per_second` after.
+        prefix: Prepended to every bucket key in Redis.
+        timeout: Seconds one script call may take before Redis counts as down.
+        probe_interval: Seconds between two tries of Redis during an outage.
+        fallback: The limiter used while Redis is out (default: the host budget).
+    """
+
+    def __init__(
+        self,
+        redis_client: RedisScriptClient,
+        rate: RateLimit = DEFAULT_RATE_LIMIT,
+        prefix: str = "refold:rl:",
+        *,
+        timeout: float = 0.5,
+        probe_interval: float = 1.0,
+        fallback: RateLimiter | None = None,
+    ) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if not probe_interval >= 0:
+            raise ValueError(f"probe_interval must be >= 0 seconds, not {probe_interval!r}")
+        self._client = redis_client
+        self._rate = rate
+        self._prefix = prefix
+        self._timeout = timeout
+        self._probe_interval = probe_interval
+        self._fallback = fallback
+        capacity = client_capacity(rate)
+        self._interval_us = 1e6 / rate.per_second
+        # GCRA: a tolerance of (capacity - 1) intervals admits `capacity` at one instant.
+        self._tolerance_us = (capacity - 1) * self._interval_us
+        self._full_us = capacity * self._interval_us
+        self._gates = PerLoop(_Gate, _Gate.is_idle)
+        self._releases: set[asyncio.Future[Any]] = set()
+        self._down_since: float | None = None  # loop time of the outage's start
+        self._next_probe = float("-inf")
+
+    @property
+    def rate(self) -> RateLimit:
+        """The server budget this limiter keeps under."""
+        return self._rate
+
+    @property
+    def redis_available(self) -> bool:
+        """False during an outage, while grants come from the fallback."""
+        return self._down_since is None
+
+    async def acquire(
+        self,
+        key: str,
+        *,
+        priority: bool = False,
+        max_wait: float | None = None,
+        max_pause: float | None = None,
+    ) -> None:
+        """Reserve the next slot of bucket `key` in Redis and sleep until it comes.
+
+        Args:
+            key: The bucket: base URL plus credential fingerprint, never a secret.
+            priority: Go ahead of this loop's waiters without priority (retries do).
+            max_wait: Raise `SlotTooFar` rather than wait longer than this, in seconds.
+            max_pause: Raise `SlotTooFar` at once if a pause lasts longer than this.
+        """
+        loop = asyncio.get_running_loop()
+        probe = self._down_since is not None  # past the next line: this grant probes Redis
+        if self._skip_redis(loop):
+            await self._backup().acquire(
+                key, priority=priority, max_wait=max_wait, max_pause=max_pause
+            )
+            return
+        gate, _ = self._gates.get(key)
+        deadline = None if max_wait is None else loop.time() + max_wait
+        if max_pause is not None and gate.paused_until - loop.time() > max_pause:
+            raise SlotTooFar(gate.paused_until - loop.time(), paused=True)
+        turnstile = gate.turnstile
+        turnstile.users += 1
+        try:
+            await turnstile.enter(priority=priority, timeout=max_wait)
+            try:
+                while True:
+                    if self._down_since is not None and not probe:
+                        raise _RedisDown("down")  # it went down while this waiter queued
+                    remaining = None if deadline is None else deadline - loop.time()
+                    if await self._wait_for_slot(key, gate, remaining, max_pause):
+                        break  # else a 429 paused the bucket while we slept: reserve again
+            finally:
+                turnstile.leave()
+        except _RedisDown as exc:
+            self._went_down(loop, str(exc))
+            await self._backup().acquire(
+                key, priority=priority, max_wait=max_wait, max_pause=max_pause
+            )
+            return
+        finally:
+            turnstile.users -= 1
+        self._came_back()
+
+    async def penalize(self, key: str, retry_after: float) -> None:
+        """Pause bucket `key` for every process; when it ends, the bucket is full.
+
+        Args:
+            key: The bucket the 429 came from.
+            retry_after: Seconds to pause (negative means 0); a longer pause under way
+                is kept.
+
+        Raises:
+            ValueError: `retry_after` is NaN or infinite.
+        """
+        seconds = pause_length(retry_after)
+        loop = asyncio.get_running_loop()
+        gate, _ = self._gates.get(key)
+        gate.paused_until = max(gate.paused_until, loop.time() + seconds)
+        if self._down_since is not None:
+            await self._backup().penalize(key, seconds)
+            return
+        args = (_us(seconds * 1e6), _us(seconds * 1e6 + self._full_us))
+        try:
+            await self._call(_PENALIZE, key, *args)
+        except _RedisDown as exc:
+            self._went_down(loop, str(exc))
+            await self._backup().penalize(key, seconds)
+
+    async def _wait_for_slot(
+        self, key: str, gate: _Gate, max_wait: float | None, max_pause: float | None
+    ) -> bool:
+        """Reserve and sleep until the slot; False if this process saw a 429 meanwhile."""
+        reserving = asyncio.ensure_future(self._reserve(key, max_wait, max_pause))
+        try:
+            # asyncio.wait, not wait_for: it never cancels the reservation, which must
+            # come back to be handed back, and never swallows our own cancellation.
+            await asyncio.wait((reserving,), timeout=self._timeout)
+        except asyncio.CancelledError:
+            reserving.add_done_callback(partial(self._release_soon, key))
+            raise
+        if not reserving.done():
+            reserving.add_done_callback(partial(self._release_soon, key))
+            raise _RedisDown(f"no answer within {self._timeout}s")
+        try:
+            reservation = reserving.result()
+        except SlotTooFar:
+            raise
+        except Exception as exc:
+            raise _RedisDown(type(exc).__name__) from None
+        try:
+            if reservation.delay > 0:
+                await asyncio.sleep(reservation.delay)
+        except asyncio.CancelledError:
+            self._release_soon(key, reserving)
+            raise
+        return asyncio.get_running_loop().time() >= gate.paused_until
+
+    async def _reserve(
+        self, key: str, max_wait: float | None, max_pause: float | None
+    ) -> _Reservation:
+        args = (
+            _us(self._interval_us),
+            _us(self._tolerance_us),
+            _us(-1 if max_wait is None else max(max_wait, 0) * 1e6),
+            _us(-1 if max_pause is None else max(max_pause, 0) * 1e6),
+        )
+        delay_us, tat, seq, _now, refused = await _RESERVE.run(
+            self._client, self._redis_key(key), *args
+        )
+        if int(refused):
+            raise SlotTooFar(int(delay_us) / 1e6, paused=int(refused) == 2)
+        return _Reservation(delay=int(delay_us) / 1e6, tat=int(tat), seq=int(seq))
+
+    async def _call(self, script: _Script, key: str, *args: str) -> Any:
+        call = asyncio.ensure_future(script.run(self._client, self._redis_key(key), *args))
+        try:
+            await asyncio.wait((call,), timeout=self._timeout)
+        finally:
+            if not call.done():
+                call.cancel()
+        if call.cancelled():
+            raise _RedisDown(f"no answer within {self._timeout}s")
+        try:
+            return call.result()
+        except Exception as exc:
+            raise _RedisDown(type(exc).__name__) from None
+
+    def _release_soon(self, key: str, reserving: asyncio.Future[_Reservation]) -> None:
+        if not reserving.done() or reserving.cancelled() or reserving.exception() is not None:
+            return  # nothing was reserved, or we cannot tell what
+        reservation = reserving.result()
+        args = (str(reservation.tat), str(reservation.seq), _us(self._interval_us))
+        release = asyncio.ensure_future(self._call(_RELEASE, key, *args))
+        self._releases.add(release)  # keep a reference until it is done
+        release.add_done_callback(self._release_done)
+
+    def _release_done(self, release: asyncio.Future[Any]) -> None:
+        self._releases.discard(release)
+        if not release.cancelled() and release.exception() is not None:
+            logger.info("could not hand back a cancelled rate-limit reservation")
+
+    def _skip_redis(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """During an outage, use the fallback until the next probe is due."""
+        if self._down_since is None:
+            return False
+        if loop.time() >= self._next_probe:
+            self._next_probe = loop.time() + self._probe_interval
+            return False  # probe Redis with this grant
+        return True
+
+    def _went_down(self, loop: asyncio.AbstractEventLoop, reason: str) -> None:
+        self._next_probe = loop.time() + self._probe_interval
+        if self._down_since is None:
+            self._down_since = loop.time()
+            logger.warning(
+                "Redis rate limiter unavailable (%s); using the host-wide budget until Redis "
+                "is back",
+                reason,
+            )
+
+    def _came_back(self) -> None:
+        if self._down_since is not None:
+            self._down_since = None
+            logger.warning("Redis rate limiter answers again; grants come from Redis")
+
+    def _backup(self) -> RateLimiter:
+        if self._fallback is None:
+            self._fallback = shared_host_limiter(self._rate)
+        return self._fallback
+
+    def _redis_key(self, key: str) -> str:
+        return self._prefix + key
+
+    def __repr__(self) -> str:
+        return f"RedisRateLimiter({self._rate!r}, prefix={self._prefix!r})"
+
+
+def _us(value: float) -> str:
+    """A microsecond figure as script argument text, to a thousandth of a microsecond."""
+    return f"{value:.3f}"

@@ -1,0 +1,171 @@
+"""The Redis limiter survives Redis (DESIGN §4): a real server, stopped, frozen, restarted.
+
+Each test starts a `redis-server` of its own on a free loopback port, so stopping it
+harms nobody else. Skipped where no `redis-server` exists, unless `REFOLD_REQUIRE_REDIS`
+is set (as `.ci/run` does), where a missing server fails the test instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from refold_async import HostRateLimiter, RateLimit, RedisRateLimiter
+from refold_async.testing import audit_send_times
+
+redis = pytest.importorskip("redis.asyncio")
+SERVER = shutil.which("redis-server")
+if SERVER is None and not os.environ.get("REFOLD_REQUIRE_REDIS"):
+    pytest.skip("redis-server is not installed", allow_module_level=True)
+
+RATE = RateLimit(per_second=200, burst=5)  # scaled up: each phase takes a fraction of a second
+
+
+class RedisProcess:
+    """One `redis-server` on a fixed loopback port that a test can stop and start."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert SERVER is not None, "REFOLD_REQUIRE_REDIS is set but redis-server is missing"
+        self.process = subprocess.Popen(  # noqa: S603 - the machine's redis-server
+            [
+                SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+    def freeze(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+def server() -> Iterator[RedisProcess]:
+    process = RedisProcess()
+    process.start()
+    try:
+        yield process
+    finally:
+        if process.process is not None:
+            process.thaw()
+        process.stop()
+
+
+@pytest.fixture
+async def limiter(server: RedisProcess, tmp_path: Any) -> AsyncIterator[RedisRateLimiter]:
+    client = redis.Redis(
+        host="127.0.0.1", port=server.port, socket_timeout=1, socket_connect_timeout=0.5
+    )
+    fallback = HostRateLimiter(RATE, directory=tmp_path)
+    yield RedisRateLimiter(client, RATE, timeout=0.2, probe_interval=0.1, fallback=fallback)
+    await client.aclose()
+
+
+async def grants(limiter: RedisRateLimiter, n: int, key: str = "k") -> list[float]:
+    """`n` grants from concurrent waiters; their times, for the server-bucket audit."""
+    times: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire(key)
+        times.append(time.monotonic())
+
+    await asyncio.wait_for(asyncio.gather(*(one() for _ in range(n))), 30)
+    return times
+
+
+def conforms(times: list[float]) -> bool:
+    return audit_send_times(times, per_second=RATE.per_second, burst=RATE.burst).conforms
+
+
+async def test_redis_killed_and_restarted_never_fails_a_grant(
+    server: RedisProcess, limiter: RedisRateLimiter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Down: grants come from the host budget, one warning. Back: grants come from Redis."""
+    with caplog.at_level(logging.WARNING, logger="refold.ratelimit"):
+        assert conforms(await grants(limiter, 30))
+        assert limiter.redis_available
+        server.stop()
+        assert conforms(await grants(limiter, 60))  # not one exception
+        assert not limiter.redis_available
+        server.start()
+        deadline = time.monotonic() + 10
+        while not limiter.redis_available and time.monotonic() < deadline:
+            await grants(limiter, 5)
+        assert limiter.redis_available
+        assert conforms(await grants(limiter, 30))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "unavailable" in m]) == 1  # one per outage
+    assert len([m for m in messages if "answers again" in m]) == 1
+
+
+async def test_a_frozen_redis_costs_a_bounded_wait_then_falls_back(
+    server: RedisProcess, limiter: RedisRateLimiter
+) -> None:
+    """SIGSTOP: each grant waits at most the script timeout, then the fallback serves it."""
+    await grants(limiter, 5)
+    server.freeze()
+    try:
+        began = time.monotonic()
+        times = await grants(limiter, 40)
+        took = time.monotonic() - began
+    finally:
+        server.thaw()
+    assert conforms(times)
+    assert not limiter.redis_available
+    # 40 grants at 200/s take ~0.2 s; the outage adds one 0.2 s timeout (and a probe
+    # per 0.1 s, each at most 0.2 s): far from the 90 s the 0.1 limiter blocked for.
+    assert took < 5
+
+
+async def test_penalize_during_an_outage_pauses_the_fallback(
+    server: RedisProcess, limiter: RedisRateLimiter
+) -> None:
+    """A 429 seen while Redis is down still pauses the bucket (the fallback's)."""
+    server.stop()
+    await grants(limiter, 3)
+    await limiter.penalize("k", 0.3)
+    began = time.monotonic()
+    await grants(limiter, 1)
+    assert time.monotonic() - began >= 0.3 - 0.01
