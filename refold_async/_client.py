@@ -19,8 +19,9 @@ from typing_extensions import Self, TypedDict, Unpack, override
 
 from ._auth import Secret, SessionTokenCache, credential, environment_of
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
+from ._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_local_limiter
-from ._request import check_header_value, refuse_unknown
+from ._request import check_header_value, check_max_response_bytes, refuse_unknown
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
 from .resources import AsyncResourceNamespaces
@@ -46,6 +47,7 @@ class ClientOptions(TypedDict, total=False):
     rate_limiter: RateLimiter | None
     default_headers: Mapping[str, str]
     expect_environment: Environment | None
+    max_response_bytes: int
 
 
 class AsyncRefold(AsyncResourceNamespaces):
@@ -66,6 +68,8 @@ class AsyncRefold(AsyncResourceNamespaces):
         http_client: An `httpx.AsyncClient` of your own; you keep the job of closing it.
         default_headers: Headers sent with every request.
         expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
+        max_response_bytes: The largest response body accepted, counted decoded (32 MiB
+            by default); a larger one raises `APIResponseTooLargeError`.
 
     Example:
         ```python
@@ -89,6 +93,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("REFOLD_API_KEY") or None
         config = TransportConfig(
@@ -102,6 +107,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             timeout=timeout,
             retry=retry or RetryPolicy(),
             limiter=_limiter(rate_limit, rate_limiter),
+            max_response_bytes=check_max_response_bytes(max_response_bytes),
         )
         self._options = _Settings(
             rate_limit=rate_limit, rate_limiter=rate_limiter, expect=expect_environment
@@ -163,6 +169,9 @@ class AsyncRefold(AsyncResourceNamespaces):
             timeout=changes.get("timeout", config.timeout),
             retry=changes.get("retry", config.retry),
             limiter=_limiter(settings.rate_limit, settings.rate_limiter),
+            max_response_bytes=check_max_response_bytes(
+                changes.get("max_response_bytes", config.max_response_bytes)
+            ),
         )
         _check_environment(new_config.api_key, settings.expect)
         same_identity = (

@@ -70,9 +70,11 @@ class CallOptions(TypedDict, total=False):
         extra_query: Query parameters merged over the request's own.
         extra_body: JSON fields merged over the request's own body.
         timeout: Seconds for this call, overriding the client's timeout.
+        max_response_bytes: The largest body (decoded) this call accepts.
     """
 
     extra_headers: Mapping[str, str]
     extra_query: Mapping[str, object]
     extra_body: Mapping[str, object]
     timeout: float | None
+    max_response_bytes: int
