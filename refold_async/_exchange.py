@@ -159,11 +159,18 @@ class _Watch:
             self.headers_sent = True
         if not self.listeners:
             return
+        # A listener's wait (pacing, say) is not the server's: the attempt's clock stops.
+        scope = self.scope
+        saved = math.inf if scope is None else scope.deadline
         began = anyio.current_time()
-        for listener in self.listeners:
-            await listener(name, info)
-        if self.scope is not None:  # a listener's wait (pacing, say) is not the server's
-            self.scope.deadline += anyio.current_time() - began
+        if scope is not None:
+            scope.deadline = math.inf
+        try:
+            for listener in self.listeners:
+                await listener(name, info)
+        finally:
+            if scope is not None:
+                scope.deadline = saved + (anyio.current_time() - began)
 
     @property
     def sent(self) -> bool | None:
