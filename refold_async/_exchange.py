@@ -216,7 +216,12 @@ async def _read(response: httpx.Response, limits: _Limits) -> httpx.Response:
     """The response with its body read and decoded, or `APIResponseTooLargeError`."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     declared = response.headers.get("content-length", "")
-    if encoding in ("", "identity") and declared.isdigit() and int(declared) > limits.max_bytes:
+    if (
+        encoding in ("", "identity")
+        and declared.isdigit()
+        and int(declared) > limits.max_bytes
+        and _has_body(response)
+    ):
         raise _too_large(response, limits, f"declares {declared} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -236,6 +241,11 @@ async def _read(response: httpx.Response, limits: _Limits) -> httpx.Response:
         request=response.request,
         extensions=response.extensions,
     )
+
+
+def _has_body(response: httpx.Response) -> bool:
+    # A HEAD's or a 304's Content-Length describes a body that is not sent (RFC 9110 §8.6).
+    return response.request.method != "HEAD" and response.status_code not in (204, 304)
 
 
 # The body is stored decoded: headers that described it on the wire no longer fit.

@@ -152,3 +152,12 @@ def test_limit_options_reach_the_transport() -> None:
     assert client.with_options(max_response_bytes=5)._transport.config.max_response_bytes == 5
     with Refold(api_key=API_KEY, base_url=BASE_URL, max_response_bytes=7) as sync:
         assert sync._live()._transport.config.max_response_bytes == 7
+
+
+async def test_generated_methods_take_the_limit_per_call(router: respx.Router) -> None:
+    """`max_response_bytes` is a call option of every generated method (and its pages)."""
+    router.route().mock(return_value=httpx.Response(200, json=[{"_id": "x" * 100}]))
+    client = mock_client(router, linked_account_id="acct-1")
+    with pytest.raises(APIResponseTooLargeError) as info:
+        await client.applications.list(max_response_bytes=10)
+    assert info.value.limit == 10

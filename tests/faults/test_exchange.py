@@ -113,3 +113,17 @@ async def test_an_encoding_decoded_by_httpx_is_still_counted(server: FaultServer
     async with _client(server, max_response_bytes=faults.CHUNK) as client:
         with pytest.raises(APIResponseTooLargeError):
             await client._transport.send(ops.ORG)
+
+
+async def test_a_head_answer_may_declare_a_large_body(server: FaultServer) -> None:
+    """A HEAD's Content-Length names a body that never comes: it is not refused."""
+
+    async def answer(conn: Connection) -> None:
+        await conn.head(200, ("Content-Length", str(faults.GiB)))
+
+    server.answer = answer
+    async with httpx.AsyncClient() as http:
+        request = http.build_request("HEAD", server.url + "/x")
+        response = await exchange(http, request, within=1.0, max_bytes=1000, path="/x")
+    assert isinstance(response, httpx.Response)
+    assert response.status_code == 200
