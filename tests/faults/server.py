@@ -64,6 +64,7 @@ class FaultServer:
         self.received: list[Received] = []
         self.connections = 0
         self.request_seen = asyncio.Event()
+        self.hung_up = asyncio.Event()  # a client closed a connection while it was answered
         self._server: asyncio.Server | None = None
 
     @property
@@ -93,7 +94,7 @@ class FaultServer:
             self.request_seen.set()
             await self.answer(Connection(writer, request))
         except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client hung up: what these tests want it to do
+            self.hung_up.set()  # the client hung up: what these tests want it to do
         finally:
             writer.close()
 

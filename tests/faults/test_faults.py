@@ -106,6 +106,8 @@ async def test_trickling_body_fails_within_the_timeout(
     assert error.host == "127.0.0.1"
     assert "127.0.0.1" in str(error)
     assert "timeout" in error.reason
+    with anyio.fail_after(2):  # the timed-out attempt closed its connection
+        await server.hung_up.wait()
 
 
 async def test_slow_503_fails_each_attempt_within_the_timeout(
