@@ -18,6 +18,8 @@ from ._client import AsyncRefold as AsyncRefold
 from ._client import ClientOptions as ClientOptions
 from ._errors import APIConnectionError as APIConnectionError
 from ._errors import APIDecodeError as APIDecodeError
+from ._errors import APIRedirectError as APIRedirectError
+from ._errors import APIResponseTooLargeError as APIResponseTooLargeError
 from ._errors import APIStatusError as APIStatusError
 from ._errors import APITimeoutError as APITimeoutError
 from ._errors import AuthenticationError as AuthenticationError
@@ -59,6 +61,8 @@ __all__ = [
     "NOT_GIVEN",
     "APIConnectionError",
     "APIDecodeError",
+    "APIRedirectError",
+    "APIResponseTooLargeError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncPaginator",

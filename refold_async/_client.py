@@ -19,8 +19,9 @@ from typing_extensions import Self, TypedDict, Unpack, override
 
 from ._auth import Secret, SessionTokenCache, credential, environment_of
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
+from ._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
-from ._request import check_header_value, refuse_unknown
+from ._request import check_header_value, check_max_response_bytes, refuse_unknown
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
 from .resources import AsyncResourceNamespaces
@@ -47,6 +48,7 @@ class ClientOptions(TypedDict, total=False):
     max_queue_wait: float | None
     default_headers: Mapping[str, str]
     expect_environment: Environment | None
+    max_response_bytes: int
 
 
 class AsyncRefold(AsyncResourceNamespaces):
@@ -71,6 +73,8 @@ class AsyncRefold(AsyncResourceNamespaces):
         http_client: An `httpx.AsyncClient` of your own; you keep the job of closing it.
         default_headers: Headers sent with every request.
         expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
+        max_response_bytes: The largest response body accepted, counted decoded (32 MiB
+            by default); a larger one raises `APIResponseTooLargeError`.
 
     Example:
         ```python
@@ -95,6 +99,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("REFOLD_API_KEY") or None
         config = TransportConfig(
@@ -109,6 +114,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             retry=retry or RetryPolicy(),
             limiter=_limiter(rate_limit, rate_limiter),
             max_queue_wait=_check_queue_wait(max_queue_wait),
+            max_response_bytes=check_max_response_bytes(max_response_bytes),
         )
         self._options = _Settings(
             rate_limit=rate_limit, rate_limiter=rate_limiter, expect=expect_environment
@@ -173,6 +179,9 @@ class AsyncRefold(AsyncResourceNamespaces):
             max_queue_wait=_check_queue_wait(changes["max_queue_wait"])
             if "max_queue_wait" in changes
             else config.max_queue_wait,
+            max_response_bytes=check_max_response_bytes(
+                changes.get("max_response_bytes", config.max_response_bytes)
+            ),
         )
         _check_environment(new_config.api_key, settings.expect)
         same_identity = (

@@ -7,8 +7,10 @@ RefoldError
 │   ├── MissingLinkedAccountError
 │   ├── InvalidArgumentError    (also a ValueError)
 │   └── EnvironmentMismatchError
-├── APIConnectionError          no usable response (.attempts)
+├── APIConnectionError          no usable response (.host .reason .sent .attempts)
 │   └── APITimeoutError
+├── APIResponseTooLargeError    a body past max_response_bytes (.limit .status)
+├── APIRedirectError            a redirect the SDK will not follow (.location .status)
 ├── APIDecodeError              a 2xx body that does not fit its model (.problems)
 ├── APIStatusError              .status .code .message .method .path .request_id .attempts
 │   ├── BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
@@ -32,6 +34,8 @@ from typing_extensions import override
 __all__ = [
     "APIConnectionError",
     "APIDecodeError",
+    "APIRedirectError",
+    "APIResponseTooLargeError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -118,23 +122,101 @@ class APIConnectionError(RefoldError):
         method: The request's HTTP method.
         path: The request's path.
         attempts: How many times the request was tried.
+        host: The host the last attempt went to, if known.
+        reason: What went wrong, in httpx's words (scrubbed of the call's secrets).
+        sent: Whether the last attempt's request left this machine: `False` when it
+            surely did not (a refused connection: safe to send again), `True` when its
+            headers were written, `None` when that is not known.
     """
 
     __module__ = "refold_async"
 
     def __init__(
-        self, message: str, *, method: str = "", path: str = "", attempts: int = 1
+        self,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        attempts: int = 1,
+        host: str | None = None,
+        reason: str = "",
+        sent: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.method = method
         self.path = path
         self.attempts = attempts
+        self.host = host
+        self.reason = reason
+        self.sent = sent
 
 
 class APITimeoutError(APIConnectionError):
-    """The request timed out."""
+    """The request timed out: one attempt outlived `timeout` (or one of its phases did)."""
 
     __module__ = "refold_async"
+
+
+class APIResponseTooLargeError(RefoldError):
+    """The response body grew past `max_response_bytes`; it was dropped unread. Not retried.
+
+    The size is counted on the decoded bytes as they arrive, so a compressed body that
+    would inflate past the limit stops there.
+
+    Attributes:
+        method: The request's HTTP method.
+        path: The request's path.
+        status: The response's HTTP status.
+        limit: The limit in bytes that the body passed.
+        attempts: How many times the request was tried.
+    """
+
+    __module__ = "refold_async"
+
+    def __init__(
+        self, message: str, *, method: str, path: str, status: int, limit: int, attempts: int = 1
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.status = status
+        self.limit = limit
+        self.attempts = attempts
+
+
+class APIRedirectError(RefoldError):
+    """The server redirected the request somewhere the SDK will not follow. Not retried.
+
+    A redirect is followed only when the `httpx.AsyncClient` asks for it
+    (`follow_redirects=True`), only to the same origin (so credentials never reach
+    another host), and never to plain `http` off loopback.
+
+    Attributes:
+        method: The request's HTTP method.
+        path: The request's path.
+        status: The redirect's HTTP status.
+        location: The target's origin (`scheme://host:port`), no path or query.
+        attempts: How many times the request was tried.
+    """
+
+    __module__ = "refold_async"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status: int,
+        location: str,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.status = status
+        self.location = location
+        self.attempts = attempts
 
 
 class APIDecodeError(RefoldError):

@@ -14,7 +14,7 @@ that never call `trace` (in-process ones, such as the emulator's) send at the gr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,7 +48,11 @@ class Departure:
             return {}
         return {"trace": self._trace}
 
-    async def _trace(self, event: str, _info: dict[str, Any]) -> None:
+    def listeners(self) -> list[Callable[[str, Mapping[str, Any]], Awaitable[None]]]:
+        """The trace listeners that run the check (none without a limit), for `_exchange`."""
+        return [] if self._slack is None else [self._trace]
+
+    async def _trace(self, event: str, _info: Mapping[str, Any]) -> None:
         if event in HEADERS_STARTED:
             await self.before_headers()
 

@@ -22,7 +22,7 @@ from ._errors import InvalidArgumentError
 from ._operation import Operation
 from ._types import CallOptions, NotGiven
 
-__all__ = ["RequestParts", "build_request", "check_header_value"]
+__all__ = ["RequestParts", "build_request", "check_header_value", "check_max_response_bytes"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 # Control characters (CR and LF among them) would let a value forge headers; httpx
@@ -44,6 +44,7 @@ class RequestParts:
     has_json: bool = False
     timeout: float | NotGiven | None = attrs.field(factory=NotGiven)
     max_queue_wait: float | NotGiven | None = attrs.field(factory=NotGiven)
+    max_response_bytes: int | None = None
 
 
 def build_request(
@@ -77,6 +78,9 @@ def build_request(
         has_json=has_json,
         timeout=options["timeout"] if "timeout" in options else NotGiven(),
         max_queue_wait=options["max_queue_wait"] if "max_queue_wait" in options else NotGiven(),
+        max_response_bytes=check_max_response_bytes(options["max_response_bytes"])
+        if "max_response_bytes" in options
+        else None,
     )
 
 
@@ -105,6 +109,15 @@ def check_header_value(name: str, value: object) -> str:
             f"header {name!r} contains a non-ASCII character, which HTTP headers cannot carry"
         )
     return text
+
+
+def check_max_response_bytes(value: object) -> int:
+    """A response size limit: a positive number of bytes (DESIGN §12 keeps every body bounded)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidArgumentError(
+            f"max_response_bytes must be a positive number of bytes, got {value!r}"
+        )
+    return value
 
 
 def _text(value: object) -> str:

@@ -34,6 +34,12 @@ from ._errors import (
     RateLimitQueueTimeout,
     RefoldUsageError,
 )
+from ._exchange import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    exchange,
+    request_sent,
+    with_accepted_encodings,
+)
 from ._operation import AuthScope, Operation
 from ._pacing import Departure
 from ._pagination import AsyncPaginator, Page
@@ -76,6 +82,7 @@ class TransportConfig:
     retry: RetryPolicy
     limiter: RateLimiter
     max_queue_wait: float | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
 
 @attrs.frozen
@@ -320,49 +327,54 @@ class Transport:
         attempt_timeout: float | None,
         pacing: Departure,
     ) -> _Attempt:
-        headers = {**self.config.default_headers, **parts.headers}
-        if credential.secret is not None:
-            headers[credential.header] = credential.header_value()
+        """One attempt, bounded in time and size (`_exchange`), paced by its departure."""
         try:
             request = self.http.build_request(
                 parts.method,
                 self.config.base_url + parts.path,
                 params=list(parts.params) or None,
-                headers=headers,
+                headers=with_accepted_encodings({**self.config.default_headers, **parts.headers}),
                 json=parts.json if parts.has_json else None,
                 timeout=attempt_timeout,
-                extensions=pacing.extensions(),
             )
         except (TypeError, ValueError) as exc:  # a body json cannot encode (a set, bytes, ...)
             raise InvalidArgumentError(f"the request body cannot be sent as JSON: {exc}") from None
+        _authorize(request, credential)
         started = time.perf_counter()
         try:
-            response = await self.http.send(request)
-            await response.aread()
-        except httpx.HTTPError as exc:
-            logger.debug(
-                "%s %s failed: %s (attempt %d)",
-                parts.method,
-                parts.path,
-                type(exc).__name__,
-                attempt,
+            outcome = await exchange(
+                self.http,
+                request,
+                within=attempt_timeout,
+                max_bytes=parts.max_response_bytes or self.config.max_response_bytes,
+                path=parts.path,
+                attempt=attempt,
+                listeners=pacing.listeners(),
             )
-            return _Attempt(None, exc)
         except RuntimeError as exc:
             if self.http.is_closed:
                 raise RefoldUsageError(
                     "this client's connection pool is closed (aclose() was called)"
                 ) from None
             raise exc
+        if isinstance(outcome, httpx.HTTPError):
+            logger.debug(
+                "%s %s failed: %s (attempt %d)",
+                parts.method,
+                parts.path,
+                type(outcome).__name__,
+                attempt,
+            )
+            return _Attempt(None, outcome)
         logger.debug(
             "%s %s -> %d in %.1f ms (attempt %d)",
             parts.method,
             parts.path,
-            response.status_code,
+            outcome.status_code,
             (time.perf_counter() - started) * 1000,
             attempt,
         )
-        return _Attempt(response)
+        return _Attempt(outcome)
 
     def _failure(self, outcome: _Attempt) -> Failure:
         response = outcome.response
@@ -424,15 +436,24 @@ class _Credential:
         return f"Bearer {value}" if self.header == "authorization" else value
 
 
+def _authorize(request: httpx.Request, credential: _Credential) -> None:
+    """Put the credential on the request: the one place its value is revealed (DESIGN §12).
+
+    No frame that an exception can pass through holds the value: the request's repr
+    shows no headers, and this frame ends before anything is sent.
+    """
+    if credential.secret is not None:
+        request.headers[credential.header] = credential.header_value()
+
+
 # Raised before anything was sent and bound to fail again: never worth a retry.
 _INVALID_REQUEST = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def _failure_kind(error: httpx.HTTPError | None) -> FailureKind:
     if isinstance(error, _INVALID_REQUEST):
         return FailureKind.INVALID
-    if isinstance(error, _NOT_SENT):
+    if error is not None and request_sent(error) is False:
         return FailureKind.NOT_SENT
     return FailureKind.MAYBE_SENT
 
@@ -462,17 +483,54 @@ def _connection_error(
     """Our error for a failed exchange, caused by a copy of httpx's that holds no request.
 
     httpx exceptions keep the request, credential headers included (DESIGN §6): the copy
-    keeps only the class and the message, scrubbed of the call's secrets.
+    keeps only the class and the message, scrubbed of the call's secrets. The message
+    names the host, the reason and whether the request left (`sent`), which decide on
+    a retry.
     """
     cls = APITimeoutError if isinstance(cause, httpx.TimeoutException) else APIConnectionError
     tries = f" after {attempts} attempts" if attempts > 1 else ""
-    name = type(cause).__name__
+    host = _host_of(cause)
+    reason = "" if cause is None else scrub(_describe(cause), secrets)
+    sent = request_sent(cause) if cause is not None else None
     error = cls(
-        f"{op.method} {path} failed{tries}: {name}", method=op.method, path=path, attempts=attempts
+        f"{op.method} {path}{' to ' + host if host else ''} failed{tries}: "
+        f"{reason or 'no response'} ({_SENT_TEXT[sent]})",
+        method=op.method,
+        path=path,
+        attempts=attempts,
+        host=host,
+        reason=reason,
+        sent=sent,
     )
     if cause is not None:
         error.__cause__ = _detached(cause, secrets)
     return error
+
+
+_REASON_CHARS = 300
+_SENT_TEXT = {
+    True: "the request was sent",
+    False: "the request was not sent",
+    None: "the request may have been sent",
+}
+
+
+def _describe(cause: httpx.HTTPError) -> str:
+    """httpx's class and message, on one line and not too long."""
+    name = type(cause).__name__
+    text = " ".join(str(cause).split())
+    if len(text) > _REASON_CHARS:
+        text = text[: _REASON_CHARS - 1] + "…"
+    return f"{name}: {text}" if text else name
+
+
+def _host_of(cause: httpx.HTTPError | None) -> str | None:
+    if not isinstance(cause, httpx.RequestError):
+        return None
+    try:
+        return cause.request.url.host or None
+    except RuntimeError:  # raised by httpx when no request is attached
+        return None
 
 
 def _detached(cause: httpx.HTTPError, secrets: list[str]) -> BaseException:

@@ -72,6 +72,7 @@ class CallOptions(TypedDict, total=False):
         timeout: Seconds for this call, overriding the client's timeout.
         max_queue_wait: Seconds this call may wait for a rate-limit slot before it
             fails with `RateLimitQueueTimeout`, overriding the client's bound.
+        max_response_bytes: The largest body (decoded) this call accepts.
     """
 
     extra_headers: Mapping[str, str]
@@ -79,3 +80,4 @@ class CallOptions(TypedDict, total=False):
     extra_body: Mapping[str, object]
     timeout: float | None
     max_queue_wait: float | None
+    max_response_bytes: int

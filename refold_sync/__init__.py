@@ -17,6 +17,8 @@ from refold_async import DEFAULT_BASE_URL as DEFAULT_BASE_URL
 from refold_async import NOT_GIVEN as NOT_GIVEN
 from refold_async import APIConnectionError as APIConnectionError
 from refold_async import APIDecodeError as APIDecodeError
+from refold_async import APIRedirectError as APIRedirectError
+from refold_async import APIResponseTooLargeError as APIResponseTooLargeError
 from refold_async import APIStatusError as APIStatusError
 from refold_async import APITimeoutError as APITimeoutError
 from refold_async import AuthenticationError as AuthenticationError
@@ -58,6 +60,8 @@ __all__ = [
     "NOT_GIVEN",
     "APIConnectionError",
     "APIDecodeError",
+    "APIRedirectError",
+    "APIResponseTooLargeError",
     "APIStatusError",
     "APITimeoutError",
     "AuthScope",

@@ -25,6 +25,7 @@ from typing_extensions import Self, Unpack, override
 
 from refold_async import AsyncRefold, ClientOptions, RefoldUsageError
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
+from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
 
 from . import _portal
 from .resources import ResourceNamespaces
@@ -68,6 +69,8 @@ class Refold(ResourceNamespaces):
             you keep the job of closing it. Such a client cannot cross a `fork`.
         default_headers: Headers sent with every request.
         expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
+        max_response_bytes: The largest response body accepted, counted decoded (32 MiB
+            by default); a larger one raises `APIResponseTooLargeError`.
 
     Raises:
         RefoldUsageError: For options `AsyncRefold` refuses, at construction.
@@ -105,6 +108,7 @@ class Refold(ResourceNamespaces):
         http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         make = _Recipe(
             partial(
@@ -121,6 +125,7 @@ class Refold(ResourceNamespaces):
                 http_client=http_client,
                 default_headers=default_headers,
                 expect_environment=expect_environment,
+                max_response_bytes=max_response_bytes,
             )
         )
         self._bind(make, pins_http_client=http_client is not None)

@@ -99,7 +99,10 @@ async def limiter(server: RedisProcess, tmp_path: Any) -> AsyncIterator[RedisRat
         host="127.0.0.1", port=server.port, socket_timeout=1, socket_connect_timeout=0.5
     )
     fallback = HostRateLimiter(RATE, directory=tmp_path)
-    yield RedisRateLimiter(client, RATE, timeout=0.2, probe_interval=0.1, fallback=fallback)
+    limiter = RedisRateLimiter(client, RATE, timeout=0.2, probe_interval=0.1, fallback=fallback)
+    yield limiter
+    # Hand-backs still in flight finish (or fail) before the loop and the pool go.
+    await asyncio.gather(*limiter._releases, return_exceptions=True)
     await client.aclose()
 
 
