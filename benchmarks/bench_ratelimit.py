@@ -6,10 +6,11 @@ then one per interval), the most grants in any 1 s window and at one instant (gr
 less than 1 ms apart), and how many sends a model of the server's bucket would refuse
 with 429 (0 expected).
 
-    python benchmarks/bench_ratelimit.py                 # LocalRateLimiter, defaults
+    python benchmarks/bench_ratelimit.py                 # process and host scopes
     python benchmarks/bench_ratelimit.py --redis redis://127.0.0.1:6379/0
 
-Prints one markdown table row per limiter, for BENCHMARKS.md.
+Prints one markdown table row per limiter, for BENCHMARKS.md, then the cost of one
+grant when no wait is due (a budget too large to ever wait): the limiter's own work.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ import asyncio
 import uuid
 from typing import Any
 
-from refold_async._ratelimit import LocalRateLimiter, RateLimit, RateLimiter, RedisRateLimiter
+import tempfile
+import time
+
+from refold_async._ratelimit import (
+    HostRateLimiter,
+    LocalRateLimiter,
+    RateLimit,
+    RateLimiter,
+    RedisRateLimiter,
+)
 from refold_async.testing import audit_send_times
 from refold_async.testing._ratelimit import most_within
 
@@ -60,8 +70,30 @@ async def main(args: argparse.Namespace) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     print(row("LocalRateLimiter", rate, *await saturate(LocalRateLimiter(rate), args.n)))
+    with tempfile.TemporaryDirectory() as directory:
+        host = HostRateLimiter(rate, directory=directory)
+        print(row("HostRateLimiter", rate, *await saturate(host, args.n)))
     if args.redis:
         print(row("RedisRateLimiter", rate, *await saturate_redis(args.redis, rate, args.n)))
+    print()
+    print("| limiter | cost of one grant (median of 5 × 2,000, no wait due) |")
+    print("|---|---|")
+    unbounded = RateLimit(per_second=1e9, burst=10**6)
+    print(f"| LocalRateLimiter | {await grant_cost(LocalRateLimiter(unbounded)):.1f} µs |")
+    with tempfile.TemporaryDirectory() as directory:
+        host = HostRateLimiter(unbounded, directory=directory)
+        print(f"| HostRateLimiter | {await grant_cost(host):.1f} µs |")
+
+
+async def grant_cost(limiter: RateLimiter, n: int = 2000) -> float:
+    """Microseconds of CPU per `acquire()` that never has to wait, median of 5 rounds."""
+    rounds = []
+    for _ in range(5):
+        began = time.process_time()
+        for _ in range(n):
+            await limiter.acquire("bench#cost")
+        rounds.append((time.process_time() - began) / n * 1e6)
+    return sorted(rounds)[2]
 
 
 async def saturate_redis(url: str, rate: RateLimit, n: int) -> tuple[float, list[float]]:

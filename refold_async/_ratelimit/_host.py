@@ -369,10 +369,11 @@ class HostRateLimiter:
         A pause that began after the reservation voids the slot unless the slot still
         comes at least one interval after the pause ends (no burst after a pause).
         """
+        delay = reservation.slot - clock()
+        if delay <= 0:
+            return True  # due now: no time for a pause to have landed since the reservation
         try:
-            delay = reservation.slot - clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await asyncio.sleep(delay)
             paused = await _transact(state, _read_pause, shared=True)
         except BaseException:
             self._hand_back(state, reservation)
