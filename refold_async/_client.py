@@ -11,13 +11,19 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import attrs
 import httpx
 from typing_extensions import Self, TypedDict, Unpack, override
 
-from ._auth import Secret, SessionTokenCache, credential, environment_of
+from ._auth import (
+    Secret,
+    SessionTokenCache,
+    client_credentials,
+    environment_of,
+    take_credentials,
+)
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_local_limiter
 from ._request import check_header_value, refuse_unknown
@@ -90,13 +96,18 @@ class AsyncRefold(AsyncResourceNamespaces):
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("REFOLD_API_KEY") or None
+        # DESIGN §12: the raw credentials leave this frame before any check can raise,
+        # so a traceback rendered with capture_locals=True shows fingerprints only.
+        try:
+            key, token = client_credentials(api_key, session_token)
+        finally:
+            del api_key, session_token
         config = TransportConfig(
             base_url=_check_base_url(
                 base_url or os.environ.get("REFOLD_BASE_URL") or DEFAULT_BASE_URL
             ),
-            api_key=credential("api_key", key) if key else None,
-            session_token=credential("session_token", session_token) if session_token else None,
+            api_key=key,
+            session_token=token,
             linked_account_id=_linked_account(linked_account_id),
             default_headers=_check_headers(default_headers or {}),
             timeout=timeout,
@@ -138,6 +149,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             patient = client.with_options(timeout=120, retry=RetryPolicy(max_attempts=8))
             ```
         """
+        secrets = take_credentials(cast("dict[str, Any]", changes))  # first: DESIGN §12
         refuse_unknown("with_options()", changes, ClientOptions.__annotations__)
         config = self._transport.config
         settings = attrs.evolve(
@@ -151,8 +163,8 @@ class AsyncRefold(AsyncResourceNamespaces):
             base_url=_check_base_url(changes["base_url"])
             if "base_url" in changes
             else config.base_url,
-            api_key=_secret(changes, "api_key", config.api_key),
-            session_token=_secret(changes, "session_token", config.session_token),
+            api_key=secrets.get("api_key", config.api_key),
+            session_token=secrets.get("session_token", config.session_token),
             linked_account_id=_linked_account(changes["linked_account_id"])
             if "linked_account_id" in changes
             else config.linked_account_id,
@@ -200,7 +212,13 @@ class AsyncRefold(AsyncResourceNamespaces):
 
     @override
     def __repr__(self) -> str:
-        config = self._transport.config
+        # Never fails, even on a client whose __init__ raised half-way: a traceback
+        # rendered with capture_locals=True calls it (on Python 3.10 and 3.11 a failing
+        # repr aborts the whole rendering).
+        transport: Transport | None = getattr(self, "_transport", None)
+        if transport is None:
+            return f"<{type(self).__name__} (not initialised)>"
+        config = transport.config
         return (
             f"{type(self).__name__}(base_url={config.base_url!r}, environment={self.environment!r}, "
             f"api_key={config.api_key!r}, session_token={config.session_token!r}, "
@@ -221,13 +239,6 @@ class _Settings:
     rate_limit: RateLimit | None
     rate_limiter: RateLimiter | None
     expect: Environment | None
-
-
-def _secret(changes: Mapping[str, Any], name: str, current: Secret | None) -> Secret | None:
-    if name not in changes:
-        return current
-    value = changes[name]
-    return credential(name, value) if value else None
 
 
 def _linked_account(value: str | None) -> str | None:

@@ -7,6 +7,7 @@ RefoldError
 │   ├── MissingLinkedAccountError
 │   ├── InvalidArgumentError    (also a ValueError)
 │   └── EnvironmentMismatchError
+├── ClientClosedError           the call was cut off by interpreter exit (.sent)
 ├── APIConnectionError          no usable response (.attempts)
 │   └── APITimeoutError
 ├── APIDecodeError              a 2xx body that does not fit its model (.problems)
@@ -35,6 +36,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConflictError",
     "EnvironmentMismatchError",
     "InvalidArgumentError",
@@ -109,6 +111,26 @@ class EnvironmentMismatchError(RefoldUsageError):
     __module__ = "refold_async"
 
 
+class ClientClosedError(RefoldError):
+    """The call could not finish: the SDK's event loop stopped, at interpreter exit.
+
+    Raised by the blocking client (`refold_sync`) for a call still in flight when the
+    interpreter began to exit, and for a call made after that (from a daemon thread, or
+    an `atexit` hook that runs after the SDK's own). Not a `RefoldUsageError`: a call in
+    flight may have reached the server.
+
+    Attributes:
+        sent: `False` when the call never started (nothing was sent), `None` when it was
+            in flight and its request may have been sent.
+    """
+
+    __module__ = "refold_async"
+
+    def __init__(self, message: str, *, sent: bool | None = None) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
 class APIConnectionError(RefoldError):
     """No usable response arrived: the connection failed or was dropped.
 
@@ -143,18 +165,30 @@ class APIDecodeError(RefoldError):
         status: The response's HTTP status.
         method: The request's HTTP method.
         path: The request's path.
+        request_id: The server's request id header, if it sent one.
+
+    The message and problems are scrubbed of the call's credentials, like a status
+    error's: a gateway page that echoes the key does not carry it here.
     """
 
     __module__ = "refold_async"
 
     def __init__(
-        self, message: str, *, problems: list[str], status: int, method: str, path: str
+        self,
+        message: str,
+        *,
+        problems: list[str],
+        status: int,
+        method: str,
+        path: str,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.problems = problems
         self.status = status
         self.method = method
         self.path = path
+        self.request_id = request_id
 
 
 class APIStatusError(RefoldError):

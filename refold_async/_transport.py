@@ -131,7 +131,12 @@ class Transport:
             parts.headers["linked_account_id"] = plan.linked_account_id
         response = await self._send_with_retries(op, parts, plan)
         result: T = decode_body(
-            op, status=response.status_code, content=response.content, path=parts.path
+            op,
+            status=response.status_code,
+            content=response.content,
+            path=parts.path,
+            headers=response.headers,
+            secrets=(self.config.api_key, self.config.session_token, *self.tokens.secrets()),
         )
         return result
 
