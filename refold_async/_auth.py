@@ -12,10 +12,12 @@ account however many calls wait for it, reused until shortly before expiry.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -236,8 +238,9 @@ lifetime in seconds."""
 class SessionTokenCache:
     """Session tokens minted with the API key, one per linked account.
 
-    Concurrent calls for the same account wait for a single mint. A token is reused until
-    `refresh_margin` seconds before it expires; `invalidate()` drops one after a 401.
+    Concurrent calls for the same account wait for a single mint (per event loop). A token
+    is reused until `refresh_margin` seconds before it expires, whichever loop asks;
+    `invalidate()` drops one after a 401.
     """
 
     def __init__(
@@ -248,7 +251,10 @@ class SessionTokenCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._tokens: dict[str, _Minted] = {}
-        self._locks: dict[str, anyio.Lock] = {}
+        # Locks per event loop: a lock (its waiters' futures) belongs to one loop, and a
+        # client may outlive its loop (successive asyncio.run() calls) or serve two.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, anyio.Lock]]
+        self._locks = weakref.WeakKeyDictionary()
         self._refresh_margin = refresh_margin
         self._default_lifetime = default_lifetime
         self._clock = clock
@@ -262,7 +268,8 @@ class SessionTokenCache:
         fresh = self._fresh(linked_account_id)
         if fresh is not None:
             return fresh
-        lock = self._locks.setdefault(linked_account_id, anyio.Lock())
+        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        lock = locks.setdefault(linked_account_id, anyio.Lock())
         async with lock:
             fresh = self._fresh(linked_account_id)
             if fresh is not None:

@@ -3,13 +3,22 @@
 The client holds settings; every request goes through its `Transport`. Clients derived
 with `with_options()` or `for_linked_account()` share the connection pool, the session
 token cache and (through the process-wide limiter) the rate-limit bucket.
+
+The pool the client makes for itself (`PerLoopPool`) keeps one `httpx.AsyncClient` per
+event loop, because httpx connections belong to the loop that opened them: a client made
+at module level works across successive `asyncio.run()` calls, and each loop's
+connections are closed when that loop shuts down.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import os
-from collections.abc import Mapping
+import threading
+import weakref
+from collections.abc import AsyncGenerator, Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, cast
 
@@ -31,7 +40,7 @@ from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
 from .resources import AsyncResourceNamespaces
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncRefold", "ClientOptions"]
+__all__ = ["DEFAULT_BASE_URL", "AsyncRefold", "ClientOptions", "PerLoopPool"]
 
 DEFAULT_BASE_URL = "https://app.refold.ai"
 DEFAULT_TIMEOUT = 60.0
@@ -119,10 +128,9 @@ class AsyncRefold(AsyncResourceNamespaces):
         )
         _check_environment(config.api_key, expect_environment)
         self._owns_http = http_client is None
-        http = http_client or httpx.AsyncClient(
+        http = http_client or PerLoopPool(
             timeout=timeout,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            follow_redirects=False,
         )
         self._transport = Transport(config, http=http, tokens=SessionTokenCache())
 
@@ -294,3 +302,95 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class PerLoopPool(httpx.AsyncClient):
+    """The connection pool a client makes for itself: one `httpx.AsyncClient` per event loop.
+
+    An httpx connection belongs to the event loop that opened it; used from another loop
+    it fails (`RuntimeError: Event loop is closed` once `asyncio.run()` has returned). So
+    `send()` picks the running loop's own pool, opening one on first use, and that pool
+    is closed as its loop shuts down (`asyncio.run()` closes async generators last, and a
+    small one here awaits the pool's `aclose()` then). This object itself only builds
+    requests; it never opens a connection. Thread-safe: loops in other threads get their
+    own pools.
+    """
+
+    def __init__(self, *, timeout: float | None, limits: httpx.Limits) -> None:
+        super().__init__(timeout=timeout, follow_redirects=False, transport=_NoTransport())
+        self._timeout_setting = timeout
+        self._limits = limits
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool]
+        self._pools = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    async def send(self, request: httpx.Request, *args: Any, **kwargs: Any) -> httpx.Response:
+        """Send on the running loop's own pool (httpx's `send()`, same arguments)."""
+        if self.is_closed:  # httpx's own words: the transport maps them to RefoldUsageError
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = await self._open(loop)
+        return await pool.http.send(request, *args, **kwargs)
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _LoopPool:
+        http = httpx.AsyncClient(
+            timeout=self._timeout_setting,
+            limits=self._limits,
+            follow_redirects=False,
+            cookies=self.cookies.jar,  # one cookie jar, as with a single client
+        )
+        pool = _LoopPool(http, _close_with_loop(http, lambda: self._forget(loop)))
+        with self._lock:
+            for stale in [other for other in self._pools if other.is_closed()]:
+                del self._pools[stale]  # closed without shutting down: nothing to await
+            self._pools[loop] = pool
+        await pool.watcher.asend(None)  # the loop now closes it when it shuts down
+        return pool
+
+    def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._pools.pop(loop, None)
+
+    async def aclose(self) -> None:
+        """Close every loop's pool: this loop's now, a live other loop's on that loop."""
+        await super().aclose()
+        with self._lock:
+            pools = list(self._pools.items())
+            self._pools.clear()
+        running = asyncio.get_running_loop()
+        for loop, pool in pools:
+            if loop is running:
+                await pool.watcher.aclose()
+            elif not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # it closed meanwhile
+                    asyncio.run_coroutine_threadsafe(pool.watcher.aclose(), loop)
+
+
+@attrs.frozen
+class _LoopPool:
+    http: httpx.AsyncClient
+    watcher: AsyncGenerator[None, None]
+
+
+async def _close_with_loop(
+    http: httpx.AsyncClient, forget: Callable[[], None]
+) -> AsyncGenerator[None, None]:
+    """Suspended while the pool serves its loop; finishing it closes the pool.
+
+    The loop finishes it at shutdown (`shutdown_asyncgens()`), or if it is dropped;
+    `PerLoopPool.aclose()` finishes it too.
+    """
+    try:
+        yield
+    finally:
+        forget()
+        await http.aclose()
+
+
+class _NoTransport(httpx.AsyncBaseTransport):
+    """`PerLoopPool`'s own transport, which is never used: its loops' pools send."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("PerLoopPool sends through its per-loop pools")  # pragma: no cover

@@ -50,6 +50,7 @@ __all__ = [
     "ServerError",
     "UnprocessableEntityError",
     "WebhookSignatureError",
+    "stale_loop_error",
     "status_error_class",
 ]
 
@@ -320,3 +321,19 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return ServerError
     return _STATUS_ERRORS.get(status, APIStatusError)
+
+
+def stale_loop_error(error: RuntimeError) -> RefoldUsageError | None:
+    """The usage error for asyncio's "Event loop is closed" raised by a caller's pool.
+
+    A pool the client made itself never raises it (`PerLoopPool`); an `http_client=` of
+    the caller's does once the loop that opened its connections has closed.
+    """
+    if str(error) != "Event loop is closed":
+        return None
+    return RefoldUsageError(
+        "the http_client= given to this client holds connections of an event loop that "
+        "has closed (an earlier asyncio.run()?); an httpx.AsyncClient belongs to the loop "
+        "that first used it: make one per loop (async with httpx.AsyncClient() ... inside "
+        "it), or leave http_client= out and the client keeps a pool per loop itself"
+    )

@@ -31,6 +31,7 @@ from ._errors import (
     APITimeoutError,
     InvalidArgumentError,
     RefoldUsageError,
+    stale_loop_error,
 )
 from ._operation import AuthScope, Operation
 from ._pagination import AsyncPaginator, Page
@@ -309,6 +310,8 @@ class Transport:
                 raise RefoldUsageError(
                     "this client's connection pool is closed (aclose() was called)"
                 ) from None
+            if (usage := stale_loop_error(exc)) is not None:  # issue #11: a RefoldError
+                raise usage from None
             raise exc
         logger.debug(
             "%s %s -> %d in %.1f ms (attempt %d)",
