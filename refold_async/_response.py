@@ -89,6 +89,7 @@ def error_from_response(
     message, code, body = _message_and_code(status, content)
     secrets = tuple(secrets)
     message = scrub(message, secrets)
+    code = None if code is None else scrub(code, secrets)
     if isinstance(body, str):
         body = scrub(body, secrets)
     elif body is not None:
@@ -128,6 +129,8 @@ def decode_body(
     if not isinstance(outcome, _Misfit):
         return outcome
     secrets = tuple(secrets)
+    request_id = request_id_of(headers or {}, secrets)
+    del headers  # their repr shows every value, an echoed credential too
     problems = [scrub(problem, secrets) for problem in outcome.problems]
     summary = "; ".join(problems[:3])
     raise APIDecodeError(
@@ -136,7 +139,7 @@ def decode_body(
         status=status,
         method=op.method,
         path=path,
-        request_id=request_id_of(headers or {}, secrets),
+        request_id=request_id,
     )
 
 
