@@ -46,6 +46,22 @@ def request_id_of(headers: Mapping[str, str], secrets: Iterable[str | Secret | N
     return None if found is None else scrub(found, secrets)
 
 
+def _scrub_json(value: Any, secrets: tuple[str | Secret | None, ...]) -> Any:
+    """Decoded JSON with every string (keys too) scrubbed; structure and types unchanged.
+
+    Not by scrubbing the encoded text: JSON escapes (`\\"`) would hide a secret holding
+    them, or a replacement could break an escape.
+    """
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        items = cast("dict[Any, Any]", value).items()
+        return {scrub(str(k), secrets): _scrub_json(v, secrets) for k, v in items}
+    if isinstance(value, list):
+        return [_scrub_json(item, secrets) for item in cast("list[Any]", value)]
+    return value
+
+
 def _parse_json(content: bytes) -> Any:
     try:
         return json.loads(content)
@@ -90,10 +106,7 @@ def error_from_response(
     secrets = tuple(secrets)
     message = scrub(message, secrets)
     code = None if code is None else scrub(code, secrets)
-    if isinstance(body, str):
-        body = scrub(body, secrets)
-    elif body is not None:
-        body = json.loads(scrub(json.dumps(body), secrets))
+    body = _scrub_json(body, secrets)
     request_id = request_id_of(headers, secrets)
     fields: dict[str, Any] = {
         "status": status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import pickle
 from typing import Any
 
@@ -218,3 +219,20 @@ def test_decode_errors_are_scrubbed(content: bytes, returns: Any) -> None:
     assert error.request_id == "[redacted]"
     assert error.__cause__ is None  # the converter's exception keeps the body in its frames
     assert error.problems
+
+
+def test_a_secret_with_json_escapes_is_scrubbed_from_the_body() -> None:
+    """A key holding a quote or backslash is scrubbed from a JSON body, which stays valid."""
+    for secret in ('tk_with"quote', "tk_back\\slash"):
+        body = json.dumps({"message": "m", "echo": [secret], secret: 1}).encode()
+        error = error_from_response(
+            status=400,
+            headers={},
+            content=body,
+            method="GET",
+            path="/x",
+            attempts=1,
+            retry_after=None,
+            secrets=[secret],
+        )
+        assert error.body == {"message": "m", "echo": ["[redacted]"], "[redacted]": 1}
