@@ -55,10 +55,11 @@ def _scrub_json(value: Any, secrets: tuple[str | Secret | None, ...]) -> Any:
     if isinstance(value, str):
         return scrub(value, secrets)
     if isinstance(value, dict):
-        items = cast("dict[Any, Any]", value).items()
-        return {scrub(str(k), secrets): _scrub_json(v, secrets) for k, v in items}
+        mapping: dict[Any, Any] = value
+        return {scrub(str(k), secrets): _scrub_json(v, secrets) for k, v in mapping.items()}
     if isinstance(value, list):
-        return [_scrub_json(item, secrets) for item in cast("list[Any]", value)]
+        items: list[Any] = value
+        return [_scrub_json(item, secrets) for item in items]
     return value
 
 
