@@ -55,11 +55,10 @@ def _scrub_json(value: Any, secrets: tuple[str | Secret | None, ...]) -> Any:
     if isinstance(value, str):
         return scrub(value, secrets)
     if isinstance(value, dict):
-        mapping: dict[Any, Any] = value
+        mapping = cast("dict[object, object]", value)
         return {scrub(str(k), secrets): _scrub_json(v, secrets) for k, v in mapping.items()}
     if isinstance(value, list):
-        items: list[Any] = value
-        return [_scrub_json(item, secrets) for item in items]
+        return [_scrub_json(item, secrets) for item in cast("list[object]", value)]
     return value
 
 
