@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import uuid
-from typing import Any
-
 import tempfile
 import time
+import uuid
+from typing import Any
 
 from refold_async._ratelimit import (
     HostRateLimiter,
@@ -76,7 +75,7 @@ async def main(args: argparse.Namespace) -> None:
     if args.redis:
         print(row("RedisRateLimiter", rate, *await saturate_redis(args.redis, rate, args.n)))
     print()
-    print("| limiter | cost of one grant (median of 5 × 2,000, no wait due) |")
+    print("| limiter | cost of one grant (median of 5 rounds of 2,000, no wait due) |")
     print("|---|---|")
     unbounded = RateLimit(per_second=1e9, burst=10**6)
     print(f"| LocalRateLimiter | {await grant_cost(LocalRateLimiter(unbounded)):.1f} µs |")

@@ -24,6 +24,7 @@ from ._errors import APIStatusError as APIStatusError
 from ._errors import APITimeoutError as APITimeoutError
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import BadRequestError as BadRequestError
+from ._errors import ClientClosedError as ClientClosedError
 from ._errors import ConflictError as ConflictError
 from ._errors import EnvironmentMismatchError as EnvironmentMismatchError
 from ._errors import InvalidArgumentError as InvalidArgumentError
@@ -71,6 +72,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CallOptions",
+    "ClientClosedError",
     "ClientOptions",
     "ConflictError",
     "EnvironmentMismatchError",

@@ -12,11 +12,14 @@ account however many calls wait for it, reused until shortly before expiry.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import re
 import time
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 import attrs
@@ -25,7 +28,16 @@ from typing_extensions import override
 from ._errors import InvalidArgumentError, MissingCredentialError, MissingLinkedAccountError
 from ._operation import AuthScope, Operation
 
-__all__ = ["AuthPlan", "Secret", "SessionTokenCache", "credential", "environment_of", "plan_auth"]
+__all__ = [
+    "AuthPlan",
+    "Secret",
+    "SessionTokenCache",
+    "client_credentials",
+    "credential",
+    "environment_of",
+    "plan_auth",
+    "take_credentials",
+]
 
 Environment = Literal["live", "test"]
 
@@ -67,20 +79,64 @@ class Secret:
 
 
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+_CREDENTIAL_NAMES = ("api_key", "session_token")
 
 
-def credential(name: str, value: str) -> Secret:
+def credential(name: str, value: object) -> Secret:
     """Wrap a caller's credential, refusing one that no HTTP header could carry.
 
-    The error never shows the value: a key read from a file with its trailing newline
-    would otherwise end up in a traceback.
+    The error never shows the value, and this frame drops it before raising: a key read
+    from a file with its trailing newline would otherwise end up in a traceback, or in a
+    `capture_locals=True` rendering of one (DESIGN §12). A `Secret` passes through.
     """
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        kind = type(value).__name__
+        del value
+        raise TypeError(f"{name} must be a str, not {kind}; the value is not shown")
     if not _VISIBLE_ASCII.fullmatch(value):
+        del value
         raise InvalidArgumentError(
             f"{name} contains whitespace, a control or a non-ASCII character (a newline "
             "read from a file?); strip it before passing it. The value is not shown."
         )
     return Secret(value)
+
+
+def client_credentials(
+    api_key: str | Secret | None, session_token: str | Secret | None
+) -> tuple[Secret | None, Secret | None]:
+    """A client's API key (else `REFOLD_API_KEY`) and session token, as `Secret`s.
+
+    Empty values count as absent. The raw values leave this frame before any error
+    passes through it.
+    """
+    try:
+        if api_key is None:
+            api_key = os.environ.get("REFOLD_API_KEY")
+        key = credential("api_key", api_key) if api_key else None
+        token = credential("session_token", session_token) if session_token else None
+    finally:
+        del api_key, session_token
+    return key, token
+
+
+def take_credentials(changes: dict[str, Any]) -> dict[str, Secret | None]:
+    """Pop `api_key` and `session_token` out of `changes`, as `Secret`s (`None`: drop it).
+
+    For `with_options(**changes)`: called first, so that no frame keeps a raw credential
+    in `changes` while the other options are checked.
+    """
+    raw = {name: changes.pop(name) for name in _CREDENTIAL_NAMES if name in changes}
+    taken: dict[str, Secret | None] = {}
+    try:
+        for name in list(raw):
+            taken[name] = credential(name, raw[name]) if raw[name] else None
+            del raw[name]
+    finally:
+        raw.clear()
+    return taken
 
 
 def environment_of(api_key: Secret | None) -> Environment | None:
@@ -182,8 +238,9 @@ lifetime in seconds."""
 class SessionTokenCache:
     """Session tokens minted with the API key, one per linked account.
 
-    Concurrent calls for the same account wait for a single mint. A token is reused until
-    `refresh_margin` seconds before it expires; `invalidate()` drops one after a 401.
+    Concurrent calls for the same account wait for a single mint (per event loop). A token
+    is reused until `refresh_margin` seconds before it expires, whichever loop asks;
+    `invalidate()` drops one after a 401.
     """
 
     def __init__(
@@ -194,7 +251,10 @@ class SessionTokenCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._tokens: dict[str, _Minted] = {}
-        self._locks: dict[str, anyio.Lock] = {}
+        # Locks per event loop: a lock (its waiters' futures) belongs to one loop, and a
+        # client may outlive its loop (successive asyncio.run() calls) or serve two.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, anyio.Lock]]
+        self._locks = weakref.WeakKeyDictionary()
         self._refresh_margin = refresh_margin
         self._default_lifetime = default_lifetime
         self._clock = clock
@@ -208,16 +268,19 @@ class SessionTokenCache:
         fresh = self._fresh(linked_account_id)
         if fresh is not None:
             return fresh
-        lock = self._locks.setdefault(linked_account_id, anyio.Lock())
+        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        lock = locks.setdefault(linked_account_id, anyio.Lock())
         async with lock:
             fresh = self._fresh(linked_account_id)
             if fresh is not None:
                 return fresh
             value, lifetime = await mint(linked_account_id, force)
+            token = Secret(value)
+            del value  # DESIGN §12: only the Secret stays in this frame
             lifetime = self._default_lifetime if lifetime is None else lifetime
             # Refresh early, but never so early that a short-lived token is never reused.
             margin = min(self._refresh_margin, lifetime / 2)
-            minted = _Minted(Secret(value), self._clock() + lifetime - margin)
+            minted = _Minted(token, self._clock() + lifetime - margin)
             self._tokens[linked_account_id] = minted
             return minted.token
 
@@ -226,6 +289,10 @@ class SessionTokenCache:
         current = self._tokens.get(linked_account_id)
         if current is not None and current.token == token:
             del self._tokens[linked_account_id]
+
+    def secrets(self) -> list[Secret]:
+        """Every token held, for scrubbing them out of error text."""
+        return [minted.token for minted in list(self._tokens.values())]
 
     def _fresh(self, linked_account_id: str) -> Secret | None:
         minted = self._tokens.get(linked_account_id)

@@ -3,21 +3,36 @@
 The client holds settings; every request goes through its `Transport`. Clients derived
 with `with_options()` or `for_linked_account()` share the connection pool, the session
 token cache and (through the process-wide limiter) the rate-limit bucket.
+
+The pool the client makes for itself (`PerLoopPool`) keeps one `httpx.AsyncClient` per
+event loop, because httpx connections belong to the loop that opened them: a client made
+at module level works across successive `asyncio.run()` calls, and each loop's
+connections are closed when that loop shuts down.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import os
-from collections.abc import Mapping
+import threading
+import weakref
+from collections.abc import AsyncGenerator, Callable, Mapping
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import attrs
 import httpx
 from typing_extensions import Self, TypedDict, Unpack, override
 
-from ._auth import Secret, SessionTokenCache, credential, environment_of
+from ._auth import (
+    Secret,
+    SessionTokenCache,
+    client_credentials,
+    environment_of,
+    take_credentials,
+)
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
 from ._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
@@ -26,7 +41,7 @@ from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
 from .resources import AsyncResourceNamespaces
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncRefold", "ClientOptions"]
+__all__ = ["DEFAULT_BASE_URL", "AsyncRefold", "ClientOptions", "PerLoopPool"]
 
 DEFAULT_BASE_URL = "https://app.refold.ai"
 DEFAULT_TIMEOUT = 60.0
@@ -101,13 +116,18 @@ class AsyncRefold(AsyncResourceNamespaces):
         expect_environment: Environment | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("REFOLD_API_KEY") or None
+        # DESIGN §12: the raw credentials leave this frame before any check can raise,
+        # so a traceback rendered with capture_locals=True shows fingerprints only.
+        try:
+            key, token = client_credentials(api_key, session_token)
+        finally:
+            del api_key, session_token
         config = TransportConfig(
             base_url=_check_base_url(
                 base_url or os.environ.get("REFOLD_BASE_URL") or DEFAULT_BASE_URL
             ),
-            api_key=credential("api_key", key) if key else None,
-            session_token=credential("session_token", session_token) if session_token else None,
+            api_key=key,
+            session_token=token,
             linked_account_id=_linked_account(linked_account_id),
             default_headers=_check_headers(default_headers or {}),
             timeout=timeout,
@@ -121,10 +141,9 @@ class AsyncRefold(AsyncResourceNamespaces):
         )
         _check_environment(config.api_key, expect_environment)
         self._owns_http = http_client is None
-        http = http_client or httpx.AsyncClient(
+        http = http_client or PerLoopPool(
             timeout=timeout,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            follow_redirects=False,
         )
         self._transport = Transport(config, http=http, tokens=SessionTokenCache())
 
@@ -151,6 +170,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             patient = client.with_options(timeout=120, retry=RetryPolicy(max_attempts=8))
             ```
         """
+        secrets = take_credentials(cast("dict[str, Any]", changes))  # first: DESIGN §12
         refuse_unknown("with_options()", changes, ClientOptions.__annotations__)
         config = self._transport.config
         settings = attrs.evolve(
@@ -164,8 +184,8 @@ class AsyncRefold(AsyncResourceNamespaces):
             base_url=_check_base_url(changes["base_url"])
             if "base_url" in changes
             else config.base_url,
-            api_key=_secret(changes, "api_key", config.api_key),
-            session_token=_secret(changes, "session_token", config.session_token),
+            api_key=secrets.get("api_key", config.api_key),
+            session_token=secrets.get("session_token", config.session_token),
             linked_account_id=_linked_account(changes["linked_account_id"])
             if "linked_account_id" in changes
             else config.linked_account_id,
@@ -219,7 +239,13 @@ class AsyncRefold(AsyncResourceNamespaces):
 
     @override
     def __repr__(self) -> str:
-        config = self._transport.config
+        # Never fails, even on a client whose __init__ raised half-way: a traceback
+        # rendered with capture_locals=True calls it (on Python 3.10 and 3.11 a failing
+        # repr aborts the whole rendering).
+        transport: Transport | None = getattr(self, "_transport", None)
+        if transport is None:
+            return f"<{type(self).__name__} (not initialised)>"
+        config = transport.config
         return (
             f"{type(self).__name__}(base_url={config.base_url!r}, environment={self.environment!r}, "
             f"api_key={config.api_key!r}, session_token={config.session_token!r}, "
@@ -240,13 +266,6 @@ class _Settings:
     rate_limit: RateLimit | None
     rate_limiter: RateLimiter | None
     expect: Environment | None
-
-
-def _secret(changes: Mapping[str, Any], name: str, current: Secret | None) -> Secret | None:
-    if name not in changes:
-        return current
-    value = changes[name]
-    return credential(name, value) if value else None
 
 
 def _linked_account(value: str | None) -> str | None:
@@ -312,3 +331,95 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class PerLoopPool(httpx.AsyncClient):
+    """The connection pool a client makes for itself: one `httpx.AsyncClient` per event loop.
+
+    An httpx connection belongs to the event loop that opened it; used from another loop
+    it fails (`RuntimeError: Event loop is closed` once `asyncio.run()` has returned). So
+    `send()` picks the running loop's own pool, opening one on first use, and that pool
+    is closed as its loop shuts down (`asyncio.run()` closes async generators last, and a
+    small one here awaits the pool's `aclose()` then). This object itself only builds
+    requests; it never opens a connection. Thread-safe: loops in other threads get their
+    own pools.
+    """
+
+    def __init__(self, *, timeout: float | None, limits: httpx.Limits) -> None:
+        super().__init__(timeout=timeout, follow_redirects=False, transport=_NoTransport())
+        self._timeout_setting = timeout
+        self._limits = limits
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool]
+        self._pools = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    async def send(self, request: httpx.Request, *args: Any, **kwargs: Any) -> httpx.Response:
+        """Send on the running loop's own pool (httpx's `send()`, same arguments)."""
+        if self.is_closed:  # httpx's own words: the transport maps them to RefoldUsageError
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = await self._open(loop)
+        return await pool.http.send(request, *args, **kwargs)
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _LoopPool:
+        http = httpx.AsyncClient(
+            timeout=self._timeout_setting,
+            limits=self._limits,
+            follow_redirects=False,
+            cookies=self.cookies.jar,  # one cookie jar, as with a single client
+        )
+        pool = _LoopPool(http, _close_with_loop(http, lambda: self._forget(loop)))
+        with self._lock:
+            for stale in [other for other in self._pools if other.is_closed()]:
+                del self._pools[stale]  # closed without shutting down: nothing to await
+            self._pools[loop] = pool
+        await pool.watcher.asend(None)  # the loop now closes it when it shuts down
+        return pool
+
+    def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._pools.pop(loop, None)
+
+    async def aclose(self) -> None:
+        """Close every loop's pool: this loop's now, a live other loop's on that loop."""
+        await super().aclose()
+        with self._lock:
+            pools = list(self._pools.items())
+            self._pools.clear()
+        running = asyncio.get_running_loop()
+        for loop, pool in pools:
+            if loop is running:
+                await pool.watcher.aclose()
+            elif not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # it closed meanwhile
+                    asyncio.run_coroutine_threadsafe(pool.watcher.aclose(), loop)
+
+
+@attrs.frozen
+class _LoopPool:
+    http: httpx.AsyncClient
+    watcher: AsyncGenerator[None, None]
+
+
+async def _close_with_loop(
+    http: httpx.AsyncClient, forget: Callable[[], None]
+) -> AsyncGenerator[None, None]:
+    """Suspended while the pool serves its loop; finishing it closes the pool.
+
+    The loop finishes it at shutdown (`shutdown_asyncgens()`), or if it is dropped;
+    `PerLoopPool.aclose()` finishes it too.
+    """
+    try:
+        yield
+    finally:
+        forget()
+        await http.aclose()
+
+
+class _NoTransport(httpx.AsyncBaseTransport):
+    """`PerLoopPool`'s own transport, which is never used: its loops' pools send."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("PerLoopPool sends through its per-loop pools")  # pragma: no cover

@@ -7,6 +7,7 @@ RefoldError
 │   ├── MissingLinkedAccountError
 │   ├── InvalidArgumentError    (also a ValueError)
 │   └── EnvironmentMismatchError
+├── ClientClosedError           the call was cut off by interpreter exit (.sent)
 ├── APIConnectionError          no usable response (.host .reason .sent .attempts)
 │   └── APITimeoutError
 ├── APIResponseTooLargeError    a body past max_response_bytes (.limit .status)
@@ -40,6 +41,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConflictError",
     "EnvironmentMismatchError",
     "InvalidArgumentError",
@@ -54,6 +56,7 @@ __all__ = [
     "ServerError",
     "UnprocessableEntityError",
     "WebhookSignatureError",
+    "stale_loop_error",
     "status_error_class",
 ]
 
@@ -113,6 +116,26 @@ class EnvironmentMismatchError(RefoldUsageError):
     """The API key belongs to another environment than the client expects."""
 
     __module__ = "refold_async"
+
+
+class ClientClosedError(RefoldError):
+    """The call could not finish: the SDK's event loop stopped, at interpreter exit.
+
+    Raised by the blocking client (`refold_sync`) for a call still in flight when the
+    interpreter began to exit, and for a call made after that (from a daemon thread, or
+    an `atexit` hook that runs after the SDK's own). Not a `RefoldUsageError`: a call in
+    flight may have reached the server.
+
+    Attributes:
+        sent: `False` when the call never started (nothing was sent), `None` when it was
+            in flight and its request may have been sent.
+    """
+
+    __module__ = "refold_async"
+
+    def __init__(self, message: str, *, sent: bool | None = None) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class APIConnectionError(RefoldError):
@@ -227,18 +250,30 @@ class APIDecodeError(RefoldError):
         status: The response's HTTP status.
         method: The request's HTTP method.
         path: The request's path.
+        request_id: The server's request id header, if it sent one.
+
+    The message and problems are scrubbed of the call's credentials, like a status
+    error's: a gateway page that echoes the key does not carry it here.
     """
 
     __module__ = "refold_async"
 
     def __init__(
-        self, message: str, *, problems: list[str], status: int, method: str, path: str
+        self,
+        message: str,
+        *,
+        problems: list[str],
+        status: int,
+        method: str,
+        path: str,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.problems = problems
         self.status = status
         self.method = method
         self.path = path
+        self.request_id = request_id
 
 
 class APIStatusError(RefoldError):
@@ -380,3 +415,19 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return ServerError
     return _STATUS_ERRORS.get(status, APIStatusError)
+
+
+def stale_loop_error(error: RuntimeError) -> RefoldUsageError | None:
+    """The usage error for asyncio's "Event loop is closed" raised by a caller's pool.
+
+    A pool the client made itself never raises it (`PerLoopPool`); an `http_client=` of
+    the caller's does once the loop that opened its connections has closed.
+    """
+    if str(error) != "Event loop is closed":
+        return None
+    return RefoldUsageError(
+        "the http_client= given to this client holds connections of an event loop that "
+        "has closed (an earlier asyncio.run()?); an httpx.AsyncClient belongs to the loop "
+        "that first used it: make one per loop (async with httpx.AsyncClient() ... inside "
+        "it), or leave http_client= out and the client keeps a pool per loop itself"
+    )

@@ -1,7 +1,9 @@
 """Pure response handling: typed errors from error responses, models from 2xx bodies.
 
 Works on plain values (status, headers, bytes) so it never holds an httpx object; error
-text is scrubbed of the call's own secrets before it is stored (DESIGN §6).
+text (message, body, request id, decode problems) is scrubbed of the call's own secrets
+before it is stored (DESIGN §6). A body that echoes a credential is never left in a local
+of a frame that a decode error passes through (DESIGN §12).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any, cast
 
 import cattrs
 
+from ._auth import Secret
 from ._convert import structure
 from ._errors import (
     BODY_EXCERPT_CHARS,
@@ -22,18 +25,41 @@ from ._errors import (
 )
 from ._operation import Operation
 
-__all__ = ["decode_body", "error_from_response", "scrub"]
+__all__ = ["decode_body", "error_from_response", "request_id_of", "scrub"]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
 _REDACTED = "[redacted]"
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
+def scrub(text: str, secrets: Iterable[str | Secret | None]) -> str:
     """`text` with every occurrence of any of `secrets` replaced by a marker."""
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        if value:
+            text = text.replace(value, _REDACTED)
     return text
+
+
+def request_id_of(headers: Mapping[str, str], secrets: Iterable[str | Secret | None]) -> str | None:
+    """The server's request id header, scrubbed (a proxy may echo anything there)."""
+    found = next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
+    return None if found is None else scrub(found, secrets)
+
+
+def _scrub_json(value: Any, secrets: tuple[str | Secret | None, ...]) -> Any:
+    """Decoded JSON with every string (keys too) scrubbed; structure and types unchanged.
+
+    Not by scrubbing the encoded text: JSON escapes (`\\"`) would hide a secret holding
+    them, or a replacement could break an escape.
+    """
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        mapping = cast("dict[object, object]", value)
+        return {scrub(str(k), secrets): _scrub_json(v, secrets) for k, v in mapping.items()}
+    if isinstance(value, list):
+        return [_scrub_json(item, secrets) for item in cast("list[object]", value)]
+    return value
 
 
 def _parse_json(content: bytes) -> Any:
@@ -73,17 +99,15 @@ def error_from_response(
     path: str,
     attempts: int,
     retry_after: float | None,
-    secrets: Iterable[str],
+    secrets: Iterable[str | Secret | None],
 ) -> APIStatusError:
     """The typed error for an error response (`RateLimitError` for 429, and so on)."""
     message, code, body = _message_and_code(status, content)
     secrets = tuple(secrets)
     message = scrub(message, secrets)
-    if isinstance(body, str):
-        body = scrub(body, secrets)
-    elif body is not None:
-        body = json.loads(scrub(json.dumps(body), secrets))
-    request_id = next((headers[h] for h in _REQUEST_ID_HEADERS if h in headers), None)
+    code = None if code is None else scrub(code, secrets)
+    body = _scrub_json(body, secrets)
+    request_id = request_id_of(headers, secrets)
     fields: dict[str, Any] = {
         "status": status,
         "code": code,
@@ -99,41 +123,62 @@ def error_from_response(
     return cls(message, **fields)
 
 
-def decode_body(op: Operation[Any], *, status: int, content: bytes, path: str) -> Any:
-    """The 2xx body decoded into `op.returns`, or `APIDecodeError` if it does not fit."""
-    if op.returns is None:
-        return None
-    if not content.strip():
-        if op.returns is Any:
-            return None
-        raise _decode_error(op, status, path, ["the body is empty"])
-    try:
-        data = json.loads(content)
-    except ValueError:
-        raise _decode_error(
-            op, status, path, [f"the body is not JSON: {_excerpt(content)!r}"]
-        ) from None
-    if op.returns is Any:
-        return data
-    try:
-        return structure(data, op.returns)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
-        problems = (
-            cattrs.transform_error(exc)
-            if isinstance(exc, cattrs.BaseValidationError)
-            else [str(exc)]
-        )
-        raise _decode_error(op, status, path, problems) from exc
+def decode_body(
+    op: Operation[Any],
+    *,
+    status: int,
+    content: bytes,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+    secrets: Iterable[Secret | str | None] = (),
+) -> Any:
+    """The 2xx body decoded into `op.returns`, or `APIDecodeError` if it does not fit.
 
-
-def _decode_error(
-    op: Operation[Any], status: int, path: str, problems: list[str]
-) -> APIDecodeError:
+    The error's text is scrubbed of `secrets`, and it has no cause: the converter's
+    exceptions keep frames whose locals hold the body.
+    """
+    outcome = _decode(op, content)
+    del content  # DESIGN §12: the body may echo a credential
+    if not isinstance(outcome, _Misfit):
+        return outcome
+    secrets = tuple(secrets)
+    request_id = request_id_of(headers or {}, secrets)
+    del headers  # their repr shows every value, an echoed credential too
+    problems = [scrub(problem, secrets) for problem in outcome.problems]
     summary = "; ".join(problems[:3])
-    return APIDecodeError(
+    raise APIDecodeError(
         f"{op.id} answered {status} with a body that does not fit: {summary}",
         problems=problems,
         status=status,
         method=op.method,
         path=path,
+        request_id=request_id,
     )
+
+
+class _Misfit:
+    """Why a body does not fit; returned, never raised, so no frame keeps the body."""
+
+    __slots__ = ("problems",)
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+
+
+def _decode(op: Operation[Any], content: bytes) -> Any:
+    if op.returns is None:
+        return None
+    if not content.strip():
+        return None if op.returns is Any else _Misfit(["the body is empty"])
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return _Misfit([f"the body is not JSON: {_excerpt(content)!r}"])
+    if op.returns is Any:
+        return data
+    try:
+        return structure(data, op.returns)
+    except cattrs.BaseValidationError as exc:
+        return _Misfit(cattrs.transform_error(exc))
+    except (ValueError, TypeError, KeyError) as exc:
+        return _Misfit([str(exc)])

@@ -33,6 +33,7 @@ from ._errors import (
     RateLimitError,
     RateLimitQueueTimeout,
     RefoldUsageError,
+    stale_loop_error,
 )
 from ._exchange import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -146,7 +147,12 @@ class Transport:
             parts.headers["linked_account_id"] = plan.linked_account_id
         response = await self._send_with_retries(op, parts, plan)
         result: T = decode_body(
-            op, status=response.status_code, content=response.content, path=parts.path
+            op,
+            status=response.status_code,
+            content=response.content,
+            path=parts.path,
+            headers=response.headers,
+            secrets=(self.config.api_key, self.config.session_token, *self.tokens.secrets()),
         )
         return result
 
@@ -356,6 +362,8 @@ class Transport:
                 raise RefoldUsageError(
                     "this client's connection pool is closed (aclose() was called)"
                 ) from None
+            if (usage := stale_loop_error(exc)) is not None:  # issue #11: a RefoldError
+                raise usage from None
             raise exc
         if isinstance(outcome, httpx.HTTPError):
             logger.debug(

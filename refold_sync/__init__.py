@@ -25,6 +25,7 @@ from refold_async import AuthenticationError as AuthenticationError
 from refold_async import AuthScope as AuthScope
 from refold_async import BadRequestError as BadRequestError
 from refold_async import CallOptions as CallOptions
+from refold_async import ClientClosedError as ClientClosedError
 from refold_async import ClientOptions as ClientOptions
 from refold_async import ConflictError as ConflictError
 from refold_async import EnvironmentMismatchError as EnvironmentMismatchError
@@ -68,6 +69,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CallOptions",
+    "ClientClosedError",
     "ClientOptions",
     "ConflictError",
     "EnvironmentMismatchError",

@@ -24,6 +24,7 @@ import httpx
 from typing_extensions import Self, Unpack, override
 
 from refold_async import AsyncRefold, ClientOptions, RefoldUsageError
+from refold_async._auth import client_credentials
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
 
@@ -110,11 +111,17 @@ class Refold(ResourceNamespaces):
         expect_environment: Environment | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        # DESIGN §12: only `Secret`s (fingerprint reprs) stay in this frame and the recipe;
+        # `AsyncRefold` takes them as they are.
+        try:
+            key, token = client_credentials(api_key, session_token)
+        finally:
+            del api_key, session_token
         make = _Recipe(
             partial(
                 AsyncRefold,
-                api_key=api_key,
-                session_token=session_token,
+                api_key=cast("str | None", key),
+                session_token=cast("str | None", token),
                 linked_account_id=linked_account_id,
                 base_url=base_url,
                 timeout=timeout,
@@ -242,7 +249,10 @@ class Refold(ResourceNamespaces):
 
     @override
     def __repr__(self) -> str:
-        _, bracket, rest = repr(self._snapshot()).partition("(")
+        live = getattr(self, "_live_client", None)
+        if live is None:  # __init__ raised half-way: a repr must still not fail
+            return f"<{type(self).__name__} (not initialised)>"
+        _, bracket, rest = repr(live[2]).partition("(")
         return f"{type(self).__name__}{bracket}{rest}"
 
     def __reduce__(self) -> Any:

@@ -14,7 +14,10 @@ connection pool per credential, whichever thread they are called from (DESIGN §
   releases the request, its limiter slot and its connection.
 - **Exit**: an `atexit` hook cancels what is still running, closes registered clients
   and stops the loop, with a bounded wait, so interpreter exit never hangs. The thread
-  is a daemon: should a task refuse to finish, exit proceeds anyway.
+  is a daemon: should a task refuse to finish, exit proceeds anyway. Every call cut off
+  this way raises `ClientClosedError`, in flight (`sent=None`) or made afterwards
+  (`sent=False`): a stopping loop closes its gate first, so no call is ever queued on a
+  loop that will not run it.
 - **Fork**: `os.register_at_fork` and a pid check make a forked child start its own loop
   thread on its first call. The parent's thread does not exist in the child; the loop
   and async clients it left behind are kept referenced there and never used, so that
@@ -35,13 +38,12 @@ import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Coroutine
-from concurrent.futures import CancelledError
 from contextlib import suppress
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from typing_extensions import ParamSpec
 
-from refold_async._errors import RefoldUsageError
+from refold_async._errors import ClientClosedError, RefoldUsageError
 
 __all__ = ["is_loop_thread", "keep_alive", "run", "shutdown", "spawn", "track"]
 
@@ -69,16 +71,34 @@ class _LoopThread:
         self.loop = asyncio.new_event_loop()
         self.closables: weakref.WeakSet[AsyncClosable] = weakref.WeakSet()
         self.background: set[asyncio.Task[object]] = set()  # asyncio holds tasks weakly
+        self.gate = threading.Lock()
+        self.accepting = True  # under `gate`: calls may still be queued on the loop
         self.thread = threading.Thread(target=self._main, name="refold-sync-loop", daemon=True)
-        self.thread.start()
+        try:
+            self.thread.start()
+        except RuntimeError:  # no new threads once the interpreter is finalizing
+            self.loop.close()
+            raise _exit_error(sent=False) from None
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_forever()
+            with self.gate:
+                self.accepting = False
+            # Calls queued before the gate closed start first, then are cancelled.
             self.loop.run_until_complete(self._wind_down())
         finally:
+            with self.gate:
+                self.accepting = False
             self.loop.close()
+
+    def submit(self, callback: Callable[..., object], *args: object) -> None:
+        """Queue `callback` on the loop, or raise `ClientClosedError` if it is stopping."""
+        with self.gate:
+            if not self.accepting:
+                raise _exit_error(sent=False)
+            self.loop.call_soon_threadsafe(callback, *args)
 
     async def _wind_down(self) -> None:
         # Cancel in-flight calls first, so closing a pool never waits for a request.
@@ -101,8 +121,24 @@ async def _wait(tasks: Collection[asyncio.Future[Any]]) -> None:
         await asyncio.wait(tasks, timeout=STAGE_TIMEOUT)
 
 
+def _exit_error(*, sent: bool | None) -> ClientClosedError:
+    if sent is None:
+        return ClientClosedError(
+            "the call was cut off: refold_sync's event loop stopped (interpreter exit) "
+            "while it was in flight, so its request may have reached the server",
+            sent=None,
+        )
+    return ClientClosedError(
+        "the call was not made: refold_sync's event loop has stopped (the interpreter is "
+        "exiting); nothing was sent",
+        sent=False,
+    )
+
+
 _lock = threading.Lock()
 _current: _LoopThread | None = None
+_exiting = False
+"""Set by the `atexit` hook: from then on calls fail instead of starting a new loop."""
 _inherited: list[object] = []
 """What a forked child inherited from its parent's loop thread, kept so it is never finalized."""
 
@@ -111,6 +147,8 @@ def _loop_thread() -> _LoopThread:
     """The current process's loop thread, started on first use."""
     current = _current
     if current is None or current.pid != os.getpid():
+        if _exiting:
+            raise _exit_error(sent=False)
         current = _start_loop_thread()
     if current.thread.ident == threading.get_ident():
         raise RefoldUsageError(
@@ -141,17 +179,20 @@ def run(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> 
 
     Raises:
         RefoldUsageError: When called on the loop thread itself.
-        concurrent.futures.CancelledError: When the loop stopped (interpreter exit)
-            before the call completed.
+        ClientClosedError: When the loop stopped (interpreter exit) before the call
+            completed, or had stopped before it was made.
     """
-    loop = _loop_thread().loop
+    current = _loop_thread()
+    loop = current.loop
     call: _Call[T] = _Call()
     # The call exists before anything is scheduled, so an interruption at any point
     # below (even inside `call_soon_threadsafe`, after the task already started) still
     # finds what to cancel. `run_coroutine_threadsafe` would leave that gap.
     try:
-        loop.call_soon_threadsafe(call.start, fn, args, kwargs)
+        current.submit(call.start, fn, args, kwargs)
         call.done.acquire()
+    except ClientClosedError:
+        raise
     except BaseException:
         call.abandoned = True
         with suppress(RuntimeError):  # the loop already closed: nothing left to cancel
@@ -192,8 +233,8 @@ class _Call(Generic[T]):
         self.task.add_done_callback(self.settle)
 
     def settle(self, task: asyncio.Future[T]) -> None:
-        if task.cancelled():
-            self.error = CancelledError("the call was cancelled: refold_sync's loop stopped")
+        if task.cancelled():  # only the loop's wind-down cancels a task the caller awaits
+            self.error = _exit_error(sent=None)
         elif (error := task.exception()) is not None:  # always retrieved: no "never retrieved" log
             self.error = error
         else:
@@ -294,7 +335,13 @@ def _after_fork_in_child() -> None:
         _current = None
 
 
-atexit.register(shutdown)
+def _at_exit() -> None:
+    global _exiting
+    _exiting = True
+    shutdown()
+
+
+atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):  # POSIX only
     os.register_at_fork(
         before=_before_fork,

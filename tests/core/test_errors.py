@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import enum
+import json
 import pickle
+from typing import Any
 
+import attrs
 import pytest
 
 import refold_async
+from refold_async._auth import Secret
 from refold_async._errors import (
     APIConnectionError,
+    APIDecodeError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -23,7 +29,22 @@ from refold_async._errors import (
     WebhookSignatureError,
     status_error_class,
 )
-from refold_async._response import error_from_response
+from refold_async._operation import AuthScope, Operation
+from refold_async._response import decode_body, error_from_response
+
+
+class SampleKind(str, enum.Enum):
+    """A strict enum, so that an unknown value fails to decode."""
+
+    A = "a"
+
+
+@attrs.frozen(kw_only=True)
+class SampleModel:
+    """A model whose `name` must be text."""
+
+    name: str = ""
+    kind: SampleKind | None = None
 
 
 @pytest.mark.parametrize(
@@ -116,6 +137,13 @@ def test_secrets_echoed_by_the_server_are_scrubbed() -> None:
     assert "tk_secret_value" not in repr(error.body)
 
 
+def test_an_echoed_code_is_scrubbed() -> None:
+    """A server putting the key in `error` (the code) does not put it on the error."""
+    error = _error(b'{"message":"no","error":"tk_secret_value"}', status=401)
+    assert error.code == "[redacted]"
+    assert "tk_secret_value" not in str(error) + repr(error)
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -151,3 +179,60 @@ def test_value_error_compatibility() -> None:
     """Argument and signature errors are also ValueErrors."""
     assert issubclass(InvalidArgumentError, ValueError)
     assert issubclass(WebhookSignatureError, ValueError)
+
+
+def test_an_echoed_request_id_is_scrubbed() -> None:
+    """A proxy echoing the key in `x-request-id` does not put it on the error."""
+    error = _error(b"{}", headers={"x-request-id": "req-tk_secret_value"})
+    assert error.request_id == "req-[redacted]"
+
+
+_DECODE_OP = Operation(
+    id="getThing", method="GET", path="/thing", auth=AuthScope.ORG_KEY, returns=SampleModel
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "returns"),
+    [
+        pytest.param(b"<html><p>bad key tk_secret_value</p></html>", Any, id="html-any"),
+        pytest.param(b"<html><p>bad key tk_secret_value</p></html>", SampleModel, id="html-model"),
+        pytest.param(b'{"name": ["tk_secret_value"]}', SampleModel, id="misfit"),
+        pytest.param(b'{"kind": "tk_secret_value"}', SampleModel, id="bad-enum"),
+    ],
+)
+def test_decode_errors_are_scrubbed(content: bytes, returns: Any) -> None:
+    """A 2xx body echoing the key leaves it out of the decode error and its pickle."""
+    op = attrs.evolve(_DECODE_OP, returns=returns)
+    with pytest.raises(APIDecodeError) as info:
+        decode_body(
+            op,
+            status=200,
+            content=content,
+            path="/thing",
+            headers={"x-request-id": "tk_secret_value"},
+            secrets=[Secret("tk_secret_value")],
+        )
+    error = info.value
+    shown = [str(error), repr(error), repr(error.__dict__), pickle.dumps(error).decode("latin-1")]
+    assert not [text for text in shown if "tk_secret_value" in text]
+    assert error.request_id == "[redacted]"
+    assert error.__cause__ is None  # the converter's exception keeps the body in its frames
+    assert error.problems
+
+
+def test_a_secret_with_json_escapes_is_scrubbed_from_the_body() -> None:
+    """A key holding a quote or backslash is scrubbed from a JSON body, which stays valid."""
+    for secret in ('tk_with"quote', "tk_back\\slash"):
+        body = json.dumps({"message": "m", "echo": [secret], secret: 1}).encode()
+        error = error_from_response(
+            status=400,
+            headers={},
+            content=body,
+            method="GET",
+            path="/x",
+            attempts=1,
+            retry_after=None,
+            secrets=[secret],
+        )
+        assert error.body == {"message": "m", "echo": ["[redacted]"], "[redacted]": 1}
