@@ -47,6 +47,8 @@ class ReplayStore(Protocol):
 
     Example:
         ```python
+        import math
+
         import redis
 
 

@@ -6,8 +6,8 @@ values and comparing digests; it never parses the body.
 
 DESIGN §12: no frame here keeps the raw key, the received signature or the expected
 digest in a local where an exception can pass. The public functions hand their raw
-arguments to `wrap_keys` / `wrap_signature`, which never raise and return `Secret`s
-(whose repr is a fingerprint) plus, at most, a problem to raise; the raw parameters are
+arguments to `wrap_keys` / `wrap_signature`, which never raise: they return `Secret`s
+(whose repr is a fingerprint) or a `Problem` to raise later. The raw parameters are
 deleted before anything is raised. Expected digests exist only as call arguments.
 """
 

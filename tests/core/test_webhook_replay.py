@@ -356,7 +356,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class RedisReplayStore:
-    """The documented example, verbatim."""
+    """The example of ReplayStore's docstring and the README (the client typed loosely)."""
 
     def __init__(self, client: Any, prefix: str = "refold:webhook:") -> None:
         self._redis, self._prefix = client, prefix
