@@ -169,11 +169,19 @@ def parse_event(
     keys = wrap_keys(api_key)
     received = wrap_signature(signature)
     del api_key, signature
+    guard = _guard(replay_guard)
     body = _verified_body(payload, received, keys)
     event = event_from_dict(_decode(body), body_sha256=hashlib.sha256(body).hexdigest())
-    if replay_guard is not None:
-        replay_guard.check(event)
+    if guard is not None:
+        guard.check(event)
     return event
+
+
+def _guard(value: object) -> ReplayGuard | None:
+    if value is None or isinstance(value, ReplayGuard):
+        return value
+    hint = " (wrap a store: ReplayGuard(store=...))" if isinstance(value, ReplayStore) else ""
+    raise TypeError(f"replay_guard must be a ReplayGuard, not {type(value).__name__}{hint}")
 
 
 def _verified_body(

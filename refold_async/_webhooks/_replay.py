@@ -97,6 +97,7 @@ class MemoryReplayStore:
         self._heap: list[tuple[float, str]] = []  # (expiry, key); stale entries skipped
 
     def __len__(self) -> int:
+        """How many keys are remembered now."""
         with self._lock:
             self._purge(self._clock())
             return len(self._expiry)
@@ -142,6 +143,8 @@ class ReplayGuard:
     process (it is thread-safe). A refusal is a `WebhookReplayError` whose `reason` is
     `"duplicate"`, `"stale"` or `"future"`. Refold re-delivers an event when a delivery
     was not answered with a 2xx, so a duplicate is usually that: answer it with 200.
+    An exception from the store (its server is down, say) is not caught: the event is
+    then neither accepted nor remembered, and Refold's retry can try again.
 
     Example:
         ```python

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refold_async import InvalidArgumentError, MissingCredentialError, WebhookSignatureError
 from refold_async.webhooks import parse_event, sign, verify_signature
@@ -197,6 +199,26 @@ def test_malformed_signatures_are_signature_errors(signature: Any) -> None:
     """Whatever a sender puts in the header, a bad one is our typed error, never a crash."""
     with pytest.raises(WebhookSignatureError):
         verify_signature(BODY, signature, api_key=KEY)
+
+
+@given(
+    st.one_of(
+        st.text(),
+        st.binary(),
+        st.text(alphabet="0123456789abcdefABCDEF \t", min_size=60, max_size=70),
+        st.binary().map(bytearray),
+        st.binary().map(memoryview),
+    )
+)
+def test_no_header_value_crashes_verification(signature: Any) -> None:
+    """Any text or bytes a sender puts in the header is either the match or our error."""
+    try:
+        verify_signature(BODY, signature, api_key=KEY)
+    except WebhookSignatureError:
+        return
+    assert bytes(
+        signature.encode() if isinstance(signature, str) else signature
+    ).strip().lower() == (_hmac(BODY, KEY).encode())
 
 
 @pytest.mark.parametrize(

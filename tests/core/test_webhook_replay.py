@@ -205,6 +205,40 @@ def test_the_replay_error_pickles() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        pytest.param(MemoryReplayStore(), "ReplayGuard(store=", id="a-store"),
+        pytest.param(object(), "not object", id="object"),
+    ],
+)
+def test_a_replay_guard_of_the_wrong_type_is_a_clear_type_error(value: Any, hint: str) -> None:
+    """Passing a store where the guard goes says how to wrap it, before anything else."""
+    body = _workflow_body()
+    with pytest.raises(TypeError, match="replay_guard must be a ReplayGuard") as info:
+        parse_event(body, sign(body, KEY), api_key=KEY, replay_guard=value)
+    assert hint in str(info.value)
+
+
+def test_a_failing_store_neither_accepts_nor_remembers(clock: Clock) -> None:
+    """The store's own error reaches the caller; the retry of that event then passes."""
+
+    class Down(DictStore):
+        fail = True
+
+        def add(self, key: str, ttl: float) -> bool:
+            if self.fail:
+                raise ConnectionError("store down")
+            return super().add(key, ttl)
+
+    store = Down()
+    guard = ReplayGuard(store=store, clock=clock)
+    with pytest.raises(ConnectionError):
+        _deliver(_workflow_body(), guard)
+    store.fail = False
+    _deliver(_workflow_body(), guard)
+
+
 # The in-memory store: bounded, expiring, thread-safe.
 
 
