@@ -38,6 +38,7 @@ from ._errors import RefoldError as RefoldError
 from ._errors import RefoldUsageError as RefoldUsageError
 from ._errors import ServerError as ServerError
 from ._errors import UnprocessableEntityError as UnprocessableEntityError
+from ._errors import WebhookReplayError as WebhookReplayError
 from ._errors import WebhookSignatureError as WebhookSignatureError
 from ._operation import AuthScope as AuthScope
 from ._operation import Operation as Operation
@@ -98,6 +99,7 @@ __all__ = [
     "ServerError",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
+    "WebhookReplayError",
     "WebhookSignatureError",
 ]
 

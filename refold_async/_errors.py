@@ -20,6 +20,7 @@ RefoldError
 │   │   └── RateLimitQueueTimeout   the slot is further away than max_queue_wait
 │   └── ServerError 5xx
 └── WebhookSignatureError       (also a ValueError)
+    └── WebhookReplayError      a verified event the replay guard refuses (.reason)
 ```
 
 Errors hold plain values only, never live httpx requests or responses (their headers
@@ -28,7 +29,7 @@ carry credentials), so no secret can reach a message, a repr or a pickle.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from typing_extensions import override
 
@@ -55,6 +56,7 @@ __all__ = [
     "RefoldUsageError",
     "ServerError",
     "UnprocessableEntityError",
+    "WebhookReplayError",
     "WebhookSignatureError",
     "stale_loop_error",
     "status_error_class",
@@ -431,3 +433,25 @@ def stale_loop_error(error: RuntimeError) -> RefoldUsageError | None:
         "that first used it: make one per loop (async with httpx.AsyncClient() ... inside "
         "it), or leave http_client= out and the client keeps a pool per loop itself"
     )
+
+
+class WebhookReplayError(WebhookSignatureError):
+    """A correctly signed webhook event that the replay guard refuses.
+
+    The signature covers only the body, so a captured delivery verifies again when it is
+    re-sent; the guard refuses an event it has already seen or one too old to judge.
+
+    Attributes:
+        reason: `"duplicate"` (seen before: a redelivery or a replay), `"stale"` (older
+            than the guard's window) or `"future"` (dated further ahead than the window).
+        dedup_key: The event's identity, as the guard's store knows it.
+    """
+
+    __module__ = "refold_async"
+
+    def __init__(
+        self, message: str, *, reason: Literal["duplicate", "stale", "future"], dedup_key: str
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.dedup_key = dedup_key

@@ -51,6 +51,7 @@ from refold_async import RetryPolicy as RetryPolicy
 from refold_async import ServerError as ServerError
 from refold_async import UnlimitedRateLimiter as UnlimitedRateLimiter
 from refold_async import UnprocessableEntityError as UnprocessableEntityError
+from refold_async import WebhookReplayError as WebhookReplayError
 from refold_async import WebhookSignatureError as WebhookSignatureError
 
 from ._client import Refold as Refold
@@ -97,6 +98,7 @@ __all__ = [
     "SyncPaginator",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
+    "WebhookReplayError",
     "WebhookSignatureError",
 ]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
 import pytest
 
-from refold_async import WebhookSignatureError
-from refold_async.webhooks import parse_event, sign, verify_signature
+from refold_async import MissingCredentialError, WebhookSignatureError
+from refold_async.webhooks import WebhookEvent, parse_event, sign, verify_signature
 
 KEY = "tk_webhook_key_0123456789"
 BODY = json.dumps(
@@ -55,3 +57,23 @@ def test_non_ascii_signature_is_a_typed_error() -> None:
     """A signature header with non-ASCII text raises our error, not a TypeError."""
     with pytest.raises(WebhookSignatureError):
         verify_signature(BODY, "é" * 64, api_key=KEY)
+
+
+def test_the_issue_11_empty_key_case_is_refused() -> None:
+    """An empty key, which anyone can sign with, is refused by parse_event and sign."""
+    forged = hmac.new(b"", BODY, hashlib.sha256).hexdigest()
+    with pytest.raises(MissingCredentialError):
+        parse_event(BODY, forged, api_key="")
+    with pytest.raises(MissingCredentialError):
+        sign(BODY, "")
+
+
+def test_the_old_event_attributes_still_work() -> None:
+    """`type`, `linked_account_id`, `data` and `is_known` read as before the typed events."""
+    event = parse_event(BODY, sign(BODY, KEY), api_key=KEY)
+    assert isinstance(event, WebhookEvent)
+    assert (event.type, event.linked_account_id, event.data["execution_id"]) == (
+        "Workflow Completed",
+        "acct-1",
+        "ex",
+    )
