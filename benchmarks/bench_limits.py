@@ -14,8 +14,12 @@ Scenarios:
 
 For each run: the 429s in nginx's access log (the source of truth), the same arrivals
 replayed through `refold_async.testing.audit_send_times()` (a second opinion), failed
-calls in the client, wall time from the first request to the last answer as the client
-and as nginx saw it, the floor `(N - 5) / 20` s, and the most requests in any second.
+calls in the client, the floor `(N - 5) / 20` s, the most requests nginx saw in any
+second, and two wall times: the client's, from the moment its calls are let go (the
+first call's lazy imports included) to the last answer, and nginx's, from the first
+arrival to the last answer sent. "First request after go" is the gap between the two
+starts: the cold start's latency. `--warm-imports` makes the workers import those
+modules before the start, to tell import time from pacing.
 
     python benchmarks/bench_limits.py                    # 20 runs async and sync, 5 others
     python benchmarks/bench_limits.py --quick            # 2 runs of each, for development
@@ -108,13 +112,15 @@ class Run:
     timed_out: bool
 
 
-def run_once(scenario: Scenario, index: int, servers: Servers, timeout: float) -> Run:
+def run_once(
+    scenario: Scenario, index: int, servers: Servers, timeout: float, *, warm: bool = False
+) -> Run:
     """Start the scenario's workers cold, let them go at once, and read nginx's log."""
     run_dir = servers.workdir / f"{scenario.name}-{index}"
     run_dir.mkdir()
     offset = servers.access_log.stat().st_size
     env = {**os.environ, "REFOLD_API_KEY": DEFAULT_API_KEY, "REFOLD_BASE_URL": servers.url}
-    workers = [_spawn(scenario, run_dir, i, env) for i in range(scenario.processes)]
+    workers = [_spawn(scenario, run_dir, i, env, warm) for i in range(scenario.processes)]
     try:
         _wait_ready(workers, run_dir)
         _go(workers)
@@ -178,12 +184,13 @@ def _go(workers: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _spawn(
-    scenario: Scenario, run_dir: Path, i: int, env: dict[str, str]
+    scenario: Scenario, run_dir: Path, i: int, env: dict[str, str], warm: bool
 ) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, str(WORKER), "--face", scenario.face, "--calls", str(scenario.calls),
         "--concurrency", "50", "--threads", "32",
         "--ready", str(run_dir / f"ready-{i}"), "--result", str(run_dir / f"result-{i}.json"),
+        *(["--warm-imports"] if warm else []),
     ]  # fmt: skip
     with (run_dir / f"worker-{i}.log").open("wb") as out:
         return subprocess.Popen(  # noqa: S603 - our own worker script
@@ -343,6 +350,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--scenario", action="append", choices=sorted(SCENARIOS), help="only these (repeatable)"
     )
+    parser.add_argument(
+        "--warm-imports",
+        action="store_true",
+        help="workers import the SDK's lazily imported modules before the start",
+    )
     parser.add_argument("--markdown", action="store_true", help="a BENCHMARKS.md table")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     parser.add_argument(
@@ -357,7 +369,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def measure(args: argparse.Namespace) -> None:
-    setup = describe_setup()
+    setup = describe_setup() + (", warm imports" if args.warm_imports else "")
     print(f"bench_limits: {setup}", file=sys.stderr)
     names = args.scenario or list(SCENARIOS)
     all_runs: dict[str, list[Run]] = {}
@@ -368,7 +380,7 @@ def measure(args: argparse.Namespace) -> None:
             count = args.runs_shared if name in SHARED else args.runs
             runs = all_runs[name] = []
             for index in range(count):
-                run = run_once(scenario, index, servers, args.run_timeout)
+                run = run_once(scenario, index, servers, args.run_timeout, warm=args.warm_imports)
                 runs.append(run)
                 print(progress_line(scenario, run, count), file=sys.stderr, flush=True)
     rows = [summary_row(SCENARIOS[name], runs) for name, runs in all_runs.items()]
