@@ -68,9 +68,52 @@ def codegen_check(session: nox.Session) -> None:
     session.run("python", "-m", "codegen", "coverage", "--spec", SPEC)
 
 
+# Benchmarks that need more than Python run only in their own session.
+OPT_IN_BENCHMARKS = {"bench_limits.py"}  # nginx: `nox -s bench_limits`
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
     """The benchmarks: CPU per call, sync overhead, limiter accuracy. See BENCHMARKS.md."""
     session.install("-e", ".[test]")
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        session.run("python", str(script), *session.posargs)
+        if script.name not in OPT_IN_BENCHMARKS:
+            session.run("python", str(script), *session.posargs)
+
+
+@nox.session(name="bench_limits")
+def bench_limits(session: nox.Session) -> None:
+    """The rate budget against nginx `limit_req` (issue #9); installs nginx-light if missing.
+
+    Not in the gate. Arguments go to the harness: `nox -s bench_limits -- --quick`.
+    """
+    session.install("-e", ".")
+    if not _nginx_found():
+        _install_nginx(session)
+    session.run("python", "benchmarks/bench_limits.py", *session.posargs)
+
+
+def _nginx_found() -> bool:
+    # The same places the harness looks (benchmarks/limits/servers.py: find_nginx).
+    candidates = (os.environ.get("NGINX"), shutil.which("nginx"), "/usr/sbin/nginx")
+    return any(c and os.access(c, os.X_OK) for c in candidates)
+
+
+def _install_nginx(session: nox.Session) -> None:
+    """The distribution's nginx, through apt-get (as root, or with sudo)."""
+    if not shutil.which("apt-get"):
+        session.error("nginx is missing and there is no apt-get: install nginx, or set NGINX")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    if sudo and not shutil.which("sudo"):
+        session.error("installing nginx needs root or sudo: apt-get install nginx-light")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run(*sudo, "apt-get", "update", "-q", external=True, env=env)
+    # nginx-light where the distribution still has it (Debian 12), else plain nginx.
+    for package in ("nginx-light", "nginx"):
+        session.run(
+            *sudo, "apt-get", "install", "-y", "-q", package,
+            external=True, env=env, success_codes=[0, 100],
+        )  # fmt: skip
+        if _nginx_found():
+            return
+    session.error("apt-get could not install nginx")

@@ -1,0 +1,1 @@
+"""Helpers of `benchmarks/bench_limits.py`: nginx and the emulator, nginx's log, the worker."""
