@@ -29,11 +29,15 @@ LIST_WIDGETS: Operation[Page[Widget]] = Operation(
     name="list",
     paginated=True,
     params=(
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="color", wire_name="color", location="query"),
-        Param(name="since", wire_name="since", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="page", wire_name="page", location="query", kind="int"),
+        Param(name="limit", wire_name="limit", location="query", kind="int"),
+        Param(
+            name="color", wire_name="color", location="query", kind="enum", choices=("red", "blue")
+        ),
+        Param(name="since", wire_name="since", location="query", kind="datetime"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 CREATE_WIDGET: Operation[Widget] = Operation(
@@ -45,9 +49,16 @@ CREATE_WIDGET: Operation[Widget] = Operation(
     resource="widgets",
     name="create",
     params=(
-        Param(name="color", wire_name="color", location="body", required=True),
-        Param(name="created_at", wire_name="createdAt", location="body"),
-        Param(name="tags", wire_name="tags", location="body"),
+        Param(
+            name="color",
+            wire_name="color",
+            location="body",
+            required=True,
+            kind="enum",
+            choices=("red", "blue"),
+        ),
+        Param(name="created_at", wire_name="createdAt", location="body", kind="datetime"),
+        Param(name="tags", wire_name="tags", location="body", kind="list", items="str"),
     ),
     has_body=True,
     body_required=True,
@@ -62,11 +73,15 @@ GET_WIDGET: Operation[Widget] = Operation(
     resource="widgets",
     name="retrieve",
     params=(
-        Param(name="widget_id", wire_name="widgetId", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="x_trace_id", wire_name="x-trace-id", location="header"),
-        Param(name="color", wire_name="color", location="body"),
-        Param(name="from_", wire_name="from", location="body"),
+        Param(name="widget_id", wire_name="widgetId", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="x_trace_id", wire_name="x-trace-id", location="header", kind="str"),
+        Param(
+            name="color", wire_name="color", location="body", kind="enum", choices=("red", "blue")
+        ),
+        Param(name="from_", wire_name="from", location="body", kind="str"),
     ),
     has_body=True,
 )
@@ -78,7 +93,9 @@ DELETE_WIDGET: Operation[None] = Operation(
     returns=None,
     resource="widgets",
     name="delete",
-    params=(Param(name="widget_id", wire_name="widgetId", location="path", required=True),),
+    params=(
+        Param(name="widget_id", wire_name="widgetId", location="path", required=True, kind="str"),
+    ),
     has_body=True,
     body_required=True,
 )
@@ -91,8 +108,8 @@ PAINT_WIDGET: Operation[PaintResult] = Operation(
     resource="widgets",
     name="paint",
     params=(
-        Param(name="widget", wire_name="widgetId", location="path", required=True),
-        Param(name="sync_execution", wire_name="sync_execution", location="header"),
+        Param(name="widget", wire_name="widgetId", location="path", required=True, kind="str"),
+        Param(name="sync_execution", wire_name="sync_execution", location="header", kind="bool"),
     ),
     has_body=True,
 )
