@@ -19,6 +19,7 @@ from typing_extensions import Self, TypedDict, Unpack, override
 
 from ._auth import Secret, SessionTokenCache, credential, environment_of
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
+from ._options import check_base_url, check_client_options, check_default_headers
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_local_limiter
 from ._request import check_header_value, refuse_unknown
 from ._retry import RetryPolicy
@@ -90,6 +91,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
     ) -> None:
+        check_client_options(locals())
         key = api_key if api_key is not None else os.environ.get("REFOLD_API_KEY") or None
         config = TransportConfig(
             base_url=_check_base_url(
@@ -139,6 +141,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             ```
         """
         refuse_unknown("with_options()", changes, ClientOptions.__annotations__)
+        check_client_options(changes, derived=True)
         config = self._transport.config
         settings = attrs.evolve(
             self._options,
@@ -255,10 +258,11 @@ def _check_environment(api_key: Secret | None, expected: Environment | None) -> 
 
 
 def _check_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: check_header_value(name, value) for name, value in headers.items()}
+    return check_default_headers(headers)
 
 
 def _check_base_url(base_url: str) -> str:
+    check_base_url(base_url)
     url = httpx.URL(base_url)
     if url.scheme not in ("http", "https") or not url.host:
         raise InvalidArgumentError(f"base_url must be an http(s) URL, got {base_url!r}")

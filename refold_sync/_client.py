@@ -25,6 +25,7 @@ from typing_extensions import Self, Unpack, override
 
 from refold_async import AsyncRefold, ClientOptions, RefoldUsageError
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
+from refold_async._options import check_client_options
 
 from . import _portal
 from .resources import ResourceNamespaces
@@ -100,6 +101,7 @@ class Refold(ResourceNamespaces):
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
     ) -> None:
+        check_client_options(locals())
         make = _Recipe(
             partial(
                 AsyncRefold,
