@@ -25,23 +25,15 @@ import attrs
 
 from ._errors import InvalidArgumentError
 from ._operation import Operation, Param, ParamLocation, ValueKind
-from ._types import NotGiven
+from ._types import NOT_GIVEN
 
 __all__ = ["check_arguments", "where"]
 
 Check = Callable[[object], "str | None"]
 """Returns what is wrong with a value (`"must be a str, got int"`), or `None`."""
 
-_NAMES: dict[str, str] = {
-    "str": "a str",
-    "int": "an int",
-    "float": "a number",
-    "bool": "a bool",
-    "datetime": "a datetime.datetime",
-    "enum": "a str",
-    "object": "a mapping (or model)",
-    "list": "a list",
-}
+_Entry = tuple[str, str, bool, "Check | None"]
+"""One parameter's check: wire name, Python name, required, and the value check."""
 
 
 @attrs.frozen
@@ -50,7 +42,7 @@ class _Compiled:
 
     op: Operation[Any]
     where: str
-    checks: tuple[tuple[ParamLocation, tuple[tuple[Param, Check | None], ...]], ...]
+    checks: tuple[tuple[ParamLocation, tuple[_Entry, ...]], ...]
 
 
 # id(op) -> compiled checks; the entry keeps `op` alive, so an id is never reused under it.
@@ -81,30 +73,33 @@ def check_arguments(
             values = cast("Mapping[str, object]", body)
         else:
             values = path if location == "path" else query if location == "query" else headers
-        for param, check in checks:
-            value = values.get(param.wire_name)
-            if value is None or isinstance(value, NotGiven):
-                if param.required and location != "path":
-                    # Path values are refused by expand_path(), with their own message.
+        for wire, name, required, check in checks:
+            value = values.get(wire)
+            if value is None or value is NOT_GIVEN:
+                if required:
                     raise InvalidArgumentError(
-                        f"{compiled.where} needs {param.name!r}; it was None or left out"
+                        f"{compiled.where} needs {name!r}; it was None or left out"
                     )
                 continue
-            problem = check(value) if check is not None else None
-            if problem is not None:
-                raise InvalidArgumentError(f"{compiled.where}: {param.name!r} {problem}")
+            if check is not None:
+                problem = check(value)
+                if problem is not None:
+                    raise InvalidArgumentError(f"{compiled.where}: {name!r} {problem}")
 
 
 def _compile(op: Operation[Any]) -> _Compiled:
-    groups: dict[ParamLocation, list[tuple[Param, Check | None]]] = {}
+    groups: dict[ParamLocation, list[_Entry]] = {}
     for param in op.params:
         check = _check_for(param)
-        skip_required = param.location == "header" and param.wire_name == "linked_account_id"
-        if check is None and (not param.required or skip_required):
-            continue
-        if skip_required:
-            param = attrs.evolve(param, required=False)  # the auth plan fills it in
-        groups.setdefault(param.location, []).append((param, check))
+        # The auth plan fills in the linked account; expand_path() refuses missing path
+        # values with its own message.
+        required = param.required and not (
+            param.location == "path"
+            or (param.location == "header" and param.wire_name == "linked_account_id")
+        )
+        if check is not None or required:
+            entry = (param.wire_name, param.name, required, check)
+            groups.setdefault(param.location, []).append(entry)
     return _Compiled(
         op=op,
         where=where(op),
@@ -152,38 +147,41 @@ def _kind_check(kind: ValueKind, choices: tuple[str, ...]) -> Check | None:
         return None
     if kind == "enum":
         return _enum(choices)
-    accepts = _ACCEPTS[kind]
-    expected = _NAMES[kind]
+    if kind == "float":
+        return _float
+    if kind == "object":
+        return _object
+    types, expected = _TYPES[kind]
+    no_bool = kind == "int"
 
+    # Specialised per kind: these run for every argument of every call.
     def check(value: object) -> str | None:
-        return None if accepts(value) else _wrong(expected, value)
+        if isinstance(value, types) and not (no_bool and isinstance(value, bool)):
+            return None
+        return _wrong(expected, value)
 
     return check
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return math.isfinite(value)
-
-
-def _is_object(value: object) -> bool:
-    return isinstance(value, Mapping) or attrs.has(type(value))
-
-
-_ACCEPTS: dict[str, Callable[[object], bool]] = {
-    "str": lambda value: isinstance(value, str),
-    "int": _is_int,
-    "float": _is_number,
-    "bool": lambda value: isinstance(value, bool),
-    "datetime": lambda value: isinstance(value, dt.datetime),
-    "object": _is_object,
-    "list": lambda value: isinstance(value, list | tuple),
+_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "str": (str, "a str"),
+    "int": (int, "an int"),
+    "bool": (bool, "a bool"),
+    "datetime": (dt.datetime, "a datetime.datetime"),
+    "list": ((list, tuple), "a list"),
 }
+
+
+def _float(value: object) -> str | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return None
+    return _wrong("a finite number", value)
+
+
+def _object(value: object) -> str | None:
+    if type(value) is dict or isinstance(value, Mapping) or attrs.has(type(value)):
+        return None
+    return _wrong("a mapping (or model)", value)
 
 
 def _wrong(expected: str, value: object) -> str:
@@ -195,6 +193,8 @@ def _enum(choices: tuple[str, ...]) -> Check:
     listed = ", ".join(map(repr, choices))
 
     def check(value: object) -> str | None:
+        if type(value) is str and value in allowed:
+            return None
         if isinstance(value, enum.Enum):
             value = value.value
         if isinstance(value, str) and value in allowed:

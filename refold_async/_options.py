@@ -11,7 +11,6 @@ keeps them (DESIGN §12).
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from typing import cast
 from urllib.parse import urlsplit
@@ -124,6 +123,7 @@ def _nullable(kind: type, what: str) -> Callable[[str, object, bool], None]:
 
 
 def _timeout(name: str, value: object, derived: bool) -> None:
+    # `timeout` and `max_queue_wait`: positive seconds, or None for no bound.
     check_timeout(name, value)
 
 
@@ -164,15 +164,6 @@ def _environment(name: str, value: object, derived: bool) -> None:
         raise InvalidArgumentError(f"{name} must be 'live', 'test' or None, got {value!r}")
 
 
-def _seconds_or_none(name: str, value: object, derived: bool) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be seconds (a number) or None, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidArgumentError(f"{name} must be a positive number of seconds, got {value!r}")
-
-
 _CHECKS: dict[str, Callable[[str, object, bool], None]] = {
     "linked_account_id": _nullable(str, "a str or None"),
     "base_url": _optional(str, "a str"),
@@ -183,5 +174,5 @@ _CHECKS: dict[str, Callable[[str, object, bool], None]] = {
     "http_client": _http_client,
     "default_headers": _default_headers,
     "expect_environment": _environment,
-    "max_queue_wait": _seconds_or_none,
+    "max_queue_wait": _timeout,
 }

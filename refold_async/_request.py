@@ -191,8 +191,9 @@ def check_options(op: Operation[Any], options: Mapping[str, object]) -> None:
     for name in ("extra_headers", "extra_query", "extra_body"):
         if name in options:
             _check_mapping(name, options[name])
-    if "timeout" in options:
-        check_timeout("timeout", options["timeout"])
+    for name in ("timeout", "max_queue_wait"):  # seconds, or None for no bound
+        if name in options:
+            check_timeout(name, options[name])
 
 
 def _check_mapping(option: str, value: object) -> None:

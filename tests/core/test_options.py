@@ -200,3 +200,26 @@ async def test_default_headers_are_replaced_by_call_headers_of_any_case(
     client = mock_client(router, default_headers={"X-Trace": "default"})
     await client._transport.send(ops.ORG, options={"extra_headers": {"x-TRACE": "call"}})
     assert router.calls.last.request.headers.get_list("x-trace") == ["call"]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        pytest.param(0, InvalidArgumentError, id="zero"),
+        pytest.param(-0.5, InvalidArgumentError, id="negative"),
+        pytest.param("1s", TypeError, id="text"),
+        pytest.param(None, None, id="none"),
+        pytest.param(2.5, None, id="seconds"),
+    ],
+)
+def test_max_queue_wait_is_positive_seconds_or_none(
+    value: object, error: type[Exception] | None
+) -> None:
+    """The queue bound (DESIGN §4) is checked like `timeout`, wherever a client passes it."""
+    from refold_async._options import check_client_options
+
+    if error is None:
+        check_client_options({"max_queue_wait": value})
+    else:
+        with pytest.raises(error, match="max_queue_wait"):
+            check_client_options({"max_queue_wait": value})
