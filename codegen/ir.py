@@ -21,6 +21,7 @@ __all__ = [
     "Param",
     "Resource",
     "TypeExpr",
+    "ValueCheck",
 ]
 
 
@@ -113,6 +114,40 @@ class ModelModule:
 
 
 @attrs.frozen
+class ValueCheck:
+    """What an argument's value must be, for the runtime `Param` (checked before sending).
+
+    Attributes:
+        kind: `any`, `str`, `int`, `float`, `bool`, `datetime`, `enum`, `object` or `list`.
+        items: The kind of a list's items, or of an object's values.
+        choices: An enum's allowed strings (of the value, or of each list item).
+        minimum: The smallest number allowed (inclusive), from the spec or the overrides.
+        maximum: The largest number allowed (inclusive).
+        min_items: The fewest items of a list.
+        max_items: The most items of a list.
+        pattern: A regular expression a string must match.
+    """
+
+    kind: str = "any"
+    items: str = "any"
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    pattern: str | None = None
+
+    def fields(self) -> list[tuple[str, object]]:
+        """The attributes that differ from their defaults, in declaration order."""
+        default = ValueCheck()
+        return [
+            (a.name, getattr(self, a.name))
+            for a in attrs.fields(ValueCheck)
+            if getattr(self, a.name) != getattr(default, a.name)
+        ]
+
+
+@attrs.frozen
 class Param:
     """One argument of a generated method.
 
@@ -124,6 +159,7 @@ class Param:
         type: The argument's annotation, without `| NotGiven`.
         has_default: The method argument defaults to `NOT_GIVEN`. True for optional
             arguments, and for the `linked_account_id` header, which the client fills in.
+        check: What its value must be, checked at each call before sending.
     """
 
     name: str
@@ -132,6 +168,7 @@ class Param:
     required: bool
     type: TypeExpr
     has_default: bool
+    check: ValueCheck = ValueCheck()
 
     @property
     def is_whole_body(self) -> bool:

@@ -16,7 +16,17 @@ from typing import Any, Literal, cast
 
 import attrs
 
-from .ir import Api, GeneratorIssue, Model, ModelModule, Operation, Param, Resource, TypeExpr
+from .ir import (
+    Api,
+    GeneratorIssue,
+    Model,
+    ModelModule,
+    Operation,
+    Param,
+    Resource,
+    TypeExpr,
+    ValueCheck,
+)
 from .load import Node, Spec
 from .naming import constant_name, is_identifier, snake_name
 from .schemas import ANY, JSON_OBJECT, SchemaTypes, is_model_schema
@@ -47,6 +57,7 @@ class Overrides:
     enums: Mapping[str, str]
     operations: Mapping[str, Mapping[str, Any]]
     secret_fields: frozenset[str] = frozenset()
+    bounds: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
 
 def load_overrides(path: Path) -> Overrides:
@@ -58,6 +69,7 @@ def load_overrides(path: Path) -> Overrides:
         enums=data.get("enums", {}),
         operations=data.get("operations", {}),
         secret_fields=frozenset(data.get("secrets", {}).get("fields", [])),
+        bounds=data.get("bounds", {}),
     )
 
 
@@ -114,6 +126,7 @@ class _Builder:
             spec, overrides.models, overrides.enums, secret_fields=overrides.secret_fields
         )
         self.issues: list[GeneratorIssue] = []
+        self._bounds_used: set[str] = set()
 
     def build(self) -> Api:
         raw = list(self._raw_operations())
@@ -122,6 +135,8 @@ class _Builder:
         self.types.name_enums()
         models = self.types.build_models()
         resources = self._resources(raw)
+        for key in sorted(set(self.overrides.bounds) - self._bounds_used):
+            self._issue("warning", key, "[bounds] names a parameter no operation has")
         return Api(
             sha256=self.spec.sha256,
             resources=resources,
@@ -267,7 +282,33 @@ class _Builder:
         if location == "path" and type_.text == "Any":
             type_ = TypeExpr("str")
         name = renames.get(f"{location}:{wire}", snake_name(wire))
-        return Param(name, wire, location, required, type_, has_default=linked or not required)
+        check = self.types.param_check(node.get("schema", {}))
+        if location == "path" and check.kind == "any":
+            check = ValueCheck(kind="str")
+        return Param(
+            name,
+            wire,
+            location,
+            required,
+            type_,
+            has_default=linked or not required,
+            check=self._bounded(f"{location}:{wire}", check),
+        )
+
+    def _bounded(self, key: str, check: ValueCheck) -> ValueCheck:
+        """`check` with the bounds of `[bounds]` in overrides.toml where the spec gives none."""
+        bounds = self.overrides.bounds.get(key)
+        if bounds is None:
+            return check
+        self._bounds_used.add(key)
+        if check.kind not in ("int", "float"):
+            self._issue("error", key, "[bounds] applies to numbers only")
+            return check
+        return attrs.evolve(
+            check,
+            minimum=check.minimum if check.minimum is not None else bounds.get("minimum"),
+            maximum=check.maximum if check.maximum is not None else bounds.get("maximum"),
+        )
 
     def _body_params(
         self, schema: Node, body_required: bool, renames: Mapping[str, str]
@@ -284,9 +325,18 @@ class _Builder:
         for wire in wires:
             is_required = body_required and wire in required
             type_ = self.types.param_type(properties[wire]) if wire in properties else ANY
+            check = self.types.param_check(properties[wire]) if wire in properties else ValueCheck()
             name = renames.get(f"body:{wire}", snake_name(wire))
             params.append(
-                Param(name, wire, "body", is_required, type_, has_default=not is_required)
+                Param(
+                    name,
+                    wire,
+                    "body",
+                    is_required,
+                    type_,
+                    has_default=not is_required,
+                    check=self._bounded(f"body:{wire}", check),
+                )
             )
         return params
 

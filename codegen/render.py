@@ -14,11 +14,11 @@ import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 
-from .ir import Api, EnumDef, ModelModule, Resource, TypeExpr
+from .ir import Api, EnumDef, ModelModule, Resource, TypeExpr, ValueCheck
 
 __all__ = [
     "GENERATED_DIRS",
@@ -42,6 +42,19 @@ def pyrepr(value: object) -> str:
     if not isinstance(value, str | int | float | bool):
         raise TypeError(f"pyrepr takes a JSON scalar, got {type(value).__name__}")
     return repr(value)
+
+
+def check_arguments(check: ValueCheck) -> str:
+    """The keyword arguments of a runtime `Param` that say what its value must be."""
+    parts: list[str] = []
+    for name, value in check.fields():
+        if isinstance(value, tuple):
+            items = [pyrepr(v) for v in cast("tuple[object, ...]", value)]
+            text = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        else:
+            text = pyrepr(value)
+        parts.append(f", {name}={text}")
+    return "".join(parts)
 
 
 def _shadowed(resource: Resource) -> set[str]:
@@ -80,6 +93,7 @@ def _environment() -> jinja2.Environment:
         "pyrepr": pyrepr,
         "annotation": annotation,
         "needs_builtins": needs_builtins,
+        "check_arguments": check_arguments,
     }
     env.filters.update(filters)
     return env

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import attrs
 
-from .ir import EnumDef, Field, GeneratorIssue, Model, TypeExpr
+from .ir import EnumDef, Field, GeneratorIssue, Model, TypeExpr, ValueCheck
 from .load import Node, Spec, schema_ref_name
 from .naming import is_identifier, member_name, pascal_name, snake_name
 
@@ -212,6 +212,56 @@ class SchemaTypes:
             return TypeExpr("str")
         return TypeExpr(name, models=frozenset({name}))
 
+    # -- checks -------------------------------------------------------------------------
+
+    def param_check(self, schema: Node) -> ValueCheck:
+        """What a method argument of `schema` must be at run time; mirrors `param_type`."""
+        ref = schema_ref_name(schema)
+        if ref is not None:
+            if ref in self.classes:
+                return ValueCheck(kind="object")
+            return self.param_check(self._component(ref))
+        merged = self.spec.merged(schema)
+        if "oneOf" in merged or "anyOf" in merged:
+            return ValueCheck()
+        kind = _kind(merged)
+        if merged.get("enum") and kind == "string":
+            values = tuple(str(v) for v in merged["enum"])
+            if sorted(values) == ["false", "true"]:
+                return ValueCheck(kind="bool")
+            return ValueCheck(kind="enum", choices=values)
+        if kind == "string" and merged.get("format") == "date-time":
+            return ValueCheck(kind="datetime")
+        if kind in _SCALARS:
+            return self._scalar_check(merged, _SCALARS[kind])
+        if kind == "array":
+            items = merged.get("items")
+            item = self.param_check(items) if items else ValueCheck()
+            return ValueCheck(
+                kind="list",
+                items=item.kind,
+                choices=item.choices,
+                min_items=_int_or_none(merged.get("minItems")),
+                max_items=_int_or_none(merged.get("maxItems")),
+            )
+        if kind == "object" or "properties" in merged or "additionalProperties" in merged:
+            extra: object = merged.get("additionalProperties")
+            if not merged.get("properties") and isinstance(extra, Mapping) and extra:
+                value = self.param_check(cast("Node", extra))
+                return ValueCheck(kind="object", items=value.kind, choices=value.choices)
+            return ValueCheck(kind="object")
+        return ValueCheck()
+
+    @staticmethod
+    def _scalar_check(schema: Node, kind: str) -> ValueCheck:
+        pattern = schema.get("pattern") if kind == "str" else None
+        return ValueCheck(
+            kind=kind,
+            minimum=_number_or_none(schema.get("minimum")),
+            maximum=_number_or_none(schema.get("maximum")),
+            pattern=str(pattern) if pattern else None,
+        )
+
     # -- models -------------------------------------------------------------------------
 
     def build_models(self) -> list[Model]:
@@ -276,3 +326,13 @@ class SchemaTypes:
         elif ref not in found:
             found.add(ref)
             self._collect(self.spec.schemas()[ref], found)
+
+
+def _number_or_none(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

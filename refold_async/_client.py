@@ -35,6 +35,7 @@ from ._auth import (
 )
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
 from ._exchange import DEFAULT_MAX_RESPONSE_BYTES
+from ._options import check_base_url, check_client_options, check_default_headers
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
 from ._request import check_header_value, check_max_response_bytes, refuse_unknown
 from ._retry import RetryPolicy
@@ -122,6 +123,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             key, token = client_credentials(api_key, session_token)
         finally:
             del api_key, session_token
+        check_client_options(locals())
         config = TransportConfig(
             base_url=_check_base_url(
                 base_url or os.environ.get("REFOLD_BASE_URL") or DEFAULT_BASE_URL
@@ -172,6 +174,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         """
         secrets = take_credentials(cast("dict[str, Any]", changes))  # first: DESIGN §12
         refuse_unknown("with_options()", changes, ClientOptions.__annotations__)
+        check_client_options(changes, derived=True)
         config = self._transport.config
         settings = attrs.evolve(
             self._options,
@@ -303,10 +306,11 @@ def _check_environment(api_key: Secret | None, expected: Environment | None) -> 
 
 
 def _check_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: check_header_value(name, value) for name, value in headers.items()}
+    return check_default_headers(headers)
 
 
 def _check_base_url(base_url: str) -> str:
+    check_base_url(base_url)
     url = httpx.URL(base_url)
     if url.scheme not in ("http", "https") or not url.host:
         raise InvalidArgumentError(f"base_url must be an http(s) URL, got {base_url!r}")

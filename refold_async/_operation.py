@@ -13,12 +13,18 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
-__all__ = ["AuthScope", "HTTPMethod", "Operation", "Param", "ParamLocation"]
+__all__ = ["AuthScope", "HTTPMethod", "Operation", "Param", "ParamLocation", "ValueKind"]
 
 T = TypeVar("T")
 
 HTTPMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 ParamLocation = Literal["path", "query", "header", "body"]
+ValueKind = Literal["any", "str", "int", "float", "bool", "datetime", "enum", "object", "list"]
+"""What a parameter's value must be, as generated from its schema (`"any"`: not checked).
+
+`"enum"` is a string among `Param.choices`; `"object"` a mapping or a model instance;
+`"list"` a list or tuple, whose items are of `Param.items`.
+"""
 
 
 class AuthScope(str, enum.Enum):
@@ -50,12 +56,28 @@ class Param:
         wire_name: The name on the wire (header name, query key, path placeholder, JSON key).
         location: Where the value travels.
         required: Whether the spec requires it.
+        kind: What the value must be; `"any"` leaves it unchecked.
+        items: For a list, what each item must be; for an object, what each value must be.
+        choices: The allowed strings of an enum (of the value, or of each item).
+        minimum: The smallest number allowed (inclusive).
+        maximum: The largest number allowed (inclusive).
+        min_items: The fewest items a list may have.
+        max_items: The most items a list may have.
+        pattern: A regular expression a string must match (searched, as in JSON Schema).
     """
 
     name: str
     wire_name: str
     location: ParamLocation
     required: bool = False
+    kind: ValueKind = "any"
+    items: ValueKind = "any"
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    pattern: str | None = None
 
 
 @attrs.frozen(kw_only=True)

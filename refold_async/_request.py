@@ -10,26 +10,45 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import enum
+import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import attrs
 
+from ._arguments import check_arguments, where
 from ._convert import format_datetime, unstructure
 from ._errors import InvalidArgumentError
 from ._operation import Operation
 from ._types import CallOptions, NotGiven
 
-__all__ = ["RequestParts", "build_request", "check_header_value", "check_max_response_bytes"]
+__all__ = [
+    "CREDENTIAL_HEADERS",
+    "LINKED_ACCOUNT_HEADER",
+    "MAX_PATH_LENGTH",
+    "MAX_QUERY_LENGTH",
+    "RequestParts",
+    "build_request",
+    "check_header_name",
+    "check_header_value",
+    "check_max_response_bytes",
+    "refuse_unknown",
+]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 # Control characters (CR and LF among them) would let a value forge headers; httpx
 # encodes header values as ASCII, so anything past it could not be sent either.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization"})
+LINKED_ACCOUNT_HEADER = "linked_account_id"
+# Common servers and proxies refuse request lines past 8 KiB (414): refuse such paths first.
+MAX_PATH_LENGTH = 8192
+# httpx refuses a longer query (as an untyped `InvalidURL`, raised at send time).
+MAX_QUERY_LENGTH = 65536
 
 
 @attrs.frozen(kw_only=True)
@@ -56,22 +75,30 @@ def build_request(
     body: object,
     options: CallOptions,
 ) -> RequestParts:
-    """Check and assemble the request for `op`; raise `InvalidArgumentError` on bad input."""
-    check_options(op, options)
-    _check_required(op, query=query or {}, headers=headers or {}, body=body)
-    params = _query_items(query or {})
-    params.extend(_query_items(options.get("extra_query") or {}))
-    header_values = _header_items(headers or {})
-    for name, value in (options.get("extra_headers") or {}).items():
-        if name.lower() in CREDENTIAL_HEADERS:
-            raise InvalidArgumentError(
-                f"extra_headers may not set {name!r}: credentials come from the client"
-            )
-        header_values[name] = check_header_value(name, value)
+    """Check and assemble the request for `op`; raise `InvalidArgumentError` on bad input.
+
+    Misused call options raise `TypeError` (a mapping that is not one, a name that is not
+    text) or `InvalidArgumentError` (a `ValueError`), naming the option.
+    """
+    if options:
+        check_options(op, options)
+    path = path or {}
+    query = query or {}
+    headers = headers or {}
+    check_arguments(op, path=path, query=query, headers=headers, body=body)
+    params = _query_items(query)
+    extra_query = options.get("extra_query")
+    if extra_query:
+        params.extend(_query_items(extra_query))
+    _check_query_length(params)
+    header_values = _header_items(headers)
+    extra_headers = options.get("extra_headers")
+    if extra_headers:
+        _merge_extra_headers(header_values, extra_headers)
     json_body, has_json = _body(body, options.get("extra_body"), required=op.body_required)
     return RequestParts(
         method=op.method,
-        path=expand_path(op.path, path or {}),
+        path=expand_path(op.path, path),
         params=params,
         headers=header_values,
         json=json_body,
@@ -93,10 +120,39 @@ def expand_path(template: str, values: Mapping[str, object]) -> str:
         if value is None or isinstance(value, NotGiven) or value == "":
             raise InvalidArgumentError(f"path parameter {name!r} is required and may not be empty")
         text = quote(_text(value), safe="")
+        if len(text) > MAX_PATH_LENGTH:
+            raise InvalidArgumentError(
+                f"path parameter {name!r} is {len(text)} characters long once encoded; "
+                f"a request path may have at most {MAX_PATH_LENGTH}"
+            )
         # "." and ".." would be resolved away by URL normalisation: keep them a segment.
         return text.replace(".", "%2E") if text in {".", ".."} else text
 
-    return _PLACEHOLDER.sub(segment, template)
+    path = _PLACEHOLDER.sub(segment, template)
+    if len(path) > MAX_PATH_LENGTH:
+        raise InvalidArgumentError(
+            f"the request path is {len(path)} characters long once encoded; "
+            f"it may have at most {MAX_PATH_LENGTH}"
+        )
+    return path
+
+
+def check_header_name(option: str, name: object) -> str:
+    """`name` in lower case, if it is a valid HTTP header name (RFC 9110 token).
+
+    Raises:
+        TypeError: `name` is not a str.
+        InvalidArgumentError: it is empty or has a character a header name cannot have
+            (CR and LF among them).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{option} header names must be str, got {type(name).__name__}")
+    if not _TOKEN.fullmatch(name):
+        raise InvalidArgumentError(
+            f"{option} has an invalid header name {name!r} (a header name is letters, "
+            "digits and !#$%&'*+-.^_`|~, with no spaces, colons, CR or LF)"
+        )
+    return name.lower()
 
 
 def check_header_value(name: str, value: object) -> str:
@@ -141,9 +197,44 @@ _OPTION_KEYS = frozenset(CallOptions.__annotations__)
 
 
 def check_options(op: Operation[Any], options: Mapping[str, object]) -> None:
-    """Refuse keyword arguments a method does not take (they arrive as call options)."""
-    where = f"{op.resource or 'client'}.{op.name or op.id}()"
-    refuse_unknown(where, options, _OPTION_KEYS, also=[p.name for p in op.params])
+    """Refuse keyword arguments a method does not take, and call options of a wrong type.
+
+    Misspelled keywords arrive here as call options, so this is where they are caught
+    (with a hint), before the auth plan could call the missing linked account the problem.
+    """
+    if not options.keys() <= _OPTION_KEYS:
+        refuse_unknown(where(op), options, _OPTION_KEYS, also=[p.name for p in op.params])
+    for name in ("extra_headers", "extra_query", "extra_body"):
+        if name in options:
+            _check_mapping(name, options[name])
+    for name in ("timeout", "max_queue_wait"):  # seconds, or None for no bound
+        if name in options:
+            check_timeout(name, options[name])
+
+
+def _check_mapping(option: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{option} must be a mapping, got {type(value).__name__}")
+    for key in cast("Mapping[object, object]", value):
+        if not isinstance(key, str):
+            raise TypeError(f"{option} keys must be str, got {type(key).__name__}")
+    if option == "extra_query" and LINKED_ACCOUNT_HEADER in value:
+        raise InvalidArgumentError(
+            f"extra_query may not set {LINKED_ACCOUNT_HEADER!r}: pass linked_account_id= "
+            "(the call names one linked account, and the SDK checks it)"
+        )
+
+
+def check_timeout(option: str, value: object) -> None:
+    """Refuse a timeout that is not `None` or a positive, finite number of seconds."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{option} must be seconds (a number) or None, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(f"{option} must be a positive number of seconds, got {value!r}")
 
 
 def refuse_unknown(
@@ -164,22 +255,6 @@ def refuse_unknown(
     raise InvalidArgumentError(f"{where} got unexpected keyword argument(s) {names}{advice}")
 
 
-def _check_required(
-    op: Operation[Any], *, query: Mapping[str, object], headers: Mapping[str, object], body: object
-) -> None:
-    """Refuse a required query, header or body field passed as `None` (or left out)."""
-    supplied: dict[str, Mapping[str, object]] = {"query": query, "header": headers}
-    if isinstance(body, Mapping):
-        supplied["body"] = cast("Mapping[str, object]", body)
-    for param in op.params:
-        if not param.required or param.location == "path" or param.location not in supplied:
-            continue
-        if param.location == "header" and param.wire_name == "linked_account_id":
-            continue  # the auth plan fills it in from the client, or says it is missing
-        if not _given(supplied[param.location].get(param.wire_name)):
-            raise InvalidArgumentError(f"{op.id} needs {param.name!r}; it was None or left out")
-
-
 def _given(value: object) -> bool:
     return value is not None and not isinstance(value, NotGiven)
 
@@ -198,7 +273,38 @@ def _query_items(query: Mapping[str, object]) -> list[tuple[str, str]]:
 
 
 def _header_items(headers: Mapping[str, object]) -> dict[str, str]:
-    return {name: check_header_value(name, v) for name, v in headers.items() if _given(v)}
+    # Lower case throughout: names from the caller then replace ours, never sit beside them.
+    return {name.lower(): check_header_value(name, v) for name, v in headers.items() if _given(v)}
+
+
+def _merge_extra_headers(headers: dict[str, str], extra: Mapping[str, object]) -> None:
+    """Merge `extra_headers` over the request's own, matching names case-insensitively."""
+    for name, value in extra.items():
+        key = check_header_name("extra_headers", name)
+        if key in CREDENTIAL_HEADERS:
+            raise InvalidArgumentError(
+                f"extra_headers may not set {name!r}: credentials come from the client"
+            )
+        if key == LINKED_ACCOUNT_HEADER:
+            raise InvalidArgumentError(
+                f"extra_headers may not set {name!r}: pass linked_account_id= (or use "
+                "for_linked_account()), so that the call names one linked account"
+            )
+        headers[key] = check_header_value(name, value)
+
+
+def _check_query_length(params: list[tuple[str, str]]) -> None:
+    if not params:
+        return
+    rough = sum(len(name) + len(value) + 2 for name, value in params)
+    if rough * 3 <= MAX_QUERY_LENGTH:  # even if every character were percent-encoded
+        return
+    length = len(urlencode(params, quote_via=quote))
+    if length > MAX_QUERY_LENGTH:
+        raise InvalidArgumentError(
+            f"the query string is {length} characters long once encoded; "
+            f"it may have at most {MAX_QUERY_LENGTH}"
+        )
 
 
 def _body(body: object, extra: Mapping[str, object] | None, *, required: bool) -> tuple[Any, bool]:

@@ -139,10 +139,12 @@ class Transport:
     ) -> T:
         """Send `op` with the caller's arguments and return the decoded response."""
         options = options or {}
-        plan = self._plan(op, headers, query)
+        # Arguments first: a misspelled `linked_account_id=` is a typo to name, not a
+        # missing linked account.
         parts = build_request(
             op, path=path, query=query, headers=headers, body=body, options=options
         )
+        plan = self._plan(op, headers, query)
         if plan.linked_account_id is not None:
             parts.headers["linked_account_id"] = plan.linked_account_id
         response = await self._send_with_retries(op, parts, plan)

@@ -27,6 +27,7 @@ from refold_async import AsyncRefold, ClientOptions, RefoldUsageError
 from refold_async._auth import client_credentials
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
+from refold_async._options import check_client_options
 
 from . import _portal
 from .resources import ResourceNamespaces
@@ -117,6 +118,7 @@ class Refold(ResourceNamespaces):
             key, token = client_credentials(api_key, session_token)
         finally:
             del api_key, session_token
+        check_client_options(locals())
         make = _Recipe(
             partial(
                 AsyncRefold,

@@ -26,12 +26,13 @@ LIST_ACTIONS: Operation[list[ActionSummary]] = Operation(
     resource="actions",
     name="list",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
         Param(
             name="linked_account_id",
             wire_name="linked_account_id",
             location="header",
             required=True,
+            kind="str",
         ),
     ),
 )
@@ -45,13 +46,14 @@ GET_ACTION_SCHEMA: Operation[list[ActionInput]] = Operation(
     resource="actions",
     name="retrieve",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="action_id", wire_name="action_id", location="path", required=True),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(name="action_id", wire_name="action_id", location="path", required=True, kind="str"),
         Param(
             name="linked_account_id",
             wire_name="linked_account_id",
             location="header",
             required=True,
+            kind="str",
         ),
     ),
 )
@@ -65,13 +67,14 @@ EXECUTE_ACTION: Operation[ActionResult] = Operation(
     resource="actions",
     name="execute",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="action_id", wire_name="action_id", location="path", required=True),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(name="action_id", wire_name="action_id", location="path", required=True, kind="str"),
         Param(
             name="linked_account_id",
             wire_name="linked_account_id",
             location="header",
             required=True,
+            kind="str",
         ),
     ),
     has_body=True,

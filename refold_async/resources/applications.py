@@ -25,12 +25,19 @@ LIST_APPLICATIONS_FOR_LINKED_ACCOUNT: Operation[list[Application]] = Operation(
     resource="applications",
     name="list",
     params=(
-        Param(name="query_linked_account_id", wire_name="linked_account_id", location="query"),
-        Param(name="slug", wire_name="slug", location="query"),
-        Param(name="tags", wire_name="tags", location="query"),
-        Param(name="ecosystem", wire_name="ecosystem", location="query"),
-        Param(name="auth_type", wire_name="auth_type", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="query_linked_account_id",
+            wire_name="linked_account_id",
+            location="query",
+            kind="str",
+        ),
+        Param(name="slug", wire_name="slug", location="query", kind="str"),
+        Param(name="tags", wire_name="tags", location="query", kind="str"),
+        Param(name="ecosystem", wire_name="ecosystem", location="query", kind="bool"),
+        Param(name="auth_type", wire_name="auth_type", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 GET_APPLICATION_BY_SLUG: Operation[Application] = Operation(
@@ -43,12 +50,19 @@ GET_APPLICATION_BY_SLUG: Operation[Application] = Operation(
     resource="applications",
     name="retrieve",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="query_linked_account_id", wire_name="linked_account_id", location="query"),
-        Param(name="tags", wire_name="tags", location="query"),
-        Param(name="ecosystem", wire_name="ecosystem", location="query"),
-        Param(name="auth_type", wire_name="auth_type", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(
+            name="query_linked_account_id",
+            wire_name="linked_account_id",
+            location="query",
+            kind="str",
+        ),
+        Param(name="tags", wire_name="tags", location="query", kind="str"),
+        Param(name="ecosystem", wire_name="ecosystem", location="query", kind="bool"),
+        Param(name="auth_type", wire_name="auth_type", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 

@@ -22,7 +22,7 @@ GET_AUTH_STRUCTURE_FOR_APP: Operation[dict[str, dict[str, Any]]] = Operation(
     returns=dict[str, dict[str, Any]],
     resource="auth_structures",
     name="retrieve",
-    params=(Param(name="slug", wire_name="slug", location="path", required=True),),
+    params=(Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),),
 )
 
 

@@ -25,8 +25,10 @@ GET_CONFIG_FIELDS: Operation[ApplicationConfig] = Operation(
     resource="config_fields",
     name="list",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="slug", wire_name="slug", location="header", required=True),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="slug", wire_name="slug", location="header", required=True, kind="str"),
     ),
 )
 GET_CONFIG_FIELD_OPTIONS: Operation[ConfigField] = Operation(
@@ -39,12 +41,19 @@ GET_CONFIG_FIELD_OPTIONS: Operation[ConfigField] = Operation(
     resource="config_fields",
     name="retrieve_options",
     params=(
-        Param(name="field_id", wire_name="fieldId", location="path", required=True),
-        Param(name="config_id", wire_name="config_id", location="query"),
-        Param(name="workflow_id", wire_name="workflow_id", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="slug", wire_name="slug", location="header", required=True),
-        Param(name="disable_field_options", wire_name="disable_field_options", location="header"),
+        Param(name="field_id", wire_name="fieldId", location="path", required=True, kind="str"),
+        Param(name="config_id", wire_name="config_id", location="query", kind="str"),
+        Param(name="workflow_id", wire_name="workflow_id", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="slug", wire_name="slug", location="header", required=True, kind="str"),
+        Param(
+            name="disable_field_options",
+            wire_name="disable_field_options",
+            location="header",
+            kind="bool",
+        ),
         Param(name="value", wire_name="value", location="body"),
     ),
     has_body=True,
@@ -59,12 +68,19 @@ UPDATE_CONFIG_FIELD: Operation[ConfigField] = Operation(
     resource="config_fields",
     name="update",
     params=(
-        Param(name="field_id", wire_name="fieldId", location="path", required=True),
-        Param(name="config_id", wire_name="config_id", location="query"),
-        Param(name="workflow_id", wire_name="workflow_id", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="slug", wire_name="slug", location="header", required=True),
-        Param(name="disable_field_options", wire_name="disable_field_options", location="header"),
+        Param(name="field_id", wire_name="fieldId", location="path", required=True, kind="str"),
+        Param(name="config_id", wire_name="config_id", location="query", kind="str"),
+        Param(name="workflow_id", wire_name="workflow_id", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="slug", wire_name="slug", location="header", required=True, kind="str"),
+        Param(
+            name="disable_field_options",
+            wire_name="disable_field_options",
+            location="header",
+            kind="bool",
+        ),
         Param(name="value", wire_name="value", location="body"),
     ),
     has_body=True,
@@ -80,12 +96,19 @@ DELETE_CONFIG_FIELD: Operation[ConfigField] = Operation(
     resource="config_fields",
     name="delete",
     params=(
-        Param(name="field_id", wire_name="fieldId", location="path", required=True),
-        Param(name="config_id", wire_name="config_id", location="query"),
-        Param(name="workflow_id", wire_name="workflow_id", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="slug", wire_name="slug", location="header", required=True),
-        Param(name="disable_field_options", wire_name="disable_field_options", location="header"),
+        Param(name="field_id", wire_name="fieldId", location="path", required=True, kind="str"),
+        Param(name="config_id", wire_name="config_id", location="query", kind="str"),
+        Param(name="workflow_id", wire_name="workflow_id", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="slug", wire_name="slug", location="header", required=True, kind="str"),
+        Param(
+            name="disable_field_options",
+            wire_name="disable_field_options",
+            location="header",
+            kind="bool",
+        ),
     ),
 )
 GET_RULE_ENGINE_OPTIONS: Operation[dict[str, Any]] = Operation(
@@ -98,12 +121,20 @@ GET_RULE_ENGINE_OPTIONS: Operation[dict[str, Any]] = Operation(
     resource="config_fields",
     name="retrieve_rule_options",
     params=(
-        Param(name="field_id", wire_name="fieldId", location="path", required=True),
-        Param(name="config_id", wire_name="config_id", location="query"),
-        Param(name="workflow_id", wire_name="workflow_id", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="slug", wire_name="slug", location="header", required=True),
-        Param(name="rule_column", wire_name="rule_column", location="body", required=True),
+        Param(name="field_id", wire_name="fieldId", location="path", required=True, kind="str"),
+        Param(name="config_id", wire_name="config_id", location="query", kind="str"),
+        Param(name="workflow_id", wire_name="workflow_id", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="slug", wire_name="slug", location="header", required=True, kind="str"),
+        Param(
+            name="rule_column",
+            wire_name="rule_column",
+            location="body",
+            required=True,
+            kind="object",
+        ),
     ),
     has_body=True,
     body_required=True,

@@ -32,15 +32,32 @@ GET_OR_CREATE_CONFIG: Operation[ApplicationConfig] = Operation(
     resource="configs",
     name="install",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="disable_field_options", wire_name="disable_field_options", location="header"),
-        Param(name="slug", wire_name="slug", location="body", required=True),
-        Param(name="config_id", wire_name="config_id", location="body"),
-        Param(name="fields", wire_name="fields", location="body"),
-        Param(name="application_data_slots", wire_name="application_data_slots", location="body"),
-        Param(name="workflows", wire_name="workflows", location="body"),
-        Param(name="labels", wire_name="labels", location="body"),
-        Param(name="map_fields_object", wire_name="map_fields_object", location="body"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(
+            name="disable_field_options",
+            wire_name="disable_field_options",
+            location="header",
+            kind="bool",
+        ),
+        Param(name="slug", wire_name="slug", location="body", required=True, kind="str"),
+        Param(name="config_id", wire_name="config_id", location="body", kind="str"),
+        Param(name="fields", wire_name="fields", location="body", kind="list", items="object"),
+        Param(
+            name="application_data_slots",
+            wire_name="application_data_slots",
+            location="body",
+            kind="list",
+            items="object",
+        ),
+        Param(
+            name="workflows", wire_name="workflows", location="body", kind="list", items="object"
+        ),
+        Param(name="labels", wire_name="labels", location="body", kind="object"),
+        Param(
+            name="map_fields_object", wire_name="map_fields_object", location="body", kind="object"
+        ),
     ),
     has_body=True,
     body_required=True,
@@ -55,15 +72,32 @@ UPDATE_CONFIG: Operation[ApplicationConfig] = Operation(
     resource="configs",
     name="update",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="disable_field_options", wire_name="disable_field_options", location="header"),
-        Param(name="slug", wire_name="slug", location="body", required=True),
-        Param(name="config_id", wire_name="config_id", location="body"),
-        Param(name="fields", wire_name="fields", location="body"),
-        Param(name="application_data_slots", wire_name="application_data_slots", location="body"),
-        Param(name="workflows", wire_name="workflows", location="body"),
-        Param(name="labels", wire_name="labels", location="body"),
-        Param(name="map_fields_object", wire_name="map_fields_object", location="body"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(
+            name="disable_field_options",
+            wire_name="disable_field_options",
+            location="header",
+            kind="bool",
+        ),
+        Param(name="slug", wire_name="slug", location="body", required=True, kind="str"),
+        Param(name="config_id", wire_name="config_id", location="body", kind="str"),
+        Param(name="fields", wire_name="fields", location="body", kind="list", items="object"),
+        Param(
+            name="application_data_slots",
+            wire_name="application_data_slots",
+            location="body",
+            kind="list",
+            items="object",
+        ),
+        Param(
+            name="workflows", wire_name="workflows", location="body", kind="list", items="object"
+        ),
+        Param(name="labels", wire_name="labels", location="body", kind="object"),
+        Param(
+            name="map_fields_object", wire_name="map_fields_object", location="body", kind="object"
+        ),
     ),
     has_body=True,
     body_required=True,
@@ -78,10 +112,17 @@ GET_INSTALLED_CONFIG_DEFAULT: Operation[ApplicationConfig] = Operation(
     resource="configs",
     name="retrieve_default",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="disable_field_options", wire_name="disable_field_options", location="header"),
-        Param(name="tenant_config", wire_name="tenant_config", location="body"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(
+            name="disable_field_options",
+            wire_name="disable_field_options",
+            location="header",
+            kind="bool",
+        ),
+        Param(name="tenant_config", wire_name="tenant_config", location="body", kind="bool"),
     ),
     has_body=True,
 )
@@ -95,8 +136,10 @@ DELETE_CONFIG_DEFAULT: Operation[MessageOnly] = Operation(
     resource="configs",
     name="delete_default",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 GET_INSTALLED_CONFIG: Operation[ApplicationConfig] = Operation(
@@ -109,11 +152,18 @@ GET_INSTALLED_CONFIG: Operation[ApplicationConfig] = Operation(
     resource="configs",
     name="retrieve",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="config_id", wire_name="configId", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="disable_field_options", wire_name="disable_field_options", location="header"),
-        Param(name="tenant_config", wire_name="tenant_config", location="body"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(name="config_id", wire_name="configId", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(
+            name="disable_field_options",
+            wire_name="disable_field_options",
+            location="header",
+            kind="bool",
+        ),
+        Param(name="tenant_config", wire_name="tenant_config", location="body", kind="bool"),
     ),
     has_body=True,
 )
@@ -127,9 +177,11 @@ DELETE_CONFIG: Operation[MessageOnly] = Operation(
     resource="configs",
     name="delete",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="config_id", wire_name="configId", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(name="config_id", wire_name="configId", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 TOGGLE_CONFIG_WORKFLOW: Operation[ToggleWorkflowResponse] = Operation(
@@ -142,11 +194,15 @@ TOGGLE_CONFIG_WORKFLOW: Operation[ToggleWorkflowResponse] = Operation(
     resource="configs",
     name="toggle_workflow",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="config_id", wire_name="configId", location="path", required=True),
-        Param(name="workflow_id", wire_name="workflowId", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="enabled", wire_name="enabled", location="body", required=True),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(name="config_id", wire_name="configId", location="path", required=True, kind="str"),
+        Param(
+            name="workflow_id", wire_name="workflowId", location="path", required=True, kind="str"
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="enabled", wire_name="enabled", location="body", required=True, kind="bool"),
     ),
     has_body=True,
     body_required=True,
@@ -161,8 +217,10 @@ LIST_CONFIGS_FOR_APPLICATION: Operation[list[ConfigSummary]] = Operation(
     resource="configs",
     name="list",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 

@@ -25,9 +25,13 @@ CREATE_CONNECT_URL: Operation[ConnectUrlResponse] = Operation(
     name="create",
     params=(
         Param(
-            name="linked_account_id", wire_name="linked_account_id", location="query", required=True
+            name="linked_account_id",
+            wire_name="linked_account_id",
+            location="query",
+            required=True,
+            kind="str",
         ),
-        Param(name="config_id", wire_name="config_id", location="query"),
+        Param(name="config_id", wire_name="config_id", location="query", kind="str"),
     ),
     has_body=True,
     body_required=True,

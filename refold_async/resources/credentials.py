@@ -29,9 +29,16 @@ UPSERT_DEFAULT_APP_AUTH_CREDENTIAL: Operation[DefaultAppCredentialActionResponse
     resource="credentials",
     name="upsert_default",
     params=(
-        Param(name="key", wire_name="key", location="path", required=True),
-        Param(name="query_linked_account_id", wire_name="linked_account_id", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="key", wire_name="key", location="path", required=True, kind="str"),
+        Param(
+            name="query_linked_account_id",
+            wire_name="linked_account_id",
+            location="query",
+            kind="str",
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
         Param(name="value", wire_name="value", location="body", required=True),
     ),
     has_body=True,
@@ -47,9 +54,16 @@ DELETE_DEFAULT_APP_AUTH_CREDENTIAL: Operation[GenericSuccess] = Operation(
     resource="credentials",
     name="delete_default",
     params=(
-        Param(name="key", wire_name="key", location="path", required=True),
-        Param(name="query_linked_account_id", wire_name="linked_account_id", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="key", wire_name="key", location="path", required=True, kind="str"),
+        Param(
+            name="query_linked_account_id",
+            wire_name="linked_account_id",
+            location="query",
+            kind="str",
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 SAVE_KEY_BASED_APP_CREDENTIALS: Operation[dict[str, Any]] = Operation(
@@ -62,9 +76,11 @@ SAVE_KEY_BASED_APP_CREDENTIALS: Operation[dict[str, Any]] = Operation(
     resource="credentials",
     name="save_key_credentials",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="auth_type", wire_name="auth_type", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(name="auth_type", wire_name="auth_type", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
     has_body=True,
     body_required=True,
@@ -79,9 +95,17 @@ MIGRATE_TOKEN_FOR_LINKED_ACCOUNT: Operation[MigrateTokenResponse] = Operation(
     resource="credentials",
     name="migrate_token",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="slug", wire_name="slug", location="body", required=True),
-        Param(name="auth_object", wire_name="auth_object", location="body", required=True),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="slug", wire_name="slug", location="body", required=True, kind="str"),
+        Param(
+            name="auth_object",
+            wire_name="auth_object",
+            location="body",
+            required=True,
+            kind="object",
+        ),
     ),
     has_body=True,
     body_required=True,

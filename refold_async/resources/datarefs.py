@@ -26,10 +26,12 @@ LIST_DATAREFS: Operation[Page[Dataref]] = Operation(
     name="list",
     paginated=True,
     params=(
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="unique", wire_name="unique", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="query"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(name="unique", wire_name="unique", location="query", kind="bool"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="query", kind="str"
+        ),
     ),
 )
 CREATE_DATAREF: Operation[Dataref] = Operation(
@@ -42,8 +44,10 @@ CREATE_DATAREF: Operation[Dataref] = Operation(
     resource="datarefs",
     name="create",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="ref_name", wire_name="refName", location="body", required=True),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="ref_name", wire_name="refName", location="body", required=True, kind="str"),
     ),
     has_body=True,
     body_required=True,
@@ -58,10 +62,12 @@ GET_DATAREF_AS_TABLE: Operation[DatarefAsTableResponse] = Operation(
     resource="datarefs",
     name="retrieve",
     params=(
-        Param(name="ref_name", wire_name="refName", location="path", required=True),
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="ref_name", wire_name="refName", location="path", required=True, kind="str"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 DELETE_DATAREF: Operation[DeleteOneResult] = Operation(
@@ -74,8 +80,10 @@ DELETE_DATAREF: Operation[DeleteOneResult] = Operation(
     resource="datarefs",
     name="delete",
     params=(
-        Param(name="ref_name", wire_name="refName", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="ref_name", wire_name="refName", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 CLEAR_DATAREF_RECORDS: Operation[Dataref] = Operation(
@@ -88,8 +96,10 @@ CLEAR_DATAREF_RECORDS: Operation[Dataref] = Operation(
     resource="datarefs",
     name="clear_records",
     params=(
-        Param(name="ref_name", wire_name="refName", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="ref_name", wire_name="refName", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 EDIT_DATAREF_GROUP: Operation[None] = Operation(
@@ -102,9 +112,18 @@ EDIT_DATAREF_GROUP: Operation[None] = Operation(
     resource="datarefs",
     name="set_group",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="ref_names", wire_name="refNames", location="body", required=True),
-        Param(name="group", wire_name="group", location="body"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(
+            name="ref_names",
+            wire_name="refNames",
+            location="body",
+            required=True,
+            kind="list",
+            items="str",
+        ),
+        Param(name="group", wire_name="group", location="body", kind="str"),
     ),
     has_body=True,
     body_required=True,

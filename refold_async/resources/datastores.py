@@ -25,9 +25,11 @@ LIST_CONFIG_DATASTORES: Operation[list[str]] = Operation(
     resource="datastores",
     name="list",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="config_id", wire_name="config_id", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(name="config_id", wire_name="config_id", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 LIST_CONFIG_DATASTORE_RECORDS: Operation[list[dict[str, Any]]] = Operation(
@@ -40,10 +42,18 @@ LIST_CONFIG_DATASTORE_RECORDS: Operation[list[dict[str, Any]]] = Operation(
     resource="datastores",
     name="list_records",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="datastore_name", wire_name="datastore_name", location="path", required=True),
-        Param(name="config_id", wire_name="config_id", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(
+            name="datastore_name",
+            wire_name="datastore_name",
+            location="path",
+            required=True,
+            kind="str",
+        ),
+        Param(name="config_id", wire_name="config_id", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 SEARCH_CONFIG_DATASTORE_RECORDS: Operation[list[dict[str, Any]]] = Operation(
@@ -56,10 +66,18 @@ SEARCH_CONFIG_DATASTORE_RECORDS: Operation[list[dict[str, Any]]] = Operation(
     resource="datastores",
     name="search",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="datastore_name", wire_name="datastore_name", location="path", required=True),
-        Param(name="config_id", wire_name="config_id", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(
+            name="datastore_name",
+            wire_name="datastore_name",
+            location="path",
+            required=True,
+            kind="str",
+        ),
+        Param(name="config_id", wire_name="config_id", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
     has_body=True,
     body_required=True,

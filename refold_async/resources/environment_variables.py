@@ -32,11 +32,23 @@ LIST_VARIABLE_DEFINITIONS: Operation[Page[VariableDefinition]] = Operation(
     name="list_definitions",
     paginated=True,
     params=(
-        Param(name="scope", wire_name="scope", location="query"),
-        Param(name="var_format", wire_name="var_format", location="query"),
-        Param(name="name", wire_name="name", location="query"),
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
+        Param(
+            name="scope",
+            wire_name="scope",
+            location="query",
+            kind="enum",
+            choices=("org", "workspace", "linked_account", "workflow"),
+        ),
+        Param(
+            name="var_format",
+            wire_name="var_format",
+            location="query",
+            kind="enum",
+            choices=("string", "number", "url"),
+        ),
+        Param(name="name", wire_name="name", location="query", kind="str"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
     ),
 )
 GET_VARIABLE_DEFINITION: Operation[VariableDefinitionWrapped] = Operation(
@@ -47,7 +59,7 @@ GET_VARIABLE_DEFINITION: Operation[VariableDefinitionWrapped] = Operation(
     returns=VariableDefinitionWrapped,
     resource="environment_variables",
     name="retrieve_definition",
-    params=(Param(name="id", wire_name="id", location="path", required=True),),
+    params=(Param(name="id", wire_name="id", location="path", required=True, kind="str"),),
 )
 GET_VARIABLE_VALUE: Operation[GetEnvValueResponse] = Operation(
     id="getVariableValue",
@@ -58,10 +70,18 @@ GET_VARIABLE_VALUE: Operation[GetEnvValueResponse] = Operation(
     resource="environment_variables",
     name="retrieve_value",
     params=(
-        Param(name="definition_id", wire_name="definition_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="query"),
-        Param(name="workflow_id", wire_name="workflow_id", location="query"),
-        Param(name="environment", wire_name="environment", location="query"),
+        Param(
+            name="definition_id",
+            wire_name="definition_id",
+            location="path",
+            required=True,
+            kind="str",
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="query", kind="str"
+        ),
+        Param(name="workflow_id", wire_name="workflow_id", location="query", kind="str"),
+        Param(name="environment", wire_name="environment", location="query", kind="str"),
     ),
 )
 SET_VARIABLE_VALUE: Operation[EnvVariableValue] = Operation(
@@ -74,16 +94,24 @@ SET_VARIABLE_VALUE: Operation[EnvVariableValue] = Operation(
     resource="environment_variables",
     name="set_value",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
         Param(
             name="variable_definition_id",
             wire_name="variable_definition_id",
             location="body",
             required=True,
+            kind="str",
         ),
-        Param(name="value", wire_name="value", location="body", required=True),
-        Param(name="scope_linked_account_id", wire_name="linked_account_id", location="body"),
-        Param(name="workflow_id", wire_name="workflow_id", location="body"),
+        Param(name="value", wire_name="value", location="body", required=True, kind="str"),
+        Param(
+            name="scope_linked_account_id",
+            wire_name="linked_account_id",
+            location="body",
+            kind="str",
+        ),
+        Param(name="workflow_id", wire_name="workflow_id", location="body", kind="str"),
     ),
     has_body=True,
     body_required=True,
@@ -98,12 +126,26 @@ LIST_VARIABLE_VALUES_BY_SCOPE: Operation[Page[EnvVariableValue]] = Operation(
     name="list_values",
     paginated=True,
     params=(
-        Param(name="scope", wire_name="scope", location="path", required=True),
-        Param(name="variable_definition_id", wire_name="variable_definition_id", location="query"),
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="workflow_id", wire_name="workflow_id", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="query"),
+        Param(
+            name="scope",
+            wire_name="scope",
+            location="path",
+            required=True,
+            kind="enum",
+            choices=("org", "workspace", "linked_account", "workflow"),
+        ),
+        Param(
+            name="variable_definition_id",
+            wire_name="variable_definition_id",
+            location="query",
+            kind="str",
+        ),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(name="workflow_id", wire_name="workflow_id", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="query", kind="str"
+        ),
     ),
 )
 DELETE_VARIABLE_VALUE: Operation[DeleteEnvValueResponse] = Operation(
@@ -116,8 +158,10 @@ DELETE_VARIABLE_VALUE: Operation[DeleteEnvValueResponse] = Operation(
     resource="environment_variables",
     name="delete_value",
     params=(
-        Param(name="value_id", wire_name="value_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="value_id", wire_name="value_id", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 

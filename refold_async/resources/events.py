@@ -34,9 +34,9 @@ CREATE_EVENT: Operation[list[CustomEvent]] = Operation(
     resource="events",
     name="create",
     params=(
-        Param(name="name", wire_name="name", location="body", required=True),
-        Param(name="response", wire_name="response", location="body", required=True),
-        Param(name="json_schema", wire_name="json_schema", location="body"),
+        Param(name="name", wire_name="name", location="body", required=True, kind="str"),
+        Param(name="response", wire_name="response", location="body", required=True, kind="str"),
+        Param(name="json_schema", wire_name="json_schema", location="body", kind="object"),
     ),
     has_body=True,
     body_required=True,
@@ -49,7 +49,9 @@ GET_EVENT: Operation[CustomEvent] = Operation(
     returns=CustomEvent,
     resource="events",
     name="retrieve",
-    params=(Param(name="event_id", wire_name="event_id", location="path", required=True),),
+    params=(
+        Param(name="event_id", wire_name="event_id", location="path", required=True, kind="str"),
+    ),
 )
 UPDATE_EVENT: Operation[list[CustomEvent]] = Operation(
     id="updateEvent",
@@ -60,10 +62,10 @@ UPDATE_EVENT: Operation[list[CustomEvent]] = Operation(
     resource="events",
     name="update",
     params=(
-        Param(name="event_id", wire_name="event_id", location="path", required=True),
-        Param(name="name", wire_name="name", location="body", required=True),
-        Param(name="response", wire_name="response", location="body", required=True),
-        Param(name="json_schema", wire_name="json_schema", location="body"),
+        Param(name="event_id", wire_name="event_id", location="path", required=True, kind="str"),
+        Param(name="name", wire_name="name", location="body", required=True, kind="str"),
+        Param(name="response", wire_name="response", location="body", required=True, kind="str"),
+        Param(name="json_schema", wire_name="json_schema", location="body", kind="object"),
     ),
     has_body=True,
     body_required=True,
@@ -76,7 +78,9 @@ DELETE_EVENT: Operation[list[CustomEvent]] = Operation(
     returns=list[CustomEvent],
     resource="events",
     name="delete",
-    params=(Param(name="event_id", wire_name="event_id", location="path", required=True),),
+    params=(
+        Param(name="event_id", wire_name="event_id", location="path", required=True, kind="str"),
+    ),
 )
 TRIGGER_EVENT_BY_SLUG: Operation[WebhookFiredResponse] = Operation(
     id="triggerEventBySlug",
@@ -88,12 +92,14 @@ TRIGGER_EVENT_BY_SLUG: Operation[WebhookFiredResponse] = Operation(
     resource="events",
     name="trigger_for_app",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="config_id", wire_name="config_id", location="header"),
-        Param(name="instance_tag", wire_name="instance_tag", location="header"),
-        Param(name="event", wire_name="event", location="body"),
-        Param(name="trigger", wire_name="trigger", location="body"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="config_id", wire_name="config_id", location="header", kind="str"),
+        Param(name="instance_tag", wire_name="instance_tag", location="header", kind="str"),
+        Param(name="event", wire_name="event", location="body", kind="str"),
+        Param(name="trigger", wire_name="trigger", location="body", kind="str"),
         Param(name="payload", wire_name="payload", location="body"),
     ),
     has_body=True,
@@ -109,12 +115,14 @@ TRIGGER_EVENT: Operation[WebhookFiredResponse] = Operation(
     resource="events",
     name="trigger",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="config_id", wire_name="config_id", location="header"),
-        Param(name="slug", wire_name="slug", location="header"),
-        Param(name="instance_tag", wire_name="instance_tag", location="header"),
-        Param(name="event", wire_name="event", location="body"),
-        Param(name="trigger", wire_name="trigger", location="body"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="config_id", wire_name="config_id", location="header", kind="str"),
+        Param(name="slug", wire_name="slug", location="header", kind="str"),
+        Param(name="instance_tag", wire_name="instance_tag", location="header", kind="str"),
+        Param(name="event", wire_name="event", location="body", kind="str"),
+        Param(name="trigger", wire_name="trigger", location="body", kind="str"),
         Param(name="payload", wire_name="payload", location="body"),
     ),
     has_body=True,

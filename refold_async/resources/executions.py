@@ -28,19 +28,27 @@ LIST_EXECUTIONS: Operation[Page[Execution]] = Operation(
     name="list",
     paginated=True,
     params=(
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="slug", wire_name="slug", location="query"),
-        Param(name="status", wire_name="status", location="query"),
-        Param(name="workflow_name", wire_name="workflow_name", location="query"),
-        Param(name="workflow_id", wire_name="workflow_id", location="query"),
-        Param(name="execution_id", wire_name="execution_id", location="query"),
-        Param(name="start_date", wire_name="start_date", location="query"),
-        Param(name="end_date", wire_name="end_date", location="query"),
-        Param(name="execution_type", wire_name="execution_type", location="query"),
-        Param(name="execution_source", wire_name="execution_source", location="query"),
-        Param(name="sort_asc", wire_name="sortAsc", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(name="slug", wire_name="slug", location="query", kind="str"),
+        Param(name="status", wire_name="status", location="query", kind="str"),
+        Param(name="workflow_name", wire_name="workflow_name", location="query", kind="str"),
+        Param(name="workflow_id", wire_name="workflow_id", location="query", kind="str"),
+        Param(name="execution_id", wire_name="execution_id", location="query", kind="str"),
+        Param(name="start_date", wire_name="start_date", location="query", kind="datetime"),
+        Param(name="end_date", wire_name="end_date", location="query", kind="datetime"),
+        Param(name="execution_type", wire_name="execution_type", location="query", kind="str"),
+        Param(
+            name="execution_source",
+            wire_name="execution_source",
+            location="query",
+            kind="enum",
+            choices=("API_CALL", "SCHEDULE", "Event"),
+        ),
+        Param(name="sort_asc", wire_name="sortAsc", location="query", kind="bool"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 GET_EXECUTION_BY_ID: Operation[Execution] = Operation(
@@ -53,8 +61,16 @@ GET_EXECUTION_BY_ID: Operation[Execution] = Operation(
     resource="executions",
     name="retrieve",
     params=(
-        Param(name="execution_id", wire_name="execution_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="execution_id",
+            wire_name="execution_id",
+            location="path",
+            required=True,
+            kind="str",
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 LIST_EXECUTION_NODE_BATCHES: Operation[Page[dict[str, Any]]] = Operation(
@@ -68,12 +84,20 @@ LIST_EXECUTION_NODE_BATCHES: Operation[Page[dict[str, Any]]] = Operation(
     name="list_node_batches",
     paginated=True,
     params=(
-        Param(name="execution_id", wire_name="execution_id", location="path", required=True),
-        Param(name="node_id", wire_name="node_id", location="path", required=True),
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="status", wire_name="status", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="execution_id",
+            wire_name="execution_id",
+            location="path",
+            required=True,
+            kind="str",
+        ),
+        Param(name="node_id", wire_name="node_id", location="path", required=True, kind="str"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(name="status", wire_name="status", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 STOP_EXECUTION: Operation[MessageOnly] = Operation(
@@ -86,8 +110,12 @@ STOP_EXECUTION: Operation[MessageOnly] = Operation(
     resource="executions",
     name="stop",
     params=(
-        Param(name="execution_id", wire_name="instanceId", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="execution_id", wire_name="instanceId", location="path", required=True, kind="str"
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 RERUN_EXECUTION: Operation[ExecutionRerun] = Operation(
@@ -100,8 +128,12 @@ RERUN_EXECUTION: Operation[ExecutionRerun] = Operation(
     resource="executions",
     name="rerun",
     params=(
-        Param(name="execution_id", wire_name="instanceId", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="execution_id", wire_name="instanceId", location="path", required=True, kind="str"
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 

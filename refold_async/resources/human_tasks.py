@@ -23,7 +23,7 @@ GET_HUMAN_TASK: Operation[HumanTask] = Operation(
     returns=HumanTask,
     resource="human_tasks",
     name="retrieve",
-    params=(Param(name="id", wire_name="id", location="path", required=True),),
+    params=(Param(name="id", wire_name="id", location="path", required=True, kind="str"),),
 )
 SUBMIT_HUMAN_TASK: Operation[dict[str, Any]] = Operation(
     id="submitHumanTask",
@@ -34,8 +34,8 @@ SUBMIT_HUMAN_TASK: Operation[dict[str, Any]] = Operation(
     resource="human_tasks",
     name="submit",
     params=(
-        Param(name="id", wire_name="id", location="path", required=True),
-        Param(name="data", wire_name="data", location="body", required=True),
+        Param(name="id", wire_name="id", location="path", required=True, kind="str"),
+        Param(name="data", wire_name="data", location="body", required=True, kind="object"),
     ),
     has_body=True,
     body_required=True,

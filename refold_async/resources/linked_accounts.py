@@ -26,10 +26,14 @@ LIST_LINKED_ACCOUNTS: Operation[Page[LinkedAccount]] = Operation(
     name="list",
     paginated=True,
     params=(
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="env_variable_name", wire_name="env_variable_name", location="query"),
-        Param(name="env_variable_value", wire_name="env_variable_value", location="query"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(
+            name="env_variable_name", wire_name="env_variable_name", location="query", kind="str"
+        ),
+        Param(
+            name="env_variable_value", wire_name="env_variable_value", location="query", kind="str"
+        ),
     ),
 )
 CREATE_LINKED_ACCOUNT: Operation[LinkedAccount] = Operation(
@@ -41,11 +45,11 @@ CREATE_LINKED_ACCOUNT: Operation[LinkedAccount] = Operation(
     resource="linked_accounts",
     name="create",
     params=(
-        Param(name="account_id", wire_name="account_id", location="body"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="body"),
-        Param(name="name", wire_name="name", location="body"),
-        Param(name="your_app", wire_name="your_app", location="body"),
-        Param(name="udf", wire_name="udf", location="body"),
+        Param(name="account_id", wire_name="account_id", location="body", kind="str"),
+        Param(name="linked_account_id", wire_name="linked_account_id", location="body", kind="str"),
+        Param(name="name", wire_name="name", location="body", kind="str"),
+        Param(name="your_app", wire_name="your_app", location="body", kind="object"),
+        Param(name="udf", wire_name="udf", location="body", kind="object", items="str"),
     ),
     has_body=True,
     body_required=True,
@@ -59,12 +63,12 @@ UPSERT_LINKED_ACCOUNT: Operation[LinkedAccount] = Operation(
     resource="linked_accounts",
     name="upsert",
     params=(
-        Param(name="account_id", wire_name="account_id", location="body"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="body"),
-        Param(name="payload", wire_name="payload", location="body"),
-        Param(name="name", wire_name="name", location="body"),
-        Param(name="your_app", wire_name="your_app", location="body"),
-        Param(name="udf", wire_name="udf", location="body"),
+        Param(name="account_id", wire_name="account_id", location="body", kind="str"),
+        Param(name="linked_account_id", wire_name="linked_account_id", location="body", kind="str"),
+        Param(name="payload", wire_name="payload", location="body", kind="object"),
+        Param(name="name", wire_name="name", location="body", kind="str"),
+        Param(name="your_app", wire_name="your_app", location="body", kind="object"),
+        Param(name="udf", wire_name="udf", location="body", kind="object", items="str"),
     ),
     has_body=True,
     body_required=True,
@@ -79,7 +83,11 @@ GET_LINKED_ACCOUNT_BY_ID: Operation[LinkedAccount] = Operation(
     name="retrieve",
     params=(
         Param(
-            name="linked_account_id", wire_name="linked_account_id", location="path", required=True
+            name="linked_account_id",
+            wire_name="linked_account_id",
+            location="path",
+            required=True,
+            kind="str",
         ),
     ),
 )
@@ -93,7 +101,11 @@ DELETE_LINKED_ACCOUNT: Operation[DeleteLinkedAccountResponse] = Operation(
     name="delete",
     params=(
         Param(
-            name="linked_account_id", wire_name="linked_account_id", location="path", required=True
+            name="linked_account_id",
+            wire_name="linked_account_id",
+            location="path",
+            required=True,
+            kind="str",
         ),
     ),
 )
@@ -107,15 +119,18 @@ DELETE_INTEGRATION: Operation[LinkedAccount] = Operation(
     resource="linked_accounts",
     name="delete_integration",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
         Param(
             name="query_linked_account_id",
             wire_name="linked_account_id",
             location="query",
             required=True,
+            kind="str",
         ),
-        Param(name="auth_type", wire_name="auth_type", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="auth_type", wire_name="auth_type", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 GET_LINKED_ACCOUNT_BY_SESSION_TOKEN: Operation[LinkedAccount] = Operation(

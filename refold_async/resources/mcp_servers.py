@@ -28,9 +28,11 @@ LIST_MCP_SERVERS: Operation[Page[McpServer]] = Operation(
     name="list",
     paginated=True,
     params=(
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 CREATE_MCP_SERVER: Operation[McpServerCreatedResponse] = Operation(
@@ -43,9 +45,13 @@ CREATE_MCP_SERVER: Operation[McpServerCreatedResponse] = Operation(
     resource="mcp_servers",
     name="create",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="name", wire_name="name", location="body", required=True),
-        Param(name="description", wire_name="description", location="body", required=True),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="name", wire_name="name", location="body", required=True, kind="str"),
+        Param(
+            name="description", wire_name="description", location="body", required=True, kind="str"
+        ),
     ),
     has_body=True,
     body_required=True,
@@ -60,8 +66,16 @@ GET_MCP_SERVER: Operation[McpServer] = Operation(
     resource="mcp_servers",
     name="retrieve",
     params=(
-        Param(name="mcp_server_id", wire_name="mcp_server_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="mcp_server_id",
+            wire_name="mcp_server_id",
+            location="path",
+            required=True,
+            kind="str",
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 UPDATE_MCP_SERVER: Operation[McpServer] = Operation(
@@ -74,18 +88,38 @@ UPDATE_MCP_SERVER: Operation[McpServer] = Operation(
     resource="mcp_servers",
     name="update",
     params=(
-        Param(name="mcp_server_id", wire_name="mcp_server_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="name", wire_name="name", location="body"),
-        Param(name="description", wire_name="description", location="body"),
-        Param(name="associated_apps", wire_name="associated_apps", location="body"),
-        Param(name="suggestions", wire_name="suggestions", location="body"),
-        Param(name="agent_name", wire_name="agent_name", location="body"),
-        Param(name="primary_color", wire_name="primary_color", location="body"),
-        Param(name="secondary_color", wire_name="secondary_color", location="body"),
-        Param(name="chains", wire_name="chains", location="body"),
-        Param(name="base_prompt", wire_name="base_prompt", location="body"),
-        Param(name="safe_mode", wire_name="safe_mode", location="body"),
+        Param(
+            name="mcp_server_id",
+            wire_name="mcp_server_id",
+            location="path",
+            required=True,
+            kind="str",
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="name", wire_name="name", location="body", kind="str"),
+        Param(name="description", wire_name="description", location="body", kind="str"),
+        Param(
+            name="associated_apps",
+            wire_name="associated_apps",
+            location="body",
+            kind="list",
+            items="object",
+        ),
+        Param(
+            name="suggestions",
+            wire_name="suggestions",
+            location="body",
+            kind="list",
+            items="object",
+        ),
+        Param(name="agent_name", wire_name="agent_name", location="body", kind="str"),
+        Param(name="primary_color", wire_name="primary_color", location="body", kind="str"),
+        Param(name="secondary_color", wire_name="secondary_color", location="body", kind="str"),
+        Param(name="chains", wire_name="chains", location="body", kind="list", items="object"),
+        Param(name="base_prompt", wire_name="base_prompt", location="body", kind="str"),
+        Param(name="safe_mode", wire_name="safe_mode", location="body", kind="bool"),
     ),
     has_body=True,
     body_required=True,
@@ -100,8 +134,16 @@ DELETE_MCP_SERVER: Operation[None] = Operation(
     resource="mcp_servers",
     name="delete",
     params=(
-        Param(name="mcp_server_id", wire_name="mcp_server_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="mcp_server_id",
+            wire_name="mcp_server_id",
+            location="path",
+            required=True,
+            kind="str",
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 

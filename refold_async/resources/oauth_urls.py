@@ -23,8 +23,10 @@ GET_OAUTH_URL_FOR_LINKED_ACCOUNT: Operation[OAuthUrlResponse] = Operation(
     resource="oauth_urls",
     name="retrieve",
     params=(
-        Param(name="slug", wire_name="slug", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="slug", wire_name="slug", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 

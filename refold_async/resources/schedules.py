@@ -28,13 +28,14 @@ LIST_SCHEDULES: Operation[Page[Schedule]] = Operation(
     name="list",
     paginated=True,
     params=(
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
         Param(
             name="linked_account_id",
             wire_name="linked_account_id",
             location="header",
             required=True,
+            kind="str",
         ),
     ),
 )
@@ -53,22 +54,39 @@ REGISTER_SCHEDULE: Operation[Schedule] = Operation(
             wire_name="linked_account_id",
             location="header",
             required=True,
+            kind="str",
         ),
-        Param(name="slug", wire_name="slug", location="header", required=True),
+        Param(name="slug", wire_name="slug", location="header", required=True, kind="str"),
         Param(
             name="workflow_id_alias",
             wire_name="workflow_id_alias",
             location="header",
             required=True,
+            kind="str",
         ),
-        Param(name="config_id", wire_name="config_id", location="header", required=True),
-        Param(name="trigger_type", wire_name="trigger_type", location="body", required=True),
-        Param(name="regex", wire_name="regex", location="body"),
-        Param(name="interval_dates", wire_name="interval_dates", location="body"),
-        Param(name="start_date", wire_name="startDate", location="body"),
-        Param(name="end_date", wire_name="endDate", location="body"),
-        Param(name="tz", wire_name="tz", location="body"),
-        Param(name="payload", wire_name="payload", location="body"),
+        Param(
+            name="config_id", wire_name="config_id", location="header", required=True, kind="str"
+        ),
+        Param(
+            name="trigger_type",
+            wire_name="trigger_type",
+            location="body",
+            required=True,
+            kind="enum",
+            choices=("cron", "interval"),
+        ),
+        Param(name="regex", wire_name="regex", location="body", kind="str"),
+        Param(
+            name="interval_dates",
+            wire_name="interval_dates",
+            location="body",
+            kind="list",
+            items="object",
+        ),
+        Param(name="start_date", wire_name="startDate", location="body", kind="str"),
+        Param(name="end_date", wire_name="endDate", location="body", kind="str"),
+        Param(name="tz", wire_name="tz", location="body", kind="str"),
+        Param(name="payload", wire_name="payload", location="body", kind="object"),
     ),
     has_body=True,
     body_required=True,
@@ -83,20 +101,35 @@ UPDATE_SCHEDULE: Operation[Schedule] = Operation(
     resource="schedules",
     name="update",
     params=(
-        Param(name="schedule_id", wire_name="schedule_id", location="path", required=True),
+        Param(
+            name="schedule_id", wire_name="schedule_id", location="path", required=True, kind="str"
+        ),
         Param(
             name="linked_account_id",
             wire_name="linked_account_id",
             location="header",
             required=True,
+            kind="str",
         ),
-        Param(name="trigger_type", wire_name="trigger_type", location="body"),
-        Param(name="regex", wire_name="regex", location="body"),
-        Param(name="interval_dates", wire_name="interval_dates", location="body"),
-        Param(name="start_date", wire_name="startDate", location="body"),
-        Param(name="end_date", wire_name="endDate", location="body"),
-        Param(name="tz", wire_name="tz", location="body"),
-        Param(name="payload", wire_name="payload", location="body"),
+        Param(
+            name="trigger_type",
+            wire_name="trigger_type",
+            location="body",
+            kind="enum",
+            choices=("cron", "interval"),
+        ),
+        Param(name="regex", wire_name="regex", location="body", kind="str"),
+        Param(
+            name="interval_dates",
+            wire_name="interval_dates",
+            location="body",
+            kind="list",
+            items="object",
+        ),
+        Param(name="start_date", wire_name="startDate", location="body", kind="str"),
+        Param(name="end_date", wire_name="endDate", location="body", kind="str"),
+        Param(name="tz", wire_name="tz", location="body", kind="str"),
+        Param(name="payload", wire_name="payload", location="body", kind="object"),
     ),
     has_body=True,
 )
@@ -110,12 +143,15 @@ DELETE_SCHEDULE: Operation[ScheduleDeletion] = Operation(
     resource="schedules",
     name="delete",
     params=(
-        Param(name="schedule_id", wire_name="schedule_id", location="path", required=True),
+        Param(
+            name="schedule_id", wire_name="schedule_id", location="path", required=True, kind="str"
+        ),
         Param(
             name="linked_account_id",
             wire_name="linked_account_id",
             location="header",
             required=True,
+            kind="str",
         ),
     ),
 )
@@ -129,12 +165,15 @@ PAUSE_SCHEDULE: Operation[Schedule] = Operation(
     resource="schedules",
     name="pause",
     params=(
-        Param(name="schedule_id", wire_name="schedule_id", location="path", required=True),
+        Param(
+            name="schedule_id", wire_name="schedule_id", location="path", required=True, kind="str"
+        ),
         Param(
             name="linked_account_id",
             wire_name="linked_account_id",
             location="header",
             required=True,
+            kind="str",
         ),
     ),
 )
@@ -148,12 +187,15 @@ RESUME_SCHEDULE: Operation[Schedule] = Operation(
     resource="schedules",
     name="resume",
     params=(
-        Param(name="schedule_id", wire_name="schedule_id", location="path", required=True),
+        Param(
+            name="schedule_id", wire_name="schedule_id", location="path", required=True, kind="str"
+        ),
         Param(
             name="linked_account_id",
             wire_name="linked_account_id",
             location="header",
             required=True,
+            kind="str",
         ),
     ),
 )

@@ -22,9 +22,13 @@ GENERATE_SESSION_TOKEN_FOR_LINKED_ACCOUNT: Operation[SessionTokenResponse] = Ope
     resource="session_tokens",
     name="create",
     params=(
-        Param(name="force_refresh", wire_name="force_refresh", location="query"),
+        Param(name="force_refresh", wire_name="force_refresh", location="query", kind="bool"),
         Param(
-            name="linked_account_id", wire_name="linked_account_id", location="body", required=True
+            name="linked_account_id",
+            wire_name="linked_account_id",
+            location="body",
+            required=True,
+            kind="str",
         ),
     ),
     has_body=True,

@@ -28,10 +28,12 @@ LIST_PERSISTENT_TABLES: Operation[Page[Table]] = Operation(
     name="list",
     paginated=True,
     params=(
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="name", wire_name="name", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(name="name", wire_name="name", location="query", kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 CREATE_PERSISTENT_TABLE: Operation[CreateTableResponse] = Operation(
@@ -44,9 +46,21 @@ CREATE_PERSISTENT_TABLE: Operation[CreateTableResponse] = Operation(
     resource="tables",
     name="create",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="table_name", wire_name="table_name", location="body", required=True),
-        Param(name="columns", wire_name="columns", location="body", required=True),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(
+            name="table_name", wire_name="table_name", location="body", required=True, kind="str"
+        ),
+        Param(
+            name="columns",
+            wire_name="columns",
+            location="body",
+            required=True,
+            kind="list",
+            items="object",
+            max_items=20,
+        ),
     ),
     has_body=True,
     body_required=True,
@@ -62,10 +76,12 @@ GET_PERSISTENT_TABLE_RECORDS: Operation[Page[dict[str, Any]]] = Operation(
     name="list_records",
     paginated=True,
     params=(
-        Param(name="table_id", wire_name="table_id", location="path", required=True),
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="table_id", wire_name="table_id", location="path", required=True, kind="str"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 ADD_RECORDS_TO_PERSISTENT_TABLE: Operation[AddRecordsResponse] = Operation(
@@ -78,8 +94,10 @@ ADD_RECORDS_TO_PERSISTENT_TABLE: Operation[AddRecordsResponse] = Operation(
     resource="tables",
     name="add_records",
     params=(
-        Param(name="table_id", wire_name="table_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="table_id", wire_name="table_id", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
         Param(name="data", wire_name="data", location="body", required=True),
     ),
     has_body=True,
@@ -95,8 +113,10 @@ DELETE_PERSISTENT_TABLE: Operation[bool] = Operation(
     resource="tables",
     name="delete",
     params=(
-        Param(name="table_id", wire_name="table_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="table_id", wire_name="table_id", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 DELETE_PERSISTENT_TABLE_RECORD: Operation[dict[str, Any]] = Operation(
@@ -109,9 +129,11 @@ DELETE_PERSISTENT_TABLE_RECORD: Operation[dict[str, Any]] = Operation(
     resource="tables",
     name="delete_record",
     params=(
-        Param(name="table_id", wire_name="table_id", location="path", required=True),
-        Param(name="record_id", wire_name="record_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="table_id", wire_name="table_id", location="path", required=True, kind="str"),
+        Param(name="record_id", wire_name="record_id", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 ADD_PERSISTENT_TABLE_COLUMNS: Operation[ColumnsArrayResponse] = Operation(
@@ -124,9 +146,18 @@ ADD_PERSISTENT_TABLE_COLUMNS: Operation[ColumnsArrayResponse] = Operation(
     resource="tables",
     name="add_columns",
     params=(
-        Param(name="table_id", wire_name="table_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="columns", wire_name="columns", location="body", required=True),
+        Param(name="table_id", wire_name="table_id", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(
+            name="columns",
+            wire_name="columns",
+            location="body",
+            required=True,
+            kind="list",
+            items="str",
+        ),
     ),
     has_body=True,
     body_required=True,
@@ -141,9 +172,18 @@ REMOVE_PERSISTENT_TABLE_COLUMNS: Operation[ColumnsArrayResponse] = Operation(
     resource="tables",
     name="remove_columns",
     params=(
-        Param(name="table_id", wire_name="table_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="columns", wire_name="columns", location="body", required=True),
+        Param(name="table_id", wire_name="table_id", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(
+            name="columns",
+            wire_name="columns",
+            location="body",
+            required=True,
+            kind="list",
+            items="str",
+        ),
     ),
     has_body=True,
     body_required=True,
@@ -158,9 +198,18 @@ RENAME_PERSISTENT_TABLE_COLUMNS: Operation[ColumnsArrayResponse] = Operation(
     resource="tables",
     name="rename_columns",
     params=(
-        Param(name="table_id", wire_name="table_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="renames", wire_name="renames", location="body", required=True),
+        Param(name="table_id", wire_name="table_id", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(
+            name="renames",
+            wire_name="renames",
+            location="body",
+            required=True,
+            kind="list",
+            items="object",
+        ),
     ),
     has_body=True,
     body_required=True,
@@ -175,8 +224,10 @@ SEARCH_PERSISTENT_TABLE_RECORDS: Operation[list[dict[str, Any]]] = Operation(
     resource="tables",
     name="search",
     params=(
-        Param(name="table_id", wire_name="table_id", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="table_id", wire_name="table_id", location="path", required=True, kind="str"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
     has_body=True,
     body_required=True,
@@ -191,9 +242,18 @@ EDIT_TABLES_GROUP: Operation[None] = Operation(
     resource="tables",
     name="set_group",
     params=(
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="table_ids", wire_name="tableIds", location="body", required=True),
-        Param(name="group", wire_name="group", location="body"),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(
+            name="table_ids",
+            wire_name="tableIds",
+            location="body",
+            required=True,
+            kind="list",
+            items="str",
+        ),
+        Param(name="group", wire_name="group", location="body", kind="str"),
     ),
     has_body=True,
     body_required=True,

@@ -37,16 +37,18 @@ LIST_WORKFLOWS: Operation[Page[Workflow]] = Operation(
     name="list",
     paginated=True,
     params=(
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="application_id", wire_name="application_id", location="query"),
-        Param(name="slug", wire_name="slug", location="query"),
-        Param(name="name", wire_name="name", location="query"),
-        Param(name="published", wire_name="published", location="query"),
-        Param(name="start_date", wire_name="start_date", location="query"),
-        Param(name="end_date", wire_name="end_date", location="query"),
-        Param(name="scope", wire_name="scope", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(name="application_id", wire_name="application_id", location="query", kind="str"),
+        Param(name="slug", wire_name="slug", location="query", kind="str"),
+        Param(name="name", wire_name="name", location="query", kind="str"),
+        Param(name="published", wire_name="published", location="query", kind="bool"),
+        Param(name="start_date", wire_name="start_date", location="query", kind="datetime"),
+        Param(name="end_date", wire_name="end_date", location="query", kind="datetime"),
+        Param(name="scope", wire_name="scope", location="query", kind="enum", choices=("private",)),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 CREATE_WORKFLOW: Operation[CreateWorkflowResponse] = Operation(
@@ -58,7 +60,11 @@ CREATE_WORKFLOW: Operation[CreateWorkflowResponse] = Operation(
     returns=CreateWorkflowResponse,
     resource="workflows",
     name="create",
-    params=(Param(name="linked_account_id", wire_name="linked_account_id", location="header"),),
+    params=(
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+    ),
     has_body=True,
     body_required=True,
 )
@@ -73,8 +79,12 @@ GET_WORKFLOW_BY_ID: Operation[Workflow] = Operation(
     resource="workflows",
     name="retrieve",
     params=(
-        Param(name="workflow_id", wire_name="workflowId", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="workflow_id", wire_name="workflowId", location="path", required=True, kind="str"
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 DELETE_WORKFLOW: Operation[DeleteWorkflowResponse] = Operation(
@@ -85,7 +95,11 @@ DELETE_WORKFLOW: Operation[DeleteWorkflowResponse] = Operation(
     returns=DeleteWorkflowResponse,
     resource="workflows",
     name="delete",
-    params=(Param(name="workflow_id", wire_name="workflowId", location="path", required=True),),
+    params=(
+        Param(
+            name="workflow_id", wire_name="workflowId", location="path", required=True, kind="str"
+        ),
+    ),
 )
 GET_DRAFT_WORKFLOW: Operation[Workflow] = Operation(
     id="getDraftWorkflow",
@@ -97,8 +111,12 @@ GET_DRAFT_WORKFLOW: Operation[Workflow] = Operation(
     resource="workflows",
     name="retrieve_draft",
     params=(
-        Param(name="workflow_id", wire_name="workflowId", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="workflow_id", wire_name="workflowId", location="path", required=True, kind="str"
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 EXECUTE_WORKFLOW: Operation[WorkflowExecutionResult] = Operation(
@@ -111,14 +129,20 @@ EXECUTE_WORKFLOW: Operation[WorkflowExecutionResult] = Operation(
     resource="workflows",
     name="execute",
     params=(
-        Param(name="workflow_id", wire_name="workflowId", location="path", required=True),
-        Param(name="include_headers_query", wire_name="include-headers", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
-        Param(name="config_id", wire_name="config_id", location="header"),
-        Param(name="slug", wire_name="slug", location="header", required=True),
-        Param(name="sync_execution", wire_name="sync_execution", location="header"),
-        Param(name="include_headers", wire_name="include-headers", location="header"),
-        Param(name="instance_tag", wire_name="instance_tag", location="header"),
+        Param(
+            name="workflow_id", wire_name="workflowId", location="path", required=True, kind="str"
+        ),
+        Param(
+            name="include_headers_query", wire_name="include-headers", location="query", kind="bool"
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+        Param(name="config_id", wire_name="config_id", location="header", kind="str"),
+        Param(name="slug", wire_name="slug", location="header", required=True, kind="str"),
+        Param(name="sync_execution", wire_name="sync_execution", location="header", kind="bool"),
+        Param(name="include_headers", wire_name="include-headers", location="header", kind="bool"),
+        Param(name="instance_tag", wire_name="instance_tag", location="header", kind="str"),
     ),
     has_body=True,
 )
@@ -131,9 +155,11 @@ PUBLISH_WORKFLOW: Operation[Workflow] = Operation(
     resource="workflows",
     name="publish",
     params=(
-        Param(name="workflow_id", wire_name="workflowId", location="path", required=True),
-        Param(name="published", wire_name="published", location="body", required=True),
-        Param(name="version", wire_name="version", location="body"),
+        Param(
+            name="workflow_id", wire_name="workflowId", location="path", required=True, kind="str"
+        ),
+        Param(name="published", wire_name="published", location="body", required=True, kind="bool"),
+        Param(name="version", wire_name="version", location="body", kind="int"),
     ),
     has_body=True,
     body_required=True,
@@ -147,7 +173,11 @@ LIST_ENABLED_WORKFLOWS: Operation[list[EnabledWorkflowSummary]] = Operation(
     returns=list[EnabledWorkflowSummary],
     resource="workflows",
     name="list_enabled",
-    params=(Param(name="linked_account_id", wire_name="linked_account_id", location="header"),),
+    params=(
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
+    ),
 )
 GET_WORKFLOW_REQUEST_STRUCTURE: Operation[GetWorkflowRequestStructureResponse] = Operation(
     id="getWorkflowRequestStructure",
@@ -159,8 +189,12 @@ GET_WORKFLOW_REQUEST_STRUCTURE: Operation[GetWorkflowRequestStructureResponse] =
     resource="workflows",
     name="retrieve_request_structure",
     params=(
-        Param(name="workflow_id", wire_name="workflowId", location="path", required=True),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="workflow_id", wire_name="workflowId", location="path", required=True, kind="str"
+        ),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 LIST_WORKFLOW_VERSIONS: Operation[Page[Workflow]] = Operation(
@@ -174,10 +208,14 @@ LIST_WORKFLOW_VERSIONS: Operation[Page[Workflow]] = Operation(
     name="list_versions",
     paginated=True,
     params=(
-        Param(name="workflow_id", wire_name="workflowId", location="path", required=True),
-        Param(name="page", wire_name="page", location="query"),
-        Param(name="limit", wire_name="limit", location="query"),
-        Param(name="linked_account_id", wire_name="linked_account_id", location="header"),
+        Param(
+            name="workflow_id", wire_name="workflowId", location="path", required=True, kind="str"
+        ),
+        Param(name="page", wire_name="page", location="query", kind="int", minimum=1),
+        Param(name="limit", wire_name="limit", location="query", kind="int", minimum=1),
+        Param(
+            name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
+        ),
     ),
 )
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from codegen.cli import main
-from codegen.ir import Api, Operation
+from codegen.cli import OVERRIDES, default_spec, main
+from codegen.ir import Api, Operation, ValueCheck
 from codegen.load import load_spec
 from codegen.normalize import auth_scope, auth_sentence, build_api, load_overrides
 from codegen.render import annotation, pyrepr
@@ -111,6 +111,63 @@ def test_secret_fields_follow_the_python_name() -> None:
     assert secret == {"api_key": "apiKey"}
 
 
+def test_param_checks_follow_the_schema_and_the_bounds() -> None:
+    """Each argument's runtime check carries its kind, enum values, bounds, sizes and pattern."""
+    api = _mini()
+    checks = {
+        (op.id, p.name): p.check for op in api.operations for p in op.params if op.id != "getHealth"
+    }
+    assert checks["listWidgets", "page"] == ValueCheck(kind="int", minimum=1)
+    assert checks["listWidgets", "limit"] == ValueCheck(kind="int", minimum=1, maximum=100)
+    assert checks["listWidgets", "color"] == ValueCheck(kind="enum", choices=("red", "blue"))
+    assert checks["listWidgets", "since"] == ValueCheck(kind="datetime")
+    assert checks["createWidget", "tags"] == ValueCheck(
+        kind="list", items="str", min_items=1, max_items=5
+    )
+    assert checks["getWidget", "widget_id"] == ValueCheck(kind="str")
+    assert checks["getWidget", "x_trace_id"] == ValueCheck(kind="str", pattern="^[a-z0-9-]+$")
+    assert checks["paintWidget", "sync_execution"] == ValueCheck(kind="bool")
+
+
+def _kind_of(annotation_text: str, models: frozenset[str]) -> str:
+    """The check kind an annotation stands for."""
+    simple = {"str": "str", "int": "int", "float": "float", "bool": "bool", "Any": "any"}
+    if annotation_text in simple:
+        return simple[annotation_text]
+    if annotation_text == "datetime.datetime":
+        return "datetime"
+    if annotation_text.startswith("Literal["):
+        return "enum"
+    if annotation_text.startswith("list["):
+        return "list"
+    if annotation_text.startswith("dict[") or annotation_text in models:
+        return "object"
+    raise AssertionError(f"no kind for {annotation_text!r}")
+
+
+def test_param_checks_agree_with_the_annotations_of_the_real_spec() -> None:
+    """The check of every argument of every operation is the kind its annotation says."""
+    api = build_api(load_spec(default_spec()), load_overrides(OVERRIDES))
+    checked = 0
+    for op in api.operations:
+        for p in op.declared_params:
+            assert _kind_of(p.type.text, p.type.models) == p.check.kind, (op.id, p.name)
+            checked += p.check.kind != "any"
+    assert checked > 300
+    bounded = {(op.id, p.name) for op in api.operations for p in op.params if p.check.minimum}
+    assert ("listLinkedAccounts", "limit") in bounded
+    assert ("listExecutions", "page") in bounded
+
+
+def test_unused_bounds_are_reported(tmp_path: Path) -> None:
+    """A `[bounds]` entry that no operation has is a warning (a typo would check nothing)."""
+    overrides = _broken(tmp_path, '"query:page"', '"query:pgae"')
+    api = build_api(load_spec(MINI), load_overrides(overrides))
+    assert [str(i) for i in api.issues] == [
+        "warning: query:pgae: [bounds] names a parameter no operation has"
+    ]
+
+
 def _broken(tmp_path: Path, old: str, new: str) -> Path:
     text = MINI_OVERRIDES.read_text()
     assert old in text
@@ -146,6 +203,12 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
             'fields = ["apiKey"]',
             "use its snake_case name",
             id="secret-wire-name",
+        ),
+        pytest.param(
+            '"query:page" = { minimum = 1 }',
+            '"query:color" = { minimum = 1 }',
+            "[bounds] applies to numbers only",
+            id="bounds-on-text",
         ),
     ],
 )

@@ -187,6 +187,9 @@ async def test_bad_json_is_a_400(emulator: Emulator) -> None:
 async def test_missing_body_fields_raise_the_typed_error(client: AsyncRefold) -> None:
     """A 400 from a handler's own check reaches the caller as `BadRequestError`."""
     with pytest.raises(BadRequestError):
+        # The SDK refuses "ftp://" itself; extra_body slips it past to reach the handler.
         await client.webhooks.create(
-            webhook_url="ftp://nope", webhook_events=["Connection Created"]
+            webhook_url="https://ok.invalid",
+            webhook_events=["Connection Created"],
+            extra_body={"webhook_url": "ftp://nope"},
         )

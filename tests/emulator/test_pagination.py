@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from refold_async import AsyncRefold, BadRequestError
+from refold_async import AsyncRefold, InvalidArgumentError
 from refold_async.testing import EmulatedRequest, Emulator
 
 from .conftest import TEST_KEY
@@ -62,16 +62,17 @@ async def test_the_default_page_size_is_ten(many: AsyncRefold) -> None:
 
 
 async def test_a_bad_limit_is_a_400(many: AsyncRefold, emulator: Emulator) -> None:
-    """`limit=0` and a non-numeric page answer 400."""
-    with pytest.raises(BadRequestError):
+    """`limit=0` and a non-numeric page answer 400 (the SDK refuses them before sending)."""
+    with pytest.raises(InvalidArgumentError):
         await many.linked_accounts.list(limit=0)
-    request = EmulatedRequest(
-        method="GET",
-        path="/api/v2/public/linked-account",
-        query=(("page", "two"),),
-        headers={"x-api-key": TEST_KEY},
-    )
-    assert emulator.dispatch(request).status == 400
+    for query in ((("limit", "0"),), (("page", "two"),)):
+        request = EmulatedRequest(
+            method="GET",
+            path="/api/v2/public/linked-account",
+            query=query,
+            headers={"x-api-key": TEST_KEY},
+        )
+        assert emulator.dispatch(request).status == 400
 
 
 async def test_filtered_lists_paginate_after_filtering(

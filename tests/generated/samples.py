@@ -21,6 +21,7 @@ from refold_async._operation import Operation
 
 __all__ = [
     "SAMPLE_DATETIME",
+    "SAMPLE_URL",
     "Call",
     "answer",
     "build_call",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 SAMPLE_DATETIME = "2024-05-06T07:08:09Z"
+SAMPLE_URL = "https://hooks.example.invalid/x"
 LINKED_ACCOUNT = "acct-9"
 UNKNOWN_KEY = "keyTheSpecDoesNotKnow"
 
@@ -54,6 +56,8 @@ def sample(schema: Mapping[str, Any], *, depth: int = 0) -> Any:
     kind = node.get("type")
     kind = next((k for k in kind if k != "null"), None) if isinstance(kind, list) else kind
     if kind == "string":
+        if node.get("format") == "uri" or node.get("pattern") == "^https?://":
+            return SAMPLE_URL
         return SAMPLE_DATETIME if node.get("format") == "date-time" else "text"
     scalars = {"integer": 7, "number": 1.5, "boolean": True}
     if kind in scalars:
@@ -137,7 +141,7 @@ def _argument(op_id: str, location: str, wire: str, name: str) -> tuple[Any, str
     """The Python value to pass and the text it must have on the wire."""
     schema = spec().merged(spec().deref(_param_schema(op_id, location, wire)))
     if location == "path":
-        value = f"{name}/x y"
+        value = str(schema["enum"][0]) if schema.get("enum") else f"{name}/x y"
         return value, quote(value, safe="")
     if location in ("header", "query") and wire == "linked_account_id":  # one account per call
         return LINKED_ACCOUNT, LINKED_ACCOUNT
