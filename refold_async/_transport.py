@@ -25,6 +25,7 @@ import attrs
 import httpx
 
 from ._auth import AuthPlan, Secret, SessionTokenCache, plan_auth
+from ._context import observe_call
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -214,12 +215,17 @@ class Transport:
         started = self._clock()
         attempt = 0
         reminted = False
+        observer = observe_call(op)  # batch hooks (refold_async._context); None otherwise
         while True:
             attempt += 1
             credential = await self._credential(plan, force_mint=reminted)
             bucket = f"{self.config.base_url}#{credential.fingerprint}"
             await self.config.limiter.acquire(bucket)
+            if observer is not None:
+                observer.before_send(attempt)
             outcome = await self._send_once(parts, credential, attempt)
+            if observer is not None:
+                observer.after_attempt(_status_of(outcome), outcome.error)
             response = outcome.response
             if response is not None and response.is_success:
                 return response
@@ -386,6 +392,10 @@ def _failure_kind(error: httpx.HTTPError | None) -> FailureKind:
     if isinstance(error, _NOT_SENT):
         return FailureKind.NOT_SENT
     return FailureKind.MAYBE_SENT
+
+
+def _status_of(outcome: _Attempt) -> int | None:
+    return outcome.response.status_code if outcome.response is not None else None
 
 
 def _account(value: object) -> str | None:
