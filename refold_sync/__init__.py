@@ -22,11 +22,18 @@ from refold_async import APITimeoutError as APITimeoutError
 from refold_async import AuthenticationError as AuthenticationError
 from refold_async import AuthScope as AuthScope
 from refold_async import BadRequestError as BadRequestError
+from refold_async import BatchInterrupted as BatchInterrupted
+from refold_async import BatchOptions as BatchOptions
+from refold_async import BatchProgress as BatchProgress
+from refold_async import BatchReport as BatchReport
 from refold_async import CallOptions as CallOptions
 from refold_async import ClientOptions as ClientOptions
 from refold_async import ConflictError as ConflictError
 from refold_async import EnvironmentMismatchError as EnvironmentMismatchError
 from refold_async import InvalidArgumentError as InvalidArgumentError
+from refold_async import ItemResult as ItemResult
+from refold_async import ItemState as ItemState
+from refold_async import JournalMismatchError as JournalMismatchError
 from refold_async import LocalRateLimiter as LocalRateLimiter
 from refold_async import MissingCredentialError as MissingCredentialError
 from refold_async import MissingLinkedAccountError as MissingLinkedAccountError
@@ -61,11 +68,18 @@ __all__ = [
     "AuthScope",
     "AuthenticationError",
     "BadRequestError",
+    "BatchInterrupted",
+    "BatchOptions",
+    "BatchProgress",
+    "BatchReport",
     "CallOptions",
     "ClientOptions",
     "ConflictError",
     "EnvironmentMismatchError",
     "InvalidArgumentError",
+    "ItemResult",
+    "ItemState",
+    "JournalMismatchError",
     "LocalRateLimiter",
     "MissingCredentialError",
     "MissingLinkedAccountError",

@@ -118,10 +118,12 @@ class TextProgress:
         self._stream = stream
         self._decile = 0
         self._last = time.monotonic()
+        self._written = -1
 
     def __call__(self, snapshot: BatchProgress) -> None:
         if snapshot.done:
-            self._write(snapshot)
+            if snapshot.finished != self._written:
+                self._write(snapshot)
         elif snapshot.total:
             decile = snapshot.finished * 10 // snapshot.total
             if decile > self._decile:
@@ -132,6 +134,7 @@ class TextProgress:
 
     def _write(self, snapshot: BatchProgress) -> None:
         self._last = time.monotonic()
+        self._written = snapshot.finished
         self._stream.write(snapshot.line() + "\n")
         self._stream.flush()
 

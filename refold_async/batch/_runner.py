@@ -33,7 +33,7 @@ import attrs
 from typing_extensions import TypedDict
 
 from refold_async._context import observing
-from refold_async._errors import RefoldError, RefoldUsageError
+from refold_async._errors import APIDecodeError, RefoldError, RefoldUsageError
 from refold_async._ratelimit import RateLimit
 
 from ._classify import AttemptEnd, attempt_end, error_is_unknown, is_repeatable
@@ -196,10 +196,11 @@ class _Call:
         if not self.repeatable:
             tracker.announce(self.op)
         self.pending = True
-        tracker.requests += 1
-        tracker.runner.requests += 1
 
     def after_attempt(self, status: int | None, error: BaseException | None) -> None:
+        # Counted here, not before sending: an attempt that failed to build sent nothing.
+        self._tracker.requests += 1
+        self._tracker.runner.requests += 1
         self.pending = False
         self.status = status
         self.last = attempt_end(status, error)
@@ -268,6 +269,7 @@ class _Runner(Generic[T, R]):
         self.previous = JournalState()
         self.total = total
         self.requests = 0
+        self.finished_requests = 0
         self.rate_limited = 0
         self.refusing = False
         self.in_flight = 0
@@ -441,6 +443,7 @@ class _Runner(Generic[T, R]):
             self._room.set()
             seconds = time.monotonic() - started
             self.sizer.observe(seconds, tracker.queued, tracker.requests)
+            self.finished_requests += tracker.requests
             self._finish(tracker, item, value, error, cancelled, seconds)
 
     def _finish(
@@ -472,7 +475,11 @@ class _Runner(Generic[T, R]):
             state = ItemState.SUCCEEDED
             fields["value"] = value
         else:
-            state = ItemState.UNKNOWN if error_is_unknown(error) else ItemState.FAILED
+            # The observers saw every call made in the item's context; the error alone
+            # decides for a 2xx that could not be read, or a call they did not see.
+            decides = isinstance(error, APIDecodeError) or not tracker.calls
+            unknown_error = decides and error_is_unknown(error)
+            state = ItemState.UNKNOWN if unknown_error else ItemState.FAILED
         if error is not None:
             fields.update(_error_fields(error))
         elif cancelled:
@@ -541,8 +548,11 @@ class _Runner(Generic[T, R]):
         remaining = max(0, self.total - finished)
         floor = None
         if self.rate is not None:
-            per_item = self.requests / ran if ran else 1.0
-            floor = max(0.0, remaining * per_item - self.rate.burst) / self.rate.per_second
+            # Requests still to come: the finished items' mean for each remaining item,
+            # less what the items in flight have sent already.
+            per_item = self.finished_requests / ran if ran else 1.0
+            to_come = remaining * per_item - (self.requests - self.finished_requests)
+            floor = max(0.0, to_come - self.rate.burst) / self.rate.per_second
         observed = remaining / pace if pace > 0 else None
         candidates = [v for v in (floor, observed) if v is not None]
         return (max(candidates) if candidates else None), floor
