@@ -13,7 +13,9 @@ Each line is one JSON object with a `type`:
 
 Every record is written with one `write()` and flushed at once, so a killed process
 loses at most the items in flight (which the write-ahead records cover). A torn last
-line, left by a kill in mid-write, is ignored on reading.
+line, left by a kill in mid-write, is ignored on reading and cut off before appending.
+Records reach the OS at once (a killed process loses nothing written); the file is
+fsynced when a run ends, not per record, so an OS crash may lose the latest records.
 """
 
 from __future__ import annotations
@@ -126,11 +128,10 @@ class Journal:
         self.run = self.state.runs + 1
 
     def _open(self) -> IO[bytes]:
+        if self.path.exists():
+            _cut_torn_tail(self.path)  # the torn record never happened: drop it
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        handle = os.fdopen(fd, "ab", buffering=0)
-        if handle.tell() > 0 and not _ends_with_newline(self.path):
-            handle.write(b"\n")  # after a torn last line, start clean
-        return handle
+        return os.fdopen(fd, "ab", buffering=0)
 
     def start_run(self, rate: list[float] | None) -> None:
         """Record the start of this run."""
@@ -172,10 +173,22 @@ def _check_same_job(path: Path, found: Mapping[str, Any], wanted: Mapping[str, A
             )
 
 
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) == b"\n"
+def _cut_torn_tail(path: Path) -> None:
+    """Truncate a last line without its newline (a kill in mid-write left it)."""
+    with path.open("r+b") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:
+            start = max(0, end - 4096)
+            handle.seek(start)
+            chunk = handle.read(end - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                end = start + cut + 1
+                break
+            end = start
+        if end != size:
+            handle.truncate(end)
 
 
 def _now() -> str:

@@ -83,8 +83,8 @@ def last_states(path: Path) -> dict[str, str]:
 
 async def create_account(client: AsyncRefold, key: str) -> str:
     """A POST per item: create a linked account named by the key."""
-    account = await client.linked_accounts.create(linked_account_id=key, name=f"name of {key}")
-    return str(account.linked_account_id or key)
+    await client.linked_accounts.create(linked_account_id=key, name=f"name of {key}")
+    return key
 
 
 async def upsert_account(client: AsyncRefold, key: str) -> None:
