@@ -163,9 +163,10 @@ def test_shards_are_stable_and_cover_every_key() -> None:
     assert [shard_of(k, 4) for k in ("a", "b", "c", "d")] == [
         shard_of(k, 4) for k in ("a", "b", "c", "d")
     ]
-    assert shard_of("k00000", 4) == int.from_bytes(
-        __import__("hashlib").sha256(b"k00000").digest()[:8], "big"
-    ) % 4
+    assert (
+        shard_of("k00000", 4)
+        == int.from_bytes(__import__("hashlib").sha256(b"k00000").digest()[:8], "big") % 4
+    )
     counts = [0] * 4
     for i in range(4000):
         counts[shard_of(f"k{i}", 4)] += 1
