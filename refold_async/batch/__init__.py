@@ -45,3 +45,5 @@ __all__ = [
     "JournalMismatchError",
     "shard_of",
 ]
+
+ItemState.__module__ = __name__  # reprs and tracebacks name the public module (STYLE §1)

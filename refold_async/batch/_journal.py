@@ -149,6 +149,7 @@ class Journal:
         os.fsync(self._handle.fileno())
 
     def close(self) -> None:
+        """Close the file (every record is already written)."""
         self._handle.close()
 
     def _write(self, record: Mapping[str, Any]) -> None:

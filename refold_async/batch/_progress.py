@@ -90,9 +90,13 @@ class BatchProgress:
 class ProgressSink(Protocol):
     """Where snapshots go."""
 
-    def update(self, snapshot: BatchProgress) -> None: ...
+    def update(self, snapshot: BatchProgress) -> None:
+        """A new snapshot, after an item ended (a sink may skip some)."""
+        ...
 
-    def close(self, snapshot: BatchProgress) -> None: ...
+    def close(self, snapshot: BatchProgress) -> None:
+        """The final snapshot: show it and let go of the terminal."""
+        ...
 
 
 class _Callback:
