@@ -18,8 +18,8 @@ from refold_async._cli import main
 from refold_async.batch import shard_of
 
 from .support import (
-    RecordingEmulator,
     TEST_KEY,
+    RecordingEmulator,
     create_account,
     journal_records,
     make_client,

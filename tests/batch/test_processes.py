@@ -26,9 +26,9 @@ def _child(url: str, journal: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603 - our own module
 
 
-async def _wait_for(condition: Any, timeout: float = 30.0) -> None:
-    with anyio.fail_after(timeout):
-        while not condition():
+async def _wait_for(condition: Any, seconds: float = 30.0) -> None:
+    with anyio.fail_after(seconds):
+        while not condition():  # noqa: ASYNC110 - another process writes the file: poll it
             await anyio.sleep(0.02)
 
 
@@ -77,7 +77,7 @@ def _redis_or_skip() -> None:
     redis = pytest.importorskip("redis", reason="the `redis` extra is not installed")
     try:
         redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=0.5).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means no server to use
+    except Exception as exc:
         if os.environ.get("REFOLD_REQUIRE_REDIS"):
             raise
         pytest.skip(f"no Redis server on 127.0.0.1:6379: {exc!r}")

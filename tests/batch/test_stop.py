@@ -132,12 +132,12 @@ def test_ctrl_c_stops_a_sync_batch_gracefully(tmp_path: Path) -> None:
             os.kill(os.getpid(), signal.SIGINT)
         client.linked_accounts.create(linked_account_id=key, name=f"name of {key}")
 
-    with Refold(
+    client = Refold(
         api_key=emulator.api_key, base_url=BASE_URL, http_client=emulator.http_client(),
         rate_limit=RateLimit(per_second=1000, burst=20), retry=NO_BACKOFF,
-    ) as client:  # fmt: skip
-        with pytest.raises(BatchInterrupted) as caught:
-            client.batch(KEYS, sync_job, journal=journal, max_in_flight=3)
+    )  # fmt: skip
+    with client, pytest.raises(BatchInterrupted) as caught:
+        client.batch(KEYS, sync_job, journal=journal, max_in_flight=3)
     report = caught.value.report
     assert report.stopped_by == "SIGINT"
     assert 6 <= report.counts[ItemState.SUCCEEDED] < len(KEYS)

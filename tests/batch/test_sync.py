@@ -10,8 +10,7 @@ import pytest
 
 from refold_async import ItemState, RateLimit
 from refold_async.testing import BASE_URL
-from refold_sync import Refold
-from refold_sync import _portal
+from refold_sync import Refold, _portal
 
 from .support import NO_BACKOFF, RecordingEmulator, journal_records
 
