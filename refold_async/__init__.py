@@ -55,6 +55,13 @@ from ._retry import RetryPolicy as RetryPolicy
 from ._types import NOT_GIVEN as NOT_GIVEN
 from ._types import CallOptions as CallOptions
 from ._types import NotGiven as NotGiven
+from .batch import BatchInterrupted as BatchInterrupted
+from .batch import BatchOptions as BatchOptions
+from .batch import BatchProgress as BatchProgress
+from .batch import BatchReport as BatchReport
+from .batch import ItemResult as ItemResult
+from .batch import ItemState as ItemState
+from .batch import JournalMismatchError as JournalMismatchError
 
 __version__ = "0.1.0"
 
@@ -72,6 +79,10 @@ __all__ = [
     "AuthScope",
     "AuthenticationError",
     "BadRequestError",
+    "BatchInterrupted",
+    "BatchOptions",
+    "BatchProgress",
+    "BatchReport",
     "CallOptions",
     "ClientClosedError",
     "ClientOptions",
@@ -79,6 +90,9 @@ __all__ = [
     "EnvironmentMismatchError",
     "HostRateLimiter",
     "InvalidArgumentError",
+    "ItemResult",
+    "ItemState",
+    "JournalMismatchError",
     "LocalRateLimiter",
     "MissingCredentialError",
     "MissingLinkedAccountError",

@@ -1,9 +1,11 @@
-"""The `refold` console script: `refold demo` and `refold emulator`.
+"""The `refold` console script: `refold demo`, `refold emulator`, `refold batch report`.
 
 - `refold demo [--accounts N] [--base-url URL --api-key KEY]` runs a batch job through
-  the SDK against the in-process emulator (or a test environment), with a progress bar
-  on stderr and a summary on stdout (`refold_async.testing._demo`).
+  the SDK (`client.batch()`) against the in-process emulator (or a test environment),
+  with progress on stderr and a summary on stdout (`refold_async.testing._demo`).
 - `refold emulator [--port N]` serves the emulator over loopback HTTP until Ctrl-C.
+- `refold batch report JOURNAL...` summarizes batch journals (the shards of one job
+  together); exit status 1 if any item failed or is unknown.
 
 Neither ever prints a key or a token. The emulator's own code is imported only when a
 command needs it.
@@ -19,12 +21,14 @@ from collections.abc import Sequence
 
 from ._client import is_loopback_host
 from ._errors import EnvironmentMismatchError, RefoldError
+from .batch import BatchInterrupted, BatchReport
 
 __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
         "--execution-delay", type=float, default=1.0, help="seconds an execution runs"
     )
     server.add_argument("--no-rate-limit", action="store_true", help="do not enforce 20/s, burst 5")
+    batch = commands.add_parser("batch", help="batch job tools")
+    batch_commands = batch.add_subparsers(dest="batch_command", required=True)
+    report = batch_commands.add_parser(
+        "report", help="summarize batch journals (several: the shards of one job)"
+    )
+    report.add_argument("journals", nargs="+", metavar="JOURNAL", help="a journal file")
+    report.add_argument(
+        "--jsonl", metavar="PATH", help="also write each unfinished or failed item to PATH"
+    )
     return parser
 
 
@@ -90,6 +103,9 @@ def _demo(args: argparse.Namespace) -> int:
         report = asyncio.run(
             run_demo(accounts=args.accounts, base_url=args.base_url, api_key=api_key)
         )
+    except BatchInterrupted as stopped:
+        _out(stopped.report.summary())
+        return EXIT_INTERRUPTED
     except EnvironmentMismatchError:
         _err("refusing a key that is not a test (tk...) key: the demo writes data")
         return EXIT_USAGE
@@ -127,11 +143,30 @@ def _emulator(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _batch_report(args: argparse.Namespace) -> int:
+    try:
+        reports = [BatchReport.from_journal(path) for path in args.journals]
+    except OSError as error:
+        _err(f"cannot read {error.filename}: {error.strerror}")
+        return EXIT_USAGE
+    except RefoldError as error:
+        _err(str(error))
+        return EXIT_USAGE
+    merged = BatchReport.merge(*reports)
+    shards = f" ({len(reports)} journals)" if len(reports) > 1 else ""
+    _out(merged.summary() + shards)
+    if args.jsonl:
+        merged.to_jsonl(args.jsonl)
+    return EXIT_OK if merged.ok else EXIT_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `refold` command line; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "batch":
+        return _batch_report(args)
     return _emulator(args)
 
 

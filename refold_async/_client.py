@@ -18,9 +18,10 @@ import ipaddress
 import os
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from functools import partial
 from types import TracebackType
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import attrs
 import httpx
@@ -42,12 +43,17 @@ from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
 from .resources import AsyncResourceNamespaces
 
+if TYPE_CHECKING:
+    from .batch import BatchOptions, BatchReport
+
 __all__ = ["DEFAULT_BASE_URL", "AsyncRefold", "ClientOptions", "PerLoopPool"]
 
 DEFAULT_BASE_URL = "https://app.refold.ai"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RATE_LIMIT = RateLimit()
 Environment = Literal["live", "test"]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class ClientOptions(TypedDict, total=False):
@@ -223,6 +229,38 @@ class AsyncRefold(AsyncResourceNamespaces):
         if not linked_account_id:
             raise InvalidArgumentError("linked_account_id may not be empty")
         return self.with_options(linked_account_id=linked_account_id)
+
+    async def batch(
+        self,
+        items: Iterable[T] | AsyncIterable[T],
+        fn: Callable[[Self, T], Awaitable[R]],
+        **options: Unpack[BatchOptions],
+    ) -> BatchReport[T, R]:
+        """Run `await fn(client, item)` for every item, within the rate budget.
+
+        Items are taken lazily and in order, as many in flight as keep the rate limiter
+        busy. Each ends `succeeded`, `failed` or `unknown` (a POST or PATCH whose answer
+        was lost: never sent again unless `retry_unknown=True`). See `BatchOptions` for
+        the journal, progress, shards and the rest, and DESIGN §11.
+
+        Raises:
+            BatchInterrupted: After Ctrl-C or SIGTERM, carrying the partial report.
+            JournalMismatchError: `journal` belongs to another job.
+
+        Example:
+            ```python
+            async def onboard(client: AsyncRefold, account_id: str) -> None:
+                await client.linked_accounts.upsert(linked_account_id=account_id)
+
+
+            report = await client.batch(ids, onboard, journal="onboard.jsonl")
+            print(report.summary())
+            ```
+        """
+        from .batch._runner import rate_of, run_batch  # loaded on first use
+
+        invoke = partial(fn, self)
+        return await run_batch(items, invoke, options, fn=fn, rate=rate_of(self))
 
     async def aclose(self) -> None:
         """Close the connection pool, unless it was passed in or is shared from a parent."""

@@ -25,6 +25,7 @@ import attrs
 import httpx
 
 from ._auth import AuthPlan, Secret, SessionTokenCache, plan_auth
+from ._context import observe_call
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -240,6 +241,7 @@ class Transport:
         started: float | None = None  # the first slot's time: queueing for it is not counted
         attempt = 0
         reminted = False
+        observer = observe_call(op)  # batch hooks (refold_async._context); None otherwise
         while True:
             attempt += 1
             credential = await self._credential(plan, force_mint=reminted)
@@ -251,7 +253,11 @@ class Transport:
                 started = self._clock()
             attempt_timeout = _cut(timeout, remaining)
             pacing = Departure(self.config.limiter, bucket, self._clock)
+            if observer is not None:
+                observer.before_send(attempt)
             outcome = await self._send_once(parts, credential, attempt, attempt_timeout, pacing)
+            if observer is not None:
+                observer.after_attempt(_status_of(outcome), outcome.error)
             response = outcome.response
             if response is not None and response.is_success:
                 return response
@@ -466,6 +472,10 @@ def _failure_kind(error: httpx.HTTPError | None) -> FailureKind:
     if error is not None and request_sent(error) is False:
         return FailureKind.NOT_SENT
     return FailureKind.MAYBE_SENT
+
+
+def _status_of(outcome: _Attempt) -> int | None:
+    return outcome.response.status_code if outcome.response is not None else None
 
 
 def _account(value: object) -> str | None:

@@ -24,6 +24,10 @@ from refold_async import APITimeoutError as APITimeoutError
 from refold_async import AuthenticationError as AuthenticationError
 from refold_async import AuthScope as AuthScope
 from refold_async import BadRequestError as BadRequestError
+from refold_async import BatchInterrupted as BatchInterrupted
+from refold_async import BatchOptions as BatchOptions
+from refold_async import BatchProgress as BatchProgress
+from refold_async import BatchReport as BatchReport
 from refold_async import CallOptions as CallOptions
 from refold_async import ClientClosedError as ClientClosedError
 from refold_async import ClientOptions as ClientOptions
@@ -31,6 +35,9 @@ from refold_async import ConflictError as ConflictError
 from refold_async import EnvironmentMismatchError as EnvironmentMismatchError
 from refold_async import HostRateLimiter as HostRateLimiter
 from refold_async import InvalidArgumentError as InvalidArgumentError
+from refold_async import ItemResult as ItemResult
+from refold_async import ItemState as ItemState
+from refold_async import JournalMismatchError as JournalMismatchError
 from refold_async import LocalRateLimiter as LocalRateLimiter
 from refold_async import MissingCredentialError as MissingCredentialError
 from refold_async import MissingLinkedAccountError as MissingLinkedAccountError
@@ -69,6 +76,10 @@ __all__ = [
     "AuthScope",
     "AuthenticationError",
     "BadRequestError",
+    "BatchInterrupted",
+    "BatchOptions",
+    "BatchProgress",
+    "BatchReport",
     "CallOptions",
     "ClientClosedError",
     "ClientOptions",
@@ -76,6 +87,9 @@ __all__ = [
     "EnvironmentMismatchError",
     "HostRateLimiter",
     "InvalidArgumentError",
+    "ItemResult",
+    "ItemState",
+    "JournalMismatchError",
     "LocalRateLimiter",
     "MissingCredentialError",
     "MissingLinkedAccountError",

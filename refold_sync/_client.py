@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 from typing_extensions import Self, Unpack, override
@@ -34,9 +34,13 @@ from .resources import ResourceNamespaces
 
 if TYPE_CHECKING:
     from refold_async import RateLimit, RateLimiter, RetryPolicy
+    from refold_async.batch import BatchOptions, BatchReport
     from refold_async.resources import AsyncResourceNamespaces
 
 __all__ = ["Refold"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Refold(ResourceNamespaces):
@@ -222,6 +226,33 @@ class Refold(ResourceNamespaces):
     def linked_account_id(self) -> str | None:
         """The linked account bound to this client, if any."""
         return self._snapshot().linked_account_id
+
+    def batch(
+        self, items: Iterable[T], fn: Callable[[Self, T], R], **options: Unpack[BatchOptions]
+    ) -> BatchReport[T, R]:
+        """Run `fn(client, item)` for every item on worker threads, within the rate budget.
+
+        The same runner as `AsyncRefold.batch()` (see `BatchOptions` and DESIGN §11):
+        items taken lazily and in order, each ending `succeeded`, `failed` or `unknown`,
+        an optional journal to resume from, progress, shards. `fn` is a plain function.
+
+        Raises:
+            BatchInterrupted: After Ctrl-C or SIGTERM, carrying the partial report.
+            JournalMismatchError: `journal` belongs to another job.
+
+        Example:
+            ```python
+            def onboard(client: Refold, account_id: str) -> None:
+                client.linked_accounts.upsert(linked_account_id=account_id)
+
+
+            report = client.batch(ids, onboard, journal="onboard.jsonl")
+            print(report.summary())
+            ```
+        """
+        from ._batch import run_sync_batch  # loaded on first use
+
+        return run_sync_batch(self, items, fn, options)
 
     def close(self) -> None:
         """Close the connection pool, unless it was passed in or is shared from a parent.

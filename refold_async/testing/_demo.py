@@ -1,8 +1,10 @@
-"""`refold demo`: a real batch job through the SDK's public API, with a progress bar.
+"""`refold demo`: a real batch job through the SDK's public API, `client.batch()`.
 
-For each of N linked accounts, concurrently through one `AsyncRefold` with the default
-rate limit (20/s, burst 5): upsert the account, mint a session token for it, fire an
-event for it, then poll its executions until the run completes. Against the in-process
+For each of N linked accounts, through one `AsyncRefold` with the default rate limit
+(20/s, burst 5) and its batch runner (which sizes the work in flight from that budget):
+upsert the account, mint a session token for it, fire an event for it, then poll its
+executions until the run completes. Progress is the runner's: a live bar on a terminal
+(with the `progress` extra), else one line per tenth of the job. Against the in-process
 emulator by default (which enforces the server's limit with 429s), or against
 `--base-url` with a test key. The summary compares the wall time with the floor the
 rate limit allows, `(calls - 5) / 20` seconds. No key or token is ever printed.
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from typing import TextIO
 
 import anyio
@@ -20,7 +21,9 @@ import attrs
 import httpx
 from typing_extensions import override
 
-from refold_async import AsyncRefold, RateLimit, RefoldError
+from refold_async import AsyncRefold, RateLimit
+from refold_async.batch import BatchReport, ItemState
+from refold_async.batch._progress import TextProgress
 
 from ._emulator import BASE_URL, Emulator
 
@@ -29,7 +32,6 @@ __all__ = ["DemoReport", "run_demo"]
 EVENT = "refold.demo.sync"
 POLL_SECONDS = 0.5
 WAIT_SECONDS = 120.0
-STEPS_PER_ACCOUNT = 4
 DEFAULT_LIMIT = RateLimit()
 
 
@@ -54,50 +56,6 @@ class CountingTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-class Progress:
-    """A plain-text progress bar on a stream; one line per 10% when it is not a terminal."""
-
-    WIDTH = 30
-
-    def __init__(self, total: int, stream: TextIO, counter: CountingTransport) -> None:
-        self.total = max(1, total)
-        self.done = 0
-        self.stream = stream
-        self.counter = counter
-        self.started = time.monotonic()
-        self.tty = stream.isatty()
-        self._last_draw = 0.0
-        self._last_decile = -1
-
-    def step(self) -> None:
-        """One step done: redraw (at most ten times a second on a terminal)."""
-        self.done += 1
-        now = time.monotonic()
-        decile = self.done * 10 // self.total
-        if self.tty and (now - self._last_draw >= 0.1 or self.done == self.total):
-            self._last_draw = now
-            self.stream.write("\r" + self.line(now))
-        elif not self.tty and decile != self._last_decile:
-            self._last_decile = decile
-            self.stream.write(self.line(now) + "\n")
-        self.stream.flush()
-
-    def line(self, now: float) -> str:
-        filled = self.done * self.WIDTH // self.total
-        elapsed = now - self.started
-        rate = self.counter.requests / elapsed if elapsed > 0 else 0.0
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        return (
-            f"[{bar}] {self.done * 100 // self.total:3d}%  {self.done}/{self.total} steps  "
-            f"{elapsed:5.1f} s  {self.counter.requests} calls  {rate:4.1f} req/s"
-        )
-
-    def finish(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 @attrs.frozen(kw_only=True)
 class DemoReport:
     """What the demo did and how fast."""
@@ -109,6 +67,7 @@ class DemoReport:
     rate_limited: int
     seconds: float
     target: str
+    batch: BatchReport[int, None]
     server_max_per_second: int | None = None
     server_max_per_instant: int | None = None
 
@@ -123,7 +82,8 @@ class DemoReport:
         over = (self.seconds / self.floor - 1) * 100 if self.floor > 0 else 0.0
         lines = [
             f"refold demo: {self.accounts} linked accounts against {self.target}",
-            f"  calls made        {self.calls}",
+            self.batch.summary(),
+            f"  calls made        {self.calls} (with the job's setup)",
             f"  wall time         {self.seconds:.2f} s  (floor ({self.calls} - 5) / 20 = {self.floor:.2f} s, {over:+.1f}%)",
             f"  throughput        {rate:.1f} requests/s  (limit {DEFAULT_LIMIT.per_second:g}/s, burst {DEFAULT_LIMIT.burst})",
             f"  429s seen         {self.rate_limited}  (expected 0)",
@@ -149,16 +109,18 @@ async def _wait_for_completion(client: AsyncRefold, account: str) -> None:
             await anyio.sleep(POLL_SECONDS)
 
 
-async def _one_account(client: AsyncRefold, index: int, step: Callable[[], None]) -> None:
-    account = f"demo-account-{index:05d}"
+def account_name(index: int) -> str:
+    """The demo's linked account for item `index`: the item's key in the batch."""
+    return f"demo-account-{index:05d}"
+
+
+async def one_account(client: AsyncRefold, index: int) -> None:
+    """The work for one item: upsert, mint a token, fire the event, wait for its run."""
+    account = account_name(index)
     await client.linked_accounts.upsert(linked_account_id=account, name=f"Demo customer {index}")
-    step()
     await client.session_tokens.create(linked_account_id=account)  # minted, never shown
-    step()
     await client.events.trigger(event=EVENT, linked_account_id=account, payload={"customer": index})
-    step()
     await _wait_for_completion(client, account)
-    step()
 
 
 async def _ensure_event(client: AsyncRefold) -> None:
@@ -166,21 +128,11 @@ async def _ensure_event(client: AsyncRefold) -> None:
         await client.events.create(name=EVENT, response="accepted")
 
 
-async def _run_all(client: AsyncRefold, accounts: int, progress: Progress) -> int:
-    failures = 0
-
-    async def guarded(index: int) -> None:
-        nonlocal failures
-        try:
-            await _one_account(client, index, progress.step)
-        except (RefoldError, RuntimeError, TimeoutError):
-            failures += 1
-
-    await _ensure_event(client)
-    async with anyio.create_task_group() as group:
-        for index in range(1, accounts + 1):
-            group.start_soon(guarded, index)
-    return failures
+def _progress(stream: TextIO) -> bool | TextProgress:
+    # A live bar on a terminal (tqdm, the `progress` extra), else one line per tenth.
+    if stream is sys.stderr and stream.isatty():
+        return True
+    return TextProgress(stream)
 
 
 async def run_demo(
@@ -206,7 +158,6 @@ async def run_demo(
         emulator.transport() if emulator else httpx.AsyncHTTPTransport()
     )
     counter = CountingTransport(inner)
-    progress = Progress(accounts * STEPS_PER_ACCOUNT, stream, counter)
     started = time.monotonic()
     async with httpx.AsyncClient(transport=counter, timeout=30.0) as http:
         key = emulator.api_key if emulator else api_key
@@ -216,11 +167,18 @@ async def run_demo(
             api_key=key, base_url=base_url or BASE_URL, http_client=http, rate_limit=DEFAULT_LIMIT,
             expect_environment="test" if base_url is not None else None,
         )  # fmt: skip
-        failed = await _run_all(client, accounts, progress)
-    progress.finish()
+        await _ensure_event(client)
+        batch = await client.batch(
+            range(1, accounts + 1),
+            one_account,
+            key=account_name,
+            progress=_progress(stream),
+            keep_values=False,
+        )
     stats = emulator.stats.total if emulator else None
+    failed = accounts - batch.counts[ItemState.SUCCEEDED]
     return DemoReport(
-        accounts=accounts, ok=accounts - failed, failed=failed, calls=counter.requests,
+        accounts=accounts, ok=accounts - failed, failed=failed, calls=counter.requests, batch=batch,
         rate_limited=counter.rate_limited, seconds=time.monotonic() - started,
         target="the in-process emulator" if emulator else "the API at the given base URL",
         server_max_per_second=stats.max_per_second if stats else None,

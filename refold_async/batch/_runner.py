@@ -1,0 +1,650 @@
+"""The batch runner: takes items in order, runs `fn` on each, ends each in one state.
+
+`run_batch()` is the engine behind `AsyncRefold.batch()` and `Refold.batch()`; the two
+faces differ only in how one item is invoked (awaited, or run on a worker thread) and
+how items are pulled (directly, or on a worker thread). One run:
+
+1. opens the journal (refusing another job's) and reads what earlier runs left;
+2. takes items from the iterator one at a time, in order: skips what is not in this
+   shard, what already succeeded (`skipped`), what came before (`duplicate`), and what
+   was left `unknown` (unless `retry_unknown`); waits until fewer than the sizer's
+   number are in flight; starts the item;
+3. each item runs with `_ItemTracker` installed as its call hooks (`refold_async.
+   _context`): it counts requests and 429s, writes the write-ahead `in_flight` record
+   before an item's first POST or PATCH is sent, and knows afterwards whether a call
+   ended unknown (`_classify`);
+4. on a stop request (a signal) it takes no more items, waits up to `drain_timeout`
+   for those in flight, cancels the rest, and raises `BatchInterrupted` with the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import operator
+import os
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar, cast
+
+import anyio
+import attrs
+from typing_extensions import TypedDict
+
+from refold_async._context import observing
+from refold_async._errors import APIDecodeError, RefoldError, RefoldUsageError
+from refold_async._ratelimit import RateLimit
+
+from ._classify import AttemptEnd, attempt_end, error_is_unknown, is_repeatable
+from ._journal import Journal, JournalState, digest
+from ._progress import BatchProgress, ProgressSink, make_sink
+from ._report import BatchReport, ItemResult, ItemState, counts_of
+from ._sizing import InFlightSizer
+from ._stop import Stopper, stop_on_signals
+
+if TYPE_CHECKING:
+    from refold_async._client import AsyncRefold
+    from refold_async._operation import Operation
+
+__all__ = ["BatchInterrupted", "BatchOptions", "rate_of", "run_batch", "shard_of"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+FINGERPRINT_KEYS = 64
+"""How many first keys identify a job's input in its journal."""
+
+DRAIN_TIMEOUT = 10.0
+
+
+class BatchOptions(TypedDict, total=False):
+    """The options of `AsyncRefold.batch()` and `Refold.batch()`.
+
+    Attributes:
+        key: A stable string key per item (default: the item, when it is a string).
+        journal: A JSONL file that makes the job resumable; the same file resumes it.
+        progress: `True` for a bar (or plain lines off a terminal), `False` for none,
+            a callable for `BatchProgress` snapshots; default: a bar if stderr is a
+            terminal and the `progress` extra is installed.
+        max_in_flight: Items run at once; default sized from the client's rate budget.
+        shard: `(i, n)`: run only the items whose key hashes to shard `i` of `n`.
+        retry_unknown: Run again items an earlier run left `unknown` (may duplicate them).
+        keep_values: Keep succeeded items' results in the report (default `True`; turn
+            it off for millions of items: the journal and the counts remain).
+        journal_items: Write each item itself into the journal (it must be JSON-able).
+        drain_timeout: Seconds to wait for items in flight after Ctrl-C or SIGTERM.
+        handle_signals: Stop gracefully on SIGINT and SIGTERM (main thread only).
+    """
+
+    key: Callable[[Any], str] | None
+    journal: str | os.PathLike[str] | None
+    progress: bool | Callable[[BatchProgress], object] | None
+    max_in_flight: int | None
+    shard: tuple[int, int] | None
+    retry_unknown: bool
+    keep_values: bool
+    journal_items: bool
+    drain_timeout: float
+    handle_signals: bool
+
+
+class BatchInterrupted(RefoldError):
+    """A batch stopped early (Ctrl-C, SIGTERM); `report` says what was done.
+
+    Items that were not finished are not in the journal as done, so running the job
+    again with the same journal picks up where it stopped.
+
+    Attributes:
+        report: The partial `BatchReport`.
+    """
+
+    __module__ = "refold_async"
+
+    def __init__(self, report: BatchReport[Any, Any]) -> None:
+        super().__init__(
+            f"the batch was stopped by {report.stopped_by or 'a signal'} with "
+            f"{report.interrupted} items unfinished"
+        )
+        self.report = report
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The shard (0 to `shards - 1`) that `key` belongs to: stable across processes,
+    machines and Python versions (sha256, not `hash()`)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % shards
+
+
+@attrs.frozen(kw_only=True)
+class _Settings:
+    key: Callable[[Any], str] | None
+    journal: Path | None
+    progress: bool | Callable[[BatchProgress], object] | None
+    max_in_flight: int | None
+    shard: tuple[int, int] | None
+    retry_unknown: bool
+    keep_values: bool
+    journal_items: bool
+    drain_timeout: float
+    handle_signals: bool
+
+    @classmethod
+    def of(cls, options: BatchOptions) -> _Settings:
+        unknown = set(options) - set(BatchOptions.__annotations__)
+        if unknown:
+            raise TypeError(f"batch() got unexpected keyword arguments: {sorted(unknown)}")
+        journal = options.get("journal")
+        return cls(
+            key=options.get("key"),
+            journal=Path(journal) if journal is not None else None,
+            progress=options.get("progress"),
+            max_in_flight=_check_in_flight(options.get("max_in_flight")),
+            shard=_check_shard(options.get("shard")),
+            retry_unknown=bool(options.get("retry_unknown", False)),
+            keep_values=bool(options.get("keep_values", True)),
+            journal_items=bool(options.get("journal_items", False)),
+            drain_timeout=float(options.get("drain_timeout", DRAIN_TIMEOUT)),
+            handle_signals=bool(options.get("handle_signals", True)),
+        )
+
+
+def _check_in_flight(value: object) -> int | None:
+    if value is None:
+        return None
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"max_in_flight must be a positive integer or None, not {value!r}")
+    return value
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_shard(value: object) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, tuple | list) or len(value) != 2:  # pyright: ignore[reportUnknownArgumentType]
+        raise ValueError(f"shard must be a pair (i, n), not {value!r}")
+    index, count = cast("tuple[object, object]", tuple(value))  # pyright: ignore[reportUnknownArgumentType]
+    if not (_is_int(index) and _is_int(count)):
+        raise ValueError(f"shard must be two integers (i, n), not {value!r}")
+    if not 0 <= index < count:
+        raise ValueError(f"shard (i, n) needs 0 <= i < n, not {value!r}")
+    return (index, count)
+
+
+class _Call:
+    """Watches one call of an item (a `refold_async._context.CallObserver`)."""
+
+    __slots__ = ("_tracker", "last", "op", "pending", "repeatable", "started", "status")
+
+    def __init__(self, tracker: _ItemTracker, op: Operation[Any]) -> None:
+        self._tracker = tracker
+        self.op = op
+        self.repeatable = is_repeatable(op.method, op.id)
+        self.started = time.monotonic()
+        self.pending = False
+        self.last: AttemptEnd | None = None
+        self.status: int | None = None
+
+    def before_send(self, attempt: int) -> None:
+        tracker = self._tracker
+        if tracker.runner.refusing:
+            raise RefoldUsageError("the batch has stopped: this call was not sent")
+        if attempt == 1:
+            tracker.queued += time.monotonic() - self.started
+        if not self.repeatable:
+            tracker.announce(self.op)
+        self.pending = True
+
+    def after_attempt(self, status: int | None, error: BaseException | None) -> None:
+        # Counted here, not before sending: an attempt that failed to build sent nothing.
+        self._tracker.requests += 1
+        self._tracker.runner.requests += 1
+        self.pending = False
+        self.status = status
+        self.last = attempt_end(status, error)
+        if status == 429:
+            self._tracker.rate_limited += 1
+            self._tracker.runner.rate_limited += 1
+
+    def ended_unknown(self, *, in_flight_counts: bool) -> bool:
+        """Whether this call leaves its work undetermined."""
+        if self.repeatable:
+            return False
+        return (self.pending and in_flight_counts) or self.last is AttemptEnd.MAYBE_DONE
+
+
+class _ItemTracker:
+    """The call hooks of one item (a `refold_async._context.CallHooks`)."""
+
+    def __init__(self, runner: _Runner[Any, Any], key: str, attempt: int) -> None:
+        self.runner = runner
+        self.key = key
+        self.attempt = attempt
+        self.calls: list[_Call] = []
+        self.requests = 0
+        self.rate_limited = 0
+        self.queued = 0.0
+        self.announced = False
+
+    def observe(self, op: Operation[Any]) -> _Call:
+        call = _Call(self, op)
+        self.calls.append(call)
+        return call
+
+    def announce(self, op: Operation[Any]) -> None:
+        # DESIGN §11: write-ahead, flushed before the first POST or PATCH leaves.
+        if not self.announced and self.runner.journal is not None:
+            self.runner.journal.item(self.key, "in_flight", attempt=self.attempt, operation=op.id)
+        self.announced = True
+
+    def first_unknown(self, *, in_flight_counts: bool) -> _Call | None:
+        return next(
+            (c for c in self.calls if c.ended_unknown(in_flight_counts=in_flight_counts)), None
+        )
+
+
+Invoke = Callable[[T], Awaitable[R]]
+
+
+class _Runner(Generic[T, R]):
+    """One run of one batch."""
+
+    def __init__(
+        self,
+        invoke: Invoke[T, R],
+        settings: _Settings,
+        *,
+        rate: RateLimit | None,
+        stopper: Stopper,
+        total: int | None,
+    ) -> None:
+        self.invoke = invoke
+        self.settings = settings
+        self.rate = rate
+        self.stopper = stopper
+        self.sizer = InFlightSizer(rate, settings.max_in_flight)
+        self.journal: Journal | None = None
+        self.previous = JournalState()
+        self.total = total
+        self.requests = 0
+        self.finished_requests = 0
+        self.rate_limited = 0
+        self.refusing = False
+        self.in_flight = 0
+        self.interrupted = 0
+        self.counts = counts_of(())
+        self.results: list[ItemResult[T, R]] = []
+        self.seen: set[int] = set()
+        self.started = time.monotonic()
+        self.sink: ProgressSink | None = None
+        self._room = anyio.Event()
+
+    # -- the run ---------------------------------------------------------------------
+
+    async def run(self, source: AsyncIterator[T], fn_name: str) -> BatchReport[T, R]:
+        head, keys = await self._head(source)
+        self._open_journal(fn_name, keys)
+        self.sink = make_sink(self.settings.progress, self.total)
+        try:
+            await self._run_all(head, keys, source)
+        finally:
+            report = self.report()
+            if self.journal is not None:
+                self.journal.end_run(
+                    elapsed=round(report.elapsed, 3),
+                    requests=self.requests,
+                    rate_limited=self.rate_limited,
+                    interrupted=self.interrupted,
+                    stopped_by=self.stopper.reason,
+                )
+                self.journal.close()
+            if self.sink is not None:
+                self.sink.close(self.snapshot(done=True))
+        if self.stopper.stopping():
+            raise BatchInterrupted(report)
+        return report
+
+    async def _head(self, source: AsyncIterator[T]) -> tuple[list[T], list[str]]:
+        """The first items and their keys: they identify the input in the journal."""
+        head: list[T] = []
+        if self.settings.journal is not None:
+            async for item in source:
+                head.append(item)
+                if len(head) >= FINGERPRINT_KEYS:
+                    break
+        return head, [self.key_of(item) for item in head]
+
+    def _open_journal(self, fn_name: str, keys: list[str]) -> None:
+        path = self.settings.journal
+        if path is None:
+            return
+        fingerprint = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+        shard = list(self.settings.shard) if self.settings.shard else None
+        self.journal = Journal(path, {"fn": fn_name, "input": fingerprint, "shard": shard})
+        self.previous = self.journal.state
+        rate = [self.rate.per_second, self.rate.burst] if self.rate is not None else None
+        self.journal.start_run(rate)
+
+    async def _run_all(self, head: list[T], keys: list[str], source: AsyncIterator[T]) -> None:
+        failure: BaseException | None = None
+        async with anyio.create_task_group() as group:
+            try:
+                await self._produce(group, head, keys, source)
+                if self.stopper.stopping():
+                    await self._drain()
+                    self.refusing = True
+                    group.cancel_scope.cancel()
+            except Exception as error:  # the iterator or key= failed: stop everything
+                failure = error
+                self.refusing = True
+                group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    async def _produce(
+        self,
+        group: anyio.abc.TaskGroup,
+        head: list[T],
+        keys: list[str],
+        source: AsyncIterator[T],
+    ) -> None:
+        for item, key in zip(head, keys, strict=True):
+            if not await self._offer(group, item, key):
+                return
+        if len(head) < FINGERPRINT_KEYS and self.settings.journal is not None:
+            return  # the head drained the source
+        async for item in source:
+            if not await self._offer(group, item, self.key_of(item)):
+                return
+
+    async def _offer(self, group: anyio.abc.TaskGroup, item: T, key: str) -> bool:
+        """Start `item` unless it is settled already; `False` once the run is stopping."""
+        if self.stopper.stopping():
+            return False
+        shard = self.settings.shard
+        if shard is not None and shard_of(key, shard[1]) != shard[0]:
+            return True
+        attempt = self._admit(item, key)
+        if attempt is None:
+            return True
+        while self.in_flight >= self.sizer.limit and not self.stopper.stopping():
+            await self._wait_for_room()
+        if self.stopper.stopping():
+            return False
+        self.in_flight += 1
+        group.start_soon(self._item, item, key, attempt)
+        return True
+
+    def _admit(self, item: T, key: str) -> int | None:
+        """This item's attempt number, or `None` when it is settled without running."""
+        code = digest(key)
+        if code in self.seen:
+            self._settle(ItemResult(key=key, state=ItemState.DUPLICATE, item=item))
+            return None
+        self.seen.add(code)
+        state, attempt = self.previous.states.get(code, ("", 0))
+        if state == "succeeded":
+            self.counts[ItemState.SKIPPED] += 1
+            self._progress()
+            return None
+        if state in ("in_flight", "unknown") and not self.settings.retry_unknown:
+            self._left_unknown(item, key, self.previous.open_records.get(code, {}), attempt)
+            return None
+        return attempt + 1
+
+    def _left_unknown(self, item: T, key: str, record: dict[str, Any], attempt: int) -> None:
+        result: ItemResult[T, R] = ItemResult(
+            key=key,
+            state=ItemState.UNKNOWN,
+            item=item,
+            error_type=record.get("error_type") or _interrupted_type(record),
+            status=record.get("status"),
+            code=record.get("code"),
+            operation=record.get("operation"),
+            attempt=attempt,
+        )
+        if record.get("state") == "in_flight" and self.journal is not None:
+            # A run died with this item's POST or PATCH in flight: say so, once.
+            self.journal.item(key, "unknown", **result.record())
+        self._settle(result, journal=False)
+
+    async def _wait_for_room(self) -> None:
+        """Until an item finishes, or a stop request comes (the stopper wakes us too)."""
+        room = self._room = anyio.Event()
+        await room.wait()
+
+    def wake(self) -> None:
+        self._room.set()
+
+    async def _drain(self) -> None:
+        """Wait a bounded time for the items in flight, or until told to hurry."""
+        with anyio.move_on_after(self.settings.drain_timeout):
+            while self.in_flight and not self.stopper.hurried:
+                await self._wait_for_room()
+
+    # -- one item --------------------------------------------------------------------
+
+    async def _item(self, item: T, key: str, attempt: int) -> None:
+        tracker = _ItemTracker(self, key, attempt)
+        started = time.monotonic()
+        value: R | None = None
+        error: Exception | None = None
+        cancelled = True
+        try:
+            with observing(tracker):
+                value = await self.invoke(item)
+            cancelled = False
+        except Exception as exc:  # fn's failure is the item's, never the batch's
+            error, cancelled = exc, False
+        finally:
+            self.in_flight -= 1
+            self._room.set()
+            seconds = time.monotonic() - started
+            self.sizer.observe(seconds, tracker.queued, tracker.requests)
+            self.finished_requests += tracker.requests
+            self._finish(tracker, item, value, error, cancelled, seconds)
+
+    def _finish(
+        self,
+        tracker: _ItemTracker,
+        item: T,
+        value: R | None,
+        error: Exception | None,
+        cancelled: bool,
+        seconds: float,
+    ) -> None:
+        # An attempt left in flight counts, unless the item's error says nothing was sent.
+        in_flight_counts = cancelled or not isinstance(error, RefoldUsageError)
+        unknown = tracker.first_unknown(in_flight_counts=in_flight_counts)
+        fields: dict[str, Any] = {
+            "key": tracker.key,
+            "item": item,
+            "attempt": tracker.attempt,
+            "requests": tracker.requests,
+            "seconds": seconds,
+        }
+        if unknown is not None:
+            state = ItemState.UNKNOWN
+            fields.update(operation=unknown.op.id, status=unknown.status)
+        elif cancelled:
+            self._interrupted(tracker)
+            return
+        elif error is None:
+            state = ItemState.SUCCEEDED
+            fields["value"] = value
+        else:
+            # The observers saw every call made in the item's context; the error alone
+            # decides for a 2xx that could not be read, or a call they did not see.
+            decides = isinstance(error, APIDecodeError) or not tracker.calls
+            unknown_error = decides and error_is_unknown(error)
+            state = ItemState.UNKNOWN if unknown_error else ItemState.FAILED
+        if error is not None:
+            fields.update(_error_fields(error))
+        elif cancelled:
+            fields["error_type"] = "Interrupted"
+        self._settle(ItemResult(state=state, **fields), rate_limited=tracker.rate_limited)
+
+    def _interrupted(self, tracker: _ItemTracker) -> None:
+        self.interrupted += 1
+        if tracker.announced and self.journal is not None:
+            # Its POSTs were all answered: running it again from the start is the user's
+            # call to make, as for a failed item, so resume does run it again.
+            self.journal.item(tracker.key, "interrupted", attempt=tracker.attempt)
+
+    def _settle(
+        self, result: ItemResult[T, R], *, journal: bool = True, rate_limited: int = 0
+    ) -> None:
+        self.counts[result.state] += 1
+        final = result.state in (ItemState.SUCCEEDED, ItemState.FAILED, ItemState.UNKNOWN)
+        if journal and final and self.journal is not None:
+            extra: dict[str, Any] = {"rate_limited": rate_limited} if rate_limited else {}
+            if self.settings.journal_items:
+                extra["item"] = result.item
+            self.journal.item(result.key, result.state.value, **result.record(), **extra)
+        if result.state is not ItemState.SUCCEEDED or self.settings.keep_values:
+            self.results.append(result)
+        self._progress()
+
+    # -- reporting -------------------------------------------------------------------
+
+    def key_of(self, item: T) -> str:
+        key_fn = self.settings.key
+        if key_fn is None:
+            if not isinstance(item, str):
+                raise TypeError(
+                    f"batch items must be strings unless key= is given; got "
+                    f"{type(item).__name__}: pass key=lambda item: ... (a stable string per item)"
+                )
+            return item
+        key = cast(object, key_fn(item))
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"key= must return a non-empty string, got {key!r}")
+        return key
+
+    def _progress(self) -> None:
+        if self.sink is not None:
+            self.sink.update(self.snapshot())
+
+    def snapshot(self, *, done: bool = False) -> BatchProgress:
+        c = self.counts
+        elapsed = time.monotonic() - self.started
+        ran = c[ItemState.SUCCEEDED] + c[ItemState.FAILED] + c[ItemState.UNKNOWN]
+        finished = ran + c[ItemState.SKIPPED] + c[ItemState.DUPLICATE]
+        pace = ran / elapsed if elapsed > 0 else 0.0
+        eta, floor = self._eta(finished, ran, pace)
+        return BatchProgress(
+            succeeded=c[ItemState.SUCCEEDED], failed=c[ItemState.FAILED],
+            unknown=c[ItemState.UNKNOWN], skipped=c[ItemState.SKIPPED],
+            duplicates=c[ItemState.DUPLICATE], in_flight=self.in_flight, total=self.total,
+            elapsed=elapsed, requests=self.requests, rate_limited=self.rate_limited,
+            items_per_second=pace, eta=eta, eta_floor=floor, done=done,
+        )  # fmt: skip
+
+    def _eta(self, finished: int, ran: int, pace: float) -> tuple[float | None, float | None]:
+        if self.total is None:
+            return None, None
+        remaining = max(0, self.total - finished)
+        floor = None
+        if self.rate is not None:
+            # Requests still to come: the finished items' mean for each remaining item,
+            # less what the items in flight have sent already.
+            per_item = self.finished_requests / ran if ran else 1.0
+            to_come = remaining * per_item - (self.requests - self.finished_requests)
+            floor = max(0.0, to_come - self.rate.burst) / self.rate.per_second
+        observed = remaining / pace if pace > 0 else None
+        candidates = [v for v in (floor, observed) if v is not None]
+        return (max(candidates) if candidates else None), floor
+
+    def report(self) -> BatchReport[T, R]:
+        return BatchReport(
+            counts=dict(self.counts),
+            results=tuple(self.results),
+            interrupted=self.interrupted,
+            elapsed=time.monotonic() - self.started,
+            requests=self.requests,
+            rate_limited=self.rate_limited,
+            rate=self.rate,
+            stopped_by=self.stopper.reason,
+        )
+
+
+def _interrupted_type(record: dict[str, Any]) -> str | None:
+    return "Interrupted" if record.get("state") == "in_flight" else None
+
+
+def _error_fields(error: BaseException) -> dict[str, Any]:
+    fields: dict[str, Any] = {"error": error, "error_type": type(error).__name__}
+    status = getattr(error, "status", None)
+    if isinstance(status, int):
+        fields["status"] = status
+    code = getattr(error, "code", None)
+    if isinstance(code, str):
+        fields["code"] = code
+    return fields
+
+
+def rate_of(client: AsyncRefold) -> RateLimit | None:
+    """The rate budget of `client`'s limiter, if it has one (`.rate`, as ours do)."""
+    limiter = client._transport.config.limiter  # pyright: ignore[reportPrivateUsage]
+    rate = getattr(limiter, "rate", None)
+    return rate if isinstance(rate, RateLimit) else None
+
+
+def fn_name(fn: object) -> str:
+    """A stable name for `fn`, which identifies the job in its journal."""
+    target = getattr(fn, "func", fn)  # functools.partial
+    module = getattr(target, "__module__", None) or type(target).__module__
+    name = getattr(target, "__qualname__", None) or type(target).__qualname__
+    return f"{module}:{name}"
+
+
+def expected_total(items: object, shard: tuple[int, int] | None) -> int | None:
+    """How many items to expect, from `len()` or a length hint (a shard's share estimated)."""
+    hint = operator.length_hint(items, -1) if not isinstance(items, AsyncIterable) else -1
+    if hint < 0:
+        return None
+    return math.ceil(hint / shard[1]) if shard else hint
+
+
+async def aiterate(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    """Items one at a time, from a plain or an async iterable."""
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+async def run_batch(
+    items: Iterable[T] | AsyncIterable[T],
+    invoke: Invoke[T, R],
+    options: BatchOptions,
+    *,
+    fn: object,
+    rate: RateLimit | None,
+    source: AsyncIterator[T] | None = None,
+    stopper: Stopper | None = None,
+) -> BatchReport[T, R]:
+    """Run one batch on the current loop (see the module's docs).
+
+    Args:
+        items: The items (consumed lazily).
+        invoke: Runs one item: `fn(client, item)`, awaited or on a worker thread.
+        options: `BatchOptions`.
+        fn: The user's function, for the job's name in the journal.
+        rate: The client's rate budget, for sizing, the ETA and the report's floor.
+        source: How to pull items, if not straight from `items`.
+        stopper: Where stop requests arrive (signals are handled here when not given).
+    """
+    settings = _Settings.of(options)
+    own_stopper = stopper is None
+    stopper = stopper or Stopper()
+    stopper.bind()
+    total = expected_total(items, settings.shard)
+    runner = _Runner(invoke, settings, rate=rate, stopper=stopper, total=total)
+    stopper.on_change = runner.wake
+    with stop_on_signals(stopper, enabled=own_stopper and settings.handle_signals):
+        return await runner.run(source or aiterate(items), fn_name(fn))
