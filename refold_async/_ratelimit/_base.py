@@ -26,6 +26,7 @@ import attrs
 __all__ = [
     "DEFAULT_RATE_LIMIT",
     "PerLoop",
+    "PerRate",
     "RateLimit",
     "RateLimiter",
     "SlotTooFar",
@@ -365,6 +366,27 @@ class PerLoop(Generic[_V]):
                 self._split_keys.add(key)
                 return True
         return False
+
+
+class PerRate(Generic[_V]):
+    """One limiter per `RateLimit` for the life of the process, made on first use."""
+
+    def __init__(self, factory: Callable[[RateLimit], _V]) -> None:
+        self._factory = factory
+        self._values: dict[RateLimit, _V] = {}
+        self._lock = threading.Lock()
+        after_fork(self._new_lock)
+
+    def get(self, rate: RateLimit) -> _V:
+        """The instance for `rate`: the same one for every equal `rate`."""
+        with self._lock:
+            value = self._values.get(rate)
+            if value is None:
+                value = self._values[rate] = self._factory(rate)
+            return value
+
+    def _new_lock(self) -> None:
+        self._lock = threading.Lock()  # the parent's may have been held at the fork
 
 
 _AFTER_FORK: list[Callable[[], None]] = []

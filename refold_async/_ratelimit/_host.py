@@ -40,10 +40,10 @@ import attrs
 from ._base import (
     DEFAULT_RATE_LIMIT,
     PerLoop,
+    PerRate,
     RateLimit,
     SlotTooFar,
     Turnstile,
-    after_fork,
     client_capacity,
     loop_clock,
     pause_length,
@@ -450,8 +450,7 @@ async def _transact(state: _StateFile, update: Callable[..., Any], *, shared: bo
         await asyncio.sleep(_BUSY_RETRY)
 
 
-_shared: dict[tuple[RateLimit, Path | None], HostRateLimiter] = {}
-_shared_lock = threading.Lock()
+_SHARED: PerRate[HostRateLimiter] = PerRate(HostRateLimiter)
 
 
 def shared_host_limiter(rate: RateLimit = DEFAULT_RATE_LIMIT) -> HostRateLimiter:
@@ -463,16 +462,4 @@ def shared_host_limiter(rate: RateLimit = DEFAULT_RATE_LIMIT) -> HostRateLimiter
     Returns:
         The same instance for every equal `rate`, for the life of the process.
     """
-    with _shared_lock:
-        limiter = _shared.get((rate, None))
-        if limiter is None:
-            limiter = _shared[(rate, None)] = HostRateLimiter(rate)
-        return limiter
-
-
-def _new_shared_lock() -> None:
-    global _shared_lock
-    _shared_lock = threading.Lock()
-
-
-after_fork(_new_shared_lock)
+    return _SHARED.get(rate)

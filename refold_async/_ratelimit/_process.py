@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from functools import partial
 
 from aiolimiter import AsyncLimiter
@@ -19,10 +18,10 @@ from aiolimiter import AsyncLimiter
 from ._base import (
     DEFAULT_RATE_LIMIT,
     PerLoop,
+    PerRate,
     RateLimit,
     SlotTooFar,
     Turnstile,
-    after_fork,
     client_capacity,
     pause_length,
 )
@@ -183,8 +182,7 @@ class LocalRateLimiter:
         return f"LocalRateLimiter({self._rate!r})"
 
 
-_shared: dict[RateLimit, LocalRateLimiter] = {}
-_shared_lock = threading.Lock()
+_SHARED: PerRate[LocalRateLimiter] = PerRate(LocalRateLimiter)
 
 
 def shared_local_limiter(rate: RateLimit = DEFAULT_RATE_LIMIT) -> LocalRateLimiter:
@@ -196,16 +194,4 @@ def shared_local_limiter(rate: RateLimit = DEFAULT_RATE_LIMIT) -> LocalRateLimit
     Returns:
         The same instance for every equal `rate`, for the life of the process.
     """
-    with _shared_lock:
-        limiter = _shared.get(rate)
-        if limiter is None:
-            limiter = _shared[rate] = LocalRateLimiter(rate)
-        return limiter
-
-
-def _new_shared_lock() -> None:
-    global _shared_lock
-    _shared_lock = threading.Lock()
-
-
-after_fork(_new_shared_lock)
+    return _SHARED.get(rate)
