@@ -74,8 +74,11 @@ def test_max_attempts_stops_retries() -> None:
 def test_429s_retry_until_the_deadline_not_max_attempts() -> None:
     """DESIGN §4: a 429 is retried while the deadline allows, whatever the attempt count."""
     policy = RetryPolicy(max_attempts=3, deadline=60)
-    assert policy.delay_for(RATE_LIMITED, attempt=30, elapsed=10, idempotent=True) is not None
-    assert policy.delay_for(RATE_LIMITED, attempt=30, elapsed=59.9, idempotent=True) is None
+    half = lambda: 0.5  # noqa: E731 - fixed jitter: a backoff of 4 s at this attempt
+    assert policy.delay_for(RATE_LIMITED, attempt=30, elapsed=10, idempotent=True, rand=half) == 4
+    assert (
+        policy.delay_for(RATE_LIMITED, attempt=30, elapsed=59.9, idempotent=True, rand=half) is None
+    )
     no_deadline = RetryPolicy(max_attempts=3, deadline=None)
     assert no_deadline.delay_for(RATE_LIMITED, attempt=3, elapsed=0, idempotent=True) is None
     never = RetryPolicy(max_attempts=1)
