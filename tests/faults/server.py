@@ -66,6 +66,7 @@ class FaultServer:
         self.request_seen = asyncio.Event()
         self.hung_up = asyncio.Event()  # a client closed a connection while it was answered
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
@@ -84,10 +85,17 @@ class FaultServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            # Answers still holding a connection (a `hold(30)`) end now: since 3.12,
+            # wait_closed() waits for every connection's handler.
+            for task in self._handlers:
+                task.cancel()
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             request = await _read_request(reader)
             self.received.append(request)
@@ -97,6 +105,8 @@ class FaultServer:
             self.hung_up.set()  # the client hung up: what these tests want it to do
         finally:
             writer.close()
+            if task is not None:
+                self._handlers.discard(task)
 
 
 async def _read_request(reader: asyncio.StreamReader) -> Received:
