@@ -28,7 +28,14 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ._errors import InvalidArgumentError
 from ._pagination import PAGE_WIRE_NAMES, Page
 
-__all__ = ["converter", "format_datetime", "register_wire_names", "structure", "unstructure"]
+__all__ = [
+    "converter",
+    "format_datetime",
+    "register_wire_names",
+    "structure",
+    "unstructure",
+    "wire_names_of",
+]
 
 T = TypeVar("T")
 
@@ -44,6 +51,11 @@ def register_wire_names(tables: Mapping[type, Mapping[str, str]]) -> None:
     import time.
     """
     _WIRE_NAMES.update(tables)
+
+
+def wire_names_of(cls: type) -> Mapping[str, str]:
+    """The registered Python-to-wire names of a model class (empty if none differ)."""
+    return _WIRE_NAMES.get(cls, {})
 
 
 def _parse_datetime(value: object, _: type) -> dt.datetime:

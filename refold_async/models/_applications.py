@@ -6,13 +6,15 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 __all__ = [
     "Application",
 ]
 
 
 @attrs.frozen(kw_only=True)
-class Application:
+class Application(RefoldModel):
     """The API's `ApplicationItem` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None

@@ -6,13 +6,15 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 __all__ = [
     "ConnectUrlResponse",
 ]
 
 
 @attrs.frozen(kw_only=True)
-class ConnectUrlResponse:
+class ConnectUrlResponse(RefoldModel):
     """The API's `ConnectUrlResponse` object; keys it does not declare land in `extra_fields`."""
 
     hosted_url: str | None = None

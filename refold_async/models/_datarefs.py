@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -20,7 +22,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateDatarefRequest:
+class CreateDatarefRequest(RefoldModel):
     """The API's `CreateDatarefRequest` object; keys it does not declare land in `extra_fields`."""
 
     ref_name: str
@@ -28,7 +30,7 @@ class CreateDatarefRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Dataref:
+class Dataref(RefoldModel):
     """The API's `Dataref` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -44,7 +46,7 @@ class Dataref:
 
 
 @attrs.frozen(kw_only=True)
-class DatarefAsTableResponse:
+class DatarefAsTableResponse(RefoldModel):
     """The API's `DatarefAsTableResponse` object; keys it does not declare land in `extra_fields`."""
 
     headers: list[str] | None = None
@@ -58,7 +60,7 @@ class DatarefAsTableResponse:
 
 
 @attrs.frozen(kw_only=True)
-class DeleteOneResult:
+class DeleteOneResult(RefoldModel):
     """The API's `DeleteOneResult` object; keys it does not declare land in `extra_fields`."""
 
     acknowledged: bool | None = None
@@ -67,7 +69,7 @@ class DeleteOneResult:
 
 
 @attrs.frozen(kw_only=True)
-class EditDatarefGroupRequest:
+class EditDatarefGroupRequest(RefoldModel):
     """The API's `EditDatarefGroupRequest` object; keys it does not declare land in `extra_fields`."""
 
     ref_names: list[str]
@@ -76,7 +78,7 @@ class EditDatarefGroupRequest:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedDatarefs:
+class PaginatedDatarefs(RefoldModel):
     """The API's `PaginatedDatarefs` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None

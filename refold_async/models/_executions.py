@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -18,7 +20,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class Execution:
+class Execution(RefoldModel):
     """The API's `Instance` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -49,7 +51,7 @@ class Execution:
 
 
 @attrs.frozen(kw_only=True)
-class ExecutionRerun:
+class ExecutionRerun(RefoldModel):
     """The whole of the `rerunExecution` answer; keys it does not declare land in `extra_fields`."""
 
     status: str | None = None
@@ -58,7 +60,7 @@ class ExecutionRerun:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedExecutionBatches:
+class PaginatedExecutionBatches(RefoldModel):
     """The API's `PaginatedInstanceBatches` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -75,7 +77,7 @@ class PaginatedExecutionBatches:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedExecutions:
+class PaginatedExecutions(RefoldModel):
     """The API's `PaginatedInstances` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 from ._enums import HumanTaskStatus
 
 __all__ = [
@@ -16,7 +18,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class HumanTask:
+class HumanTask(RefoldModel):
     """The API's `HumanTaskPublic` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -35,7 +37,7 @@ class HumanTask:
 
 
 @attrs.frozen(kw_only=True)
-class SubmitHumanTaskRequest:
+class SubmitHumanTaskRequest(RefoldModel):
     """The API's `SubmitHumanTaskRequest` object; keys it does not declare land in `extra_fields`."""
 
     data: dict[str, Any]

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -21,7 +23,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateLinkedAccountRequest:
+class CreateLinkedAccountRequest(RefoldModel):
     """The API's `CreateLinkedAccountRequest` object; keys it does not declare land in `extra_fields`."""
 
     account_id: str | None = None
@@ -33,7 +35,7 @@ class CreateLinkedAccountRequest:
 
 
 @attrs.frozen(kw_only=True)
-class DeleteLinkedAccountResponse:
+class DeleteLinkedAccountResponse(RefoldModel):
     """The API's `DeleteLinkedAccountResponse` object; keys it does not declare land in `extra_fields`."""
 
     message: str | None = None
@@ -41,7 +43,7 @@ class DeleteLinkedAccountResponse:
 
 
 @attrs.frozen(kw_only=True)
-class IntegrationBase:
+class IntegrationBase(RefoldModel):
     """The API's `IntegrationBase` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -61,7 +63,7 @@ class IntegrationBase:
 
 
 @attrs.frozen(kw_only=True)
-class UdfEntry:
+class UdfEntry(RefoldModel):
     """The API's `UDFEntry` object; keys it does not declare land in `extra_fields`."""
 
     key_name: str | None = None
@@ -70,7 +72,7 @@ class UdfEntry:
 
 
 @attrs.frozen(kw_only=True)
-class LinkedAccount:
+class LinkedAccount(RefoldModel):
     """The API's `LinkedAccount` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -88,7 +90,7 @@ class LinkedAccount:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedLinkedAccounts:
+class PaginatedLinkedAccounts(RefoldModel):
     """The API's `PaginatedLinkedAccounts` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -105,7 +107,7 @@ class PaginatedLinkedAccounts:
 
 
 @attrs.frozen(kw_only=True)
-class UpsertLinkedAccountRequest:
+class UpsertLinkedAccountRequest(RefoldModel):
     """The API's `UpsertLinkedAccountRequest` object; keys it does not declare land in `extra_fields`."""
 
     account_id: str | None = None

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -19,7 +21,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateMcpServerRequest:
+class CreateMcpServerRequest(RefoldModel):
     """The API's `CreateMcpServerRequest` object; keys it does not declare land in `extra_fields`."""
 
     name: str
@@ -28,7 +30,7 @@ class CreateMcpServerRequest:
 
 
 @attrs.frozen(kw_only=True)
-class McpServer:
+class McpServer(RefoldModel):
     """The API's `MCPCrud` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -51,7 +53,7 @@ class McpServer:
 
 
 @attrs.frozen(kw_only=True)
-class McpServerCreatedResponse:
+class McpServerCreatedResponse(RefoldModel):
     """The API's `McpServerCreatedResponse` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -61,7 +63,7 @@ class McpServerCreatedResponse:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedMcpServers:
+class PaginatedMcpServers(RefoldModel):
     """The API's `PaginatedMcpServers` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -78,7 +80,7 @@ class PaginatedMcpServers:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateMcpServerRequest:
+class UpdateMcpServerRequest(RefoldModel):
     """The API's `UpdateMcpServerRequest` object; keys it does not declare land in `extra_fields`."""
 
     name: str | None = None

@@ -6,13 +6,15 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 __all__ = [
     "OAuthUrlResponse",
 ]
 
 
 @attrs.frozen(kw_only=True)
-class OAuthUrlResponse:
+class OAuthUrlResponse(RefoldModel):
     """The API's `OAuthUrlResponse` object; keys it does not declare land in `extra_fields`."""
 
     auth_url: str | None = None

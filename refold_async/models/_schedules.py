@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 from ._enums import ScheduleStatus, TriggerType
 
 __all__ = [
@@ -15,7 +17,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class Schedule:
+class Schedule(RefoldModel):
     """The API's `Schedule` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -35,7 +37,7 @@ class Schedule:
 
 
 @attrs.frozen(kw_only=True)
-class ScheduleDeletion:
+class ScheduleDeletion(RefoldModel):
     """The whole of the `deleteSchedule` answer; keys it does not declare land in `extra_fields`."""
 
     message: str | None = None

@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 __all__ = [
     "RevokeSessionTokenResponse",
     "SessionTokenRequest",
@@ -14,7 +16,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class RevokeSessionTokenResponse:
+class RevokeSessionTokenResponse(RefoldModel):
     """The API's `RevokeSessionTokenResponse` object; keys it does not declare land in `extra_fields`."""
 
     success: bool | None = None
@@ -23,7 +25,7 @@ class RevokeSessionTokenResponse:
 
 
 @attrs.frozen(kw_only=True)
-class SessionTokenRequest:
+class SessionTokenRequest(RefoldModel):
     """The API's `SessionTokenRequest` object; keys it does not declare land in `extra_fields`."""
 
     linked_account_id: str
@@ -31,7 +33,7 @@ class SessionTokenRequest:
 
 
 @attrs.frozen(kw_only=True)
-class SessionTokenResponse:
+class SessionTokenResponse(RefoldModel):
     """The API's `SessionTokenResponse` object; keys it does not declare land in `extra_fields`."""
 
     token: str | None = attrs.field(default=None, repr=False)

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -25,7 +27,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class AddRecordsRequest:
+class AddRecordsRequest(RefoldModel):
     """The API's `AddRecordsRequest` object; keys it does not declare land in `extra_fields`."""
 
     data: Any
@@ -33,7 +35,7 @@ class AddRecordsRequest:
 
 
 @attrs.frozen(kw_only=True)
-class AddRecordsResponse:
+class AddRecordsResponse(RefoldModel):
     """The API's `AddRecordsResponse` object; keys it does not declare land in `extra_fields`."""
 
     add_record_result: list[dict[str, Any]] | None = None
@@ -42,7 +44,7 @@ class AddRecordsResponse:
 
 
 @attrs.frozen(kw_only=True)
-class ColumnsArrayRequest:
+class ColumnsArrayRequest(RefoldModel):
     """The API's `ColumnsArrayRequest` object; keys it does not declare land in `extra_fields`."""
 
     columns: list[str]
@@ -50,7 +52,7 @@ class ColumnsArrayRequest:
 
 
 @attrs.frozen(kw_only=True)
-class ColumnsArrayResponse:
+class ColumnsArrayResponse(RefoldModel):
     """The API's `ColumnsArrayResponse` object; keys it does not declare land in `extra_fields`."""
 
     columns: list[str] | None = None
@@ -58,7 +60,7 @@ class ColumnsArrayResponse:
 
 
 @attrs.frozen(kw_only=True)
-class CreateTableRequest:
+class CreateTableRequest(RefoldModel):
     """The API's `CreateTableRequest` object; keys it does not declare land in `extra_fields`."""
 
     table_name: str
@@ -67,7 +69,7 @@ class CreateTableRequest:
 
 
 @attrs.frozen(kw_only=True)
-class CreateTableResponse:
+class CreateTableResponse(RefoldModel):
     """The API's `CreateTableResponse` object; keys it does not declare land in `extra_fields`."""
 
     table_id: str | None = None
@@ -76,7 +78,7 @@ class CreateTableResponse:
 
 
 @attrs.frozen(kw_only=True)
-class EditTablesGroupRequest:
+class EditTablesGroupRequest(RefoldModel):
     """The API's `EditTablesGroupRequest` object; keys it does not declare land in `extra_fields`."""
 
     table_ids: list[str]
@@ -85,7 +87,7 @@ class EditTablesGroupRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Table:
+class Table(RefoldModel):
     """The API's `Table` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -102,7 +104,7 @@ class Table:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedTables:
+class PaginatedTables(RefoldModel):
     """The API's `PaginatedTables` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -119,7 +121,7 @@ class PaginatedTables:
 
 
 @attrs.frozen(kw_only=True)
-class PersistentTableRecordsResponse:
+class PersistentTableRecordsResponse(RefoldModel):
     """The API's `PersistentTableRecordsResponse` object; keys it does not declare land in `extra_fields`."""
 
     columns: list[str] | None = None
@@ -134,7 +136,7 @@ class PersistentTableRecordsResponse:
 
 
 @attrs.frozen(kw_only=True)
-class RenameColumnsRequest:
+class RenameColumnsRequest(RefoldModel):
     """The API's `RenameColumnsRequest` object; keys it does not declare land in `extra_fields`."""
 
     renames: list[dict[str, Any]]

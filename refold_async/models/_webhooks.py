@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 from ._enums import Environment, WebhookMethod, WebhookType
 
 __all__ = [
@@ -18,7 +20,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class RegisterWebhookRequest:
+class RegisterWebhookRequest(RefoldModel):
     """The API's `RegisterWebhookRequest` object; keys it does not declare land in `extra_fields`."""
 
     webhook_url: str
@@ -37,7 +39,7 @@ class RegisterWebhookRequest:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateWebhookRequest:
+class UpdateWebhookRequest(RefoldModel):
     """The API's `UpdateWebhookRequest` object; keys it does not declare land in `extra_fields`."""
 
     webhook_events: list[str] | None = None
@@ -54,7 +56,7 @@ class UpdateWebhookRequest:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateWebhooksGroupRequest:
+class UpdateWebhooksGroupRequest(RefoldModel):
     """The API's `UpdateWebhooksGroupRequest` object; keys it does not declare land in `extra_fields`."""
 
     webhook_ids: list[str]
@@ -63,7 +65,7 @@ class UpdateWebhooksGroupRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Webhook:
+class Webhook(RefoldModel):
     """The API's `RefoldWebhook` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -23,7 +25,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class WorkflowSettings:
+class WorkflowSettings(RefoldModel):
     """The API's `WorkflowSettings` object; keys it does not declare land in `extra_fields`."""
 
     caching: dict[str, Any] | None = None
@@ -34,7 +36,7 @@ class WorkflowSettings:
 
 
 @attrs.frozen(kw_only=True)
-class Workflow:
+class Workflow(RefoldModel):
     """The API's `Workflow` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -78,7 +80,7 @@ class Workflow:
 
 
 @attrs.frozen(kw_only=True)
-class CreateWorkflowResponse:
+class CreateWorkflowResponse(RefoldModel):
     """The API's `CreateWorkflowResponse` object; keys it does not declare land in `extra_fields`."""
 
     workflow: Workflow | None = None
@@ -86,7 +88,7 @@ class CreateWorkflowResponse:
 
 
 @attrs.frozen(kw_only=True)
-class DeleteWorkflowResponse:
+class DeleteWorkflowResponse(RefoldModel):
     """The API's `DeleteWorkflowResponse` object; keys it does not declare land in `extra_fields`."""
 
     message: str | None = None
@@ -95,7 +97,7 @@ class DeleteWorkflowResponse:
 
 
 @attrs.frozen(kw_only=True)
-class EnabledWorkflowSummary:
+class EnabledWorkflowSummary(RefoldModel):
     """The API's `EnabledWorkflowSummary` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -110,7 +112,7 @@ class EnabledWorkflowSummary:
 
 
 @attrs.frozen(kw_only=True)
-class GetWorkflowRequestStructureResponse:
+class GetWorkflowRequestStructureResponse(RefoldModel):
     """The API's `GetWorkflowRequestStructureResponse` object; keys it does not declare land in `extra_fields`."""
 
     payload: Any = None
@@ -120,7 +122,7 @@ class GetWorkflowRequestStructureResponse:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedWorkflows:
+class PaginatedWorkflows(RefoldModel):
     """The API's `PaginatedWorkflows` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -138,7 +140,7 @@ class PaginatedWorkflows:
 
 
 @attrs.frozen(kw_only=True)
-class PublishWorkflowRequest:
+class PublishWorkflowRequest(RefoldModel):
     """The API's `PublishWorkflowRequest` object; keys it does not declare land in `extra_fields`."""
 
     published: bool
@@ -147,7 +149,7 @@ class PublishWorkflowRequest:
 
 
 @attrs.frozen(kw_only=True)
-class WorkflowExecutionResult:
+class WorkflowExecutionResult(RefoldModel):
     """The API's `InstanceExecutionResult` object; keys it does not declare land in `extra_fields`."""
 
     execution_id: str | None = None
