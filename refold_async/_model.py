@@ -17,15 +17,13 @@ import datetime as dt
 import enum
 import json
 from collections.abc import KeysView, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
+from typing_extensions import Self, override
 
 from ._errors import InvalidArgumentError
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
 
 __all__ = ["RefoldModel", "model_from_dict", "to_plain"]
 
@@ -66,7 +64,18 @@ class RefoldModel:
     def __attrs_init_subclass__(cls) -> None:
         # attrs writes a field-tuple __hash__ on every frozen class; it would fail on the
         # first list field with "unhashable type: 'list'". Say why instead.
-        cls.__hash__ = _refuse_hash  # type: ignore[method-assign]
+        cls.__hash__ = RefoldModel.__hash__  # type: ignore[method-assign]
+
+    @override
+    def __hash__(self) -> int:
+        """Refuse: a model's lists and dicts can change, so it has no stable hash."""
+        name = type(self).__name__
+        raise TypeError(
+            f"{name} objects are not hashable: a model holds lists and dicts (extra_fields "
+            f"at least) whose contents can change, so it has no stable hash. Key sets and "
+            f"dicts by a field, such as `{name.lower()}.id`, or by "
+            "`model.to_json(sort_keys=True)`"
+        )
 
     def to_dict(self, *, wire: bool = False) -> dict[str, Any]:
         """This model as plain, JSON-ready data.
@@ -138,15 +147,6 @@ class RefoldModel:
     def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
         """The JSON schema pydantic (and FastAPI's OpenAPI page) shows: an object."""
         return {"type": "object", "title": cls.__name__, "additionalProperties": True}
-
-
-def _refuse_hash(self: object) -> int:
-    name = type(self).__name__
-    raise TypeError(
-        f"{name} objects are not hashable: a model holds lists and dicts (extra_fields at "
-        f"least) whose contents can change, so it has no stable hash. Key sets and dicts "
-        f"by a field, such as `{name.lower()}.id`, or by `model.to_json(sort_keys=True)`"
-    )
 
 
 def _serialize(value: Any) -> Any:

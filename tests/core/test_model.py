@@ -106,16 +106,22 @@ def test_hash_refused_with_advice_and_equality_kept() -> None:
 
 
 _aware = st.datetimes(
-    min_value=dt.datetime(1971, 1, 1),
-    max_value=dt.datetime(2200, 1, 1),
+    min_value=dt.datetime(1971, 1, 1),  # noqa: DTZ001 - hypothesis wants naive bounds
+    max_value=dt.datetime(2200, 1, 1),  # noqa: DTZ001 - same
     timezones=st.sampled_from(
-        [dt.timezone.utc, dt.timezone(dt.timedelta(hours=5, minutes=30)), dt.timezone(-dt.timedelta(hours=8))]
+        [
+            dt.timezone.utc,
+            dt.timezone(dt.timedelta(hours=5, minutes=30)),
+            dt.timezone(-dt.timedelta(hours=8)),
+        ]
     ),
 )
 _json_scalar = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8)
 _json = st.recursive(
     _json_scalar,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -127,7 +133,9 @@ _json = st.recursive(
     environment=st.none() | st.sampled_from(["test", "production", "staging"]),
     events=st.none() | st.lists(st.text(max_size=6), max_size=3),
     body=_json,
-    extras=st.dictionaries(st.text(min_size=1, max_size=6).map(lambda k: "x-" + k), _json, max_size=3),
+    extras=st.dictionaries(
+        st.text(min_size=1, max_size=6).map(lambda k: "x-" + k), _json, max_size=3
+    ),
 )
 def test_round_trip_property(
     id_: str | None,
@@ -248,7 +256,7 @@ def test_import_does_not_load_pydantic_or_fastapi() -> None:
         "import sys, refold_async, refold_async.models, refold_sync\n"
         "print(sorted(m for m in ('pydantic', 'pydantic_core', 'fastapi') if m in sys.modules))"
     )
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: S603 - our own interpreter and code
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
