@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._model import RefoldModel
+
 from ._enums import WidgetColor
 
 __all__ = [
@@ -19,7 +21,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class PageMetadata:
+class PageMetadata(RefoldModel):
     """The API's `PageMeta` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -29,7 +31,7 @@ class PageMetadata:
 
 
 @attrs.frozen(kw_only=True)
-class Widget:
+class Widget(RefoldModel):
     """The API's `Widget` object; keys it does not declare land in `extra_fields`."""
 
     id: str
@@ -43,7 +45,7 @@ class Widget:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedWidgets:
+class PaginatedWidgets(RefoldModel):
     """The API's `PaginatedWidgets` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -54,7 +56,7 @@ class PaginatedWidgets:
 
 
 @attrs.frozen(kw_only=True)
-class PaintResult:
+class PaintResult(RefoldModel):
     """The whole of the `paintWidget` answer; keys it does not declare land in `extra_fields`."""
 
     status: str | None = None
@@ -62,7 +64,7 @@ class PaintResult:
 
 
 @attrs.frozen(kw_only=True)
-class WidgetFilter:
+class WidgetFilter(RefoldModel):
     """The API's `WidgetFilter` object; keys it does not declare land in `extra_fields`."""
 
     color: WidgetColor | None = None
