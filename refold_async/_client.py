@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import threading
 import weakref
@@ -387,8 +386,13 @@ def is_loopback_host(host: str) -> bool:
     """Whether `host` is `localhost` or a loopback IP address (v4 or v6)."""
     if host == "localhost":
         return True
+    bare = host.strip("[]")
+    if not bare[:1].isdigit() and ":" not in bare:
+        return False  # a name: not an IP address (and no import of ipaddress, #13)
+    import ipaddress
+
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
+
 __all__ = [
     "ActionInput",
     "ActionResult",
@@ -42,3 +44,6 @@ class ActionSummary:
     description: str | None = None
     tag: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

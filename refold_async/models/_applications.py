@@ -6,6 +6,9 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+
 __all__ = [
     "Application",
 ]
@@ -27,3 +30,12 @@ class Application:
     reauth_required: bool | None = None
     webhook_url: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        Application: {"id": "_id"},
+    }
+)
+publish(__name__)

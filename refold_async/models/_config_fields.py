@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
+
 __all__ = [
     "ConfigFieldValueRequest",
     "RuleEngineRequest",
@@ -26,3 +28,6 @@ class RuleEngineRequest:
 
     rule_column: dict[str, Any]
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
+
 from ._shared import ConfigField
 
 __all__ = [
@@ -62,3 +64,6 @@ class ToggleWorkflowResponse:
 
     workflows: list[dict[str, Any]] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
+
 from ._enums import CredentialAction
 
 __all__ = [
@@ -61,3 +63,6 @@ class UpsertDefaultAppCredentialRequest:
 
     value: Any
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

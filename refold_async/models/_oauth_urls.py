@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
+
 __all__ = [
     "OAuthUrlResponse",
 ]
@@ -17,3 +19,6 @@ class OAuthUrlResponse:
 
     auth_url: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

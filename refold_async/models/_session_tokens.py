@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
+
 __all__ = [
     "RevokeSessionTokenResponse",
     "SessionTokenRequest",
@@ -40,3 +42,6 @@ class SessionTokenResponse:
     refresh_expires_in: int | None = None
     is_api_token: bool | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

@@ -7,6 +7,9 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+
 from ._enums import Environment, WebhookMethod, WebhookType
 
 __all__ = [
@@ -84,3 +87,13 @@ class Webhook:
     created_at: datetime.datetime | None = None
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        UpdateWebhooksGroupRequest: {"webhook_ids": "webhookIds"},
+        Webhook: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+    }
+)
+publish(__name__)
