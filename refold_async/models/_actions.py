@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 __all__ = [
@@ -44,3 +45,6 @@ class ActionSummary(RefoldModel):
     description: str | None = None
     tag: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

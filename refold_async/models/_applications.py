@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 __all__ = [
@@ -29,3 +31,12 @@ class Application(RefoldModel):
     reauth_required: bool | None = None
     webhook_url: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        Application: {"id": "_id"},
+    }
+)
+publish(__name__)

@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 __all__ = [
@@ -28,3 +29,6 @@ class RuleEngineRequest(RefoldModel):
 
     rule_column: dict[str, Any]
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

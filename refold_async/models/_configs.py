@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 from ._shared import ConfigField
@@ -64,3 +65,6 @@ class ToggleWorkflowResponse(RefoldModel):
 
     workflows: list[dict[str, Any]] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

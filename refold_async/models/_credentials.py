@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 from ._enums import CredentialAction
@@ -63,3 +64,6 @@ class UpsertDefaultAppCredentialRequest(RefoldModel):
 
     value: Any
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 from ._enums import Environment
@@ -92,3 +94,29 @@ class PaginatedDatarefs(RefoldModel):
     paging_counter: int | None = None
     docs: list[Dataref] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        CreateDatarefRequest: {"ref_name": "refName"},
+        Dataref: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+        DatarefAsTableResponse: {
+            "has_next_page": "hasNextPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+        DeleteOneResult: {"deleted_count": "deletedCount"},
+        EditDatarefGroupRequest: {"ref_names": "refNames"},
+        PaginatedDatarefs: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

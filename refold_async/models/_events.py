@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 __all__ = [
@@ -53,3 +55,12 @@ class WebhookFiredResponse(RefoldModel):
 
     message: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        CustomEvent: {"id": "_id"},
+    }
+)
+publish(__name__)

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 from ._enums import Environment
@@ -91,3 +93,30 @@ class PaginatedExecutions(RefoldModel):
     paging_counter: int | None = None
     docs: list[Execution] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        Execution: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+        PaginatedExecutionBatches: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+        PaginatedExecutions: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 from ._enums import HumanTaskStatus
@@ -42,3 +44,12 @@ class SubmitHumanTaskRequest(RefoldModel):
 
     data: dict[str, Any]
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        HumanTask: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+    }
+)
+publish(__name__)

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 from ._enums import Environment
@@ -117,3 +119,27 @@ class UpsertLinkedAccountRequest(RefoldModel):
     your_app: dict[str, Any] | None = attrs.field(default=None, repr=False)
     udf: dict[str, str] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        IntegrationBase: {
+            "auth_tokens": "authTokens",
+            "created_at": "createdAt",
+            "id": "_id",
+            "updated_at": "updatedAt",
+        },
+        LinkedAccount: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+        PaginatedLinkedAccounts: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 from ._enums import ScheduleStatus, TriggerType
@@ -42,3 +44,12 @@ class ScheduleDeletion(RefoldModel):
 
     message: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        Schedule: {"id": "_id"},
+    }
+)
+publish(__name__)

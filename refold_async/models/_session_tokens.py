@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 __all__ = [
@@ -42,3 +43,6 @@ class SessionTokenResponse(RefoldModel):
     refresh_expires_in: int | None = None
     is_api_token: bool | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

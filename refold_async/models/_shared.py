@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 __all__ = [
@@ -87,3 +89,21 @@ class PaginationMetadata(RefoldModel):
     prev_page: int | None = None
     paging_counter: int | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        ConfigField: {"default_value": "defaultValue"},
+        PaginationMetadata: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 from ._enums import Environment, WebhookMethod, WebhookType
@@ -86,3 +88,13 @@ class Webhook(RefoldModel):
     created_at: datetime.datetime | None = None
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        UpdateWebhooksGroupRequest: {"webhook_ids": "webhookIds"},
+        Webhook: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+    }
+)
+publish(__name__)

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 from ._enums import Environment
@@ -159,3 +161,28 @@ class WorkflowExecutionResult(RefoldModel):
     executed_by_thanos: bool | None = None
     execution_error: dict[str, Any] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        Workflow: {
+            "auto_enable": "autoEnable",
+            "created_at": "createdAt",
+            "id": "_id",
+            "updated_at": "updatedAt",
+        },
+        DeleteWorkflowResponse: {"successfully_deleted_triggers": "successfullyDeletedTriggers"},
+        EnabledWorkflowSummary: {"created_at": "createdAt", "updated_at": "updatedAt"},
+        PaginatedWorkflows: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

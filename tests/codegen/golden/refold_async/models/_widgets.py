@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
 from refold_async._model import RefoldModel
 
 from ._enums import WidgetColor
@@ -70,3 +72,23 @@ class WidgetFilter(RefoldModel):
     color: WidgetColor | None = None
     from_: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        PageMetadata: {
+            "has_next_page": "hasNextPage",
+            "next_page": "nextPage",
+            "total_docs": "totalDocs",
+        },
+        Widget: {"api_key": "apiKey", "created_at": "createdAt", "id": "_id"},
+        PaginatedWidgets: {
+            "has_next_page": "hasNextPage",
+            "next_page": "nextPage",
+            "total_docs": "totalDocs",
+        },
+        WidgetFilter: {"from_": "from"},
+    }
+)
+publish(__name__)
