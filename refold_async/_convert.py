@@ -30,7 +30,14 @@ from ._errors import InvalidArgumentError
 from ._pagination import PAGE_WIRE_NAMES, Page
 from ._structure import StructureFn, fast_structure
 
-__all__ = ["converter", "format_datetime", "register_wire_names", "structure", "unstructure"]
+__all__ = [
+    "converter",
+    "format_datetime",
+    "register_wire_names",
+    "structure",
+    "unstructure",
+    "wire_names_of",
+]
 
 T = TypeVar("T")
 
@@ -46,6 +53,11 @@ def register_wire_names(tables: Mapping[type, Mapping[str, str]]) -> None:
     import time.
     """
     _WIRE_NAMES.update(tables)
+
+
+def wire_names_of(cls: type) -> Mapping[str, str]:
+    """The registered Python-to-wire names of a model class (empty if none differ)."""
+    return _WIRE_NAMES.get(cls, {})
 
 
 def _parse_datetime(value: object, _: type) -> dt.datetime:
