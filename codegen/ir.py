@@ -160,6 +160,8 @@ class Param:
         has_default: The method argument defaults to `NOT_GIVEN`. True for optional
             arguments, and for the `linked_account_id` header, which the client fills in.
         check: What its value must be, checked at each call before sending.
+        default: The value the server uses when the argument is left out (the spec's
+            `default`), for the docstring.
     """
 
     name: str
@@ -169,6 +171,7 @@ class Param:
     type: TypeExpr
     has_default: bool
     check: ValueCheck = ValueCheck()
+    default: str | int | float | bool | None = None
 
     @property
     def is_whole_body(self) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, Literal, cast
 
 import attrs
 
+from .docs import args_section
 from .ir import (
     Api,
     GeneratorIssue,
@@ -58,6 +59,8 @@ class Overrides:
     operations: Mapping[str, Mapping[str, Any]]
     secret_fields: frozenset[str] = frozenset()
     bounds: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    arg_docs: Mapping[str, str] = attrs.field(factory=dict)
+    args: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict)
 
 
 def load_overrides(path: Path) -> Overrides:
@@ -70,6 +73,8 @@ def load_overrides(path: Path) -> Overrides:
         operations=data.get("operations", {}),
         secret_fields=frozenset(data.get("secrets", {}).get("fields", [])),
         bounds=data.get("bounds", {}),
+        arg_docs=data.get("arg_docs", {}),
+        args=data.get("args", {}),
     )
 
 
@@ -127,6 +132,7 @@ class _Builder:
         )
         self.issues: list[GeneratorIssue] = []
         self._bounds_used: set[str] = set()
+        self._arg_docs_used: set[str] = set()
 
     def build(self) -> Api:
         raw = list(self._raw_operations())
@@ -137,6 +143,8 @@ class _Builder:
         resources = self._resources(raw)
         for key in sorted(set(self.overrides.bounds) - self._bounds_used):
             self._issue("warning", key, "[bounds] names a parameter no operation has")
+        for key in sorted(set(self.overrides.arg_docs) - self._arg_docs_used):
+            self._issue("warning", key, "[arg_docs] names a parameter no operation has")
         return Api(
             sha256=self.spec.sha256,
             resources=resources,
@@ -231,6 +239,7 @@ class _Builder:
         doc = str(override.get("doc", ""))
         org_level = bool(override.get("org_level"))
         self._check_doc(op_id, doc, op.path)
+        args = self._args_doc(op_id, params)
         return Operation(
             id=op_id,
             constant=constant_name(op_id),
@@ -241,7 +250,8 @@ class _Builder:
             org_level=org_level,
             resource=self.overrides.resources[tags[0]]["attr"],
             name=str(override["name"]),
-            doc=f"{doc}\n\n`{op.method} {op.path}`\nAuth: {auth_sentence(auth, linked, org_level)}",
+            doc=f"{doc}\n\n`{op.method} {op.path}`\nAuth: {auth_sentence(auth, linked, org_level)}"
+            f"\n\n{args}",
             paginated=item is not None,
             returns=returns,
             item=item,
@@ -249,6 +259,26 @@ class _Builder:
             has_body=has_body,
             body_required=body_required,
         )
+
+    def _args_doc(self, op_id: str, params: tuple[Param, ...]) -> str:
+        """The `Args:` section: our words from overrides.toml, then the facts."""
+        own: Mapping[str, str] = self.overrides.args.get(op_id, {})
+        names = {p.name for p in params}
+        for name in sorted(set(own) - names):
+            self._issue("error", op_id, f"[args] describes {name!r}, which it does not take")
+        hand: dict[str, str] = {}
+        for p in params:
+            key = f"{p.location}:{p.wire_name}"
+            if p.name in own:
+                hand[p.name] = str(own[p.name])
+            elif key in self.overrides.arg_docs and not p.is_whole_body:
+                self._arg_docs_used.add(key)
+                hand[p.name] = str(self.overrides.arg_docs[key])
+        for name, text in hand.items():
+            if any(bad in text for bad in ('"""', "\\", "\n")):
+                self._issue("error", f"{op_id}.{name}", "argument docs must be plain text")
+        ordered = sorted(params, key=_signature_rank)
+        return args_section(ordered, hand)
 
     def _check_doc(self, where: str, doc: str, path: str) -> None:
         # Both end up inside a docstring: neither may close it or escape from it.
@@ -293,7 +323,13 @@ class _Builder:
             type_,
             has_default=linked or not required,
             check=self._bounded(f"{location}:{wire}", check),
+            default=self._default(node.get("schema", {})),
         )
+
+    def _default(self, schema: Node) -> str | int | float | bool | None:
+        """The server's default for a parameter (a JSON scalar), for the docstring."""
+        value: object = self.spec.merged(self.spec.deref(schema)).get("default")
+        return value if isinstance(value, str | int | float | bool) else None
 
     def _bounded(self, key: str, check: ValueCheck) -> ValueCheck:
         """`check` with the bounds of `[bounds]` in overrides.toml where the spec gives none."""
@@ -336,6 +372,7 @@ class _Builder:
                     type_,
                     has_default=not is_required,
                     check=self._bounded(f"body:{wire}", check),
+                    default=self._default(properties.get(wire, {})),
                 )
             )
         return params
@@ -395,6 +432,13 @@ class _Builder:
             )
             for key, ms in sorted(modules.items())
         )
+
+
+def _signature_rank(param: Param) -> int:
+    """Path arguments, then required keywords, then optional ones (as in the signature)."""
+    if param.location == "path":
+        return 0
+    return 2 if param.has_default else 1
 
 
 def _dependency_order(models: list[Model]) -> list[Model]:

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import jinja2
 
-from .ir import Api, EnumDef, ModelModule, Resource, TypeExpr, ValueCheck
+from .ir import Api, EnumDef, ModelModule, Operation, Resource, TypeExpr, ValueCheck
 
 __all__ = [
     "GENERATED_DIRS",
@@ -31,7 +31,9 @@ __all__ = [
 
 TEMPLATES = Path(__file__).parent / "templates"
 GENERATED_DIRS = ("refold_async/resources", "refold_async/models", "refold_sync/resources")
-GENERATED_FILES = ("refold_async/operations.py",)
+GENERATED_FILES = ("refold_async/operations.py", "api.md")
+# Files written as rendered: ruff formats Python only.
+_NOT_PYTHON = ("api.md",)
 # Method names that would shadow a builtin used in annotations inside the class body.
 _SHADOWED_BUILTINS = ("list", "dict", "set", "type", "str", "int", "float", "bool")
 _QUOTED = re.compile(r"(\"[^\"]*\"|'[^']*')")
@@ -80,6 +82,33 @@ def needs_builtins(resource: Resource) -> bool:
     return any(annotation(text, resource) != text for text in texts)
 
 
+def call_arguments(op: Operation) -> str:
+    """The arguments a call needs at least, for api.md: `execution_id` or `name=...`."""
+    needed = [p.name for p in op.signature_params if p.location == "path"]
+    needed += [
+        f"{p.name}=..." for p in op.signature_params if p.location != "path" and not p.has_default
+    ]
+    if any(p.has_default for p in op.signature_params):
+        needed.append("...")
+    return ", ".join(needed)
+
+
+_SCOPE_WORDS = {
+    "NONE": "`NONE`",
+    "ORG_KEY": "`ORG_KEY`",
+    "KEY_OR_TOKEN": "`KEY_OR_TOKEN`",
+    "SESSION_TOKEN": "`SESSION_TOKEN`",
+}
+
+
+def auth_words(op: Operation) -> str:
+    """The auth column of api.md: the scope, and whether a linked account is named."""
+    words = _SCOPE_WORDS[op.auth]
+    if op.org_level:
+        return words + ", org level or linked account"
+    return words + (", linked account" if op.linked_account else "")
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -94,6 +123,8 @@ def _environment() -> jinja2.Environment:
         "annotation": annotation,
         "needs_builtins": needs_builtins,
         "check_arguments": check_arguments,
+        "call_arguments": call_arguments,
+        "auth_words": auth_words,
     }
     env.filters.update(filters)
     return env
@@ -140,6 +171,7 @@ def render_unformatted(api: Api) -> dict[str, str]:
         "refold_async/models/__init__.py": render("models_init.py.jinja", exports=_exports(api)),
         "refold_async/models/_enums.py": render("enums.py.jinja", enums=_sorted_enums(api.enums)),
         "refold_async/models/_wire.py": render("wire.py.jinja"),
+        "api.md": render("api.md.jinja"),
     }
     for resource in api.resources:
         imports = _resource_imports(resource)
@@ -162,7 +194,9 @@ def _sorted_enums(enums: Iterable[EnumDef]) -> list[EnumDef]:
 
 def render_api(api: Api, root: Path) -> dict[str, str]:
     """Every generated file, formatted with the ruff settings of the project at `root`."""
-    return format_sources(render_unformatted(api), root)
+    files = render_unformatted(api)
+    python = {rel: text for rel, text in files.items() if rel not in _NOT_PYTHON}
+    return {**format_sources(python, root), **{rel: files[rel] for rel in _NOT_PYTHON}}
 
 
 def format_sources(files: Mapping[str, str], root: Path) -> dict[str, str]:

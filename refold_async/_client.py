@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import threading
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import attrs
 import httpx
@@ -36,11 +35,15 @@ from ._auth import (
 )
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
 from ._exchange import DEFAULT_MAX_RESPONSE_BYTES
+from ._logs import configure_from_env
 from ._options import check_base_url, check_client_options, check_default_headers
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
+from ._raw import RequestAuth, send_request
 from ._request import check_header_value, check_max_response_bytes, refuse_unknown
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
+from ._types import NOT_GIVEN, NotGiven
+from ._useragent import AppInfo, user_agent
 from .resources import AsyncResourceNamespaces
 
 if TYPE_CHECKING:
@@ -71,6 +74,7 @@ class ClientOptions(TypedDict, total=False):
     default_headers: Mapping[str, str]
     expect_environment: Environment | None
     max_response_bytes: int
+    app_info: AppInfo | None
 
 
 class AsyncRefold(AsyncResourceNamespaces):
@@ -97,6 +101,11 @@ class AsyncRefold(AsyncResourceNamespaces):
         expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
         max_response_bytes: The largest response body accepted, counted decoded (32 MiB
             by default); a larger one raises `APIResponseTooLargeError`.
+        app_info: Your application, added to the `User-Agent` of this client's requests
+            (instead of the process's `set_app_info()`).
+
+    The `REFOLD_LOG` environment variable (`info` or `debug`), read when a client is
+    made, sends the `refold` logger's records to stderr (see the README).
 
     Example:
         ```python
@@ -122,6 +131,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        app_info: AppInfo | None = None,
     ) -> None:
         # DESIGN §12: the raw credentials leave this frame before any check can raise,
         # so a traceback rendered with capture_locals=True shows fingerprints only.
@@ -143,7 +153,9 @@ class AsyncRefold(AsyncResourceNamespaces):
             limiter=_limiter(rate_limit, rate_limiter),
             max_queue_wait=_check_queue_wait(max_queue_wait),
             max_response_bytes=check_max_response_bytes(max_response_bytes),
+            user_agent=_user_agent(app_info),
         )
+        configure_from_env()
         self._options = _Settings(
             rate_limit=rate_limit, rate_limiter=rate_limiter, expect=expect_environment
         )
@@ -211,6 +223,9 @@ class AsyncRefold(AsyncResourceNamespaces):
             max_response_bytes=check_max_response_bytes(
                 changes.get("max_response_bytes", config.max_response_bytes)
             ),
+            user_agent=_user_agent(changes["app_info"])
+            if "app_info" in changes
+            else config.user_agent,
         )
         _check_environment(new_config.api_key, settings.expect)
         same_identity = (
@@ -262,6 +277,99 @@ class AsyncRefold(AsyncResourceNamespaces):
         invoke = partial(fn, self)
         return await run_batch(items, invoke, options, fn=fn, rate=rate_of(self))
 
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        auth: RequestAuth = "key_or_token",
+        cast_to: type[T],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+    ) -> T: ...
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        auth: RequestAuth = "key_or_token",
+        cast_to: None = None,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+    ) -> Any: ...
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        auth: RequestAuth = "key_or_token",
+        cast_to: type[Any] | None = None,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+    ) -> Any:
+        """Call an endpoint the SDK has no method for, with the client's auth, budget and retries.
+
+        The call goes through the same send loop as every generated method: the
+        credential for `auth` is chosen (or the call refused) before anything is sent,
+        the request waits for the rate budget, GET, PUT, DELETE and HEAD are retried on
+        5xx and timeouts (POST and PATCH only when surely unsent, and on 429), and errors
+        are the usual typed ones.
+
+        Args:
+            method: `GET`, `POST`, `PUT`, `PATCH`, `DELETE` or `HEAD` (any case).
+            path: A path on the base URL, starting with `/`, sent as given: percent-encode
+                what needs it (an encoded `%2F` stays encoded). URLs are refused.
+            query: Query parameters; a list value repeats the key.
+            body: A JSON body (a dict, a list, a model), or `None` for none.
+            headers: Extra headers (never credentials: those come from the client).
+            auth: `"key_or_token"`, `"api_key"`, `"session_token"` or `"none"` (see
+                `RequestAuth`).
+            cast_to: Decode the answer into this type (`Webhook`, `list[Webhook]`);
+                by default the parsed JSON is returned (`None` for an empty body).
+            linked_account_id: The linked account the call acts for, overriding the
+                client's bound one.
+            timeout: Seconds for each attempt, overriding the client's.
+            max_queue_wait: Seconds the call may wait for its rate-limit slot.
+
+        Raises:
+            InvalidArgumentError: A bad method, path, `auth` or header; nothing sent.
+            MissingCredentialError: The client has no credential for `auth`.
+            APIStatusError: The API answered an error (a subclass per status).
+
+        Example:
+            ```python
+            hook = await client.request("GET", "/api/v2/public/webhook/wh_1", cast_to=Webhook)
+            raw = await client.request("POST", "/api/v2/public/beta/thing", body={"a": 1})
+            ```
+        """
+        return await send_request(
+            self._transport,
+            method,
+            path,
+            query=query,
+            body=body,
+            headers=headers,
+            auth=auth,
+            cast_to=cast_to,
+            linked_account_id=linked_account_id,
+            timeout=timeout,
+            max_queue_wait=max_queue_wait,
+        )
+
     async def aclose(self) -> None:
         """Close the connection pool, unless it was passed in or is shared from a parent."""
         if self._owns_http:
@@ -307,6 +415,10 @@ class _Settings:
     rate_limit: RateLimit | None
     rate_limiter: RateLimiter | None
     expect: Environment | None
+
+
+def _user_agent(app_info: AppInfo | None) -> str | None:
+    return None if app_info is None else user_agent(app_info)
 
 
 def _linked_account(value: str | None) -> str | None:
@@ -369,8 +481,13 @@ def is_loopback_host(host: str) -> bool:
     """Whether `host` is `localhost` or a loopback IP address (v4 or v6)."""
     if host == "localhost":
         return True
+    bare = host.strip("[]")
+    if not bare[:1].isdigit() and ":" not in bare:
+        return False  # a name: not an IP address (and no import of ipaddress, #13)
+    import ipaddress
+
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
 

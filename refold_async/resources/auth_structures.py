@@ -38,6 +38,11 @@ class AsyncAuthStructures(AsyncResource):
 
         `GET /api/v2/public/auth-structure/{slug}`
         Auth: none.
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_AUTH_STRUCTURE_FOR_APP, path={"slug": slug}, options=options

@@ -155,6 +155,14 @@ class AsyncConfigFields(AsyncResource):
 
         `POST /api/v2/public/config/field`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_CONFIG_FIELDS,
@@ -178,6 +186,22 @@ class AsyncConfigFields(AsyncResource):
 
         `POST /api/v2/public/config/field/{fieldId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            field_id: Fills `{fieldId}` in the path.
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            value: Sent as the body's `value` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_CONFIG_FIELD_OPTIONS,
@@ -208,6 +232,22 @@ class AsyncConfigFields(AsyncResource):
 
         `PUT /api/v2/public/config/field/{fieldId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            field_id: Fills `{fieldId}` in the path.
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            value: Sent as the body's `value` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             UPDATE_CONFIG_FIELD,
@@ -237,6 +277,21 @@ class AsyncConfigFields(AsyncResource):
 
         `DELETE /api/v2/public/config/field/{fieldId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            field_id: Fills `{fieldId}` in the path.
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_CONFIG_FIELD,
@@ -265,6 +320,19 @@ class AsyncConfigFields(AsyncResource):
 
         `POST /api/v2/public/config/rule-engine/{fieldId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            field_id: Fills `{fieldId}` in the path.
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            rule_column: Sent as the body's `rule_column` field. Required.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_RULE_ENGINE_OPTIONS,

@@ -246,6 +246,23 @@ class AsyncConfigs(AsyncResource):
 
         `POST /api/v2/public/config`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: Sent as the body's `slug` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            config_id: Sent as the body's `config_id` field.
+            fields: Sent as the body's `fields` field.
+            application_data_slots: Sent as the body's `application_data_slots` field.
+            workflows: Sent as the body's `workflows` field.
+            labels: Sent as the body's `labels` field.
+            map_fields_object: Sent as the body's `map_fields_object` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_OR_CREATE_CONFIG,
@@ -283,6 +300,23 @@ class AsyncConfigs(AsyncResource):
 
         `PUT /api/v2/public/config`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            slug: Sent as the body's `slug` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            config_id: Sent as the body's `config_id` field.
+            fields: Sent as the body's `fields` field.
+            application_data_slots: Sent as the body's `application_data_slots` field.
+            workflows: Sent as the body's `workflows` field.
+            labels: Sent as the body's `labels` field.
+            map_fields_object: Sent as the body's `map_fields_object` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             UPDATE_CONFIG,
@@ -315,6 +349,18 @@ class AsyncConfigs(AsyncResource):
 
         `GET /api/v2/public/slug/{slug}/config`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            tenant_config: Sent as the body's `tenant_config` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_INSTALLED_CONFIG_DEFAULT,
@@ -338,6 +384,14 @@ class AsyncConfigs(AsyncResource):
 
         `DELETE /api/v2/public/slug/{slug}/config`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_CONFIG_DEFAULT,
@@ -360,6 +414,19 @@ class AsyncConfigs(AsyncResource):
 
         `GET /api/v2/public/slug/{slug}/config/{configId}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            config_id: Fills `{configId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            tenant_config: Sent as the body's `tenant_config` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_INSTALLED_CONFIG,
@@ -384,6 +451,15 @@ class AsyncConfigs(AsyncResource):
 
         `DELETE /api/v2/public/slug/{slug}/config/{configId}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            config_id: Fills `{configId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_CONFIG,
@@ -406,6 +482,17 @@ class AsyncConfigs(AsyncResource):
 
         `PATCH /api/v2/public/slug/{slug}/config/{configId}/workflows/{workflowId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            config_id: Fills `{configId}` in the path.
+            workflow_id: Fills `{workflowId}` in the path.
+            enabled: Sent as the body's `enabled` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             TOGGLE_CONFIG_WORKFLOW,
@@ -426,6 +513,14 @@ class AsyncConfigs(AsyncResource):
 
         `GET /api/v2/public/slug/{slug}/configs`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             LIST_CONFIGS_FOR_APPLICATION,

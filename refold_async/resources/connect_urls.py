@@ -53,6 +53,14 @@ class AsyncConnectUrls(AsyncResource):
 
         `POST /api/v2/public/connect-url`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            linked_account_id: Sent as the `linked_account_id` query parameter. Required.
+            body: Sent as the whole JSON request body. Required.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             CREATE_CONNECT_URL,

@@ -128,6 +128,19 @@ class AsyncCredentials(AsyncResource):
 
         `PUT /api/v2/public/linked-account/default-app/auth-credentials/{key}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            key: The name of the credential to store. Fills `{key}` in the path.
+            value: The credential's value; the server turns it into text and encrypts it. Sent as
+                the body's `value` field. Required.
+            query_linked_account_id: The linked account, named in the query string instead of the
+                header (for calls made with the API key). Two different accounts are refused before
+                sending. Sent as the `linked_account_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             UPSERT_DEFAULT_APP_AUTH_CREDENTIAL,
@@ -150,6 +163,17 @@ class AsyncCredentials(AsyncResource):
 
         `DELETE /api/v2/public/linked-account/default-app/auth-credentials/{key}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            key: The name of the credential to remove. Fills `{key}` in the path.
+            query_linked_account_id: The linked account, named in the query string instead of the
+                header (for calls made with the API key). Two different accounts are refused before
+                sending. Sent as the `linked_account_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_DEFAULT_APP_AUTH_CREDENTIAL,
@@ -172,6 +196,16 @@ class AsyncCredentials(AsyncResource):
 
         `PUT /api/v2/public/linked-account/integration/save-key-credentials/{slug}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            body: Sent as the whole JSON request body. Required.
+            auth_type: Sent as the `auth_type` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             SAVE_KEY_BASED_APP_CREDENTIALS,
@@ -194,6 +228,15 @@ class AsyncCredentials(AsyncResource):
 
         `PUT /api/v2/public/migrate-token`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: Sent as the body's `slug` field. Required.
+            auth_object: Sent as the body's `auth_object` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             MIGRATE_TOKEN_FOR_LINKED_ACCOUNT,

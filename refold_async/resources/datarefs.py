@@ -146,6 +146,18 @@ class AsyncDatarefs(AsyncResource):
 
         `GET /api/v2/public/dataref`
         Auth: the org API key.
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            unique: Sent as the `unique` query parameter. Sent as `"true"` or `"false"`.
+            linked_account_id: Only the datarefs of this linked account (a filter in the query
+                string, not the account the call acts for). Sent as the `linked_account_id` query
+                parameter.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_DATAREFS,
@@ -169,6 +181,14 @@ class AsyncDatarefs(AsyncResource):
 
         `POST /api/v2/public/dataref`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            ref_name: Sent as the body's `refName` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             CREATE_DATAREF,
@@ -190,6 +210,18 @@ class AsyncDatarefs(AsyncResource):
 
         `GET /api/v2/public/dataref/{refName}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            ref_name: Fills `{refName}` in the path.
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `100`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_DATAREF_AS_TABLE,
@@ -210,6 +242,14 @@ class AsyncDatarefs(AsyncResource):
 
         `DELETE /api/v2/public/dataref/{refName}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            ref_name: Fills `{refName}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_DATAREF,
@@ -229,6 +269,14 @@ class AsyncDatarefs(AsyncResource):
 
         `PUT /api/v2/public/dataref/{refName}/clear-records`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            ref_name: Fills `{refName}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             CLEAR_DATAREF_RECORDS,
@@ -249,6 +297,15 @@ class AsyncDatarefs(AsyncResource):
 
         `PUT /api/v2/public/datarefs/group`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            ref_names: Sent as the body's `refNames` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            group: Sent as the body's `group` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             EDIT_DATAREF_GROUP,

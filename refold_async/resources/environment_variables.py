@@ -183,6 +183,19 @@ class AsyncEnvironmentVariables(AsyncResource):
 
         `GET /api/v2/public/env/definitions`
         Auth: the org API key.
+
+        Args:
+            scope: Sent as the `scope` query parameter. One of `"org"`, `"workspace"`,
+                `"linked_account"` or `"workflow"`.
+            var_format: Sent as the `var_format` query parameter. One of `"string"`, `"number"` or
+                `"url"`.
+            name: Sent as the `name` query parameter.
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_VARIABLE_DEFINITIONS,
@@ -205,6 +218,11 @@ class AsyncEnvironmentVariables(AsyncResource):
 
         `GET /api/v2/public/env/definitions/{id}`
         Auth: the org API key.
+
+        Args:
+            id: Fills `{id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(GET_VARIABLE_DEFINITION, path={"id": id}, options=options)
 
@@ -221,6 +239,14 @@ class AsyncEnvironmentVariables(AsyncResource):
 
         `GET /api/v2/public/env/value/{definition_id}`
         Auth: the org API key, or a session token.
+
+        Args:
+            definition_id: Fills `{definition_id}` in the path.
+            linked_account_id: Sent as the `linked_account_id` query parameter.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            environment: Sent as the `environment` query parameter.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_VARIABLE_VALUE,
@@ -247,6 +273,21 @@ class AsyncEnvironmentVariables(AsyncResource):
 
         `POST /api/v2/public/env/values`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            variable_definition_id: Sent as the body's `variable_definition_id` field. Required.
+            value: Sent as the body's `value` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            scope_linked_account_id: For a value kept for one linked account: that account (the
+                body's `linked_account_id`, not the account the call acts for). Left out with
+                `workflow_id` also left out, the value is org-wide. Sent as the body's
+                `linked_account_id` field.
+            workflow_id: For a value kept for one workflow: that workflow. Sent as the body's
+                `workflow_id` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             SET_VARIABLE_VALUE,
@@ -275,6 +316,19 @@ class AsyncEnvironmentVariables(AsyncResource):
 
         `GET /api/v2/public/env/values/{scope}`
         Auth: the org API key, or a session token.
+
+        Args:
+            scope: Fills `{scope}` in the path. One of `"org"`, `"workspace"`, `"linked_account"` or
+                `"workflow"`.
+            variable_definition_id: Sent as the `variable_definition_id` query parameter.
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            linked_account_id: Sent as the `linked_account_id` query parameter.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_VARIABLE_VALUES_BY_SCOPE,
@@ -300,6 +354,14 @@ class AsyncEnvironmentVariables(AsyncResource):
 
         `DELETE /api/v2/public/env/values/{value_id}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            value_id: Fills `{value_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_VARIABLE_VALUE,

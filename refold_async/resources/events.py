@@ -141,6 +141,10 @@ class AsyncEvents(AsyncResource):
 
         `GET /api/v2/public/application/event`
         Auth: the org API key.
+
+        Args:
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(LIST_EVENTS, options=options)
 
@@ -156,6 +160,13 @@ class AsyncEvents(AsyncResource):
 
         `POST /api/v2/public/application/event`
         Auth: the org API key.
+
+        Args:
+            name: Sent as the body's `name` field. Required.
+            response: Sent as the body's `response` field. Required.
+            json_schema: Sent as the body's `json_schema` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             CREATE_EVENT,
@@ -172,6 +183,11 @@ class AsyncEvents(AsyncResource):
 
         `GET /api/v2/public/application/event/{event_id}`
         Auth: the org API key.
+
+        Args:
+            event_id: Fills `{event_id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(GET_EVENT, path={"event_id": event_id}, options=options)
 
@@ -188,6 +204,14 @@ class AsyncEvents(AsyncResource):
 
         `PUT /api/v2/public/application/event/{event_id}`
         Auth: the org API key.
+
+        Args:
+            event_id: Fills `{event_id}` in the path.
+            name: Sent as the body's `name` field. Required.
+            response: Sent as the body's `response` field. Required.
+            json_schema: Sent as the body's `json_schema` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             UPDATE_EVENT,
@@ -205,6 +229,11 @@ class AsyncEvents(AsyncResource):
 
         `DELETE /api/v2/public/application/event/{event_id}`
         Auth: the org API key.
+
+        Args:
+            event_id: Fills `{event_id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_EVENT, path={"event_id": event_id}, options=options
@@ -226,6 +255,25 @@ class AsyncEvents(AsyncResource):
 
         `POST /api/v2/public/event/{slug}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            slug: The application the event belongs to (in the path, where `events.trigger()` takes
+                a header). Fills `{slug}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            config_id: Which of the linked account's installed configs of the application to use;
+                left out, its default one. Sent in the `config_id` header.
+            instance_tag: A tag of your choosing, stored on the execution this starts so you can
+                find it again. Sent in the `instance_tag` header.
+            event: The custom event to fire, by name or id. Pass either `event` or `trigger`, not
+                both: they are two spellings of the same choice. Sent as the body's `event` field.
+            trigger: The other spelling of `event`: pass it only when you leave `event` out. Sent as
+                the body's `trigger` field.
+            payload: The data the started workflows receive, any JSON value. Sent as the body's
+                `payload` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             TRIGGER_EVENT_BY_SLUG,
@@ -255,6 +303,25 @@ class AsyncEvents(AsyncResource):
 
         `POST /api/v2/public/event/trigger`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            config_id: Which of the linked account's installed configs of the application to use;
+                left out, its default one. Sent in the `config_id` header.
+            slug: The application the event belongs to; left out, the org's built-in custom app.
+                Sent in the `slug` header.
+            instance_tag: A tag of your choosing, stored on the execution this starts so you can
+                find it again. Sent in the `instance_tag` header.
+            event: The custom event to fire, by name or id. Pass either `event` or `trigger`, not
+                both: they are two spellings of the same choice. Sent as the body's `event` field.
+            trigger: The other spelling of `event`: pass it only when you leave `event` out. Sent as
+                the body's `trigger` field.
+            payload: The data the started workflows receive, any JSON value. Sent as the body's
+                `payload` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             TRIGGER_EVENT,

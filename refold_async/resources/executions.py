@@ -163,6 +163,30 @@ class AsyncExecutions(AsyncResource):
 
         `GET /api/v2/public/execution`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            slug: Sent as the `slug` query parameter.
+            status: Sent as the `status` query parameter.
+            workflow_name: Sent as the `workflow_name` query parameter.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            execution_id: Sent as the `execution_id` query parameter.
+            start_date: Sent as the `start_date` query parameter. An aware `datetime`, sent as ISO
+                8601 text.
+            end_date: Sent as the `end_date` query parameter. An aware `datetime`, sent as ISO 8601
+                text.
+            execution_type: Sent as the `execution_type` query parameter.
+            execution_source: Sent as the `execution_source` query parameter. One of `"API_CALL"`,
+                `"SCHEDULE"` or `"Event"`.
+            sort_asc: Sent as the `sortAsc` query parameter. Sent as `"true"` or `"false"`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_EXECUTIONS,
@@ -195,6 +219,14 @@ class AsyncExecutions(AsyncResource):
 
         `GET /api/v2/public/execution/{execution_id}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            execution_id: Fills `{execution_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_EXECUTION_BY_ID,
@@ -218,6 +250,20 @@ class AsyncExecutions(AsyncResource):
 
         `GET /api/v2/public/execution/{execution_id}/nodes/{node_id}/batches`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            execution_id: Fills `{execution_id}` in the path.
+            node_id: Fills `{node_id}` in the path.
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            status: Sent as the `status` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_EXECUTION_NODE_BATCHES,
@@ -238,6 +284,14 @@ class AsyncExecutions(AsyncResource):
 
         `POST /api/v2/public/execution/{instanceId}/stop`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            execution_id: Fills `{instanceId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             STOP_EXECUTION,
@@ -257,6 +311,14 @@ class AsyncExecutions(AsyncResource):
 
         `POST /api/v2/public/execution/{instanceId}/rerun`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            execution_id: Fills `{instanceId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             RERUN_EXECUTION,

@@ -36,5 +36,9 @@ class AsyncHostedProperties(AsyncResource):
 
         `GET /api/v2/public/hosted-properties`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(GET_HOSTED_PROPERTIES, options=options)

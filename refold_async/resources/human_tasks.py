@@ -54,6 +54,11 @@ class AsyncHumanTasks(AsyncResource):
 
         `GET /api/v2/public/human-tasks/{id}`
         Auth: none.
+
+        Args:
+            id: Fills `{id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(GET_HUMAN_TASK, path={"id": id}, options=options)
 
@@ -68,6 +73,12 @@ class AsyncHumanTasks(AsyncResource):
 
         `POST /api/v2/public/human-tasks/{id}`
         Auth: none.
+
+        Args:
+            id: Fills `{id}` in the path.
+            data: Sent as the body's `data` field. Required.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             SUBMIT_HUMAN_TASK, path={"id": id}, body={"data": data}, options=options

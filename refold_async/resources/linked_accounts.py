@@ -160,6 +160,16 @@ class AsyncLinkedAccounts(AsyncResource):
 
         `GET /api/v2/public/linked-account`
         Auth: the org API key.
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            env_variable_name: Sent as the `env_variable_name` query parameter.
+            env_variable_value: Sent as the `env_variable_value` query parameter.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_LINKED_ACCOUNTS,
@@ -186,6 +196,18 @@ class AsyncLinkedAccounts(AsyncResource):
 
         `POST /api/v2/public/linked-account`
         Auth: the org API key.
+
+        Args:
+            account_id: Your own id for the customer, which becomes the linked account's id. Pass
+                this or `linked_account_id`. Sent as the body's `account_id` field.
+            linked_account_id: The other spelling of `account_id` (in the body): pass one of the
+                two. Sent as the body's `linked_account_id` field.
+            name: Sent as the body's `name` field.
+            your_app: Sign-in values for the org's built-in custom app, under `auth_credentials`,
+                stored with the new account. Sent as the body's `your_app` field.
+            udf: Custom key/value fields to keep with the account. Sent as the body's `udf` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             CREATE_LINKED_ACCOUNT,
@@ -214,6 +236,23 @@ class AsyncLinkedAccounts(AsyncResource):
 
         `PUT /api/v2/public/linked-account`
         Auth: the org API key, or a session token.
+
+        Args:
+            account_id: The id of the linked account to create or update. Pass this or
+                `linked_account_id`. Sent as the body's `account_id` field.
+            linked_account_id: The other spelling of `account_id` (in the body): pass one of the
+                two. Sent as the body's `linked_account_id` field.
+            payload: The account's fields (`name`, `your_app`, `udf`) as one object. When you pass
+                it, it wins: the separate `name`, `your_app` and `udf` arguments are then ignored by
+                the server. Sent as the body's `payload` field.
+            name: The account's display name; ignored when `payload` is given. Sent as the body's
+                `name` field.
+            your_app: Sign-in values for the built-in custom app; ignored when `payload` is given.
+                Sent as the body's `your_app` field.
+            udf: Custom key/value fields; ignored when `payload` is given. Sent as the body's `udf`
+                field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             UPSERT_LINKED_ACCOUNT,
@@ -237,6 +276,11 @@ class AsyncLinkedAccounts(AsyncResource):
 
         `GET /api/v2/public/linked-account/{linked_account_id}`
         Auth: the org API key, or a session token.
+
+        Args:
+            linked_account_id: Fills `{linked_account_id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_LINKED_ACCOUNT_BY_ID, path={"linked_account_id": linked_account_id}, options=options
@@ -251,6 +295,11 @@ class AsyncLinkedAccounts(AsyncResource):
 
         `DELETE /api/v2/public/linked-account/{linked_account_id}`
         Auth: the org API key.
+
+        Args:
+            linked_account_id: Fills `{linked_account_id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_LINKED_ACCOUNT, path={"linked_account_id": linked_account_id}, options=options
@@ -269,6 +318,20 @@ class AsyncLinkedAccounts(AsyncResource):
 
         `DELETE /api/v2/public/linked-account/integration/{slug}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application to disconnect. Fills `{slug}` in the path.
+            query_linked_account_id: The linked account to disconnect it from, which this operation
+                needs in its query string. It names the account whose integration goes. Sent as the
+                `linked_account_id` query parameter. Required.
+            auth_type: Remove only the connection of this auth type and keep the application's
+                others; left out, the whole integration goes. Sent as the `auth_type` query
+                parameter.
+            linked_account_id: The linked account the API key acts for (the header); left out, the
+                client's own. It must be the same account as `query_linked_account_id`: the SDK
+                refuses two different ones before sending. Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_INTEGRATION,
@@ -286,5 +349,9 @@ class AsyncLinkedAccounts(AsyncResource):
 
         `GET /api/v2/public/session/active-linked-account`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(GET_LINKED_ACCOUNT_BY_SESSION_TOKEN, options=options)

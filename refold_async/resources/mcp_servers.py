@@ -163,6 +163,17 @@ class AsyncMcpServers(AsyncResource):
 
         `GET /api/v2/public/mcp-servers`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_MCP_SERVERS,
@@ -183,6 +194,15 @@ class AsyncMcpServers(AsyncResource):
 
         `POST /api/v2/public/mcp-servers`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            name: Sent as the body's `name` field. Required.
+            description: Sent as the body's `description` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             CREATE_MCP_SERVER,
@@ -202,6 +222,14 @@ class AsyncMcpServers(AsyncResource):
 
         `GET /api/v2/public/mcp-servers/{mcp_server_id}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            mcp_server_id: Fills `{mcp_server_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_MCP_SERVER,
@@ -231,6 +259,24 @@ class AsyncMcpServers(AsyncResource):
 
         `PUT /api/v2/public/mcp-servers/{mcp_server_id}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            mcp_server_id: Fills `{mcp_server_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            name: Sent as the body's `name` field.
+            description: Sent as the body's `description` field.
+            associated_apps: Sent as the body's `associated_apps` field.
+            suggestions: Sent as the body's `suggestions` field.
+            agent_name: Sent as the body's `agent_name` field.
+            primary_color: Sent as the body's `primary_color` field.
+            secondary_color: Sent as the body's `secondary_color` field.
+            chains: Sent as the body's `chains` field.
+            base_prompt: Sent as the body's `base_prompt` field.
+            safe_mode: Sent as the body's `safe_mode` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             UPDATE_MCP_SERVER,
@@ -262,6 +308,14 @@ class AsyncMcpServers(AsyncResource):
 
         `DELETE /api/v2/public/mcp-servers/{mcp_server_id}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            mcp_server_id: Fills `{mcp_server_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_MCP_SERVER,

@@ -45,6 +45,14 @@ class AsyncOAuthUrls(AsyncResource):
 
         `GET /api/v2/public/linked-account/integration/oauth-url/{slug}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_OAUTH_URL_FOR_LINKED_ACCOUNT,

@@ -216,6 +216,17 @@ class AsyncSchedules(AsyncResource):
 
         `GET /api/v1/workflow/public/scheduled`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header. Required.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_SCHEDULES,
@@ -244,6 +255,30 @@ class AsyncSchedules(AsyncResource):
 
         `POST /api/v1/workflow/public/scheduled`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            workflow_id_alias: The workflow to run, by id. Sent in the `workflow_id_alias` header.
+                Required.
+            config_id: Which of the linked account's installed configs of the application to use;
+                left out, its default one. Sent in the `config_id` header. Required.
+            trigger_type: `cron` to repeat on the `regex` cron expression; `interval` to run at each
+                of `interval_dates`. Sent as the body's `trigger_type` field. Required. One of
+                `"cron"` or `"interval"`.
+            linked_account_id: The linked account whose workflow runs on the schedule. Sent in the
+                `linked_account_id` header. Required.
+            regex: The cron expression, for `trigger_type="cron"`. Sent as the body's `regex` field.
+            interval_dates: The dates and times to run at, for `trigger_type="interval"`. Sent as
+                the body's `interval_dates` field.
+            start_date: The first day the schedule may fire, as `YYYY-MM-DD` text. Sent as the
+                body's `startDate` field.
+            end_date: The last day the schedule may fire, as `YYYY-MM-DD` text. Sent as the body's
+                `endDate` field.
+            tz: The time zone the schedule's times are read in, such as `Europe/Paris`. Sent as the
+                body's `tz` field.
+            payload: The data each run of the workflow receives. Sent as the body's `payload` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             REGISTER_SCHEDULE,
@@ -283,6 +318,21 @@ class AsyncSchedules(AsyncResource):
 
         `PUT /api/v1/workflow/public/scheduled/{schedule_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            schedule_id: Fills `{schedule_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header. Required.
+            trigger_type: Sent as the body's `trigger_type` field. One of `"cron"` or `"interval"`.
+            regex: Sent as the body's `regex` field.
+            interval_dates: Sent as the body's `interval_dates` field.
+            start_date: Sent as the body's `startDate` field.
+            end_date: Sent as the body's `endDate` field.
+            tz: Sent as the body's `tz` field.
+            payload: Sent as the body's `payload` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             UPDATE_SCHEDULE,
@@ -311,6 +361,14 @@ class AsyncSchedules(AsyncResource):
 
         `DELETE /api/v1/workflow/public/scheduled/{schedule_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            schedule_id: Fills `{schedule_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header. Required.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_SCHEDULE,
@@ -330,6 +388,14 @@ class AsyncSchedules(AsyncResource):
 
         `PUT /api/v1/workflow/public/scheduled/{schedule_id}/pause`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            schedule_id: Fills `{schedule_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header. Required.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             PAUSE_SCHEDULE,
@@ -349,6 +415,14 @@ class AsyncSchedules(AsyncResource):
 
         `PUT /api/v1/workflow/public/scheduled/{schedule_id}/resume`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            schedule_id: Fills `{schedule_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header. Required.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             RESUME_SCHEDULE,

@@ -276,6 +276,18 @@ class AsyncTables(AsyncResource):
 
         `GET /api/v2/public/tables`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            name: Sent as the `name` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_PERSISTENT_TABLES,
@@ -296,6 +308,15 @@ class AsyncTables(AsyncResource):
 
         `POST /api/v2/public/tables`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_name: Sent as the body's `table_name` field. Required.
+            columns: Sent as the body's `columns` field. Required. At most 20 item(s).
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             CREATE_PERSISTENT_TABLE,
@@ -317,6 +338,18 @@ class AsyncTables(AsyncResource):
 
         `GET /api/v2/public/tables/{table_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `100`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             GET_PERSISTENT_TABLE_RECORDS,
@@ -338,6 +371,16 @@ class AsyncTables(AsyncResource):
 
         `PATCH /api/v2/public/tables/{table_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            data: One record (a mapping of column name to value), or a list of records. Sent as the
+                body's `data` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             ADD_RECORDS_TO_PERSISTENT_TABLE,
@@ -358,6 +401,14 @@ class AsyncTables(AsyncResource):
 
         `DELETE /api/v2/public/tables/{table_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_PERSISTENT_TABLE,
@@ -378,6 +429,15 @@ class AsyncTables(AsyncResource):
 
         `DELETE /api/v2/public/tables/{table_id}/{record_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            record_id: Fills `{record_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_PERSISTENT_TABLE_RECORD,
@@ -398,6 +458,15 @@ class AsyncTables(AsyncResource):
 
         `PATCH /api/v2/public/tables/{table_id}/columns/add`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            columns: Sent as the body's `columns` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             ADD_PERSISTENT_TABLE_COLUMNS,
@@ -419,6 +488,15 @@ class AsyncTables(AsyncResource):
 
         `DELETE /api/v2/public/tables/{table_id}/columns/remove`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            columns: Sent as the body's `columns` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             REMOVE_PERSISTENT_TABLE_COLUMNS,
@@ -440,6 +518,15 @@ class AsyncTables(AsyncResource):
 
         `PATCH /api/v2/public/tables/{table_id}/columns/rename`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            renames: Sent as the body's `renames` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             RENAME_PERSISTENT_TABLE_COLUMNS,
@@ -461,6 +548,15 @@ class AsyncTables(AsyncResource):
 
         `POST /api/v2/public/tables/{table_id}/search`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            body: Sent as the whole JSON request body. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             SEARCH_PERSISTENT_TABLE_RECORDS,
@@ -482,6 +578,15 @@ class AsyncTables(AsyncResource):
 
         `PUT /api/v2/public/tables/group/edit`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_ids: Sent as the body's `tableIds` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            group: Sent as the body's `group` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             EDIT_TABLES_GROUP,

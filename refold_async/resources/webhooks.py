@@ -187,6 +187,10 @@ class AsyncWebhooks(AsyncResource):
 
         `GET /api/v2/public/webhook`
         Auth: the org API key.
+
+        Args:
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(LIST_WEBHOOKS, options=options)
 
@@ -211,6 +215,24 @@ class AsyncWebhooks(AsyncResource):
 
         `POST /api/v2/public/webhook`
         Auth: the org API key, or a session token.
+
+        Args:
+            webhook_url: Sent as the body's `webhook_url` field. Required. Must match `^https?://`.
+            webhook_events: Sent as the body's `webhook_events` field. Required. At least 1 item(s).
+            webhook_headers: Sent as the body's `webhook_headers` field.
+            webhook_body: Sent as the body's `webhook_body` field.
+            webhook_description: Sent as the body's `webhook_description` field.
+            description: Sent as the body's `description` field.
+            method: Sent as the body's `method` field. One of `"POST"`, `"PUT"` or `"PATCH"`. The
+                server's default is `"POST"`.
+            slug: Sent as the body's `slug` field.
+            workflow_ids: Sent as the body's `workflow_ids` field.
+            webhook_type: Sent as the body's `webhook_type` field. One of `"default"`, `"slack"` or
+                `"custom"`.
+            is_enabled: Sent as the body's `is_enabled` field. The server's default is `true`.
+            group: Sent as the body's `group` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             REGISTER_WEBHOOK,
@@ -240,6 +262,11 @@ class AsyncWebhooks(AsyncResource):
 
         `GET /api/v2/public/webhook/{id}`
         Auth: the org API key.
+
+        Args:
+            id: Fills `{id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(GET_WEBHOOK_BY_ID, path={"id": id}, options=options)
 
@@ -263,6 +290,22 @@ class AsyncWebhooks(AsyncResource):
 
         `PUT /api/v2/public/webhook/{id}`
         Auth: the org API key, or a session token.
+
+        Args:
+            id: Fills `{id}` in the path.
+            webhook_events: Sent as the body's `webhook_events` field.
+            webhook_url: Sent as the body's `webhook_url` field. Must match `^https?://`.
+            is_enabled: Sent as the body's `is_enabled` field.
+            webhook_type: Sent as the body's `webhook_type` field. One of `"default"`, `"slack"` or
+                `"custom"`.
+            webhook_headers: Sent as the body's `webhook_headers` field.
+            webhook_body: Sent as the body's `webhook_body` field.
+            slug: Sent as the body's `slug` field.
+            description: Sent as the body's `description` field.
+            workflow_ids: Sent as the body's `workflow_ids` field.
+            method: Sent as the body's `method` field. One of `"POST"`, `"PUT"` or `"PATCH"`.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             UPDATE_WEBHOOK,
@@ -291,6 +334,11 @@ class AsyncWebhooks(AsyncResource):
 
         `DELETE /api/v2/public/webhook/{id}`
         Auth: the org API key, or a session token.
+
+        Args:
+            id: Fills `{id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(DELETE_WEBHOOK, path={"id": id}, options=options)
 
@@ -305,6 +353,12 @@ class AsyncWebhooks(AsyncResource):
 
         `PUT /api/v2/public/webhooks/group/edit`
         Auth: the org API key.
+
+        Args:
+            webhook_ids: Sent as the body's `webhookIds` field. Required. At least 1 item(s).
+            group: Sent as the body's `group` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             UPDATE_WEBHOOKS_GROUP, body={"webhookIds": webhook_ids, "group": group}, options=options

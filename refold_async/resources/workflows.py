@@ -242,6 +242,26 @@ class AsyncWorkflows(AsyncResource):
 
         `GET /api/v2/public/workflow`
         Auth: the org API key (with `linked_account_id` to act for one linked account), or a session token.
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            application_id: Sent as the `application_id` query parameter.
+            slug: Sent as the `slug` query parameter.
+            name: Sent as the `name` query parameter.
+            published: Sent as the `published` query parameter. Sent as `"true"` or `"false"`.
+            start_date: Sent as the `start_date` query parameter. An aware `datetime`, sent as ISO
+                8601 text.
+            end_date: Sent as the `end_date` query parameter. An aware `datetime`, sent as ISO 8601
+                text.
+            scope: Sent as the `scope` query parameter. One of `"private"`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_WORKFLOWS,
@@ -271,6 +291,14 @@ class AsyncWorkflows(AsyncResource):
 
         `POST /api/v2/public/workflow`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            body: Sent as the whole JSON request body. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             CREATE_WORKFLOW,
@@ -290,6 +318,14 @@ class AsyncWorkflows(AsyncResource):
 
         `GET /api/v2/public/workflow/{workflowId}`
         Auth: the org API key (with `linked_account_id` to act for one linked account), or a session token.
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_WORKFLOW_BY_ID,
@@ -307,6 +343,11 @@ class AsyncWorkflows(AsyncResource):
 
         `DELETE /api/v2/public/workflow/{workflowId}`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_WORKFLOW, path={"workflowId": workflow_id}, options=options
@@ -323,6 +364,14 @@ class AsyncWorkflows(AsyncResource):
 
         `GET /api/v2/public/workflow/{workflowId}/edit`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_DRAFT_WORKFLOW,
@@ -349,6 +398,28 @@ class AsyncWorkflows(AsyncResource):
 
         `POST /api/v2/public/workflow/{workflowId}/execute`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            include_headers_query: The same switch as `include_headers`, sent in the query string
+                instead. Sent as the `include-headers` query parameter. Sent as `"true"` or
+                `"false"`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            config_id: Which of the linked account's installed configs of the application to use;
+                left out, its default one. Sent in the `config_id` header.
+            sync_execution: True to wait for the workflow to finish and answer with what it returns;
+                false or left out, the answer comes at once and the run goes on. Sent in the
+                `sync_execution` header. Sent as `"true"` or `"false"`.
+            include_headers: True to have the answer include the request's headers (sent as a
+                header). Sent in the `include-headers` header. Sent as `"true"` or `"false"`.
+            instance_tag: A tag of your choosing, stored on the execution this starts so you can
+                find it again. Sent in the `instance_tag` header.
+            body: Sent as the whole JSON request body.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             EXECUTE_WORKFLOW,
@@ -378,6 +449,14 @@ class AsyncWorkflows(AsyncResource):
 
         `PUT /api/v2/public/workflow/{workflowId}/publish`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            published: True to publish (`version`, or the latest), false to withdraw the workflow
+                from use. Sent as the body's `published` field. Required.
+            version: Sent as the body's `version` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             PUBLISH_WORKFLOW,
@@ -396,6 +475,13 @@ class AsyncWorkflows(AsyncResource):
 
         `GET /api/v2/public/workflow/enabled`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             LIST_ENABLED_WORKFLOWS,
@@ -414,6 +500,14 @@ class AsyncWorkflows(AsyncResource):
 
         `GET /api/v2/public/workflow/request-structure/{workflowId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_WORKFLOW_REQUEST_STRUCTURE,
@@ -435,6 +529,18 @@ class AsyncWorkflows(AsyncResource):
 
         `GET /api/v2/public/workflow/versions/{workflowId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_WORKFLOW_VERSIONS,

@@ -31,6 +31,14 @@ class Actions(SyncResource[AsyncActions]):
 
         `GET /api/v2/integration-schema/{slug}/actions`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header. Required.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.list, slug, linked_account_id=linked_account_id, **options)
 
@@ -46,6 +54,15 @@ class Actions(SyncResource[AsyncActions]):
 
         `GET /api/v2/integration-schema/{slug}/actions/{action_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            action_id: Fills `{action_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header. Required.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve, slug, action_id, linked_account_id=linked_account_id, **options
@@ -64,6 +81,16 @@ class Actions(SyncResource[AsyncActions]):
 
         `POST /api/v2/integration-schema/{slug}/actions/{action_id}/execute`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            action_id: Fills `{action_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header. Required.
+            body: Sent as the whole JSON request body.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.execute,

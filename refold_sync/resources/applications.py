@@ -34,6 +34,20 @@ class Applications(SyncResource[AsyncApplications]):
 
         `GET /api/v2/public/application`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            query_linked_account_id: The linked account, named in the query string instead of the
+                header. Pass this or `linked_account_id`; two different accounts are refused before
+                sending. Sent as the `linked_account_id` query parameter.
+            slug: Sent as the `slug` query parameter.
+            tags: Only applications carrying this tag. Sent as the `tags` query parameter.
+            ecosystem: Sent as the `ecosystem` query parameter. Sent as `"true"` or `"false"`.
+            auth_type: Sent as the `auth_type` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.list,
@@ -61,6 +75,20 @@ class Applications(SyncResource[AsyncApplications]):
 
         `GET /api/v2/public/application/{slug}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            query_linked_account_id: The linked account, named in the query string instead of the
+                header. Pass this or `linked_account_id`; two different accounts are refused before
+                sending. Sent as the `linked_account_id` query parameter.
+            tags: Sent as the `tags` query parameter.
+            ecosystem: Sent as the `ecosystem` query parameter. Sent as `"true"` or `"false"`.
+            auth_type: Sent as the `auth_type` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve,

@@ -27,5 +27,10 @@ class AuthStructures(SyncResource[AsyncAuthStructures]):
 
         `GET /api/v2/public/auth-structure/{slug}`
         Auth: none.
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.retrieve, slug, **options)

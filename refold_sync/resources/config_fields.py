@@ -30,6 +30,14 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
 
         `POST /api/v2/public/config/field`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.list, slug=slug, linked_account_id=linked_account_id, **options
@@ -51,6 +59,22 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
 
         `POST /api/v2/public/config/field/{fieldId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            field_id: Fills `{fieldId}` in the path.
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            value: Sent as the body's `value` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve_options,
@@ -80,6 +104,22 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
 
         `PUT /api/v2/public/config/field/{fieldId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            field_id: Fills `{fieldId}` in the path.
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            value: Sent as the body's `value` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.update,
@@ -108,6 +148,21 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
 
         `DELETE /api/v2/public/config/field/{fieldId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            field_id: Fills `{fieldId}` in the path.
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.delete,
@@ -135,6 +190,19 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
 
         `POST /api/v2/public/config/rule-engine/{fieldId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            field_id: Fills `{fieldId}` in the path.
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            rule_column: Sent as the body's `rule_column` field. Required.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            workflow_id: Sent as the `workflow_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve_rule_options,

@@ -44,6 +44,23 @@ class Configs(SyncResource[AsyncConfigs]):
 
         `POST /api/v2/public/config`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: Sent as the body's `slug` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            config_id: Sent as the body's `config_id` field.
+            fields: Sent as the body's `fields` field.
+            application_data_slots: Sent as the body's `application_data_slots` field.
+            workflows: Sent as the body's `workflows` field.
+            labels: Sent as the body's `labels` field.
+            map_fields_object: Sent as the body's `map_fields_object` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.install,
@@ -77,6 +94,23 @@ class Configs(SyncResource[AsyncConfigs]):
 
         `PUT /api/v2/public/config`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            slug: Sent as the body's `slug` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            config_id: Sent as the body's `config_id` field.
+            fields: Sent as the body's `fields` field.
+            application_data_slots: Sent as the body's `application_data_slots` field.
+            workflows: Sent as the body's `workflows` field.
+            labels: Sent as the body's `labels` field.
+            map_fields_object: Sent as the body's `map_fields_object` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.update,
@@ -105,6 +139,18 @@ class Configs(SyncResource[AsyncConfigs]):
 
         `GET /api/v2/public/slug/{slug}/config`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            tenant_config: Sent as the body's `tenant_config` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve_default,
@@ -126,6 +172,14 @@ class Configs(SyncResource[AsyncConfigs]):
 
         `DELETE /api/v2/public/slug/{slug}/config`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.delete_default, slug, linked_account_id=linked_account_id, **options
@@ -145,6 +199,19 @@ class Configs(SyncResource[AsyncConfigs]):
 
         `GET /api/v2/public/slug/{slug}/config/{configId}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            config_id: Fills `{configId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            disable_field_options: True to skip working out each field's choices (faster when only
+                the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
+                `"false"`.
+            tenant_config: Sent as the body's `tenant_config` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve,
@@ -168,6 +235,15 @@ class Configs(SyncResource[AsyncConfigs]):
 
         `DELETE /api/v2/public/slug/{slug}/config/{configId}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            config_id: Fills `{configId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.delete, slug, config_id, linked_account_id=linked_account_id, **options
@@ -187,6 +263,17 @@ class Configs(SyncResource[AsyncConfigs]):
 
         `PATCH /api/v2/public/slug/{slug}/config/{configId}/workflows/{workflowId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            config_id: Fills `{configId}` in the path.
+            workflow_id: Fills `{workflowId}` in the path.
+            enabled: Sent as the body's `enabled` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.toggle_workflow,
@@ -209,5 +296,13 @@ class Configs(SyncResource[AsyncConfigs]):
 
         `GET /api/v2/public/slug/{slug}/configs`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.list, slug, linked_account_id=linked_account_id, **options)

@@ -36,6 +36,19 @@ class Credentials(SyncResource[AsyncCredentials]):
 
         `PUT /api/v2/public/linked-account/default-app/auth-credentials/{key}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            key: The name of the credential to store. Fills `{key}` in the path.
+            value: The credential's value; the server turns it into text and encrypts it. Sent as
+                the body's `value` field. Required.
+            query_linked_account_id: The linked account, named in the query string instead of the
+                header (for calls made with the API key). Two different accounts are refused before
+                sending. Sent as the `linked_account_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.upsert_default,
@@ -58,6 +71,17 @@ class Credentials(SyncResource[AsyncCredentials]):
 
         `DELETE /api/v2/public/linked-account/default-app/auth-credentials/{key}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            key: The name of the credential to remove. Fills `{key}` in the path.
+            query_linked_account_id: The linked account, named in the query string instead of the
+                header (for calls made with the API key). Two different accounts are refused before
+                sending. Sent as the `linked_account_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.delete_default,
@@ -80,6 +104,16 @@ class Credentials(SyncResource[AsyncCredentials]):
 
         `PUT /api/v2/public/linked-account/integration/save-key-credentials/{slug}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            body: Sent as the whole JSON request body. Required.
+            auth_type: Sent as the `auth_type` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.save_key_credentials,
@@ -102,6 +136,15 @@ class Credentials(SyncResource[AsyncCredentials]):
 
         `PUT /api/v2/public/migrate-token`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: Sent as the body's `slug` field. Required.
+            auth_object: Sent as the body's `auth_object` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.migrate_token,

@@ -32,6 +32,18 @@ class Datarefs(SyncResource[AsyncDatarefs]):
 
         `GET /api/v2/public/dataref`
         Auth: the org API key.
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            unique: Sent as the `unique` query parameter. Sent as `"true"` or `"false"`.
+            linked_account_id: Only the datarefs of this linked account (a filter in the query
+                string, not the account the call acts for). Sent as the `linked_account_id` query
+                parameter.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._paginate(
             self._async.list,
@@ -53,6 +65,14 @@ class Datarefs(SyncResource[AsyncDatarefs]):
 
         `POST /api/v2/public/dataref`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            ref_name: Sent as the body's `refName` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.create, ref_name=ref_name, linked_account_id=linked_account_id, **options
@@ -71,6 +91,18 @@ class Datarefs(SyncResource[AsyncDatarefs]):
 
         `GET /api/v2/public/dataref/{refName}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            ref_name: Fills `{refName}` in the path.
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `100`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve,
@@ -92,6 +124,14 @@ class Datarefs(SyncResource[AsyncDatarefs]):
 
         `DELETE /api/v2/public/dataref/{refName}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            ref_name: Fills `{refName}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.delete, ref_name, linked_account_id=linked_account_id, **options
@@ -108,6 +148,14 @@ class Datarefs(SyncResource[AsyncDatarefs]):
 
         `PUT /api/v2/public/dataref/{refName}/clear-records`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            ref_name: Fills `{refName}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.clear_records, ref_name, linked_account_id=linked_account_id, **options
@@ -125,6 +173,15 @@ class Datarefs(SyncResource[AsyncDatarefs]):
 
         `PUT /api/v2/public/datarefs/group`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            ref_names: Sent as the body's `refNames` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            group: Sent as the body's `group` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.set_group,

@@ -31,6 +31,16 @@ class Datastores(SyncResource[AsyncDatastores]):
 
         `GET /api/v2/public/datastore/config/{slug}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.list,
@@ -53,6 +63,17 @@ class Datastores(SyncResource[AsyncDatastores]):
 
         `GET /api/v2/public/datastore/config/{slug}/{datastore_name}/records`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            datastore_name: Fills `{datastore_name}` in the path.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.list_records,
@@ -77,6 +98,18 @@ class Datastores(SyncResource[AsyncDatastores]):
 
         `POST /api/v2/public/datastore/config/{slug}/{datastore_name}/search`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            datastore_name: Fills `{datastore_name}` in the path.
+            body: Sent as the whole JSON request body. Required.
+            config_id: Which installed config of the application to use; left out, the default one.
+                Sent as the `config_id` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.search,

@@ -26,5 +26,9 @@ class HostedProperties(SyncResource[AsyncHostedProperties]):
 
         `GET /api/v2/public/hosted-properties`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.retrieve, **options)

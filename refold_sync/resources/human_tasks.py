@@ -28,6 +28,11 @@ class HumanTasks(SyncResource[AsyncHumanTasks]):
 
         `GET /api/v2/public/human-tasks/{id}`
         Auth: none.
+
+        Args:
+            id: Fills `{id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.retrieve, id, **options)
 
@@ -42,5 +47,11 @@ class HumanTasks(SyncResource[AsyncHumanTasks]):
 
         `POST /api/v2/public/human-tasks/{id}`
         Auth: none.
+
+        Args:
+            id: Fills `{id}` in the path.
+            data: Sent as the body's `data` field. Required.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.submit, id, data=data, **options)

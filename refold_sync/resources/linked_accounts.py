@@ -32,6 +32,16 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
 
         `GET /api/v2/public/linked-account`
         Auth: the org API key.
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            env_variable_name: Sent as the `env_variable_name` query parameter.
+            env_variable_value: Sent as the `env_variable_value` query parameter.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._paginate(
             self._async.list,
@@ -56,6 +66,18 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
 
         `POST /api/v2/public/linked-account`
         Auth: the org API key.
+
+        Args:
+            account_id: Your own id for the customer, which becomes the linked account's id. Pass
+                this or `linked_account_id`. Sent as the body's `account_id` field.
+            linked_account_id: The other spelling of `account_id` (in the body): pass one of the
+                two. Sent as the body's `linked_account_id` field.
+            name: Sent as the body's `name` field.
+            your_app: Sign-in values for the org's built-in custom app, under `auth_credentials`,
+                stored with the new account. Sent as the body's `your_app` field.
+            udf: Custom key/value fields to keep with the account. Sent as the body's `udf` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.create,
@@ -82,6 +104,23 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
 
         `PUT /api/v2/public/linked-account`
         Auth: the org API key, or a session token.
+
+        Args:
+            account_id: The id of the linked account to create or update. Pass this or
+                `linked_account_id`. Sent as the body's `account_id` field.
+            linked_account_id: The other spelling of `account_id` (in the body): pass one of the
+                two. Sent as the body's `linked_account_id` field.
+            payload: The account's fields (`name`, `your_app`, `udf`) as one object. When you pass
+                it, it wins: the separate `name`, `your_app` and `udf` arguments are then ignored by
+                the server. Sent as the body's `payload` field.
+            name: The account's display name; ignored when `payload` is given. Sent as the body's
+                `name` field.
+            your_app: Sign-in values for the built-in custom app; ignored when `payload` is given.
+                Sent as the body's `your_app` field.
+            udf: Custom key/value fields; ignored when `payload` is given. Sent as the body's `udf`
+                field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.upsert,
@@ -103,6 +142,11 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
 
         `GET /api/v2/public/linked-account/{linked_account_id}`
         Auth: the org API key, or a session token.
+
+        Args:
+            linked_account_id: Fills `{linked_account_id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.retrieve, linked_account_id, **options)
 
@@ -115,6 +159,11 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
 
         `DELETE /api/v2/public/linked-account/{linked_account_id}`
         Auth: the org API key.
+
+        Args:
+            linked_account_id: Fills `{linked_account_id}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.delete, linked_account_id, **options)
 
@@ -131,6 +180,20 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
 
         `DELETE /api/v2/public/linked-account/integration/{slug}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application to disconnect. Fills `{slug}` in the path.
+            query_linked_account_id: The linked account to disconnect it from, which this operation
+                needs in its query string. It names the account whose integration goes. Sent as the
+                `linked_account_id` query parameter. Required.
+            auth_type: Remove only the connection of this auth type and keep the application's
+                others; left out, the whole integration goes. Sent as the `auth_type` query
+                parameter.
+            linked_account_id: The linked account the API key acts for (the header); left out, the
+                client's own. It must be the same account as `query_linked_account_id`: the SDK
+                refuses two different ones before sending. Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.delete_integration,
@@ -149,5 +212,9 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
 
         `GET /api/v2/public/session/active-linked-account`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.retrieve_current, **options)

@@ -28,6 +28,14 @@ class OAuthUrls(SyncResource[AsyncOAuthUrls]):
 
         `GET /api/v2/public/linked-account/integration/oauth-url/{slug}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            slug: The application, by slug. Fills `{slug}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve, slug, linked_account_id=linked_account_id, **options

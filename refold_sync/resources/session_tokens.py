@@ -28,6 +28,15 @@ class SessionTokens(SyncResource[AsyncSessionTokens]):
 
         `POST /api/v2/public/session-token`
         Auth: the org API key.
+
+        Args:
+            linked_account_id: The linked account the new token acts for. Sent as the body's
+                `linked_account_id` field. Required.
+            force_refresh: True to mint a new token even when the account has a valid one. Sent as
+                the `force_refresh` query parameter. Sent as `"true"` or `"false"`. The server's
+                default is `"false"`.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.create,
@@ -44,5 +53,9 @@ class SessionTokens(SyncResource[AsyncSessionTokens]):
 
         `POST /api/v2/public/session-token/revoke`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.revoke, **options)

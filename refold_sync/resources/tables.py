@@ -33,6 +33,18 @@ class Tables(SyncResource[AsyncTables]):
 
         `GET /api/v2/public/tables`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            name: Sent as the `name` query parameter.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._paginate(
             self._async.list,
@@ -55,6 +67,15 @@ class Tables(SyncResource[AsyncTables]):
 
         `POST /api/v2/public/tables`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_name: Sent as the body's `table_name` field. Required.
+            columns: Sent as the body's `columns` field. Required. At most 20 item(s).
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.create,
@@ -77,6 +98,18 @@ class Tables(SyncResource[AsyncTables]):
 
         `GET /api/v2/public/tables/{table_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `100`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._paginate(
             self._async.list_records,
@@ -99,6 +132,16 @@ class Tables(SyncResource[AsyncTables]):
 
         `PATCH /api/v2/public/tables/{table_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            data: One record (a mapping of column name to value), or a list of records. Sent as the
+                body's `data` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.add_records,
@@ -119,6 +162,14 @@ class Tables(SyncResource[AsyncTables]):
 
         `DELETE /api/v2/public/tables/{table_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.delete, table_id, linked_account_id=linked_account_id, **options
@@ -136,6 +187,15 @@ class Tables(SyncResource[AsyncTables]):
 
         `DELETE /api/v2/public/tables/{table_id}/{record_id}`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            record_id: Fills `{record_id}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.delete_record,
@@ -157,6 +217,15 @@ class Tables(SyncResource[AsyncTables]):
 
         `PATCH /api/v2/public/tables/{table_id}/columns/add`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            columns: Sent as the body's `columns` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.add_columns,
@@ -178,6 +247,15 @@ class Tables(SyncResource[AsyncTables]):
 
         `DELETE /api/v2/public/tables/{table_id}/columns/remove`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            columns: Sent as the body's `columns` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.remove_columns,
@@ -199,6 +277,15 @@ class Tables(SyncResource[AsyncTables]):
 
         `PATCH /api/v2/public/tables/{table_id}/columns/rename`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            renames: Sent as the body's `renames` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.rename_columns,
@@ -220,6 +307,15 @@ class Tables(SyncResource[AsyncTables]):
 
         `POST /api/v2/public/tables/{table_id}/search`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_id: Fills `{table_id}` in the path.
+            body: Sent as the whole JSON request body. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.search, table_id, body=body, linked_account_id=linked_account_id, **options
@@ -237,6 +333,15 @@ class Tables(SyncResource[AsyncTables]):
 
         `PUT /api/v2/public/tables/group/edit`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            table_ids: Sent as the body's `tableIds` field. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            group: Sent as the body's `group` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.set_group,

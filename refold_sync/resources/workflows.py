@@ -47,6 +47,26 @@ class Workflows(SyncResource[AsyncWorkflows]):
 
         `GET /api/v2/public/workflow`
         Auth: the org API key (with `linked_account_id` to act for one linked account), or a session token.
+
+        Args:
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            application_id: Sent as the `application_id` query parameter.
+            slug: Sent as the `slug` query parameter.
+            name: Sent as the `name` query parameter.
+            published: Sent as the `published` query parameter. Sent as `"true"` or `"false"`.
+            start_date: Sent as the `start_date` query parameter. An aware `datetime`, sent as ISO
+                8601 text.
+            end_date: Sent as the `end_date` query parameter. An aware `datetime`, sent as ISO 8601
+                text.
+            scope: Sent as the `scope` query parameter. One of `"private"`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._paginate(
             self._async.list,
@@ -74,6 +94,14 @@ class Workflows(SyncResource[AsyncWorkflows]):
 
         `POST /api/v2/public/workflow`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            body: Sent as the whole JSON request body. Required.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.create, body=body, linked_account_id=linked_account_id, **options
@@ -90,6 +118,14 @@ class Workflows(SyncResource[AsyncWorkflows]):
 
         `GET /api/v2/public/workflow/{workflowId}`
         Auth: the org API key (with `linked_account_id` to act for one linked account), or a session token.
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve, workflow_id, linked_account_id=linked_account_id, **options
@@ -104,6 +140,11 @@ class Workflows(SyncResource[AsyncWorkflows]):
 
         `DELETE /api/v2/public/workflow/{workflowId}`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.delete, workflow_id, **options)
 
@@ -118,6 +159,14 @@ class Workflows(SyncResource[AsyncWorkflows]):
 
         `GET /api/v2/public/workflow/{workflowId}/edit`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve_draft, workflow_id, linked_account_id=linked_account_id, **options
@@ -141,6 +190,28 @@ class Workflows(SyncResource[AsyncWorkflows]):
 
         `POST /api/v2/public/workflow/{workflowId}/execute`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            slug: The application, by slug. Sent in the `slug` header. Required.
+            include_headers_query: The same switch as `include_headers`, sent in the query string
+                instead. Sent as the `include-headers` query parameter. Sent as `"true"` or
+                `"false"`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            config_id: Which of the linked account's installed configs of the application to use;
+                left out, its default one. Sent in the `config_id` header.
+            sync_execution: True to wait for the workflow to finish and answer with what it returns;
+                false or left out, the answer comes at once and the run goes on. Sent in the
+                `sync_execution` header. Sent as `"true"` or `"false"`.
+            include_headers: True to have the answer include the request's headers (sent as a
+                header). Sent in the `include-headers` header. Sent as `"true"` or `"false"`.
+            instance_tag: A tag of your choosing, stored on the execution this starts so you can
+                find it again. Sent in the `instance_tag` header.
+            body: Sent as the whole JSON request body.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.execute,
@@ -168,6 +239,14 @@ class Workflows(SyncResource[AsyncWorkflows]):
 
         `PUT /api/v2/public/workflow/{workflowId}/publish`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            published: True to publish (`version`, or the latest), false to withdraw the workflow
+                from use. Sent as the body's `published` field. Required.
+            version: Sent as the body's `version` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.publish, workflow_id, published=published, version=version, **options
@@ -183,6 +262,13 @@ class Workflows(SyncResource[AsyncWorkflows]):
 
         `GET /api/v2/public/workflow/enabled`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.list_enabled, linked_account_id=linked_account_id, **options)
 
@@ -197,6 +283,14 @@ class Workflows(SyncResource[AsyncWorkflows]):
 
         `GET /api/v2/public/workflow/request-structure/{workflowId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve_request_structure,
@@ -218,6 +312,18 @@ class Workflows(SyncResource[AsyncWorkflows]):
 
         `GET /api/v2/public/workflow/versions/{workflowId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            workflow_id: Fills `{workflowId}` in the path.
+            page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
+                Sent as the `page` query parameter. At least 1. The server's default is `1`.
+            limit: How many entries each page holds. Sent as the `limit` query parameter. At least
+                1. The server's default is `10`.
+            linked_account_id: The linked account to act for; left out, the client's own (see
+                `for_linked_account()`). Not needed with a session token, which names its account.
+                Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._paginate(
             self._async.list_versions,

@@ -36,5 +36,9 @@ class AsyncHealth(AsyncResource):
 
         `GET /api/v1/public/health`
         Auth: none.
+
+        Args:
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(GET_HEALTH, options=options)

@@ -148,6 +148,15 @@ class AsyncWidgets(AsyncResource):
 
         `GET /api/v2/public/widget`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            page: Sent as the `page` query parameter. At least 1.
+            limit: Sent as the `limit` query parameter. At least 1. At most 100.
+            color: Sent as the `color` query parameter. One of `"red"` or `"blue"`.
+            since: Sent as the `since` query parameter. An aware `datetime`, sent as ISO 8601 text.
+            linked_account_id: Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._transport.paginate(
             LIST_WIDGETS,
@@ -168,6 +177,14 @@ class AsyncWidgets(AsyncResource):
 
         `POST /api/v2/public/widget`
         Auth: the org API key, or a session token.
+
+        Args:
+            color: Sent as the body's `color` field. Required. One of `"red"` or `"blue"`.
+            created_at: Sent as the body's `createdAt` field. An aware `datetime`, sent as ISO 8601
+                text.
+            tags: Sent as the body's `tags` field. At least 1 item(s). At most 5 item(s).
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             CREATE_WIDGET,
@@ -189,6 +206,15 @@ class AsyncWidgets(AsyncResource):
 
         `GET /api/v2/public/widget/{widgetId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            widget_id: Fills `{widgetId}` in the path.
+            linked_account_id: Sent in the `linked_account_id` header.
+            x_trace_id: Sent in the `x-trace-id` header. Must match `^[a-z0-9-]+$`.
+            color: Sent as the body's `color` field. One of `"red"` or `"blue"`.
+            from_: Sent as the body's `from` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             GET_WIDGET,
@@ -209,6 +235,12 @@ class AsyncWidgets(AsyncResource):
 
         `DELETE /api/v2/public/widget/{widgetId}`
         Auth: the org API key.
+
+        Args:
+            widget_id: Fills `{widgetId}` in the path.
+            body: Sent as the whole JSON request body. Required.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             DELETE_WIDGET, path={"widgetId": widget_id}, body=body, options=options
@@ -226,6 +258,13 @@ class AsyncWidgets(AsyncResource):
 
         `POST /api/v2/public/widget/{widgetId}/paint`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            widget: Fills `{widgetId}` in the path.
+            sync_execution: Sent in the `sync_execution` header. Sent as `"true"` or `"false"`.
+            body: Sent as the whole JSON request body.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(
             PAINT_WIDGET,

@@ -26,5 +26,9 @@ class Health(SyncResource[AsyncHealth]):
 
         `GET /api/v1/public/health`
         Auth: none.
+
+        Args:
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.retrieve, **options)

@@ -35,6 +35,15 @@ class Widgets(SyncResource[AsyncWidgets]):
 
         `GET /api/v2/public/widget`
         Auth: the org API key plus a linked account (`linked_account_id`).
+
+        Args:
+            page: Sent as the `page` query parameter. At least 1.
+            limit: Sent as the `limit` query parameter. At least 1. At most 100.
+            color: Sent as the `color` query parameter. One of `"red"` or `"blue"`.
+            since: Sent as the `since` query parameter. An aware `datetime`, sent as ISO 8601 text.
+            linked_account_id: Sent in the `linked_account_id` header.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._paginate(
             self._async.list,
@@ -58,6 +67,14 @@ class Widgets(SyncResource[AsyncWidgets]):
 
         `POST /api/v2/public/widget`
         Auth: the org API key, or a session token.
+
+        Args:
+            color: Sent as the body's `color` field. Required. One of `"red"` or `"blue"`.
+            created_at: Sent as the body's `createdAt` field. An aware `datetime`, sent as ISO 8601
+                text.
+            tags: Sent as the body's `tags` field. At least 1 item(s). At most 5 item(s).
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.create, color=color, created_at=created_at, tags=tags, **options
@@ -77,6 +94,15 @@ class Widgets(SyncResource[AsyncWidgets]):
 
         `GET /api/v2/public/widget/{widgetId}`
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
+
+        Args:
+            widget_id: Fills `{widgetId}` in the path.
+            linked_account_id: Sent in the `linked_account_id` header.
+            x_trace_id: Sent in the `x-trace-id` header. Must match `^[a-z0-9-]+$`.
+            color: Sent as the body's `color` field. One of `"red"` or `"blue"`.
+            from_: Sent as the body's `from` field.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.retrieve,
@@ -99,6 +125,12 @@ class Widgets(SyncResource[AsyncWidgets]):
 
         `DELETE /api/v2/public/widget/{widgetId}`
         Auth: the org API key.
+
+        Args:
+            widget_id: Fills `{widgetId}` in the path.
+            body: Sent as the whole JSON request body. Required.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.delete, widget_id, body=body, **options)
 
@@ -114,6 +146,13 @@ class Widgets(SyncResource[AsyncWidgets]):
 
         `POST /api/v2/public/widget/{widgetId}/paint`
         Auth: a linked account's session token (a client with an API key and a linked account mints one).
+
+        Args:
+            widget: Fills `{widgetId}` in the path.
+            sync_execution: Sent in the `sync_execution` header. Sent as `"true"` or `"false"`.
+            body: Sent as the whole JSON request body.
+            **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
+                `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(
             self._async.paint, widget, sync_execution=sync_execution, body=body, **options
