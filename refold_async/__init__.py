@@ -56,6 +56,8 @@ from ._retry import RetryPolicy as RetryPolicy
 from ._types import NOT_GIVEN as NOT_GIVEN
 from ._types import CallOptions as CallOptions
 from ._types import NotGiven as NotGiven
+from ._useragent import AppInfo as AppInfo
+from ._useragent import set_app_info as set_app_info
 from .batch import BatchInterrupted as BatchInterrupted
 from .batch import BatchOptions as BatchOptions
 from .batch import BatchProgress as BatchProgress
@@ -75,6 +77,7 @@ __all__ = [
     "APIResponseTooLargeError",
     "APIStatusError",
     "APITimeoutError",
+    "AppInfo",
     "AsyncPaginator",
     "AsyncRefold",
     "AuthScope",
@@ -117,6 +120,7 @@ __all__ = [
     "UnprocessableEntityError",
     "WebhookReplayError",
     "WebhookSignatureError",
+    "set_app_info",
 ]
 
 

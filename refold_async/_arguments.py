@@ -17,7 +17,6 @@ free-text argument (it may be a credential).
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import enum
 import math
 import re
@@ -324,6 +323,8 @@ def _enum(choices: tuple[str, ...]) -> Check:
             return None
         if not isinstance(value, str):
             return f"must be one of {listed}, got {type(value).__name__}"
+        import difflib  # only on this error path: it costs an import (#13)
+
         close = difflib.get_close_matches(value, choices, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"must be one of {listed}, got {value!r}{hint}"

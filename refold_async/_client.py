@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import threading
 import weakref
@@ -36,11 +35,13 @@ from ._auth import (
 )
 from ._errors import EnvironmentMismatchError, InvalidArgumentError
 from ._exchange import DEFAULT_MAX_RESPONSE_BYTES
+from ._logs import configure_from_env
 from ._options import check_base_url, check_client_options, check_default_headers
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
 from ._request import check_header_value, check_max_response_bytes, refuse_unknown
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
+from ._useragent import AppInfo, user_agent
 from .resources import AsyncResourceNamespaces
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class ClientOptions(TypedDict, total=False):
     default_headers: Mapping[str, str]
     expect_environment: Environment | None
     max_response_bytes: int
+    app_info: AppInfo | None
 
 
 class AsyncRefold(AsyncResourceNamespaces):
@@ -97,6 +99,11 @@ class AsyncRefold(AsyncResourceNamespaces):
         expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
         max_response_bytes: The largest response body accepted, counted decoded (32 MiB
             by default); a larger one raises `APIResponseTooLargeError`.
+        app_info: Your application, added to the `User-Agent` of this client's requests
+            (instead of the process's `set_app_info()`).
+
+    The `REFOLD_LOG` environment variable (`info` or `debug`), read when a client is
+    made, sends the `refold` logger's records to stderr (see the README).
 
     Example:
         ```python
@@ -122,6 +129,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        app_info: AppInfo | None = None,
     ) -> None:
         # DESIGN §12: the raw credentials leave this frame before any check can raise,
         # so a traceback rendered with capture_locals=True shows fingerprints only.
@@ -143,7 +151,9 @@ class AsyncRefold(AsyncResourceNamespaces):
             limiter=_limiter(rate_limit, rate_limiter),
             max_queue_wait=_check_queue_wait(max_queue_wait),
             max_response_bytes=check_max_response_bytes(max_response_bytes),
+            user_agent=_user_agent(app_info),
         )
+        configure_from_env()
         self._options = _Settings(
             rate_limit=rate_limit, rate_limiter=rate_limiter, expect=expect_environment
         )
@@ -211,6 +221,9 @@ class AsyncRefold(AsyncResourceNamespaces):
             max_response_bytes=check_max_response_bytes(
                 changes.get("max_response_bytes", config.max_response_bytes)
             ),
+            user_agent=_user_agent(changes["app_info"])
+            if "app_info" in changes
+            else config.user_agent,
         )
         _check_environment(new_config.api_key, settings.expect)
         same_identity = (
@@ -309,6 +322,10 @@ class _Settings:
     expect: Environment | None
 
 
+def _user_agent(app_info: AppInfo | None) -> str | None:
+    return None if app_info is None else user_agent(app_info)
+
+
 def _linked_account(value: str | None) -> str | None:
     # It travels in a header: refuse CR, LF and the like here, not at the first call.
     return check_header_value("linked_account_id", value) if value else None
@@ -369,8 +386,13 @@ def is_loopback_host(host: str) -> bool:
     """Whether `host` is `localhost` or a loopback IP address (v4 or v6)."""
     if host == "localhost":
         return True
+    bare = host.strip("[]")
+    if not bare[:1].isdigit() and ":" not in bare:
+        return False  # a name: not an IP address (and no import of ipaddress, #13)
+    import ipaddress
+
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
 

@@ -25,6 +25,7 @@ from ._request import (
     check_timeout,
 )
 from ._retry import RetryPolicy
+from ._useragent import AppInfo
 
 __all__ = ["check_base_url", "check_client_options", "check_default_headers"]
 
@@ -175,4 +176,5 @@ _CHECKS: dict[str, Callable[[str, object, bool], None]] = {
     "default_headers": _default_headers,
     "expect_environment": _environment,
     "max_queue_wait": _timeout,
+    "app_info": _nullable(AppInfo, "an AppInfo or None"),
 }

@@ -8,7 +8,6 @@ check on the caller's input happens here, so bad input fails before anything is 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import enum
 import math
 import re
@@ -249,6 +248,8 @@ def refuse_unknown(
     if not unknown:
         return
     known = [*also, *sorted(allowed)]
+    import difflib  # only on this error path: it costs an import (#13)
+
     hints = [difflib.get_close_matches(name, known, n=1) for name in unknown]
     advice = "".join(f"; did you mean {hint[0]!r}?" for hint in hints if hint)
     names = ", ".join(map(repr, unknown))

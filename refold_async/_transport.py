@@ -46,10 +46,12 @@ from ._operation import AuthScope, Operation
 from ._pacing import Departure
 from ._pagination import AsyncPaginator, Page
 from ._ratelimit import SlotTooFar
+from ._record import CallRecord, log_call
 from ._request import RequestParts, build_request
-from ._response import decode_body, error_from_response, scrub
+from ._response import decode_body, error_from_response, request_id_of, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, CallOptions, NotGiven
+from ._useragent import current_user_agent, join_user_agent
 
 if TYPE_CHECKING:
     from ._ratelimit import RateLimiter
@@ -85,6 +87,7 @@ class TransportConfig:
     limiter: RateLimiter
     max_queue_wait: float | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    user_agent: str | None = None  # with the client's own app_info; else the process's
 
 
 @attrs.frozen
@@ -148,14 +151,15 @@ class Transport:
         plan = self._plan(op, headers, query)
         if plan.linked_account_id is not None:
             parts.headers["linked_account_id"] = plan.linked_account_id
-        response = await self._send_with_retries(op, parts, plan)
+        record = CallRecord(op, parts.path, self._clock())
+        response = await self._call(op, parts, plan, record)
         result: T = decode_body(
             op,
             status=response.status_code,
             content=response.content,
             path=parts.path,
             headers=response.headers,
-            secrets=(self.config.api_key, self.config.session_token, *self.tokens.secrets()),
+            secrets=self._all_secrets(),
         )
         return result
 
@@ -232,8 +236,34 @@ class Transport:
         lifetime = data.get("expires_in")
         return token, float(lifetime) if isinstance(lifetime, int | float) else None
 
+    async def _call(
+        self, op: Operation[Any], parts: RequestParts, plan: AuthPlan, record: CallRecord
+    ) -> httpx.Response:
+        """The call's attempts."""
+        return await self._logged(op, parts, plan, record)
+
+    async def _logged(
+        self, op: Operation[Any], parts: RequestParts, plan: AuthPlan, record: CallRecord
+    ) -> httpx.Response:
+        """The call's attempts; its record completed, and its line logged, as it ends."""
+        try:
+            response = await self._send_with_retries(op, parts, plan, record)
+        except Exception as exc:
+            record.elapsed = self._clock() - record.started
+            record.error_type = type(exc).__name__
+            status = getattr(exc, "status", None)
+            record.status_code = status if isinstance(status, int) else None
+            if logger.isEnabledFor(logging.INFO):
+                log_call(record, getattr(exc, "request_id", None))
+            raise
+        record.elapsed = self._clock() - record.started
+        record.status_code = response.status_code
+        if logger.isEnabledFor(logging.INFO):
+            log_call(record, request_id_of(response.headers, self._all_secrets()))
+        return response
+
     async def _send_with_retries(
-        self, op: Operation[Any], parts: RequestParts, plan: AuthPlan
+        self, op: Operation[Any], parts: RequestParts, plan: AuthPlan, record: CallRecord
     ) -> httpx.Response:
         policy = self.config.retry
         queue_bound = _given(parts.max_queue_wait, self.config.max_queue_wait)
@@ -248,14 +278,17 @@ class Transport:
             bucket = f"{self.config.base_url}#{credential.fingerprint}"
             elapsed = 0.0 if started is None else self._clock() - started
             remaining = None if policy.deadline is None else policy.deadline - elapsed
-            await self._take_slot(op, parts, bucket, attempt, queue_bound, remaining)
+            record.rate_limit_wait += await self._take_slot(
+                op, parts, bucket, attempt, queue_bound, remaining
+            )
+            record.attempts = attempt
             if started is None:
                 started = self._clock()
             attempt_timeout = _cut(timeout, remaining)
             pacing = Departure(self.config.limiter, bucket, self._clock)
             if observer is not None:
                 observer.before_send(attempt)
-            outcome = await self._send_once(parts, credential, attempt, attempt_timeout, pacing)
+            outcome = await self._send_once(op, parts, credential, attempt, attempt_timeout, pacing)
             if observer is not None:
                 observer.after_attempt(_status_of(outcome), outcome.error)
             response = outcome.response
@@ -284,11 +317,12 @@ class Transport:
                 del outcome, response
                 raise error
             logger.info(
-                "retrying %s %s in %.2fs after %s (attempt %d of %s), ahead of queued calls",
+                "retrying %s %s in %.2fs after %s (%s, attempt %d of %s), ahead of queued calls",
                 op.method,
                 parts.path,
                 delay,
                 _reason(outcome),
+                op.id,
                 attempt + 1,
                 "the deadline"
                 if failure.kind is FailureKind.RATE_LIMITED and policy.deadline is not None
@@ -304,8 +338,11 @@ class Transport:
         attempt: int,
         queue_bound: float | None,
         remaining: float | None,
-    ) -> None:
-        """Wait for the bucket's slot: retries go first; bounded by the queue and deadline."""
+    ) -> float:
+        """Wait for the bucket's slot and return the seconds waited.
+
+        Retries go first; the wait is bounded by the queue and the deadline.
+        """
         asked = self._clock()
         try:
             await self.config.limiter.acquire(
@@ -315,7 +352,15 @@ class Transport:
             raise _slot_error(op, parts.path, exc, attempt - 1, queue_bound) from None
         waited = self._clock() - asked
         if waited >= _NOTABLE_WAIT:
-            logger.debug("%s %s waited %.2fs for a rate-limit slot", op.method, parts.path, waited)
+            logger.debug(
+                "%s %s %s waited %.2fs for a rate-limit slot (attempt %d)",
+                op.id,
+                op.method,
+                parts.path,
+                waited,
+                attempt,
+            )
+        return waited
 
     def _pause_for(self, failure: Failure, delay: float | None, attempt: int) -> float:
         """How long a 429 pauses the bucket: the wait, else Retry-After or a backoff.
@@ -335,6 +380,7 @@ class Transport:
 
     async def _send_once(
         self,
+        op: Operation[Any],
         parts: RequestParts,
         credential: _Credential,
         attempt: int,
@@ -342,12 +388,15 @@ class Transport:
         pacing: Departure,
     ) -> _Attempt:
         """One attempt, bounded in time and size (`_exchange`), paced by its departure."""
+        headers = {**self.config.default_headers, **parts.headers}
+        ours = self.config.user_agent or current_user_agent()
+        headers["user-agent"] = join_user_agent(headers.get("user-agent"), ours)
         try:
             request = self.http.build_request(
                 parts.method,
                 self.config.base_url + parts.path,
                 params=list(parts.params) or None,
-                headers=with_accepted_encodings({**self.config.default_headers, **parts.headers}),
+                headers=with_accepted_encodings(headers),
                 json=parts.json if parts.has_json else None,
                 timeout=attempt_timeout,
             )
@@ -375,7 +424,8 @@ class Transport:
             raise exc
         if isinstance(outcome, httpx.HTTPError):
             logger.debug(
-                "%s %s failed: %s (attempt %d)",
+                "%s %s %s failed: %s (attempt %d)",
+                op.id,
                 parts.method,
                 parts.path,
                 type(outcome).__name__,
@@ -383,7 +433,8 @@ class Transport:
             )
             return _Attempt(None, outcome)
         logger.debug(
-            "%s %s -> %d in %.1f ms (attempt %d)",
+            "%s %s %s -> %d in %.1f ms (attempt %d)",
+            op.id,
             parts.method,
             parts.path,
             outcome.status_code,
@@ -426,6 +477,10 @@ class Transport:
             retry_after=failure.retry_after,
             secrets=secrets,
         )
+
+    def _all_secrets(self) -> tuple[Secret | None, ...]:
+        """Every credential this transport may have used, for scrubbing."""
+        return (self.config.api_key, self.config.session_token, *self.tokens.secrets())
 
     def _secrets(self, used: _Credential) -> list[str]:
         candidates = (used.secret, self.config.api_key, self.config.session_token)

@@ -21,6 +21,7 @@ from refold_async import APIRedirectError as APIRedirectError
 from refold_async import APIResponseTooLargeError as APIResponseTooLargeError
 from refold_async import APIStatusError as APIStatusError
 from refold_async import APITimeoutError as APITimeoutError
+from refold_async import AppInfo as AppInfo
 from refold_async import AuthenticationError as AuthenticationError
 from refold_async import AuthScope as AuthScope
 from refold_async import BadRequestError as BadRequestError
@@ -60,6 +61,7 @@ from refold_async import UnlimitedRateLimiter as UnlimitedRateLimiter
 from refold_async import UnprocessableEntityError as UnprocessableEntityError
 from refold_async import WebhookReplayError as WebhookReplayError
 from refold_async import WebhookSignatureError as WebhookSignatureError
+from refold_async import set_app_info as set_app_info
 
 from ._client import Refold as Refold
 from ._resource import SyncPaginator as SyncPaginator
@@ -73,6 +75,7 @@ __all__ = [
     "APIResponseTooLargeError",
     "APIStatusError",
     "APITimeoutError",
+    "AppInfo",
     "AuthScope",
     "AuthenticationError",
     "BadRequestError",
@@ -114,6 +117,7 @@ __all__ = [
     "UnprocessableEntityError",
     "WebhookReplayError",
     "WebhookSignatureError",
+    "set_app_info",
 ]
 
 SyncPaginator.__module__ = __name__

@@ -28,6 +28,7 @@ from refold_async._auth import client_credentials
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from refold_async._options import check_client_options
+from refold_async._useragent import AppInfo
 
 from . import _portal
 from .resources import ResourceNamespaces
@@ -77,6 +78,8 @@ class Refold(ResourceNamespaces):
         expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
         max_response_bytes: The largest response body accepted, counted decoded (32 MiB
             by default); a larger one raises `APIResponseTooLargeError`.
+        app_info: Your application, added to the `User-Agent` of this client's requests
+            (instead of the process's `set_app_info()`).
 
     Raises:
         RefoldUsageError: For options `AsyncRefold` refuses, at construction.
@@ -115,6 +118,7 @@ class Refold(ResourceNamespaces):
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        app_info: AppInfo | None = None,
     ) -> None:
         # DESIGN §12: only `Secret`s (fingerprint reprs) stay in this frame and the recipe;
         # `AsyncRefold` takes them as they are.
@@ -139,6 +143,7 @@ class Refold(ResourceNamespaces):
                 default_headers=default_headers,
                 expect_environment=expect_environment,
                 max_response_bytes=max_response_bytes,
+                app_info=app_info,
             )
         )
         self._bind(make, pins_http_client=http_client is not None)

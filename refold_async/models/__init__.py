@@ -3,8 +3,10 @@
 """The API's data as attrs classes: frozen, keyword-only, with snake_case attributes.
 
 Every model keeps the keys it does not declare in `extra_fields`, and its enums admit
-values they do not list (DESIGN §7). Wire names (`_id`, `createdAt`) are mapped by the
-converter from the table in `_wire`, registered here on import.
+values they do not list (DESIGN §7). Each model module is imported on first use of one
+of its names (`from refold_async.models import LinkedAccount` loads only the linked
+accounts' models and what they refer to); once loaded, it registers its wire names
+(`_id`, `createdAt`) with the converter and binds its names here.
 
 Example:
     ```python
@@ -15,111 +17,115 @@ Example:
     ```
 """
 
-from refold_async._convert import register_wire_names
+from typing import TYPE_CHECKING
 
-from ._actions import ActionInput as ActionInput
-from ._actions import ActionResult as ActionResult
-from ._actions import ActionSummary as ActionSummary
-from ._applications import Application as Application
-from ._config_fields import ConfigFieldValueRequest as ConfigFieldValueRequest
-from ._config_fields import RuleEngineRequest as RuleEngineRequest
-from ._configs import ConfigSummary as ConfigSummary
-from ._configs import GetConfigViaBodyRequest as GetConfigViaBodyRequest
-from ._configs import InstallApplicationConfigRequest as InstallApplicationConfigRequest
-from ._configs import ToggleWorkflowRequest as ToggleWorkflowRequest
-from ._configs import ToggleWorkflowResponse as ToggleWorkflowResponse
-from ._connect_urls import ConnectUrlResponse as ConnectUrlResponse
-from ._credentials import DefaultAppCredentialActionResponse as DefaultAppCredentialActionResponse
-from ._credentials import GenericSuccess as GenericSuccess
-from ._credentials import MigrateTokenRequest as MigrateTokenRequest
-from ._credentials import MigrateTokenResponse as MigrateTokenResponse
-from ._credentials import UpsertDefaultAppCredentialRequest as UpsertDefaultAppCredentialRequest
-from ._datarefs import CreateDatarefRequest as CreateDatarefRequest
-from ._datarefs import Dataref as Dataref
-from ._datarefs import DatarefAsTableResponse as DatarefAsTableResponse
-from ._datarefs import DeleteOneResult as DeleteOneResult
-from ._datarefs import EditDatarefGroupRequest as EditDatarefGroupRequest
-from ._datarefs import PaginatedDatarefs as PaginatedDatarefs
-from ._enums import CredentialAction as CredentialAction
-from ._enums import DeleteEnvValueResponseStatus as DeleteEnvValueResponseStatus
-from ._enums import Environment as Environment
-from ._enums import HumanTaskStatus as HumanTaskStatus
-from ._enums import OpenEnum as OpenEnum
-from ._enums import PaginatedEnvVariableValuesStatus as PaginatedEnvVariableValuesStatus
-from ._enums import ScheduleStatus as ScheduleStatus
-from ._enums import TriggerType as TriggerType
-from ._enums import VariableFormat as VariableFormat
-from ._enums import VariableScope as VariableScope
-from ._enums import WebhookMethod as WebhookMethod
-from ._enums import WebhookType as WebhookType
-from ._environment_variables import DeleteEnvValueResponse as DeleteEnvValueResponse
-from ._environment_variables import EnvVariableValue as EnvVariableValue
-from ._environment_variables import GetEnvValueResponse as GetEnvValueResponse
-from ._environment_variables import PaginatedEnvVariableValues as PaginatedEnvVariableValues
-from ._environment_variables import PaginatedVariableDefinitions as PaginatedVariableDefinitions
-from ._environment_variables import SetEnvVariableValueRequest as SetEnvVariableValueRequest
-from ._environment_variables import VariableDefinition as VariableDefinition
-from ._environment_variables import VariableDefinitionWrapped as VariableDefinitionWrapped
-from ._events import CreateOrUpdateEventRequest as CreateOrUpdateEventRequest
-from ._events import CustomEvent as CustomEvent
-from ._events import TriggerEventJsonRequest as TriggerEventJsonRequest
-from ._events import WebhookFiredResponse as WebhookFiredResponse
-from ._executions import Execution as Execution
-from ._executions import ExecutionRerun as ExecutionRerun
-from ._executions import PaginatedExecutionBatches as PaginatedExecutionBatches
-from ._executions import PaginatedExecutions as PaginatedExecutions
-from ._human_tasks import HumanTask as HumanTask
-from ._human_tasks import SubmitHumanTaskRequest as SubmitHumanTaskRequest
-from ._linked_accounts import CreateLinkedAccountRequest as CreateLinkedAccountRequest
-from ._linked_accounts import DeleteLinkedAccountResponse as DeleteLinkedAccountResponse
-from ._linked_accounts import IntegrationBase as IntegrationBase
-from ._linked_accounts import LinkedAccount as LinkedAccount
-from ._linked_accounts import PaginatedLinkedAccounts as PaginatedLinkedAccounts
-from ._linked_accounts import UdfEntry as UdfEntry
-from ._linked_accounts import UpsertLinkedAccountRequest as UpsertLinkedAccountRequest
-from ._mcp_servers import CreateMcpServerRequest as CreateMcpServerRequest
-from ._mcp_servers import McpServer as McpServer
-from ._mcp_servers import McpServerCreatedResponse as McpServerCreatedResponse
-from ._mcp_servers import PaginatedMcpServers as PaginatedMcpServers
-from ._mcp_servers import UpdateMcpServerRequest as UpdateMcpServerRequest
-from ._oauth_urls import OAuthUrlResponse as OAuthUrlResponse
-from ._schedules import Schedule as Schedule
-from ._schedules import ScheduleDeletion as ScheduleDeletion
-from ._session_tokens import RevokeSessionTokenResponse as RevokeSessionTokenResponse
-from ._session_tokens import SessionTokenRequest as SessionTokenRequest
-from ._session_tokens import SessionTokenResponse as SessionTokenResponse
-from ._shared import ApplicationConfig as ApplicationConfig
-from ._shared import ConfigField as ConfigField
-from ._shared import DocumentedError as DocumentedError
-from ._shared import MessageOnly as MessageOnly
-from ._shared import PaginationMetadata as PaginationMetadata
-from ._tables import AddRecordsRequest as AddRecordsRequest
-from ._tables import AddRecordsResponse as AddRecordsResponse
-from ._tables import ColumnsArrayRequest as ColumnsArrayRequest
-from ._tables import ColumnsArrayResponse as ColumnsArrayResponse
-from ._tables import CreateTableRequest as CreateTableRequest
-from ._tables import CreateTableResponse as CreateTableResponse
-from ._tables import EditTablesGroupRequest as EditTablesGroupRequest
-from ._tables import PaginatedTables as PaginatedTables
-from ._tables import PersistentTableRecordsResponse as PersistentTableRecordsResponse
-from ._tables import RenameColumnsRequest as RenameColumnsRequest
-from ._tables import Table as Table
-from ._webhooks import RegisterWebhookRequest as RegisterWebhookRequest
-from ._webhooks import UpdateWebhookRequest as UpdateWebhookRequest
-from ._webhooks import UpdateWebhooksGroupRequest as UpdateWebhooksGroupRequest
-from ._webhooks import Webhook as Webhook
-from ._wire import WIRE_NAMES
-from ._workflows import CreateWorkflowResponse as CreateWorkflowResponse
-from ._workflows import DeleteWorkflowResponse as DeleteWorkflowResponse
-from ._workflows import EnabledWorkflowSummary as EnabledWorkflowSummary
-from ._workflows import GetWorkflowRequestStructureResponse as GetWorkflowRequestStructureResponse
-from ._workflows import PaginatedWorkflows as PaginatedWorkflows
-from ._workflows import PublishWorkflowRequest as PublishWorkflowRequest
-from ._workflows import Workflow as Workflow
-from ._workflows import WorkflowExecutionResult as WorkflowExecutionResult
-from ._workflows import WorkflowSettings as WorkflowSettings
+from refold_async._lazy import attribute_loader
 
-register_wire_names(WIRE_NAMES)
+if TYPE_CHECKING:
+    from ._actions import ActionInput as ActionInput
+    from ._actions import ActionResult as ActionResult
+    from ._actions import ActionSummary as ActionSummary
+    from ._applications import Application as Application
+    from ._config_fields import ConfigFieldValueRequest as ConfigFieldValueRequest
+    from ._config_fields import RuleEngineRequest as RuleEngineRequest
+    from ._configs import ConfigSummary as ConfigSummary
+    from ._configs import GetConfigViaBodyRequest as GetConfigViaBodyRequest
+    from ._configs import InstallApplicationConfigRequest as InstallApplicationConfigRequest
+    from ._configs import ToggleWorkflowRequest as ToggleWorkflowRequest
+    from ._configs import ToggleWorkflowResponse as ToggleWorkflowResponse
+    from ._connect_urls import ConnectUrlResponse as ConnectUrlResponse
+    from ._credentials import (
+        DefaultAppCredentialActionResponse as DefaultAppCredentialActionResponse,
+    )
+    from ._credentials import GenericSuccess as GenericSuccess
+    from ._credentials import MigrateTokenRequest as MigrateTokenRequest
+    from ._credentials import MigrateTokenResponse as MigrateTokenResponse
+    from ._credentials import UpsertDefaultAppCredentialRequest as UpsertDefaultAppCredentialRequest
+    from ._datarefs import CreateDatarefRequest as CreateDatarefRequest
+    from ._datarefs import Dataref as Dataref
+    from ._datarefs import DatarefAsTableResponse as DatarefAsTableResponse
+    from ._datarefs import DeleteOneResult as DeleteOneResult
+    from ._datarefs import EditDatarefGroupRequest as EditDatarefGroupRequest
+    from ._datarefs import PaginatedDatarefs as PaginatedDatarefs
+    from ._enums import CredentialAction as CredentialAction
+    from ._enums import DeleteEnvValueResponseStatus as DeleteEnvValueResponseStatus
+    from ._enums import Environment as Environment
+    from ._enums import HumanTaskStatus as HumanTaskStatus
+    from ._enums import OpenEnum as OpenEnum
+    from ._enums import PaginatedEnvVariableValuesStatus as PaginatedEnvVariableValuesStatus
+    from ._enums import ScheduleStatus as ScheduleStatus
+    from ._enums import TriggerType as TriggerType
+    from ._enums import VariableFormat as VariableFormat
+    from ._enums import VariableScope as VariableScope
+    from ._enums import WebhookMethod as WebhookMethod
+    from ._enums import WebhookType as WebhookType
+    from ._environment_variables import DeleteEnvValueResponse as DeleteEnvValueResponse
+    from ._environment_variables import EnvVariableValue as EnvVariableValue
+    from ._environment_variables import GetEnvValueResponse as GetEnvValueResponse
+    from ._environment_variables import PaginatedEnvVariableValues as PaginatedEnvVariableValues
+    from ._environment_variables import PaginatedVariableDefinitions as PaginatedVariableDefinitions
+    from ._environment_variables import SetEnvVariableValueRequest as SetEnvVariableValueRequest
+    from ._environment_variables import VariableDefinition as VariableDefinition
+    from ._environment_variables import VariableDefinitionWrapped as VariableDefinitionWrapped
+    from ._events import CreateOrUpdateEventRequest as CreateOrUpdateEventRequest
+    from ._events import CustomEvent as CustomEvent
+    from ._events import TriggerEventJsonRequest as TriggerEventJsonRequest
+    from ._events import WebhookFiredResponse as WebhookFiredResponse
+    from ._executions import Execution as Execution
+    from ._executions import ExecutionRerun as ExecutionRerun
+    from ._executions import PaginatedExecutionBatches as PaginatedExecutionBatches
+    from ._executions import PaginatedExecutions as PaginatedExecutions
+    from ._human_tasks import HumanTask as HumanTask
+    from ._human_tasks import SubmitHumanTaskRequest as SubmitHumanTaskRequest
+    from ._linked_accounts import CreateLinkedAccountRequest as CreateLinkedAccountRequest
+    from ._linked_accounts import DeleteLinkedAccountResponse as DeleteLinkedAccountResponse
+    from ._linked_accounts import IntegrationBase as IntegrationBase
+    from ._linked_accounts import LinkedAccount as LinkedAccount
+    from ._linked_accounts import PaginatedLinkedAccounts as PaginatedLinkedAccounts
+    from ._linked_accounts import UdfEntry as UdfEntry
+    from ._linked_accounts import UpsertLinkedAccountRequest as UpsertLinkedAccountRequest
+    from ._mcp_servers import CreateMcpServerRequest as CreateMcpServerRequest
+    from ._mcp_servers import McpServer as McpServer
+    from ._mcp_servers import McpServerCreatedResponse as McpServerCreatedResponse
+    from ._mcp_servers import PaginatedMcpServers as PaginatedMcpServers
+    from ._mcp_servers import UpdateMcpServerRequest as UpdateMcpServerRequest
+    from ._oauth_urls import OAuthUrlResponse as OAuthUrlResponse
+    from ._schedules import Schedule as Schedule
+    from ._schedules import ScheduleDeletion as ScheduleDeletion
+    from ._session_tokens import RevokeSessionTokenResponse as RevokeSessionTokenResponse
+    from ._session_tokens import SessionTokenRequest as SessionTokenRequest
+    from ._session_tokens import SessionTokenResponse as SessionTokenResponse
+    from ._shared import ApplicationConfig as ApplicationConfig
+    from ._shared import ConfigField as ConfigField
+    from ._shared import DocumentedError as DocumentedError
+    from ._shared import MessageOnly as MessageOnly
+    from ._shared import PaginationMetadata as PaginationMetadata
+    from ._tables import AddRecordsRequest as AddRecordsRequest
+    from ._tables import AddRecordsResponse as AddRecordsResponse
+    from ._tables import ColumnsArrayRequest as ColumnsArrayRequest
+    from ._tables import ColumnsArrayResponse as ColumnsArrayResponse
+    from ._tables import CreateTableRequest as CreateTableRequest
+    from ._tables import CreateTableResponse as CreateTableResponse
+    from ._tables import EditTablesGroupRequest as EditTablesGroupRequest
+    from ._tables import PaginatedTables as PaginatedTables
+    from ._tables import PersistentTableRecordsResponse as PersistentTableRecordsResponse
+    from ._tables import RenameColumnsRequest as RenameColumnsRequest
+    from ._tables import Table as Table
+    from ._webhooks import RegisterWebhookRequest as RegisterWebhookRequest
+    from ._webhooks import UpdateWebhookRequest as UpdateWebhookRequest
+    from ._webhooks import UpdateWebhooksGroupRequest as UpdateWebhooksGroupRequest
+    from ._webhooks import Webhook as Webhook
+    from ._workflows import CreateWorkflowResponse as CreateWorkflowResponse
+    from ._workflows import DeleteWorkflowResponse as DeleteWorkflowResponse
+    from ._workflows import EnabledWorkflowSummary as EnabledWorkflowSummary
+    from ._workflows import (
+        GetWorkflowRequestStructureResponse as GetWorkflowRequestStructureResponse,
+    )
+    from ._workflows import PaginatedWorkflows as PaginatedWorkflows
+    from ._workflows import PublishWorkflowRequest as PublishWorkflowRequest
+    from ._workflows import Workflow as Workflow
+    from ._workflows import WorkflowExecutionResult as WorkflowExecutionResult
+    from ._workflows import WorkflowSettings as WorkflowSettings
 
 __all__ = [
     "ActionInput",
@@ -223,3 +229,109 @@ __all__ = [
     "WorkflowExecutionResult",
     "WorkflowSettings",
 ]
+
+_HOMES = {
+    "CredentialAction": "._enums",
+    "DeleteEnvValueResponseStatus": "._enums",
+    "Environment": "._enums",
+    "HumanTaskStatus": "._enums",
+    "PaginatedEnvVariableValuesStatus": "._enums",
+    "ScheduleStatus": "._enums",
+    "TriggerType": "._enums",
+    "VariableFormat": "._enums",
+    "VariableScope": "._enums",
+    "WebhookMethod": "._enums",
+    "WebhookType": "._enums",
+    "OpenEnum": "._enums",
+    "ActionInput": "._actions",
+    "ActionResult": "._actions",
+    "ActionSummary": "._actions",
+    "Application": "._applications",
+    "ConfigFieldValueRequest": "._config_fields",
+    "RuleEngineRequest": "._config_fields",
+    "ConfigSummary": "._configs",
+    "GetConfigViaBodyRequest": "._configs",
+    "InstallApplicationConfigRequest": "._configs",
+    "ToggleWorkflowRequest": "._configs",
+    "ToggleWorkflowResponse": "._configs",
+    "ConnectUrlResponse": "._connect_urls",
+    "DefaultAppCredentialActionResponse": "._credentials",
+    "GenericSuccess": "._credentials",
+    "MigrateTokenRequest": "._credentials",
+    "MigrateTokenResponse": "._credentials",
+    "UpsertDefaultAppCredentialRequest": "._credentials",
+    "CreateDatarefRequest": "._datarefs",
+    "Dataref": "._datarefs",
+    "DatarefAsTableResponse": "._datarefs",
+    "DeleteOneResult": "._datarefs",
+    "EditDatarefGroupRequest": "._datarefs",
+    "PaginatedDatarefs": "._datarefs",
+    "DeleteEnvValueResponse": "._environment_variables",
+    "EnvVariableValue": "._environment_variables",
+    "GetEnvValueResponse": "._environment_variables",
+    "PaginatedEnvVariableValues": "._environment_variables",
+    "VariableDefinition": "._environment_variables",
+    "PaginatedVariableDefinitions": "._environment_variables",
+    "SetEnvVariableValueRequest": "._environment_variables",
+    "VariableDefinitionWrapped": "._environment_variables",
+    "CreateOrUpdateEventRequest": "._events",
+    "CustomEvent": "._events",
+    "TriggerEventJsonRequest": "._events",
+    "WebhookFiredResponse": "._events",
+    "Execution": "._executions",
+    "ExecutionRerun": "._executions",
+    "PaginatedExecutionBatches": "._executions",
+    "PaginatedExecutions": "._executions",
+    "HumanTask": "._human_tasks",
+    "SubmitHumanTaskRequest": "._human_tasks",
+    "CreateLinkedAccountRequest": "._linked_accounts",
+    "DeleteLinkedAccountResponse": "._linked_accounts",
+    "IntegrationBase": "._linked_accounts",
+    "UdfEntry": "._linked_accounts",
+    "LinkedAccount": "._linked_accounts",
+    "PaginatedLinkedAccounts": "._linked_accounts",
+    "UpsertLinkedAccountRequest": "._linked_accounts",
+    "CreateMcpServerRequest": "._mcp_servers",
+    "McpServer": "._mcp_servers",
+    "McpServerCreatedResponse": "._mcp_servers",
+    "PaginatedMcpServers": "._mcp_servers",
+    "UpdateMcpServerRequest": "._mcp_servers",
+    "OAuthUrlResponse": "._oauth_urls",
+    "Schedule": "._schedules",
+    "ScheduleDeletion": "._schedules",
+    "RevokeSessionTokenResponse": "._session_tokens",
+    "SessionTokenRequest": "._session_tokens",
+    "SessionTokenResponse": "._session_tokens",
+    "ConfigField": "._shared",
+    "ApplicationConfig": "._shared",
+    "DocumentedError": "._shared",
+    "MessageOnly": "._shared",
+    "PaginationMetadata": "._shared",
+    "AddRecordsRequest": "._tables",
+    "AddRecordsResponse": "._tables",
+    "ColumnsArrayRequest": "._tables",
+    "ColumnsArrayResponse": "._tables",
+    "CreateTableRequest": "._tables",
+    "CreateTableResponse": "._tables",
+    "EditTablesGroupRequest": "._tables",
+    "Table": "._tables",
+    "PaginatedTables": "._tables",
+    "PersistentTableRecordsResponse": "._tables",
+    "RenameColumnsRequest": "._tables",
+    "RegisterWebhookRequest": "._webhooks",
+    "UpdateWebhookRequest": "._webhooks",
+    "UpdateWebhooksGroupRequest": "._webhooks",
+    "Webhook": "._webhooks",
+    "WorkflowSettings": "._workflows",
+    "Workflow": "._workflows",
+    "CreateWorkflowResponse": "._workflows",
+    "DeleteWorkflowResponse": "._workflows",
+    "EnabledWorkflowSummary": "._workflows",
+    "GetWorkflowRequestStructureResponse": "._workflows",
+    "PaginatedWorkflows": "._workflows",
+    "PublishWorkflowRequest": "._workflows",
+    "WorkflowExecutionResult": "._workflows",
+}
+
+if not TYPE_CHECKING:  # type checkers read the imports above, and flag unknown names
+    __getattr__ = attribute_loader(__name__, _HOMES)

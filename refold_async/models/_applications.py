@@ -6,13 +6,17 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 __all__ = [
     "Application",
 ]
 
 
 @attrs.frozen(kw_only=True)
-class Application:
+class Application(RefoldModel):
     """The API's `ApplicationItem` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -27,3 +31,12 @@ class Application:
     reauth_required: bool | None = None
     webhook_url: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        Application: {"id": "_id"},
+    }
+)
+publish(__name__)

@@ -6,6 +6,9 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 __all__ = [
     "ConfigFieldValueRequest",
     "RuleEngineRequest",
@@ -13,7 +16,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class ConfigFieldValueRequest:
+class ConfigFieldValueRequest(RefoldModel):
     """The API's `ConfigFieldValueRequest` object; keys it does not declare land in `extra_fields`."""
 
     value: Any = None
@@ -21,8 +24,11 @@ class ConfigFieldValueRequest:
 
 
 @attrs.frozen(kw_only=True)
-class RuleEngineRequest:
+class RuleEngineRequest(RefoldModel):
     """The API's `RuleEngineRequest` object; keys it does not declare land in `extra_fields`."""
 
     rule_column: dict[str, Any]
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

@@ -6,14 +6,20 @@ from typing import Any
 
 import attrs
 
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 __all__ = [
     "ConnectUrlResponse",
 ]
 
 
 @attrs.frozen(kw_only=True)
-class ConnectUrlResponse:
+class ConnectUrlResponse(RefoldModel):
     """The API's `ConnectUrlResponse` object; keys it does not declare land in `extra_fields`."""
 
     hosted_url: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+publish(__name__)

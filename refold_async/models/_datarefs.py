@@ -7,6 +7,10 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -20,7 +24,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateDatarefRequest:
+class CreateDatarefRequest(RefoldModel):
     """The API's `CreateDatarefRequest` object; keys it does not declare land in `extra_fields`."""
 
     ref_name: str
@@ -28,7 +32,7 @@ class CreateDatarefRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Dataref:
+class Dataref(RefoldModel):
     """The API's `Dataref` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -44,7 +48,7 @@ class Dataref:
 
 
 @attrs.frozen(kw_only=True)
-class DatarefAsTableResponse:
+class DatarefAsTableResponse(RefoldModel):
     """The API's `DatarefAsTableResponse` object; keys it does not declare land in `extra_fields`."""
 
     headers: list[str] | None = None
@@ -58,7 +62,7 @@ class DatarefAsTableResponse:
 
 
 @attrs.frozen(kw_only=True)
-class DeleteOneResult:
+class DeleteOneResult(RefoldModel):
     """The API's `DeleteOneResult` object; keys it does not declare land in `extra_fields`."""
 
     acknowledged: bool | None = None
@@ -67,7 +71,7 @@ class DeleteOneResult:
 
 
 @attrs.frozen(kw_only=True)
-class EditDatarefGroupRequest:
+class EditDatarefGroupRequest(RefoldModel):
     """The API's `EditDatarefGroupRequest` object; keys it does not declare land in `extra_fields`."""
 
     ref_names: list[str]
@@ -76,7 +80,7 @@ class EditDatarefGroupRequest:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedDatarefs:
+class PaginatedDatarefs(RefoldModel):
     """The API's `PaginatedDatarefs` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -90,3 +94,29 @@ class PaginatedDatarefs:
     paging_counter: int | None = None
     docs: list[Dataref] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        CreateDatarefRequest: {"ref_name": "refName"},
+        Dataref: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+        DatarefAsTableResponse: {
+            "has_next_page": "hasNextPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+        DeleteOneResult: {"deleted_count": "deletedCount"},
+        EditDatarefGroupRequest: {"ref_names": "refNames"},
+        PaginatedDatarefs: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

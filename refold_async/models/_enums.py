@@ -10,6 +10,8 @@ string it was made from, so `Environment("staging") == "staging"` holds.
 import enum
 from typing import Any
 
+from refold_async._lazy import publish
+
 __all__ = [
     "CredentialAction",
     "DeleteEnvValueResponseStatus",
@@ -118,3 +120,6 @@ class WebhookType(OpenEnum):
     DEFAULT = "default"
     SLACK = "slack"
     CUSTOM = "custom"
+
+
+publish(__name__)

@@ -7,6 +7,10 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 from ._enums import (
     DeleteEnvValueResponseStatus,
     Environment,
@@ -28,7 +32,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class DeleteEnvValueResponse:
+class DeleteEnvValueResponse(RefoldModel):
     """The API's `DeleteEnvValueResponse` object; keys it does not declare land in `extra_fields`."""
 
     status: DeleteEnvValueResponseStatus | None = None
@@ -37,7 +41,7 @@ class DeleteEnvValueResponse:
 
 
 @attrs.frozen(kw_only=True)
-class EnvVariableValue:
+class EnvVariableValue(RefoldModel):
     """The API's `EnvVariableValue` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -55,7 +59,7 @@ class EnvVariableValue:
 
 
 @attrs.frozen(kw_only=True)
-class GetEnvValueResponse:
+class GetEnvValueResponse(RefoldModel):
     """The API's `GetEnvValueResponse` object; keys it does not declare land in `extra_fields`."""
 
     value: str | None = None
@@ -67,7 +71,7 @@ class GetEnvValueResponse:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedEnvVariableValues:
+class PaginatedEnvVariableValues(RefoldModel):
     """The API's `PaginatedEnvVariableValues` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -85,7 +89,7 @@ class PaginatedEnvVariableValues:
 
 
 @attrs.frozen(kw_only=True)
-class VariableDefinition:
+class VariableDefinition(RefoldModel):
     """The API's `VariableDefinition` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -103,7 +107,7 @@ class VariableDefinition:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedVariableDefinitions:
+class PaginatedVariableDefinitions(RefoldModel):
     """The API's `PaginatedVariableDefinitions` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -120,7 +124,7 @@ class PaginatedVariableDefinitions:
 
 
 @attrs.frozen(kw_only=True)
-class SetEnvVariableValueRequest:
+class SetEnvVariableValueRequest(RefoldModel):
     """The API's `SetEnvVariableValueRequest` object; keys it does not declare land in `extra_fields`."""
 
     variable_definition_id: str
@@ -131,8 +135,36 @@ class SetEnvVariableValueRequest:
 
 
 @attrs.frozen(kw_only=True)
-class VariableDefinitionWrapped:
+class VariableDefinitionWrapped(RefoldModel):
     """The API's `VariableDefinitionWrapped` object; keys it does not declare land in `extra_fields`."""
 
     definition: VariableDefinition | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        EnvVariableValue: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+        PaginatedEnvVariableValues: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+        VariableDefinition: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+        PaginatedVariableDefinitions: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

@@ -7,6 +7,10 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -18,7 +22,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class Execution:
+class Execution(RefoldModel):
     """The API's `Instance` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -49,7 +53,7 @@ class Execution:
 
 
 @attrs.frozen(kw_only=True)
-class ExecutionRerun:
+class ExecutionRerun(RefoldModel):
     """The whole of the `rerunExecution` answer; keys it does not declare land in `extra_fields`."""
 
     status: str | None = None
@@ -58,7 +62,7 @@ class ExecutionRerun:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedExecutionBatches:
+class PaginatedExecutionBatches(RefoldModel):
     """The API's `PaginatedInstanceBatches` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -75,7 +79,7 @@ class PaginatedExecutionBatches:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedExecutions:
+class PaginatedExecutions(RefoldModel):
     """The API's `PaginatedInstances` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -89,3 +93,30 @@ class PaginatedExecutions:
     paging_counter: int | None = None
     docs: list[Execution] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        Execution: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+        PaginatedExecutionBatches: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+        PaginatedExecutions: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

@@ -7,6 +7,10 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 from ._enums import HumanTaskStatus
 
 __all__ = [
@@ -16,7 +20,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class HumanTask:
+class HumanTask(RefoldModel):
     """The API's `HumanTaskPublic` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -35,8 +39,17 @@ class HumanTask:
 
 
 @attrs.frozen(kw_only=True)
-class SubmitHumanTaskRequest:
+class SubmitHumanTaskRequest(RefoldModel):
     """The API's `SubmitHumanTaskRequest` object; keys it does not declare land in `extra_fields`."""
 
     data: dict[str, Any]
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        HumanTask: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+    }
+)
+publish(__name__)

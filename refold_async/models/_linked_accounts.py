@@ -7,6 +7,10 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -21,7 +25,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateLinkedAccountRequest:
+class CreateLinkedAccountRequest(RefoldModel):
     """The API's `CreateLinkedAccountRequest` object; keys it does not declare land in `extra_fields`."""
 
     account_id: str | None = None
@@ -33,7 +37,7 @@ class CreateLinkedAccountRequest:
 
 
 @attrs.frozen(kw_only=True)
-class DeleteLinkedAccountResponse:
+class DeleteLinkedAccountResponse(RefoldModel):
     """The API's `DeleteLinkedAccountResponse` object; keys it does not declare land in `extra_fields`."""
 
     message: str | None = None
@@ -41,7 +45,7 @@ class DeleteLinkedAccountResponse:
 
 
 @attrs.frozen(kw_only=True)
-class IntegrationBase:
+class IntegrationBase(RefoldModel):
     """The API's `IntegrationBase` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -61,7 +65,7 @@ class IntegrationBase:
 
 
 @attrs.frozen(kw_only=True)
-class UdfEntry:
+class UdfEntry(RefoldModel):
     """The API's `UDFEntry` object; keys it does not declare land in `extra_fields`."""
 
     key_name: str | None = None
@@ -70,7 +74,7 @@ class UdfEntry:
 
 
 @attrs.frozen(kw_only=True)
-class LinkedAccount:
+class LinkedAccount(RefoldModel):
     """The API's `LinkedAccount` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -88,7 +92,7 @@ class LinkedAccount:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedLinkedAccounts:
+class PaginatedLinkedAccounts(RefoldModel):
     """The API's `PaginatedLinkedAccounts` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -105,7 +109,7 @@ class PaginatedLinkedAccounts:
 
 
 @attrs.frozen(kw_only=True)
-class UpsertLinkedAccountRequest:
+class UpsertLinkedAccountRequest(RefoldModel):
     """The API's `UpsertLinkedAccountRequest` object; keys it does not declare land in `extra_fields`."""
 
     account_id: str | None = None
@@ -115,3 +119,27 @@ class UpsertLinkedAccountRequest:
     your_app: dict[str, Any] | None = attrs.field(default=None, repr=False)
     udf: dict[str, str] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        IntegrationBase: {
+            "auth_tokens": "authTokens",
+            "created_at": "createdAt",
+            "id": "_id",
+            "updated_at": "updatedAt",
+        },
+        LinkedAccount: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+        PaginatedLinkedAccounts: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

@@ -7,6 +7,10 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -19,7 +23,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateMcpServerRequest:
+class CreateMcpServerRequest(RefoldModel):
     """The API's `CreateMcpServerRequest` object; keys it does not declare land in `extra_fields`."""
 
     name: str
@@ -28,7 +32,7 @@ class CreateMcpServerRequest:
 
 
 @attrs.frozen(kw_only=True)
-class McpServer:
+class McpServer(RefoldModel):
     """The API's `MCPCrud` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -51,7 +55,7 @@ class McpServer:
 
 
 @attrs.frozen(kw_only=True)
-class McpServerCreatedResponse:
+class McpServerCreatedResponse(RefoldModel):
     """The API's `McpServerCreatedResponse` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -61,7 +65,7 @@ class McpServerCreatedResponse:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedMcpServers:
+class PaginatedMcpServers(RefoldModel):
     """The API's `PaginatedMcpServers` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -78,7 +82,7 @@ class PaginatedMcpServers:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateMcpServerRequest:
+class UpdateMcpServerRequest(RefoldModel):
     """The API's `UpdateMcpServerRequest` object; keys it does not declare land in `extra_fields`."""
 
     name: str | None = None
@@ -92,3 +96,22 @@ class UpdateMcpServerRequest:
     base_prompt: str | None = None
     safe_mode: bool | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        McpServer: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+        McpServerCreatedResponse: {"id": "_id"},
+        PaginatedMcpServers: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

@@ -6,6 +6,10 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 from ._enums import ScheduleStatus, TriggerType
 
 __all__ = [
@@ -15,7 +19,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class Schedule:
+class Schedule(RefoldModel):
     """The API's `Schedule` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -35,8 +39,17 @@ class Schedule:
 
 
 @attrs.frozen(kw_only=True)
-class ScheduleDeletion:
+class ScheduleDeletion(RefoldModel):
     """The whole of the `deleteSchedule` answer; keys it does not declare land in `extra_fields`."""
 
     message: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        Schedule: {"id": "_id"},
+    }
+)
+publish(__name__)

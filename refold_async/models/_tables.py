@@ -7,6 +7,10 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 from ._enums import Environment
 
 __all__ = [
@@ -25,7 +29,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class AddRecordsRequest:
+class AddRecordsRequest(RefoldModel):
     """The API's `AddRecordsRequest` object; keys it does not declare land in `extra_fields`."""
 
     data: dict[str, Any] | list[dict[str, Any]]
@@ -33,7 +37,7 @@ class AddRecordsRequest:
 
 
 @attrs.frozen(kw_only=True)
-class AddRecordsResponse:
+class AddRecordsResponse(RefoldModel):
     """The API's `AddRecordsResponse` object; keys it does not declare land in `extra_fields`."""
 
     add_record_result: list[dict[str, Any]] | None = None
@@ -42,7 +46,7 @@ class AddRecordsResponse:
 
 
 @attrs.frozen(kw_only=True)
-class ColumnsArrayRequest:
+class ColumnsArrayRequest(RefoldModel):
     """The API's `ColumnsArrayRequest` object; keys it does not declare land in `extra_fields`."""
 
     columns: list[str]
@@ -50,7 +54,7 @@ class ColumnsArrayRequest:
 
 
 @attrs.frozen(kw_only=True)
-class ColumnsArrayResponse:
+class ColumnsArrayResponse(RefoldModel):
     """The API's `ColumnsArrayResponse` object; keys it does not declare land in `extra_fields`."""
 
     columns: list[str] | None = None
@@ -58,7 +62,7 @@ class ColumnsArrayResponse:
 
 
 @attrs.frozen(kw_only=True)
-class CreateTableRequest:
+class CreateTableRequest(RefoldModel):
     """The API's `CreateTableRequest` object; keys it does not declare land in `extra_fields`."""
 
     table_name: str
@@ -67,7 +71,7 @@ class CreateTableRequest:
 
 
 @attrs.frozen(kw_only=True)
-class CreateTableResponse:
+class CreateTableResponse(RefoldModel):
     """The API's `CreateTableResponse` object; keys it does not declare land in `extra_fields`."""
 
     table_id: str | None = None
@@ -76,7 +80,7 @@ class CreateTableResponse:
 
 
 @attrs.frozen(kw_only=True)
-class EditTablesGroupRequest:
+class EditTablesGroupRequest(RefoldModel):
     """The API's `EditTablesGroupRequest` object; keys it does not declare land in `extra_fields`."""
 
     table_ids: list[str]
@@ -85,7 +89,7 @@ class EditTablesGroupRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Table:
+class Table(RefoldModel):
     """The API's `Table` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -102,7 +106,7 @@ class Table:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedTables:
+class PaginatedTables(RefoldModel):
     """The API's `PaginatedTables` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -119,7 +123,7 @@ class PaginatedTables:
 
 
 @attrs.frozen(kw_only=True)
-class PersistentTableRecordsResponse:
+class PersistentTableRecordsResponse(RefoldModel):
     """The API's `PersistentTableRecordsResponse` object; keys it does not declare land in `extra_fields`."""
 
     columns: list[str] | None = None
@@ -134,8 +138,32 @@ class PersistentTableRecordsResponse:
 
 
 @attrs.frozen(kw_only=True)
-class RenameColumnsRequest:
+class RenameColumnsRequest(RefoldModel):
     """The API's `RenameColumnsRequest` object; keys it does not declare land in `extra_fields`."""
 
     renames: list[dict[str, Any]]
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        EditTablesGroupRequest: {"table_ids": "tableIds"},
+        Table: {"created_at": "createdAt", "id": "_id"},
+        PaginatedTables: {
+            "has_next_page": "hasNextPage",
+            "has_prev_page": "hasPrevPage",
+            "next_page": "nextPage",
+            "paging_counter": "pagingCounter",
+            "prev_page": "prevPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+        PersistentTableRecordsResponse: {
+            "has_next_page": "hasNextPage",
+            "total_docs": "totalDocs",
+            "total_pages": "totalPages",
+        },
+    }
+)
+publish(__name__)

@@ -7,6 +7,10 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 from ._enums import Environment, WebhookMethod, WebhookType
 
 __all__ = [
@@ -18,7 +22,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class RegisterWebhookRequest:
+class RegisterWebhookRequest(RefoldModel):
     """The API's `RegisterWebhookRequest` object; keys it does not declare land in `extra_fields`."""
 
     webhook_url: str
@@ -37,7 +41,7 @@ class RegisterWebhookRequest:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateWebhookRequest:
+class UpdateWebhookRequest(RefoldModel):
     """The API's `UpdateWebhookRequest` object; keys it does not declare land in `extra_fields`."""
 
     webhook_events: list[str] | None = None
@@ -54,7 +58,7 @@ class UpdateWebhookRequest:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateWebhooksGroupRequest:
+class UpdateWebhooksGroupRequest(RefoldModel):
     """The API's `UpdateWebhooksGroupRequest` object; keys it does not declare land in `extra_fields`."""
 
     webhook_ids: list[str]
@@ -63,7 +67,7 @@ class UpdateWebhooksGroupRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Webhook:
+class Webhook(RefoldModel):
     """The API's `RefoldWebhook` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -84,3 +88,13 @@ class Webhook:
     created_at: datetime.datetime | None = None
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        UpdateWebhooksGroupRequest: {"webhook_ids": "webhookIds"},
+        Webhook: {"created_at": "createdAt", "id": "_id", "updated_at": "updatedAt"},
+    }
+)
+publish(__name__)

@@ -2,7 +2,8 @@
 # Do not edit. Change codegen/ or codegen/overrides.toml, then run `nox -s codegen`.
 """Python attribute name -> wire name, for the attributes whose names differ.
 
-Models know nothing of the wire (DESIGN §7); `refold_async._convert` applies this table.
+The whole table in one place, for tools and tests: it imports every model module. At
+run time each model module registers its own part with the converter when it loads.
 """
 
 from ._applications import Application

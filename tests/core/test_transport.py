@@ -337,8 +337,10 @@ async def test_each_retry_logs_one_info_line(
     )
     client = mock_client(router)
     await client._transport.send(ops.ORG)
-    retries = [r for r in caplog.records if r.levelno == logging.INFO and r.name == "refold"]
+    lines = [r for r in caplog.records if r.levelno == logging.INFO and r.name == "refold"]
+    retries = [r for r in lines if "retrying" in r.getMessage()]
     assert len(retries) == 2
+    assert len(lines) == 3  # and one line for the call as a whole (issue #12)
     assert "HTTP 503" in retries[0].getMessage()
     assert "0.25s" in retries[0].getMessage()  # rand()=0.5 of a 0.5 s ceiling
 
@@ -353,7 +355,7 @@ async def test_debug_log_has_method_path_status_attempt(
     [line] = [
         r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG and r.name == "refold"
     ]
-    assert line.startswith("GET /api/v2/public/webhook -> 200 in ")
+    assert line.startswith("listWebhooks GET /api/v2/public/webhook -> 200 in ")
     assert line.endswith("(attempt 1)")
     assert API_KEY not in line
 

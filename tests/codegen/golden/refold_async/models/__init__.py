@@ -3,8 +3,10 @@
 """The API's data as attrs classes: frozen, keyword-only, with snake_case attributes.
 
 Every model keeps the keys it does not declare in `extra_fields`, and its enums admit
-values they do not list (DESIGN §7). Wire names (`_id`, `createdAt`) are mapped by the
-converter from the table in `_wire`, registered here on import.
+values they do not list (DESIGN §7). Each model module is imported on first use of one
+of its names (`from refold_async.models import LinkedAccount` loads only the linked
+accounts' models and what they refer to); once loaded, it registers its wire names
+(`_id`, `createdAt`) with the converter and binds its names here.
 
 Example:
     ```python
@@ -15,18 +17,18 @@ Example:
     ```
 """
 
-from refold_async._convert import register_wire_names
+from typing import TYPE_CHECKING
 
-from ._enums import OpenEnum as OpenEnum
-from ._enums import WidgetColor as WidgetColor
-from ._widgets import PageMetadata as PageMetadata
-from ._widgets import PaginatedWidgets as PaginatedWidgets
-from ._widgets import PaintResult as PaintResult
-from ._widgets import Widget as Widget
-from ._widgets import WidgetFilter as WidgetFilter
-from ._wire import WIRE_NAMES
+from refold_async._lazy import attribute_loader
 
-register_wire_names(WIRE_NAMES)
+if TYPE_CHECKING:
+    from ._enums import OpenEnum as OpenEnum
+    from ._enums import WidgetColor as WidgetColor
+    from ._widgets import PageMetadata as PageMetadata
+    from ._widgets import PaginatedWidgets as PaginatedWidgets
+    from ._widgets import PaintResult as PaintResult
+    from ._widgets import Widget as Widget
+    from ._widgets import WidgetFilter as WidgetFilter
 
 __all__ = [
     "OpenEnum",
@@ -37,3 +39,16 @@ __all__ = [
     "WidgetColor",
     "WidgetFilter",
 ]
+
+_HOMES = {
+    "WidgetColor": "._enums",
+    "OpenEnum": "._enums",
+    "PageMetadata": "._widgets",
+    "Widget": "._widgets",
+    "PaginatedWidgets": "._widgets",
+    "PaintResult": "._widgets",
+    "WidgetFilter": "._widgets",
+}
+
+if not TYPE_CHECKING:  # type checkers read the imports above, and flag unknown names
+    __getattr__ = attribute_loader(__name__, _HOMES)

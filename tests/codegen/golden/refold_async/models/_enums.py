@@ -10,6 +10,8 @@ string it was made from, so `Environment("staging") == "staging"` holds.
 import enum
 from typing import Any
 
+from refold_async._lazy import publish
+
 __all__ = [
     "OpenEnum",
     "WidgetColor",
@@ -34,3 +36,6 @@ class WidgetColor(OpenEnum):
 
     RED = "red"
     BLUE = "blue"
+
+
+publish(__name__)

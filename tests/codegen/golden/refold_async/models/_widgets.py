@@ -7,6 +7,10 @@ from typing import Any
 
 import attrs
 
+from refold_async._convert import register_wire_names
+from refold_async._lazy import publish
+from refold_async._model import RefoldModel
+
 from ._enums import WidgetColor
 
 __all__ = [
@@ -19,7 +23,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class PageMetadata:
+class PageMetadata(RefoldModel):
     """The API's `PageMeta` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -29,7 +33,7 @@ class PageMetadata:
 
 
 @attrs.frozen(kw_only=True)
-class Widget:
+class Widget(RefoldModel):
     """The API's `Widget` object; keys it does not declare land in `extra_fields`."""
 
     id: str
@@ -43,7 +47,7 @@ class Widget:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedWidgets:
+class PaginatedWidgets(RefoldModel):
     """The API's `PaginatedWidgets` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -54,7 +58,7 @@ class PaginatedWidgets:
 
 
 @attrs.frozen(kw_only=True)
-class PaintResult:
+class PaintResult(RefoldModel):
     """The whole of the `paintWidget` answer; keys it does not declare land in `extra_fields`."""
 
     status: str | None = None
@@ -62,9 +66,29 @@ class PaintResult:
 
 
 @attrs.frozen(kw_only=True)
-class WidgetFilter:
+class WidgetFilter(RefoldModel):
     """The API's `WidgetFilter` object; keys it does not declare land in `extra_fields`."""
 
     color: WidgetColor | None = None
     from_: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+
+
+# Python attribute name -> wire name, where they differ; the converter applies it.
+register_wire_names(
+    {
+        PageMetadata: {
+            "has_next_page": "hasNextPage",
+            "next_page": "nextPage",
+            "total_docs": "totalDocs",
+        },
+        Widget: {"api_key": "apiKey", "created_at": "createdAt", "id": "_id"},
+        PaginatedWidgets: {
+            "has_next_page": "hasNextPage",
+            "next_page": "nextPage",
+            "total_docs": "totalDocs",
+        },
+        WidgetFilter: {"from_": "from"},
+    }
+)
+publish(__name__)

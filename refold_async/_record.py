@@ -1,0 +1,85 @@
+"""What the transport measures of one call, written once and read by logs, traces and raw responses.
+
+A `CallRecord` is made when a call starts and filled in as it goes: one object per call,
+whether anyone reads it or not, so the send loop stays the only place that measures.
+The `refold` logger's per-call line, the OpenTelemetry span and `APIResponse` all read the
+same record. It holds no secret and no httpx object.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ._operation import Operation
+
+__all__ = ["CallRecord", "log_call"]
+
+logger = logging.getLogger("refold")
+
+
+class CallRecord:
+    """One call's measurements.
+
+    Attributes:
+        op: The operation called.
+        path: The filled path (no query string).
+        started: The clock's reading when the call started (before its limiter wait).
+        attempts: The attempts sent so far.
+        rate_limit_wait: Seconds spent waiting for rate-limit slots, over all attempts.
+        elapsed: Seconds the whole call took, once it ended.
+        status_code: The last attempt's HTTP status, if one answered.
+        http_version: That answer's HTTP version (`"HTTP/1.1"`, `"HTTP/2"`).
+        error_type: The class name of the error the call raised, if it failed.
+    """
+
+    __slots__ = (
+        "attempts",
+        "elapsed",
+        "error_type",
+        "http_version",
+        "op",
+        "path",
+        "rate_limit_wait",
+        "started",
+        "status_code",
+    )
+
+    def __init__(self, op: Operation[Any], path: str, started: float) -> None:
+        self.op = op
+        self.path = path
+        self.started = started
+        self.attempts = 0
+        self.rate_limit_wait = 0.0
+        self.elapsed = 0.0
+        self.status_code: int | None = None
+        self.http_version: str | None = None
+        self.error_type: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<CallRecord {self.op.id} status={self.status_code} attempts={self.attempts} "
+            f"elapsed={self.elapsed:.3f}s rate_limit_wait={self.rate_limit_wait:.3f}s>"
+        )
+
+
+def log_call(record: CallRecord, request_id: str | None) -> None:
+    """The call's one INFO line: operation, outcome, attempts, time and limiter wait."""
+    op = record.op
+    outcome = (
+        f"{record.status_code}"
+        if record.error_type is None
+        else f"{record.error_type}"
+        f"{'' if record.status_code is None else f' (HTTP {record.status_code})'}"
+    )
+    logger.info(
+        "%s %s %s -> %s in %.3fs (attempts %d, rate-limit wait %.3fs, request id %s)",
+        op.id,
+        op.method,
+        record.path,
+        outcome,
+        record.elapsed,
+        record.attempts,
+        record.rate_limit_wait,
+        request_id or "-",
+    )
