@@ -313,7 +313,9 @@ class Emulator:
         principal = authenticate(
             op, request.headers, worlds=self._backend.worlds, tokens=self._backend.tokens, now=now
         )
-        validate(op, query=query, headers=request.headers, body=body, principal=principal)
+        validate(
+            op, query=query, headers=request.headers, body=body, principal=principal, path=path
+        )
         call = Call(
             op=op, principal=principal, path=path, query=query, headers=request.headers,
             body=body, backend=self._backend, now=now, wall=self.clock.wall(),
