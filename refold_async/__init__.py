@@ -43,6 +43,7 @@ from ._errors import WebhookSignatureError as WebhookSignatureError
 from ._operation import AuthScope as AuthScope
 from ._operation import Operation as Operation
 from ._operation import Param as Param
+from ._operation import Shape as Shape
 from ._pagination import AsyncPaginator as AsyncPaginator
 from ._pagination import Page as Page
 from ._ratelimit import HostRateLimiter as HostRateLimiter
@@ -114,6 +115,7 @@ __all__ = [
     "RefoldUsageError",
     "RetryPolicy",
     "ServerError",
+    "Shape",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
     "WebhookReplayError",
