@@ -46,6 +46,7 @@ from ._lazy import attribute_loader as _attribute_loader
 from ._operation import AuthScope as AuthScope
 from ._operation import Operation as Operation
 from ._operation import Param as Param
+from ._operation import Shape as Shape
 from ._pagination import AsyncPaginator as AsyncPaginator
 from ._pagination import Page as Page
 from ._ratelimit import HostRateLimiter as HostRateLimiter
@@ -119,6 +120,7 @@ __all__ = [
     "RefoldUsageError",
     "RetryPolicy",
     "ServerError",
+    "Shape",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
     "WebhookReplayError",

@@ -52,6 +52,7 @@ from refold_async import RefoldError as RefoldError
 from refold_async import RefoldUsageError as RefoldUsageError
 from refold_async import RetryPolicy as RetryPolicy
 from refold_async import ServerError as ServerError
+from refold_async import Shape as Shape
 from refold_async import UnlimitedRateLimiter as UnlimitedRateLimiter
 from refold_async import UnprocessableEntityError as UnprocessableEntityError
 from refold_async import WebhookReplayError as WebhookReplayError
@@ -117,6 +118,7 @@ __all__ = [
     "RefoldUsageError",
     "RetryPolicy",
     "ServerError",
+    "Shape",
     "SyncPaginator",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
