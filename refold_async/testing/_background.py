@@ -36,8 +36,8 @@ class BackgroundServer:
     """
 
     def __init__(self, emulator: Emulator, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.emulator = emulator
-        self.server = EmulatorServer(emulator, host=host, port=port)
+        self.emulator: Emulator = emulator
+        self.server: EmulatorServer = EmulatorServer(emulator, host=host, port=port)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
