@@ -281,8 +281,11 @@ def _convert_lines(
         item = args[0]
         if item in _PLAIN:
             ns[f"u{i}"] = item
-            return [
-                f"    if type(v) is list and all(type(w) is u{i} for w in v):",
+            return [  # an odd item: the whole object goes the slow way
+                "    if type(v) is list:",
+                "        for w in v:",
+                f"            if type(w) is not u{i}:",
+                "                raise TypeError",
                 f"        a{i} = list(v)",
                 "    else:",
                 f"        a{i} = {other}",
@@ -297,8 +300,11 @@ def _convert_lines(
                 f"        a{i} = {other}",
             ]
     if origin is dict and len(args) == 2 and args[0] is str and args[1] is Any:
-        return [
-            "    if type(v) is dict and all(type(w) is str for w in v):",
+        return [  # an odd key: the whole object goes the slow way
+            "    if type(v) is dict:",
+            "        for w in v:",
+            "            if type(w) is not str:",
+            "                raise TypeError",
             f"        a{i} = dict(v)",
             "    else:",
             f"        a{i} = {other}",
