@@ -52,16 +52,29 @@ def fast_structure(
     found = _compiled.get(cls)
     if found is not None:
         return found
-    slow = slow_for(cls)
     _building.add(cls)
     try:
-        fn = _compile(cls, conv, slow, wire, extra_field, datetime_hook) or slow
+        fn = _compile(cls, conv, _deferred(slow_for, cls), wire, extra_field, datetime_hook)
     except Exception:  # anything unusual: the converter's own function
-        fn = slow
+        fn = None
     finally:
         _building.discard(cls)
+    if fn is None:
+        fn = slow_for(cls)
     _compiled[cls] = fn
     return fn
+
+
+def _deferred(slow_for: Callable[[Any], StructureFn], cls: Any) -> StructureFn:
+    """The converter's function for `cls`, generated on the first misfit: most never see one."""
+    built: list[StructureFn] = []
+
+    def slow(data: Any, tp: Any) -> Any:
+        if not built:
+            built.append(slow_for(cls))
+        return built[0](data, tp)
+
+    return slow
 
 
 def _late(conv: cattrs.Converter) -> StructureFn:
