@@ -13,6 +13,8 @@ private. Models live in `refold_async.models`, the emulator in `refold_async.tes
 
 import attrs as _attrs
 
+from ._api_response import APIResponse as APIResponse
+from ._api_response import ResponseInfo as ResponseInfo
 from ._client import DEFAULT_BASE_URL as DEFAULT_BASE_URL
 from ._client import AsyncRefold as AsyncRefold
 from ._client import ClientOptions as ClientOptions
@@ -73,6 +75,7 @@ __all__ = [
     "APIConnectionError",
     "APIDecodeError",
     "APIRedirectError",
+    "APIResponse",
     "APIResponseTooLargeError",
     "APIStatusError",
     "APITimeoutError",
@@ -112,6 +115,7 @@ __all__ = [
     "RedisRateLimiter",
     "RefoldError",
     "RefoldUsageError",
+    "ResponseInfo",
     "RetryPolicy",
     "ServerError",
     "UnlimitedRateLimiter",
