@@ -20,7 +20,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import attrs
 import httpx
@@ -38,9 +38,11 @@ from ._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from ._logs import configure_from_env
 from ._options import check_base_url, check_client_options, check_default_headers
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
+from ._raw import RequestAuth, send_request
 from ._request import check_header_value, check_max_response_bytes, refuse_unknown
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
+from ._types import NOT_GIVEN, NotGiven
 from ._useragent import AppInfo, user_agent
 from .resources import AsyncResourceNamespaces
 
@@ -274,6 +276,99 @@ class AsyncRefold(AsyncResourceNamespaces):
 
         invoke = partial(fn, self)
         return await run_batch(items, invoke, options, fn=fn, rate=rate_of(self))
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        auth: RequestAuth = "key_or_token",
+        cast_to: type[T],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+    ) -> T: ...
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        auth: RequestAuth = "key_or_token",
+        cast_to: None = None,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+    ) -> Any: ...
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        auth: RequestAuth = "key_or_token",
+        cast_to: type[Any] | None = None,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+    ) -> Any:
+        """Call an endpoint the SDK has no method for, with the client's auth, budget and retries.
+
+        The call goes through the same send loop as every generated method: the
+        credential for `auth` is chosen (or the call refused) before anything is sent,
+        the request waits for the rate budget, GET, PUT, DELETE and HEAD are retried on
+        5xx and timeouts (POST and PATCH only when surely unsent, and on 429), and errors
+        are the usual typed ones.
+
+        Args:
+            method: `GET`, `POST`, `PUT`, `PATCH`, `DELETE` or `HEAD` (any case).
+            path: A path on the base URL, starting with `/`, sent as given: percent-encode
+                what needs it (an encoded `%2F` stays encoded). URLs are refused.
+            query: Query parameters; a list value repeats the key.
+            body: A JSON body (a dict, a list, a model), or `None` for none.
+            headers: Extra headers (never credentials: those come from the client).
+            auth: `"key_or_token"`, `"api_key"`, `"session_token"` or `"none"` (see
+                `RequestAuth`).
+            cast_to: Decode the answer into this type (`Webhook`, `list[Webhook]`);
+                by default the parsed JSON is returned (`None` for an empty body).
+            linked_account_id: The linked account the call acts for, overriding the
+                client's bound one.
+            timeout: Seconds for each attempt, overriding the client's.
+            max_queue_wait: Seconds the call may wait for its rate-limit slot.
+
+        Raises:
+            InvalidArgumentError: A bad method, path, `auth` or header; nothing sent.
+            MissingCredentialError: The client has no credential for `auth`.
+            APIStatusError: The API answered an error (a subclass per status).
+
+        Example:
+            ```python
+            hook = await client.request("GET", "/api/v2/public/webhook/wh_1", cast_to=Webhook)
+            raw = await client.request("POST", "/api/v2/public/beta/thing", body={"a": 1})
+            ```
+        """
+        return await send_request(
+            self._transport,
+            method,
+            path,
+            query=query,
+            body=body,
+            headers=headers,
+            auth=auth,
+            cast_to=cast_to,
+            linked_account_id=linked_account_id,
+            timeout=timeout,
+            max_queue_wait=max_queue_wait,
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool, unless it was passed in or is shared from a parent."""

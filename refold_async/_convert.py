@@ -18,6 +18,7 @@ Rules applied to every attrs class:
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -27,8 +28,16 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._errors import InvalidArgumentError
 from ._pagination import LOCAL_FIELD, PAGE_WIRE_NAMES, Page
+from ._structure import StructureFn, fast_structure
 
-__all__ = ["converter", "format_datetime", "register_wire_names", "structure", "unstructure"]
+__all__ = [
+    "converter",
+    "format_datetime",
+    "register_wire_names",
+    "structure",
+    "unstructure",
+    "wire_names_of",
+]
 
 T = TypeVar("T")
 
@@ -44,6 +53,11 @@ def register_wire_names(tables: Mapping[type, Mapping[str, str]]) -> None:
     import time.
     """
     _WIRE_NAMES.update(tables)
+
+
+def wire_names_of(cls: type) -> Mapping[str, str]:
+    """The registered Python-to-wire names of a model class (empty if none differ)."""
+    return _WIRE_NAMES.get(cls, {})
 
 
 def _parse_datetime(value: object, _: type) -> dt.datetime:
@@ -114,30 +128,44 @@ def _overrides(base: type, wire: Mapping[str, str]) -> dict[str, Any]:
     return overrides
 
 
-def _structure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[Any, type], Any]]:
-    def factory(cls: type) -> Callable[[Any, type], Any]:
-        base = _base_class(cls)
-        wire = _WIRE_NAMES.get(base, {})
-        names = [f.name for f in attrs.fields(base)]
-        inner = cast(
-            "Callable[[Any, Any], Any]",
-            make_dict_structure_fn(cls, conv, **_overrides(base, wire)),
+def _slow_structure(conv: cattrs.Converter, cls: Any) -> StructureFn:
+    """cattrs' generated function for `cls`: wire names, extras kept; detailed errors."""
+    base = _base_class(cls)
+    wire = _WIRE_NAMES.get(base, {})
+    names = [f.name for f in attrs.fields(base)]
+    inner = cast(
+        "Callable[[Any, Any], Any]",
+        make_dict_structure_fn(cls, conv, **_overrides(base, wire)),
+    )
+    if EXTRA_FIELD not in names:
+        return inner
+    known = {wire.get(name, name) for name in names}
+
+    def structure_keeping_extras(data: Any, tp: type) -> Any:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+        mapping = cast("Mapping[str, Any]", data)
+        obj: Any = inner(mapping, tp)
+        extras = {k: v for k, v in mapping.items() if k not in known}
+        if extras:
+            obj = attrs.evolve(obj, **{EXTRA_FIELD: extras})
+        return obj
+
+    return structure_keeping_extras
+
+
+def _structure_factory(conv: cattrs.Converter) -> Callable[[type], StructureFn]:
+    # The compiled function, which falls back to cattrs' own on anything unusual (#13).
+    def factory(cls: type) -> StructureFn:
+        wire = _WIRE_NAMES.get(_base_class(cls), {})
+        return fast_structure(
+            cls,
+            conv,
+            lambda c: _slow_structure(conv, c),
+            wire,
+            EXTRA_FIELD,
+            datetime_hook=_parse_datetime,
         )
-        if EXTRA_FIELD not in names:
-            return inner
-        known = {wire.get(name, name) for name in names}
-
-        def structure_keeping_extras(data: Any, tp: type) -> Any:
-            if not isinstance(data, Mapping):
-                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-            mapping = cast("Mapping[str, Any]", data)
-            obj: Any = inner(mapping, tp)
-            extras = {k: v for k, v in mapping.items() if k not in known}
-            if extras:
-                obj = attrs.evolve(obj, **{EXTRA_FIELD: extras})
-            return obj
-
-        return structure_keeping_extras
 
     return factory
 
@@ -180,11 +208,46 @@ converter: cattrs.Converter = _make_converter()
 """The process-wide converter; prefer `structure()` and `unstructure()`."""
 
 
+_TOP_LEVEL: dict[Any, StructureFn] = {}
+
+
+def _top_level(tp: Any) -> StructureFn:
+    """The function `structure()` uses for `tp`; a list of models loops over its items."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is list and len(args) == 1 and attrs.has(typing.get_origin(args[0]) or args[0]):
+        item_type = args[0]
+        item = converter.get_structure_hook(item_type)
+
+        def structure_list(data: Any, tp: Any) -> Any:
+            if type(data) is list:
+                values = cast("list[Any]", cast("object", data))
+                try:
+                    return [item(value, item_type) for value in values]
+                except Exception:  # noqa: S110 - cattrs says what is wrong, below
+                    pass
+            return converter.structure(data, tp)
+
+        return structure_list
+    return converter.get_structure_hook(tp)
+
+
 def structure(data: object, tp: type[T]) -> T:
     """Build a value of type `tp` from decoded JSON, or raise a cattrs error."""
-    return converter.structure(data, tp)
+    fn = _TOP_LEVEL.get(tp)
+    if fn is None:
+        fn = _TOP_LEVEL[tp] = _top_level(tp)
+    result: T = fn(data, tp)
+    return result
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def unstructure(value: object) -> Any:
     """Turn a model (or a container of models) into JSON-ready data with wire names."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value  # what the converter would answer, without its dispatch
+    if kind is list and all(type(item) in _PLAIN for item in cast("list[object]", value)):
+        return list(cast("list[object]", value))
     return converter.unstructure(value)

@@ -9,22 +9,22 @@ for the first page, or `async for` over it for every item of every page.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import attrs
+from typing_extensions import override
 
 from ._api_response import ResponseInfo
+from ._model import LOCAL_FIELD, RefoldModel
 
 __all__ = ["LOCAL_FIELD", "AsyncPaginator", "Page"]
 
-LOCAL_FIELD = "refold_local"
-"""Field metadata key: the field is set by the SDK, never read from or written to JSON."""
 
 T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
-class Page(Generic[T]):
+class Page(RefoldModel, Generic[T]):
     """One page of a list, with the server's pagination metadata.
 
     Attributes:
@@ -68,6 +68,19 @@ class Page(Generic[T]):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @overload
+    def __getitem__(self, key: int) -> T: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[T]: ...
+    @overload
+    def __getitem__(self, key: str) -> Any: ...
+    @override
+    def __getitem__(self, key: int | slice | str) -> Any:
+        """`page[0]`, `page[1:3]`: its items; `page["total_docs"]`: a `to_dict()` entry."""
+        if isinstance(key, str):
+            return super().__getitem__(key)
+        return self.items[key]
 
     def next_page_number(self) -> int | None:
         """The number of the page after this one, or `None` on the last page."""

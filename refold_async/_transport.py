@@ -138,7 +138,7 @@ class Transport:
         """This transport, its pool, tokens and limiter, answering `APIResponse`s.
 
         Its `send()` returns an `APIResponse[T]` where the signature says `T`: only the
-        `with_raw_response` proxies (`_raw.py`), which retype what they return, use it.
+        `with_raw_response` proxies (`_raw_response.py`), which retype what they return, use it.
         """
         return _RawTransport(
             self.config,
@@ -274,6 +274,54 @@ class Transport:
             )
 
         return AsyncPaginator(fetch, _page_number(first))
+
+    async def send_to(
+        self,
+        op: Operation[T],
+        raw_path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        headers: Mapping[str, object] | None = None,
+        body: object = NOT_GIVEN,
+        options: CallOptions | None = None,
+    ) -> T:
+        """Like `send()`, to `raw_path` as given (`client.request()`), on the base URL's origin.
+
+        Kept apart from `send()` so that generated calls pay nothing for it.
+        """
+        options = options or {}
+        parts = build_request(
+            op, path=None, query=query, headers=headers, body=body, options=options
+        )
+        parts = attrs.evolve(parts, path=raw_path)
+        self._check_origin(raw_path)
+        plan = self._plan(op, headers, query)
+        if plan.linked_account_id is not None:
+            parts.headers["linked_account_id"] = plan.linked_account_id
+        record = CallRecord(op, parts.path, self._clock())
+        response = await self._call(op, parts, plan, record)
+        result: T = decode_body(
+            op,
+            status=response.status_code,
+            content=response.content,
+            path=parts.path,
+            headers=response.headers,
+            secrets=self._all_secrets(),
+        )
+        return result
+
+    def _check_origin(self, raw_path: str) -> None:
+        """Refuse a path that would take the request (and its credential) off the base URL."""
+        base = httpx.URL(self.config.base_url)
+        try:
+            url = httpx.URL(self.config.base_url + raw_path)
+        except httpx.InvalidURL:
+            raise InvalidArgumentError("the path does not make a valid URL") from None
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            raise InvalidArgumentError(
+                "the path would leave the client's base URL; credentials are only ever sent "
+                "to its origin"
+            )
 
     def _plan(
         self,

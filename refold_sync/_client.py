@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import httpx
 from typing_extensions import Self, Unpack, override
@@ -28,6 +28,8 @@ from refold_async._auth import client_credentials
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from refold_async._options import check_client_options
+from refold_async._raw import RequestAuth
+from refold_async._types import NOT_GIVEN, NotGiven
 from refold_async._useragent import AppInfo
 
 from . import _portal
@@ -258,6 +260,76 @@ class Refold(ResourceNamespaces):
         from ._batch import run_sync_batch  # loaded on first use
 
         return run_sync_batch(self, items, fn, options)
+
+    @overload
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        auth: RequestAuth = "key_or_token",
+        cast_to: type[T],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+    ) -> T: ...
+    @overload
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        auth: RequestAuth = "key_or_token",
+        cast_to: None = None,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+    ) -> Any: ...
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        auth: RequestAuth = "key_or_token",
+        cast_to: type[Any] | None = None,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
+        max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+    ) -> Any:
+        """Call an endpoint the SDK has no method for; blocking `AsyncRefold.request()`.
+
+        Same arguments, checks, auth, rate budget, retries and typed errors: the call is
+        the async client's, run on the loop thread.
+
+        Example:
+            ```python
+            hook = client.request("GET", "/api/v2/public/webhook/wh_1", cast_to=Webhook)
+            ```
+        """
+        # The async method, looked up on the loop thread at call time (`_LiveAttribute`).
+        request = cast("Callable[..., Awaitable[Any]]", cast("Any", self._async_client).request)
+        return _portal.run(
+            request,
+            method,
+            path,
+            query=query,
+            body=body,
+            headers=headers,
+            auth=auth,
+            cast_to=cast_to,
+            linked_account_id=linked_account_id,
+            timeout=timeout,
+            max_queue_wait=max_queue_wait,
+        )
 
     def close(self) -> None:
         """Close the connection pool, unless it was passed in or is shared from a parent.

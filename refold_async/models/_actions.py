@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 __all__ = [
     "ActionInput",
@@ -16,7 +17,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class ActionInput:
+class ActionInput(RefoldModel):
     """One entry of the `getActionSchema` answer; keys it does not declare land in `extra_fields`."""
 
     name: str | None = None
@@ -27,7 +28,7 @@ class ActionInput:
 
 
 @attrs.frozen(kw_only=True)
-class ActionResult:
+class ActionResult(RefoldModel):
     """The whole of the `executeAction` answer; keys it does not declare land in `extra_fields`."""
 
     node_status: str | None = None
@@ -36,7 +37,7 @@ class ActionResult:
 
 
 @attrs.frozen(kw_only=True)
-class ActionSummary:
+class ActionSummary(RefoldModel):
     """One entry of the `listActions` answer; keys it does not declare land in `extra_fields`."""
 
     action_id: str | None = None

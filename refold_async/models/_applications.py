@@ -8,6 +8,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 __all__ = [
     "Application",
@@ -15,7 +16,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class Application:
+class Application(RefoldModel):
     """The API's `ApplicationItem` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None

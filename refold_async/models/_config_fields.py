@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 __all__ = [
     "ConfigFieldValueRequest",
@@ -15,7 +16,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class ConfigFieldValueRequest:
+class ConfigFieldValueRequest(RefoldModel):
     """The API's `ConfigFieldValueRequest` object; keys it does not declare land in `extra_fields`."""
 
     value: Any = None
@@ -23,7 +24,7 @@ class ConfigFieldValueRequest:
 
 
 @attrs.frozen(kw_only=True)
-class RuleEngineRequest:
+class RuleEngineRequest(RefoldModel):
     """The API's `RuleEngineRequest` object; keys it does not declare land in `extra_fields`."""
 
     rule_column: dict[str, Any]

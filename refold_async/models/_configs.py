@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._shared import ConfigField
 
@@ -20,7 +21,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class ConfigSummary:
+class ConfigSummary(RefoldModel):
     """One entry of the `listConfigsForApplication` answer; keys it does not declare land in `extra_fields`."""
 
     config_id: str | None = None
@@ -29,7 +30,7 @@ class ConfigSummary:
 
 
 @attrs.frozen(kw_only=True)
-class GetConfigViaBodyRequest:
+class GetConfigViaBodyRequest(RefoldModel):
     """The API's `GetConfigViaBodyRequest` object; keys it does not declare land in `extra_fields`."""
 
     tenant_config: bool | None = None
@@ -37,7 +38,7 @@ class GetConfigViaBodyRequest:
 
 
 @attrs.frozen(kw_only=True)
-class InstallApplicationConfigRequest:
+class InstallApplicationConfigRequest(RefoldModel):
     """The API's `InstallApplicationConfigRequest` object; keys it does not declare land in `extra_fields`."""
 
     slug: str
@@ -51,7 +52,7 @@ class InstallApplicationConfigRequest:
 
 
 @attrs.frozen(kw_only=True)
-class ToggleWorkflowRequest:
+class ToggleWorkflowRequest(RefoldModel):
     """The API's `ToggleWorkflowRequest` object; keys it does not declare land in `extra_fields`."""
 
     enabled: bool
@@ -59,7 +60,7 @@ class ToggleWorkflowRequest:
 
 
 @attrs.frozen(kw_only=True)
-class ToggleWorkflowResponse:
+class ToggleWorkflowResponse(RefoldModel):
     """The API's `ToggleWorkflowResponse` object; keys it does not declare land in `extra_fields`."""
 
     workflows: list[dict[str, Any]] | None = None

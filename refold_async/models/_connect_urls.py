@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 __all__ = [
     "ConnectUrlResponse",
@@ -14,7 +15,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class ConnectUrlResponse:
+class ConnectUrlResponse(RefoldModel):
     """The API's `ConnectUrlResponse` object; keys it does not declare land in `extra_fields`."""
 
     hosted_url: str | None = None

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import CredentialAction
 
@@ -20,7 +21,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class DefaultAppCredentialActionResponse:
+class DefaultAppCredentialActionResponse(RefoldModel):
     """The API's `DefaultAppCredentialActionResponse` object; keys it does not declare land in `extra_fields`."""
 
     success: bool | None = None
@@ -30,7 +31,7 @@ class DefaultAppCredentialActionResponse:
 
 
 @attrs.frozen(kw_only=True)
-class GenericSuccess:
+class GenericSuccess(RefoldModel):
     """The API's `GenericSuccess` object; keys it does not declare land in `extra_fields`."""
 
     success: bool | None = None
@@ -39,7 +40,7 @@ class GenericSuccess:
 
 
 @attrs.frozen(kw_only=True)
-class MigrateTokenRequest:
+class MigrateTokenRequest(RefoldModel):
     """The API's `MigrateTokenRequest` object; keys it does not declare land in `extra_fields`."""
 
     slug: str
@@ -48,7 +49,7 @@ class MigrateTokenRequest:
 
 
 @attrs.frozen(kw_only=True)
-class MigrateTokenResponse:
+class MigrateTokenResponse(RefoldModel):
     """The API's `MigrateTokenResponse` object; keys it does not declare land in `extra_fields`."""
 
     success: bool | None = None
@@ -58,7 +59,7 @@ class MigrateTokenResponse:
 
 
 @attrs.frozen(kw_only=True)
-class UpsertDefaultAppCredentialRequest:
+class UpsertDefaultAppCredentialRequest(RefoldModel):
     """The API's `UpsertDefaultAppCredentialRequest` object; keys it does not declare land in `extra_fields`."""
 
     value: Any

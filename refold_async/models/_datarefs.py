@@ -9,6 +9,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import Environment
 
@@ -23,7 +24,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateDatarefRequest:
+class CreateDatarefRequest(RefoldModel):
     """The API's `CreateDatarefRequest` object; keys it does not declare land in `extra_fields`."""
 
     ref_name: str
@@ -31,7 +32,7 @@ class CreateDatarefRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Dataref:
+class Dataref(RefoldModel):
     """The API's `Dataref` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -47,7 +48,7 @@ class Dataref:
 
 
 @attrs.frozen(kw_only=True)
-class DatarefAsTableResponse:
+class DatarefAsTableResponse(RefoldModel):
     """The API's `DatarefAsTableResponse` object; keys it does not declare land in `extra_fields`."""
 
     headers: list[str] | None = None
@@ -61,7 +62,7 @@ class DatarefAsTableResponse:
 
 
 @attrs.frozen(kw_only=True)
-class DeleteOneResult:
+class DeleteOneResult(RefoldModel):
     """The API's `DeleteOneResult` object; keys it does not declare land in `extra_fields`."""
 
     acknowledged: bool | None = None
@@ -70,7 +71,7 @@ class DeleteOneResult:
 
 
 @attrs.frozen(kw_only=True)
-class EditDatarefGroupRequest:
+class EditDatarefGroupRequest(RefoldModel):
     """The API's `EditDatarefGroupRequest` object; keys it does not declare land in `extra_fields`."""
 
     ref_names: list[str]
@@ -79,7 +80,7 @@ class EditDatarefGroupRequest:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedDatarefs:
+class PaginatedDatarefs(RefoldModel):
     """The API's `PaginatedDatarefs` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None

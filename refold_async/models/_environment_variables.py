@@ -9,6 +9,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import (
     DeleteEnvValueResponseStatus,
@@ -31,7 +32,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class DeleteEnvValueResponse:
+class DeleteEnvValueResponse(RefoldModel):
     """The API's `DeleteEnvValueResponse` object; keys it does not declare land in `extra_fields`."""
 
     status: DeleteEnvValueResponseStatus | None = None
@@ -40,7 +41,7 @@ class DeleteEnvValueResponse:
 
 
 @attrs.frozen(kw_only=True)
-class EnvVariableValue:
+class EnvVariableValue(RefoldModel):
     """The API's `EnvVariableValue` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -58,7 +59,7 @@ class EnvVariableValue:
 
 
 @attrs.frozen(kw_only=True)
-class GetEnvValueResponse:
+class GetEnvValueResponse(RefoldModel):
     """The API's `GetEnvValueResponse` object; keys it does not declare land in `extra_fields`."""
 
     value: str | None = None
@@ -70,7 +71,7 @@ class GetEnvValueResponse:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedEnvVariableValues:
+class PaginatedEnvVariableValues(RefoldModel):
     """The API's `PaginatedEnvVariableValues` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -88,7 +89,7 @@ class PaginatedEnvVariableValues:
 
 
 @attrs.frozen(kw_only=True)
-class VariableDefinition:
+class VariableDefinition(RefoldModel):
     """The API's `VariableDefinition` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -106,7 +107,7 @@ class VariableDefinition:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedVariableDefinitions:
+class PaginatedVariableDefinitions(RefoldModel):
     """The API's `PaginatedVariableDefinitions` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -123,7 +124,7 @@ class PaginatedVariableDefinitions:
 
 
 @attrs.frozen(kw_only=True)
-class SetEnvVariableValueRequest:
+class SetEnvVariableValueRequest(RefoldModel):
     """The API's `SetEnvVariableValueRequest` object; keys it does not declare land in `extra_fields`."""
 
     variable_definition_id: str
@@ -134,7 +135,7 @@ class SetEnvVariableValueRequest:
 
 
 @attrs.frozen(kw_only=True)
-class VariableDefinitionWrapped:
+class VariableDefinitionWrapped(RefoldModel):
     """The API's `VariableDefinitionWrapped` object; keys it does not declare land in `extra_fields`."""
 
     definition: VariableDefinition | None = None

@@ -8,6 +8,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 __all__ = [
     "CreateOrUpdateEventRequest",
@@ -18,7 +19,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateOrUpdateEventRequest:
+class CreateOrUpdateEventRequest(RefoldModel):
     """The API's `CreateOrUpdateEventRequest` object; keys it does not declare land in `extra_fields`."""
 
     name: str
@@ -28,7 +29,7 @@ class CreateOrUpdateEventRequest:
 
 
 @attrs.frozen(kw_only=True)
-class CustomEvent:
+class CustomEvent(RefoldModel):
     """The API's `CustomTrigger` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -39,7 +40,7 @@ class CustomEvent:
 
 
 @attrs.frozen(kw_only=True)
-class TriggerEventJsonRequest:
+class TriggerEventJsonRequest(RefoldModel):
     """The API's `TriggerEventJsonRequest` object; keys it does not declare land in `extra_fields`."""
 
     event: str | None = None
@@ -49,7 +50,7 @@ class TriggerEventJsonRequest:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookFiredResponse:
+class WebhookFiredResponse(RefoldModel):
     """The API's `WebhookFiredResponse` object; keys it does not declare land in `extra_fields`."""
 
     message: str | None = None

@@ -9,6 +9,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import Environment
 
@@ -21,7 +22,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class Execution:
+class Execution(RefoldModel):
     """The API's `Instance` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -52,7 +53,7 @@ class Execution:
 
 
 @attrs.frozen(kw_only=True)
-class ExecutionRerun:
+class ExecutionRerun(RefoldModel):
     """The whole of the `rerunExecution` answer; keys it does not declare land in `extra_fields`."""
 
     status: str | None = None
@@ -61,7 +62,7 @@ class ExecutionRerun:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedExecutionBatches:
+class PaginatedExecutionBatches(RefoldModel):
     """The API's `PaginatedInstanceBatches` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -78,7 +79,7 @@ class PaginatedExecutionBatches:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedExecutions:
+class PaginatedExecutions(RefoldModel):
     """The API's `PaginatedInstances` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None

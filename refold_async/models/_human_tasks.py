@@ -9,6 +9,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import HumanTaskStatus
 
@@ -19,7 +20,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class HumanTask:
+class HumanTask(RefoldModel):
     """The API's `HumanTaskPublic` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -38,7 +39,7 @@ class HumanTask:
 
 
 @attrs.frozen(kw_only=True)
-class SubmitHumanTaskRequest:
+class SubmitHumanTaskRequest(RefoldModel):
     """The API's `SubmitHumanTaskRequest` object; keys it does not declare land in `extra_fields`."""
 
     data: dict[str, Any]

@@ -9,6 +9,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import Environment
 
@@ -24,7 +25,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateLinkedAccountRequest:
+class CreateLinkedAccountRequest(RefoldModel):
     """The API's `CreateLinkedAccountRequest` object; keys it does not declare land in `extra_fields`."""
 
     account_id: str | None = None
@@ -36,7 +37,7 @@ class CreateLinkedAccountRequest:
 
 
 @attrs.frozen(kw_only=True)
-class DeleteLinkedAccountResponse:
+class DeleteLinkedAccountResponse(RefoldModel):
     """The API's `DeleteLinkedAccountResponse` object; keys it does not declare land in `extra_fields`."""
 
     message: str | None = None
@@ -44,7 +45,7 @@ class DeleteLinkedAccountResponse:
 
 
 @attrs.frozen(kw_only=True)
-class IntegrationBase:
+class IntegrationBase(RefoldModel):
     """The API's `IntegrationBase` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -64,7 +65,7 @@ class IntegrationBase:
 
 
 @attrs.frozen(kw_only=True)
-class UdfEntry:
+class UdfEntry(RefoldModel):
     """The API's `UDFEntry` object; keys it does not declare land in `extra_fields`."""
 
     key_name: str | None = None
@@ -73,7 +74,7 @@ class UdfEntry:
 
 
 @attrs.frozen(kw_only=True)
-class LinkedAccount:
+class LinkedAccount(RefoldModel):
     """The API's `LinkedAccount` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -91,7 +92,7 @@ class LinkedAccount:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedLinkedAccounts:
+class PaginatedLinkedAccounts(RefoldModel):
     """The API's `PaginatedLinkedAccounts` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -108,7 +109,7 @@ class PaginatedLinkedAccounts:
 
 
 @attrs.frozen(kw_only=True)
-class UpsertLinkedAccountRequest:
+class UpsertLinkedAccountRequest(RefoldModel):
     """The API's `UpsertLinkedAccountRequest` object; keys it does not declare land in `extra_fields`."""
 
     account_id: str | None = None

@@ -9,6 +9,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import Environment
 
@@ -22,7 +23,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateMcpServerRequest:
+class CreateMcpServerRequest(RefoldModel):
     """The API's `CreateMcpServerRequest` object; keys it does not declare land in `extra_fields`."""
 
     name: str
@@ -31,7 +32,7 @@ class CreateMcpServerRequest:
 
 
 @attrs.frozen(kw_only=True)
-class McpServer:
+class McpServer(RefoldModel):
     """The API's `MCPCrud` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -54,7 +55,7 @@ class McpServer:
 
 
 @attrs.frozen(kw_only=True)
-class McpServerCreatedResponse:
+class McpServerCreatedResponse(RefoldModel):
     """The API's `McpServerCreatedResponse` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -64,7 +65,7 @@ class McpServerCreatedResponse:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedMcpServers:
+class PaginatedMcpServers(RefoldModel):
     """The API's `PaginatedMcpServers` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -81,7 +82,7 @@ class PaginatedMcpServers:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateMcpServerRequest:
+class UpdateMcpServerRequest(RefoldModel):
     """The API's `UpdateMcpServerRequest` object; keys it does not declare land in `extra_fields`."""
 
     name: str | None = None

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 __all__ = [
     "OAuthUrlResponse",
@@ -14,7 +15,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class OAuthUrlResponse:
+class OAuthUrlResponse(RefoldModel):
     """The API's `OAuthUrlResponse` object; keys it does not declare land in `extra_fields`."""
 
     auth_url: str | None = None

@@ -8,6 +8,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import ScheduleStatus, TriggerType
 
@@ -18,7 +19,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class Schedule:
+class Schedule(RefoldModel):
     """The API's `Schedule` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -38,7 +39,7 @@ class Schedule:
 
 
 @attrs.frozen(kw_only=True)
-class ScheduleDeletion:
+class ScheduleDeletion(RefoldModel):
     """The whole of the `deleteSchedule` answer; keys it does not declare land in `extra_fields`."""
 
     message: str | None = None

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 __all__ = [
     "RevokeSessionTokenResponse",
@@ -16,7 +17,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class RevokeSessionTokenResponse:
+class RevokeSessionTokenResponse(RefoldModel):
     """The API's `RevokeSessionTokenResponse` object; keys it does not declare land in `extra_fields`."""
 
     success: bool | None = None
@@ -25,7 +26,7 @@ class RevokeSessionTokenResponse:
 
 
 @attrs.frozen(kw_only=True)
-class SessionTokenRequest:
+class SessionTokenRequest(RefoldModel):
     """The API's `SessionTokenRequest` object; keys it does not declare land in `extra_fields`."""
 
     linked_account_id: str
@@ -33,7 +34,7 @@ class SessionTokenRequest:
 
 
 @attrs.frozen(kw_only=True)
-class SessionTokenResponse:
+class SessionTokenResponse(RefoldModel):
     """The API's `SessionTokenResponse` object; keys it does not declare land in `extra_fields`."""
 
     token: str | None = attrs.field(default=None, repr=False)

@@ -8,6 +8,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 __all__ = [
     "ApplicationConfig",
@@ -19,7 +20,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class ConfigField:
+class ConfigField(RefoldModel):
     """The API's `IFieldInConfig` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -43,7 +44,7 @@ class ConfigField:
 
 
 @attrs.frozen(kw_only=True)
-class ApplicationConfig:
+class ApplicationConfig(RefoldModel):
     """The API's `GetApplicationConfigDTO` object; keys it does not declare land in `extra_fields`."""
 
     slug: str | None = None
@@ -55,7 +56,7 @@ class ApplicationConfig:
 
 
 @attrs.frozen(kw_only=True)
-class DocumentedError:
+class DocumentedError(RefoldModel):
     """The API's `DocumentedError` object; keys it does not declare land in `extra_fields`."""
 
     status_code: int | None = None
@@ -67,7 +68,7 @@ class DocumentedError:
 
 
 @attrs.frozen(kw_only=True)
-class MessageOnly:
+class MessageOnly(RefoldModel):
     """The API's `MessageOnly` object; keys it does not declare land in `extra_fields`."""
 
     message: str | None = None
@@ -75,7 +76,7 @@ class MessageOnly:
 
 
 @attrs.frozen(kw_only=True)
-class PaginationMetadata:
+class PaginationMetadata(RefoldModel):
     """The API's `PaginationMetadata` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None

@@ -9,6 +9,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import Environment
 
@@ -28,7 +29,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class AddRecordsRequest:
+class AddRecordsRequest(RefoldModel):
     """The API's `AddRecordsRequest` object; keys it does not declare land in `extra_fields`."""
 
     data: Any
@@ -36,7 +37,7 @@ class AddRecordsRequest:
 
 
 @attrs.frozen(kw_only=True)
-class AddRecordsResponse:
+class AddRecordsResponse(RefoldModel):
     """The API's `AddRecordsResponse` object; keys it does not declare land in `extra_fields`."""
 
     add_record_result: list[dict[str, Any]] | None = None
@@ -45,7 +46,7 @@ class AddRecordsResponse:
 
 
 @attrs.frozen(kw_only=True)
-class ColumnsArrayRequest:
+class ColumnsArrayRequest(RefoldModel):
     """The API's `ColumnsArrayRequest` object; keys it does not declare land in `extra_fields`."""
 
     columns: list[str]
@@ -53,7 +54,7 @@ class ColumnsArrayRequest:
 
 
 @attrs.frozen(kw_only=True)
-class ColumnsArrayResponse:
+class ColumnsArrayResponse(RefoldModel):
     """The API's `ColumnsArrayResponse` object; keys it does not declare land in `extra_fields`."""
 
     columns: list[str] | None = None
@@ -61,7 +62,7 @@ class ColumnsArrayResponse:
 
 
 @attrs.frozen(kw_only=True)
-class CreateTableRequest:
+class CreateTableRequest(RefoldModel):
     """The API's `CreateTableRequest` object; keys it does not declare land in `extra_fields`."""
 
     table_name: str
@@ -70,7 +71,7 @@ class CreateTableRequest:
 
 
 @attrs.frozen(kw_only=True)
-class CreateTableResponse:
+class CreateTableResponse(RefoldModel):
     """The API's `CreateTableResponse` object; keys it does not declare land in `extra_fields`."""
 
     table_id: str | None = None
@@ -79,7 +80,7 @@ class CreateTableResponse:
 
 
 @attrs.frozen(kw_only=True)
-class EditTablesGroupRequest:
+class EditTablesGroupRequest(RefoldModel):
     """The API's `EditTablesGroupRequest` object; keys it does not declare land in `extra_fields`."""
 
     table_ids: list[str]
@@ -88,7 +89,7 @@ class EditTablesGroupRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Table:
+class Table(RefoldModel):
     """The API's `Table` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -105,7 +106,7 @@ class Table:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedTables:
+class PaginatedTables(RefoldModel):
     """The API's `PaginatedTables` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -122,7 +123,7 @@ class PaginatedTables:
 
 
 @attrs.frozen(kw_only=True)
-class PersistentTableRecordsResponse:
+class PersistentTableRecordsResponse(RefoldModel):
     """The API's `PersistentTableRecordsResponse` object; keys it does not declare land in `extra_fields`."""
 
     columns: list[str] | None = None
@@ -137,7 +138,7 @@ class PersistentTableRecordsResponse:
 
 
 @attrs.frozen(kw_only=True)
-class RenameColumnsRequest:
+class RenameColumnsRequest(RefoldModel):
     """The API's `RenameColumnsRequest` object; keys it does not declare land in `extra_fields`."""
 
     renames: list[dict[str, Any]]

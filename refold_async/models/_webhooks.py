@@ -9,6 +9,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import Environment, WebhookMethod, WebhookType
 
@@ -21,7 +22,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class RegisterWebhookRequest:
+class RegisterWebhookRequest(RefoldModel):
     """The API's `RegisterWebhookRequest` object; keys it does not declare land in `extra_fields`."""
 
     webhook_url: str
@@ -40,7 +41,7 @@ class RegisterWebhookRequest:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateWebhookRequest:
+class UpdateWebhookRequest(RefoldModel):
     """The API's `UpdateWebhookRequest` object; keys it does not declare land in `extra_fields`."""
 
     webhook_events: list[str] | None = None
@@ -57,7 +58,7 @@ class UpdateWebhookRequest:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateWebhooksGroupRequest:
+class UpdateWebhooksGroupRequest(RefoldModel):
     """The API's `UpdateWebhooksGroupRequest` object; keys it does not declare land in `extra_fields`."""
 
     webhook_ids: list[str]
@@ -66,7 +67,7 @@ class UpdateWebhooksGroupRequest:
 
 
 @attrs.frozen(kw_only=True)
-class Webhook:
+class Webhook(RefoldModel):
     """The API's `RefoldWebhook` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None

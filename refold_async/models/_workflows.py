@@ -9,6 +9,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import Environment
 
@@ -26,7 +27,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class WorkflowSettings:
+class WorkflowSettings(RefoldModel):
     """The API's `WorkflowSettings` object; keys it does not declare land in `extra_fields`."""
 
     caching: dict[str, Any] | None = None
@@ -37,7 +38,7 @@ class WorkflowSettings:
 
 
 @attrs.frozen(kw_only=True)
-class Workflow:
+class Workflow(RefoldModel):
     """The API's `Workflow` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -81,7 +82,7 @@ class Workflow:
 
 
 @attrs.frozen(kw_only=True)
-class CreateWorkflowResponse:
+class CreateWorkflowResponse(RefoldModel):
     """The API's `CreateWorkflowResponse` object; keys it does not declare land in `extra_fields`."""
 
     workflow: Workflow | None = None
@@ -89,7 +90,7 @@ class CreateWorkflowResponse:
 
 
 @attrs.frozen(kw_only=True)
-class DeleteWorkflowResponse:
+class DeleteWorkflowResponse(RefoldModel):
     """The API's `DeleteWorkflowResponse` object; keys it does not declare land in `extra_fields`."""
 
     message: str | None = None
@@ -98,7 +99,7 @@ class DeleteWorkflowResponse:
 
 
 @attrs.frozen(kw_only=True)
-class EnabledWorkflowSummary:
+class EnabledWorkflowSummary(RefoldModel):
     """The API's `EnabledWorkflowSummary` object; keys it does not declare land in `extra_fields`."""
 
     id: str | None = None
@@ -113,7 +114,7 @@ class EnabledWorkflowSummary:
 
 
 @attrs.frozen(kw_only=True)
-class GetWorkflowRequestStructureResponse:
+class GetWorkflowRequestStructureResponse(RefoldModel):
     """The API's `GetWorkflowRequestStructureResponse` object; keys it does not declare land in `extra_fields`."""
 
     payload: Any = None
@@ -123,7 +124,7 @@ class GetWorkflowRequestStructureResponse:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedWorkflows:
+class PaginatedWorkflows(RefoldModel):
     """The API's `PaginatedWorkflows` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -141,7 +142,7 @@ class PaginatedWorkflows:
 
 
 @attrs.frozen(kw_only=True)
-class PublishWorkflowRequest:
+class PublishWorkflowRequest(RefoldModel):
     """The API's `PublishWorkflowRequest` object; keys it does not declare land in `extra_fields`."""
 
     published: bool
@@ -150,7 +151,7 @@ class PublishWorkflowRequest:
 
 
 @attrs.frozen(kw_only=True)
-class WorkflowExecutionResult:
+class WorkflowExecutionResult(RefoldModel):
     """The API's `InstanceExecutionResult` object; keys it does not declare land in `extra_fields`."""
 
     execution_id: str | None = None

@@ -167,6 +167,8 @@ async def test_each_page_carries_its_own_response(router: respx.Router) -> None:
     assert [page.response.attempts for page in pages if page.response] == [1, 1]
     # Metadata, not data: it neither travels nor changes equality.
     assert "response" not in unstructure(first)
+    assert "response" not in first.to_dict()
+    assert json.loads(first.to_json())["page"] == 1
     assert first == attrs.evolve(first, response=None)
 
 

@@ -56,3 +56,15 @@ def sync_face(client: Refold) -> None:
         assert_type(account, LinkedAccount)
     assert_type(client.linked_accounts.list().first_page(), Page[LinkedAccount])
     assert_type(client.webhooks.list(), list[Webhook])
+
+
+async def raw_requests(client: AsyncRefold, blocking: Refold) -> None:
+    """`request()` gives `Any` without `cast_to`, and the cast type with it, on both faces."""
+    assert_type(await client.request("GET", "/api/v2/beta/x"), Any)
+    assert_type(await client.request("GET", "/x", cast_to=Webhook), Webhook)
+    assert_type(await client.request("GET", "/x", cast_to=list[Webhook]), list[Webhook])
+    assert_type(blocking.request("GET", "/x", cast_to=Webhook), Webhook)
+    assert_type(blocking.request("POST", "/x", body={"a": 1}, auth="api_key"), Any)
+    await client.request("GET", "/x", auth="cookie")  # type: ignore[call-overload]
+    assert_type(Webhook.from_dict({}).to_dict(), dict[str, Any])
+    assert_type(Webhook.from_dict({}), Webhook)

@@ -9,6 +9,7 @@ import attrs
 
 from refold_async._convert import register_wire_names
 from refold_async._lazy import publish
+from refold_async._model import RefoldModel
 
 from ._enums import WidgetColor
 
@@ -22,7 +23,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class PageMetadata:
+class PageMetadata(RefoldModel):
     """The API's `PageMeta` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -32,7 +33,7 @@ class PageMetadata:
 
 
 @attrs.frozen(kw_only=True)
-class Widget:
+class Widget(RefoldModel):
     """The API's `Widget` object; keys it does not declare land in `extra_fields`."""
 
     id: str
@@ -46,7 +47,7 @@ class Widget:
 
 
 @attrs.frozen(kw_only=True)
-class PaginatedWidgets:
+class PaginatedWidgets(RefoldModel):
     """The API's `PaginatedWidgets` object; keys it does not declare land in `extra_fields`."""
 
     total_docs: int | None = None
@@ -57,7 +58,7 @@ class PaginatedWidgets:
 
 
 @attrs.frozen(kw_only=True)
-class PaintResult:
+class PaintResult(RefoldModel):
     """The whole of the `paintWidget` answer; keys it does not declare land in `extra_fields`."""
 
     status: str | None = None
@@ -65,7 +66,7 @@ class PaintResult:
 
 
 @attrs.frozen(kw_only=True)
-class WidgetFilter:
+class WidgetFilter(RefoldModel):
     """The API's `WidgetFilter` object; keys it does not declare land in `extra_fields`."""
 
     color: WidgetColor | None = None

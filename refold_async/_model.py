@@ -1,0 +1,234 @@
+"""`RefoldModel`, the base of every model and of `Page`: models as JSON-ready data.
+
+This module owns what a model does beyond holding its fields: `to_dict()` (Python
+attribute names, or the API's wire names), `to_json()`, `from_dict()` (the decoding
+responses go through), the refusal to hash, and the hooks web frameworks look for:
+`dict(model)` (which FastAPI's `jsonable_encoder` falls back to) and pydantic's
+`__get_pydantic_core_schema__`. Pydantic is never imported unless pydantic itself asks
+for the schema, so it stays an optional companion, not a dependency.
+
+Nothing here runs while a response is decoded: the cost is paid only by code that
+calls these methods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from collections.abc import KeysView, Mapping
+from typing import Any, TypeVar, cast
+
+import attrs
+import cattrs
+from typing_extensions import Self, override
+
+from ._errors import InvalidArgumentError
+
+__all__ = ["LOCAL_FIELD", "RefoldModel", "model_from_dict", "to_plain"]
+
+T = TypeVar("T")
+
+_EXTRA_FIELD = "extra_fields"
+LOCAL_FIELD = "refold_local"
+"""Field metadata key: the field is set by the SDK, never read from or written to JSON."""
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class RefoldModel:
+    """The base class of the SDK's models: frozen attrs classes with JSON helpers.
+
+    - `to_dict()` gives plain JSON-ready data: datetimes as ISO 8601 text (`Z` for UTC),
+      enums as their values, nested models, lists and dicts converted too, `None` fields
+      left out (the API treats absent and null alike), and unknown fields
+      (`extra_fields`) merged back at the top level, as the API sent them.
+    - `from_dict()` decodes what the API sends (or `to_dict(wire=True)` wrote) exactly
+      as a response is decoded, so `Model.from_dict(m.to_dict(wire=True)) == m`.
+    - Models are not hashable: they hold lists and dicts (`extra_fields` at least), so
+      their value can change under a hash. Key sets and dicts by `.id` instead.
+    - `dict(model)` equals `model.to_dict()`, and with pydantic installed a model is a
+      valid pydantic field type: FastAPI endpoints may return models, lists of models
+      and pages as they are.
+
+    Example:
+        ```python
+        webhook = await client.webhooks.retrieve("wh_1")
+        webhook.to_dict()  # {"id": "wh_1", "created_at": "2024-05-06T07:08:09Z", ...}
+        webhook.to_dict(wire=True)  # {"_id": "wh_1", "createdAt": "2024-05-06T07:08:09Z", ...}
+        same = Webhook.from_dict(webhook.to_dict(wire=True))
+        assert same == webhook
+        ```
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def __attrs_init_subclass__(cls) -> None:
+        # attrs writes a field-tuple __hash__ on every frozen class; it would fail on the
+        # first list field with "unhashable type: 'list'". Say why instead.
+        cls.__hash__ = RefoldModel.__hash__  # type: ignore[method-assign]
+
+    @override
+    def __hash__(self) -> int:
+        """Refuse: a model's lists and dicts can change, so it has no stable hash."""
+        name = type(self).__name__
+        raise TypeError(
+            f"{name} objects are not hashable: a model holds lists and dicts (extra_fields "
+            f"at least) whose contents can change, so it has no stable hash. Key sets and "
+            f"dicts by a field, such as `{name.lower()}.id`, or by "
+            "`model.to_json(sort_keys=True)`"
+        )
+
+    def to_dict(self, *, wire: bool = False) -> dict[str, Any]:
+        """This model as plain, JSON-ready data.
+
+        Args:
+            wire: Use the API's names (`_id`, `createdAt`) instead of the Python
+                attribute names (`id`, `created_at`).
+
+        Returns:
+            A new dict of str, int, float, bool, lists and dicts: `json.dumps` takes it
+            as it is. Secret fields are included (you asked for the data); only reprs
+            hide them.
+        """
+        return _model_dict(self, wire)
+
+    def to_json(self, *, wire: bool = False, **json_kwargs: Any) -> str:
+        """This model as JSON text: `json.dumps(self.to_dict(wire=wire), **json_kwargs)`.
+
+        Example:
+            ```python
+            text = execution.to_json(indent=2, sort_keys=True)
+            ```
+        """
+        return json.dumps(self.to_dict(wire=wire), **json_kwargs)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Decode API data (wire names, as `to_dict(wire=True)` writes) into this model.
+
+        The same decoding as a response's: datetimes parsed (always aware), unknown
+        enum values admitted, unknown keys kept in `extra_fields`.
+
+        Raises:
+            TypeError: `data` is not a mapping.
+            InvalidArgumentError: The data does not fit the model; the message lists
+                where and why.
+        """
+        return model_from_dict(cls, data)
+
+    # `dict(model)`, and so FastAPI's `jsonable_encoder`, read a model through these.
+    def keys(self) -> KeysView[str]:
+        """The keys of `to_dict()`, so that `dict(model) == model.to_dict()`."""
+        return _plain_fields(self, wire=False).keys()
+
+    def __getitem__(self, key: str) -> Any:
+        """One entry of `to_dict()`; `KeyError` if it has no such key."""
+        return to_plain(_plain_fields(self, wire=False)[key], wire=False)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """A pydantic schema: instances (or API dicts) in, `to_dict()` out."""
+        from pydantic_core import core_schema  # only pydantic calls this
+
+        target: Any = source if source is not None else cls
+
+        def validate(value: Any) -> Any:
+            if isinstance(value, cls):
+                return value
+            return model_from_dict(target, value)
+
+        return core_schema.no_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _serialize, when_used="always"
+            ),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        """The JSON schema pydantic (and FastAPI's OpenAPI page) shows: an object."""
+        return {"type": "object", "title": cls.__name__, "additionalProperties": True}
+
+
+def _serialize(value: Any) -> Any:
+    return to_plain(value, wire=False)
+
+
+def model_from_dict(tp: type[T], data: object) -> T:
+    """Decode `data` into `tp` as a response is decoded; typed errors only."""
+    from ._convert import structure  # the converter imports this module
+
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{_name(tp)}.from_dict() needs a mapping, got {type(data).__name__}")
+    mapping = cast("Mapping[str, Any]", data)
+    try:
+        return structure(mapping, tp)
+    except cattrs.BaseValidationError as exc:
+        problems = cattrs.transform_error(exc)
+    except (ValueError, TypeError, KeyError) as exc:
+        problems = [str(exc)]
+    summary = "; ".join(problems[:3])
+    raise InvalidArgumentError(f"the data does not fit {_name(tp)}: {summary}") from None
+
+
+def _name(tp: object) -> str:
+    return getattr(tp, "__name__", None) or repr(tp)
+
+
+def to_plain(value: object, *, wire: bool) -> Any:
+    """`value` as JSON-ready data: models and containers converted all the way down."""
+    if type(value) in _SCALARS:
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return _datetime_text(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        mapping = cast("Mapping[str, Any]", value)
+        return {key: to_plain(item, wire=wire) for key, item in mapping.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(item, wire=wire) for item in cast("list[Any]", value)]
+    if isinstance(value, RefoldModel) or attrs.has(type(value)):
+        return _model_dict(value, wire)
+    return value
+
+
+def _datetime_text(value: dt.datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _model_dict(obj: object, wire: bool) -> dict[str, Any]:
+    fields = _plain_fields(obj, wire=wire)
+    return {key: to_plain(value, wire=wire) for key, value in fields.items()}
+
+
+def _plain_fields(obj: object, *, wire: bool) -> dict[str, Any]:
+    """The model's set fields under their names, then unknown fields; values unconverted.
+
+    The converter writes the same keys (DESIGN §7): `None` fields left out, unknown
+    keys after the declared ones, never replacing one.
+    """
+    cls: Any = type(obj)
+    names: Mapping[str, str] = _wire_names(cls) if wire else {}
+    data: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        if field.name == _EXTRA_FIELD or field.metadata.get(LOCAL_FIELD):
+            continue  # `Page.response` is the SDK's metadata, not the API's data
+        value = getattr(obj, field.name)
+        if value is not None:
+            data[names.get(field.name) or field.name] = value
+    extras: Mapping[str, Any] | None = getattr(obj, _EXTRA_FIELD, None)
+    if extras:
+        for key, value in extras.items():
+            data.setdefault(key, value)
+    return data
+
+
+def _wire_names(cls: type) -> Mapping[str, str]:
+    from ._convert import wire_names_of  # the converter imports this module
+
+    return wire_names_of(cls)
