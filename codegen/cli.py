@@ -134,4 +134,15 @@ def coverage(api: Api, out: Path) -> int:
     found: dict[str, int] = json.loads(result.stdout)
     for face, count in found.items():
         print(f"{face}: {count}/{len(expected)} operations")
-    return 0 if all(count == len(expected) for count in found.values()) else 1
+    complete = all(count == len(expected) for count in found.values())
+    return 0 if complete and _union_coverage(api) else 1
+
+
+def _union_coverage(api: Api) -> bool:
+    """Print how many `oneOf`/`anyOf` sites became typed unions; True when all did."""
+    typed = [pointer for pointer, ok in api.unions if ok]
+    print(f"unions: {len(typed)}/{len(api.unions)} oneOf/anyOf sites typed as unions")
+    for pointer, ok in api.unions:
+        if not ok:
+            print(f"union left untyped (Any): {pointer}", file=sys.stderr)
+    return len(typed) == len(api.unions)

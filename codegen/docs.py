@@ -26,8 +26,9 @@ _KIND_WORDS = {
     "datetime": "An aware `datetime`, sent as ISO 8601 text.",
 }
 _FORMAT_WORDS = {
-    "uri": "An absolute URI (scheme and host).",
+    "uri": "An absolute URI (a scheme, and a host for http and https).",
     "email": "An email address.",
+    "uuid": "A UUID.",
 }
 
 
@@ -52,8 +53,30 @@ def _where(param: Param) -> str:
     return f"Sent as the body's `{param.wire_name}` field."
 
 
+_SHAPE_WORDS = {
+    "str": "text",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "a boolean",
+    "datetime": "a datetime",
+    "enum": "one of its values",
+    "object": "one object",
+    "list": "a list",
+}
+
+
+def _shape(check: ValueCheck) -> str:
+    words = _SHAPE_WORDS.get(check.kind, "any value")
+    if check.kind == "list" and check.items == "object":
+        return "a list of objects"
+    return words
+
+
 def _check_facts(check: ValueCheck) -> list[str]:
     facts: list[str] = []
+    if check.variants:
+        shapes = [_shape(v) for v in check.variants]
+        facts.append(f"Either {', or '.join(shapes)}.")
     if check.kind in _KIND_WORDS:
         facts.append(_KIND_WORDS[check.kind])
     if check.choices:
@@ -67,8 +90,17 @@ def _check_facts(check: ValueCheck) -> list[str]:
         facts.append(f"At least {check.min_items} item(s).")
     if check.max_items is not None:
         facts.append(f"At most {check.max_items} item(s).")
+    if check.min_length is not None:
+        facts.append(f"At least {check.min_length} character(s).")
+    if check.max_length is not None:
+        facts.append(f"At most {check.max_length} character(s).")
     if check.pattern is not None:
         facts.append(f"Must match `{check.pattern}`.")
+    if check.format in _FORMAT_WORDS:
+        each = "Each item is" if check.kind == "list" else "Must be"
+        facts.append(
+            f"{each} {_FORMAT_WORDS[check.format][0].lower()}{_FORMAT_WORDS[check.format][1:]}"
+        )
     return facts
 
 

@@ -118,7 +118,8 @@ class ValueCheck:
     """What an argument's value must be, for the runtime `Param` (checked before sending).
 
     Attributes:
-        kind: `any`, `str`, `int`, `float`, `bool`, `datetime`, `enum`, `object` or `list`.
+        kind: `any`, `str`, `int`, `float`, `bool`, `datetime`, `enum`, `object`, `list`
+            or `union`.
         items: The kind of a list's items, or of an object's values.
         choices: An enum's allowed strings (of the value, or of each list item).
         minimum: The smallest number allowed (inclusive), from the spec or the overrides.
@@ -126,6 +127,11 @@ class ValueCheck:
         min_items: The fewest items of a list.
         max_items: The most items of a list.
         pattern: A regular expression a string must match.
+        format: A string format the runtime checks (`CHECKED_FORMATS`), of the value or
+            of a list's string items.
+        min_length: The fewest characters of a string.
+        max_length: The most characters of a string.
+        variants: For `kind="union"` (a `oneOf`/`anyOf`), the checks of its branches.
     """
 
     kind: str = "any"
@@ -136,8 +142,12 @@ class ValueCheck:
     min_items: int | None = None
     max_items: int | None = None
     pattern: str | None = None
+    format: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    variants: tuple[ValueCheck, ...] = ()
 
-    def fields(self) -> list[tuple[str, object]]:
+    def fields(self) -> list[tuple[str, object]]:  # variants included: render them apart
         """The attributes that differ from their defaults, in declaration order."""
         default = ValueCheck()
         return [
@@ -246,6 +256,8 @@ class Api:
     model_modules: tuple[ModelModule, ...]
     enums: tuple[EnumDef, ...]
     issues: tuple[GeneratorIssue, ...] = ()
+    unions: tuple[tuple[str, bool], ...] = ()
+    """Every `oneOf`/`anyOf` of the spec (its JSON pointer) and whether it became a typed union."""
 
     @property
     def operations(self) -> tuple[Operation, ...]:

@@ -30,7 +30,7 @@ from .ir import (
 )
 from .load import Node, Spec
 from .naming import constant_name, is_identifier, snake_name
-from .schemas import ANY, JSON_OBJECT, SchemaTypes, is_model_schema
+from .schemas import ANY, JSON_OBJECT, SchemaTypes, is_model_schema, union_sites
 
 # Python 3.10 has no tomllib; the tomli backport reads TOML the same way.
 tomllib = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
@@ -151,6 +151,10 @@ class _Builder:
             model_modules=self._model_modules(models, raw),
             enums=tuple(sorted(self.types.enums.values(), key=lambda e: e.name)),
             issues=tuple(self.issues + self.types.issues),
+            unions=tuple(
+                (pointer, self.types.unions.get(pointer, False))
+                for _, pointer in union_sites(self.spec.data)
+            ),
         )
 
     def _issue(self, level: Literal["error", "warning"], where: str, message: str) -> None:

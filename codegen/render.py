@@ -50,6 +50,10 @@ def check_arguments(check: ValueCheck) -> str:
     """The keyword arguments of a runtime `Param` that say what its value must be."""
     parts: list[str] = []
     for name, value in check.fields():
+        if name == "variants":
+            shapes = [f"Shape({check_arguments(v)[2:]})" for v in check.variants]
+            parts.append(f", variants=({', '.join(shapes)},)")
+            continue
         if isinstance(value, tuple):
             items = [pyrepr(v) for v in cast("tuple[object, ...]", value)]
             text = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"

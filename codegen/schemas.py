@@ -1,8 +1,9 @@
 """Schemas to Python types: models, enums and the annotation of any schema.
 
 Rules (DESIGN §7): an object schema with properties becomes an attrs model; a free-form
-object stays `dict[str, Any]`; `oneOf`/`anyOf` become `Any` (cattrs is never asked to
-tell union members apart); string enums become `(str, Enum)` classes in models and
+object stays `dict[str, Any]`; `oneOf`/`anyOf` become unions of their branches' types
+(`dict[str, Any] | list[dict[str, Any]]`; the runtime converter picks the member by the
+JSON value's kind), or `Any` when a branch admits anything; string enums become `(str, Enum)` classes in models and
 `Literal[...]` in method signatures, where a `"true"`/`"false"` enum becomes `bool`;
 `format: date-time` becomes `datetime.datetime`; nullable adds `| None`.
 """
@@ -18,7 +19,11 @@ from .ir import EnumDef, Field, GeneratorIssue, Model, TypeExpr, ValueCheck
 from .load import Node, Spec, schema_ref_name
 from .naming import is_identifier, member_name, pascal_name, snake_name
 
-__all__ = ["SchemaTypes", "pyrepr_literal"]
+__all__ = ["CHECKED_FORMATS", "SchemaTypes", "pyrepr_literal", "union_sites"]
+
+# The string formats the runtime checks (`refold_async._arguments.CHECKED_FORMATS`; a
+# test keeps the two equal: codegen imports no SDK module).
+CHECKED_FORMATS = frozenset({"uri", "email", "uuid"})
 
 ANY = TypeExpr("Any", typing=frozenset({"Any"}))
 JSON_OBJECT = TypeExpr("dict[str, Any]", typing=frozenset({"Any"}))
@@ -42,6 +47,25 @@ def is_model_schema(schema: Node) -> bool:
 def is_nullable(schema: Node) -> bool:
     kind = schema.get("type")
     return bool(schema.get("nullable")) or (isinstance(kind, list) and "null" in kind)
+
+
+def _branches(schema: Node) -> list[Node]:
+    found: object = schema.get("oneOf") or schema.get("anyOf") or []
+    return [cast("Node", b) for b in cast("list[object]", found) if isinstance(b, Mapping)]
+
+
+def union_sites(node: object, pointer: str = "#") -> Iterator[tuple[int, str]]:
+    """(id of the node, JSON pointer) of every `oneOf`/`anyOf` schema in a document."""
+    if isinstance(node, list):
+        for index, item in enumerate(cast("list[object]", node)):
+            yield from union_sites(item, f"{pointer}/{index}")
+    elif isinstance(node, Mapping):
+        mapping = cast("Node", node)
+        if "oneOf" in mapping or "anyOf" in mapping:
+            yield id(mapping), pointer
+        for key, value in mapping.items():
+            escaped = str(key).replace("~", "~0").replace("/", "~1")
+            yield from union_sites(value, f"{pointer}/{escaped}")
 
 
 def _kind(schema: Node) -> str | None:
@@ -77,6 +101,9 @@ class SchemaTypes:
         self._enum_overrides = enum_names
         self._enum_of_site: dict[tuple[str, str], str] = {}
         self.enums: dict[str, EnumDef] = {}
+        self._site_pointers = dict(union_sites(spec.data))
+        # JSON pointer of each `oneOf`/`anyOf` met -> whether it became a typed union.
+        self.unions: dict[str, bool] = {}
 
     # -- naming -------------------------------------------------------------------------
 
@@ -175,7 +202,7 @@ class SchemaTypes:
 
     def _bare_type(self, schema: Node, owner: str, prop: str, *, literal_enums: bool) -> TypeExpr:
         if "oneOf" in schema or "anyOf" in schema:
-            return ANY
+            return self._union_type(schema, owner, prop, literal_enums=literal_enums)
         kind = _kind(schema)
         if schema.get("enum") and kind == "string":
             return self._enum_type(schema, owner, prop, literal_enums=literal_enums)
@@ -190,6 +217,30 @@ class SchemaTypes:
         if kind == "object" or "properties" in schema or "additionalProperties" in schema:
             return self._object_type(schema, literal_enums=literal_enums)
         return ANY
+
+    def _union_type(self, schema: Node, owner: str, prop: str, *, literal_enums: bool) -> TypeExpr:
+        """`A | B` of the branches' types; `Any` if a branch admits anything."""
+        members: list[TypeExpr] = []
+        nullable = False
+        for branch in _branches(schema):
+            if branch.get("type") in ("null", ["null"]):
+                nullable = True
+                continue
+            member = self._type(branch, owner, prop, literal_enums=literal_enums)
+            if member.text not in {m.text for m in members}:
+                members.append(member)
+        typed = bool(members) and all(m.text != "Any" for m in members)
+        where = self._site_pointers.get(id(schema), f"{owner or '?'}.{prop or '?'}")
+        self.unions[where] = self.unions.get(where, True) and typed
+        if not typed:
+            return ANY
+        union = TypeExpr(
+            " | ".join(m.text for m in members),
+            models=frozenset().union(*(m.models for m in members)),
+            typing=frozenset().union(*(m.typing for m in members)),
+            uses_datetime=any(m.uses_datetime for m in members),
+        )
+        return union.optional() if nullable else union
 
     def _object_type(self, schema: Node, *, literal_enums: bool) -> TypeExpr:
         extra: object = schema.get("additionalProperties")
@@ -223,7 +274,7 @@ class SchemaTypes:
             return self.param_check(self._component(ref))
         merged = self.spec.merged(schema)
         if "oneOf" in merged or "anyOf" in merged:
-            return ValueCheck()
+            return self._union_check(merged)
         kind = _kind(merged)
         if merged.get("enum") and kind == "string":
             values = tuple(str(v) for v in merged["enum"])
@@ -239,8 +290,9 @@ class SchemaTypes:
             item = self.param_check(items) if items else ValueCheck()
             return ValueCheck(
                 kind="list",
-                items=item.kind,
+                items=item.kind if item.kind != "union" else "any",
                 choices=item.choices,
+                format=item.format if item.kind == "str" else None,
                 min_items=_int_or_none(merged.get("minItems")),
                 max_items=_int_or_none(merged.get("maxItems")),
             )
@@ -252,14 +304,39 @@ class SchemaTypes:
             return ValueCheck(kind="object")
         return ValueCheck()
 
+    def _union_check(self, schema: Node) -> ValueCheck:
+        """Any one of the branches' checks; nothing checked if a branch admits anything."""
+        variants: list[ValueCheck] = []
+        for branch in _branches(schema):
+            if branch.get("type") in ("null", ["null"]):
+                continue  # None is never checked (it is not sent)
+            check = self.param_check(branch)
+            flattened = check.variants if check.kind == "union" else (check,)
+            variants.extend(v for v in flattened if v not in variants)
+        if not variants or any(v.kind == "any" for v in variants):
+            return ValueCheck()
+        return (
+            variants[0]
+            if len(variants) == 1
+            else ValueCheck(kind="union", variants=tuple(variants))
+        )
+
     @staticmethod
     def _scalar_check(schema: Node, kind: str) -> ValueCheck:
-        pattern = schema.get("pattern") if kind == "str" else None
+        if kind != "str":
+            return ValueCheck(
+                kind=kind,
+                minimum=_number_or_none(schema.get("minimum")),
+                maximum=_number_or_none(schema.get("maximum")),
+            )
+        pattern = schema.get("pattern")
+        fmt = schema.get("format")
         return ValueCheck(
             kind=kind,
-            minimum=_number_or_none(schema.get("minimum")),
-            maximum=_number_or_none(schema.get("maximum")),
             pattern=str(pattern) if pattern else None,
+            format=str(fmt) if fmt in CHECKED_FORMATS else None,
+            min_length=_int_or_none(schema.get("minLength")),
+            max_length=_int_or_none(schema.get("maxLength")),
         )
 
     # -- models -------------------------------------------------------------------------

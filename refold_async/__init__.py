@@ -45,6 +45,7 @@ from ._errors import WebhookSignatureError as WebhookSignatureError
 from ._operation import AuthScope as AuthScope
 from ._operation import Operation as Operation
 from ._operation import Param as Param
+from ._operation import Shape as Shape
 from ._pagination import AsyncPaginator as AsyncPaginator
 from ._pagination import Page as Page
 from ._ratelimit import HostRateLimiter as HostRateLimiter
@@ -118,6 +119,7 @@ __all__ = [
     "ResponseInfo",
     "RetryPolicy",
     "ServerError",
+    "Shape",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
     "WebhookReplayError",

@@ -1,9 +1,12 @@
 """Argument checks per operation: each `Param`'s kind, enum values and bounds, compiled once.
 
 A generated `Param` says what its value must be (`kind`, `items`, `choices`, `minimum`,
-`maximum`, `min_items`, `max_items`, `pattern`). The first call of an operation turns its
+`maximum`, `min_items`, `max_items`, `pattern`, `format`, `min_length`, `max_length`, and
+for a `oneOf`/`anyOf` the `variants` it may take). The first call of an operation turns its
 params into a tuple of small closures; every later call only runs them (DESIGN §12:
 arguments are checked before anything is sent, at a cost of a few type tests a call).
+The emulator runs the same checks on what it receives (`check_wire_values`), after
+reading query and header text as the kinds the params declare.
 
 A value that is `None` or `NOT_GIVEN` is not checked here (it is not sent); a required
 one left out is refused here, except the `linked_account_id` header, which the client
@@ -19,14 +22,15 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import attrs
 
 from ._errors import InvalidArgumentError
-from ._operation import Operation, Param, ParamLocation, ValueKind
+from ._operation import Operation, Param, ParamLocation, Shape, ValueFormat, ValueKind
 from ._types import NOT_GIVEN
 
-__all__ = ["check_arguments", "where"]
+__all__ = ["CHECKED_FORMATS", "check_arguments", "check_wire_values", "where"]
 
 Check = Callable[[object], "str | None"]
 """Returns what is wrong with a value (`"must be a str, got int"`), or `None`."""
@@ -60,11 +64,14 @@ def check_arguments(
     query: Mapping[str, object],
     headers: Mapping[str, object],
     body: object,
+    required: bool = True,
 ) -> None:
-    """Raise `InvalidArgumentError` for an argument of the wrong type, value or size."""
-    compiled = _CACHE.get(id(op))
-    if compiled is None or compiled.op is not op:
-        compiled = _CACHE[id(op)] = _compile(op)
+    """Raise `InvalidArgumentError` for an argument of the wrong type, value or size.
+
+    With `required=False`, values that are left out are not refused (the emulator checks
+    presence itself, counting a session token's linked account).
+    """
+    compiled = _compiled(op)
     for location, checks in compiled.checks:
         if location == "body":
             if not isinstance(body, Mapping):
@@ -72,10 +79,10 @@ def check_arguments(
             values = cast("Mapping[str, object]", body)
         else:
             values = path if location == "path" else query if location == "query" else headers
-        for wire, name, required, check in checks:
+        for wire, name, needed, check in checks:
             value = values.get(wire)
             if value is None or value is NOT_GIVEN:
-                if required:
+                if needed and required:
                     raise InvalidArgumentError(
                         f"{compiled.where} needs {name!r}; it was None or left out"
                     )
@@ -84,6 +91,81 @@ def check_arguments(
                 problem = check(value)
                 if problem is not None:
                     raise InvalidArgumentError(f"{compiled.where}: {name!r} {problem}")
+
+
+def _compiled(op: Operation[Any]) -> _Compiled:
+    compiled = _CACHE.get(id(op))
+    if compiled is None or compiled.op is not op:
+        compiled = _CACHE[id(op)] = _compile(op)
+    return compiled
+
+
+def check_wire_values(
+    op: Operation[Any],
+    *,
+    path: Mapping[str, str],
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: object,
+) -> None:
+    """The checks of `check_arguments`, on a request as received (for the emulator).
+
+    Query and header values arrive as text: each is read as its param's kind first
+    (`"5"` as 5, `"true"` as True, ISO 8601 as a datetime), and body date-times as
+    datetimes, so that one set of checks serves both sides. Values left out are not
+    refused here. Raises `InvalidArgumentError`.
+    """
+    texts: dict[ParamLocation, dict[str, object]] = {"query": dict(query), "header": {}}
+    lowered = {name.lower(): value for name, value in headers.items()}
+    fields = _fields_of(body)
+    for param in op.params:
+        if param.location == "header" and param.wire_name.lower() in lowered:
+            text = lowered[param.wire_name.lower()]
+            texts["header"][param.wire_name] = _from_text(param.kind, text)
+        elif param.location == "query" and param.wire_name in query:
+            texts["query"][param.wire_name] = _from_text(param.kind, query[param.wire_name])
+        elif param.location == "body" and fields is not None and param.kind == "datetime":
+            value = fields.get(param.wire_name)
+            if isinstance(value, str):
+                fields[param.wire_name] = _from_text("datetime", value)
+    checked_body = fields if fields is not None else body
+    check_arguments(
+        op,
+        path=path,
+        query=texts["query"],
+        headers=texts["header"],
+        body=checked_body,
+        required=False,
+    )
+
+
+def _fields_of(body: object) -> dict[str, object] | None:
+    """A copy of a JSON object body's fields (to decode in place), or None."""
+    if not isinstance(body, Mapping):
+        return None
+    return dict(cast("Mapping[str, object]", body))
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _from_text(kind: ValueKind, text: str) -> object:
+    """`text` read as `kind` where it can be; left as text (and refused later) otherwise."""
+    try:
+        if kind == "int" and _INTEGER.fullmatch(text):
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "bool" and text in ("true", "false"):
+            return text == "true"
+        if kind == "datetime":
+            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.timezone.utc)
+        if kind == "list":
+            return [text]
+    except ValueError:
+        pass
+    return text
 
 
 def _compile(op: Operation[Any]) -> _Compiled:
@@ -106,16 +188,20 @@ def _compile(op: Operation[Any]) -> _Compiled:
     )
 
 
-def _check_for(param: Param) -> Check | None:
+def _check_for(param: Param | Shape) -> Check | None:
     """The closure that checks `param`'s values, or `None` when anything goes."""
+    if param.kind == "union":  # the generator flattens nested unions into one
+        return _union(param.variants) if isinstance(param, Param) else None
     base = _kind_check(param.kind, param.choices)
     extra: list[Check] = []
     if param.kind in ("int", "float") and (param.minimum is not None or param.maximum is not None):
         extra.append(_bounds(param.minimum, param.maximum))
-    if param.pattern is not None:
-        extra.append(_pattern(param.pattern))
+    if param.kind == "str":
+        extra.extend(_string_checks(param))
     if param.kind in ("list", "object"):
         items = _kind_check(param.items, param.choices)
+        if items is not None and param.items == "str" and param.format is not None:
+            items = _chain(items, (_format(param.format),))
         if param.kind == "list" and (
             items is not None or param.min_items is not None or param.max_items is not None
         ):
@@ -125,6 +211,43 @@ def _check_for(param: Param) -> Check | None:
     if base is None or not extra:
         return base
     return _chain(base, tuple(extra))
+
+
+def _string_checks(param: Param | Shape) -> list[Check]:
+    checks: list[Check] = []
+    if param.min_length is not None or param.max_length is not None:
+        checks.append(_length(param.min_length, param.max_length))
+    if param.pattern is not None:
+        checks.append(_pattern(param.pattern))
+    if param.format is not None:
+        checks.append(_format(param.format))
+    return checks
+
+
+def _union(variants: tuple[Shape, ...]) -> Check | None:
+    """A value must fit one variant: the first whose kind it has decides the problem."""
+    compiled: list[tuple[Check, Check]] = []
+    for variant in variants:
+        full = _check_for(variant)
+        base = _kind_check(variant.kind, variant.choices)
+        if full is None or base is None:
+            return None  # a variant that admits anything: so does the union
+        compiled.append((base, full))
+    expected = " or ".join(_expected(v.kind) for v in variants)
+
+    def check(value: object) -> str | None:
+        for base, full in compiled:
+            if base(value) is None:
+                return full(value)
+        return _wrong(expected, value)
+
+    return check
+
+
+def _expected(kind: ValueKind) -> str:
+    if kind in _TYPES:
+        return _TYPES[kind][1]
+    return {"float": "a finite number", "object": "a mapping (or model)"}.get(kind, f"a {kind}")
 
 
 def _chain(first: Check, rest: tuple[Check, ...]) -> Check:
@@ -223,6 +346,58 @@ def _bounds(minimum: float | None, maximum: float | None) -> Check:
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _length(least: int | None, most: int | None) -> Check:
+    def check(value: object) -> str | None:
+        size = len(cast("str", value))
+        if least is not None and size < least:
+            return f"must be at least {least} character(s) long, got {size}"
+        if most is not None and size > most:
+            return f"must be at most {most} character(s) long, got {size}"
+        return None
+
+    return check
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _is_uri(text: str) -> bool:
+    """An absolute URI: a scheme, no spaces or control characters, and a host for http(s)."""
+    if _SPACE_OR_CONTROL.search(text):
+        return False
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return False
+    if not parts.scheme or not _SCHEME.fullmatch(parts.scheme):
+        return False
+    if parts.scheme.lower() in ("http", "https"):
+        return bool(parts.hostname)
+    return bool(parts.netloc or parts.path)
+
+
+_FORMATS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "uri": (_is_uri, "an absolute URI (such as https://example.com/path)"),
+    "email": (lambda text: _EMAIL.fullmatch(text) is not None, "an email address"),
+    "uuid": (lambda text: _UUID.fullmatch(text) is not None, "a UUID"),
+}
+CHECKED_FORMATS: frozenset[str] = frozenset(_FORMATS)
+"""The string formats checked before sending (`ValueFormat`); the generator emits only these."""
+
+
+def _format(name: ValueFormat) -> Check:
+    test, expected = _FORMATS[name]
+
+    def check(value: object) -> str | None:
+        # The value is not shown: a URL may carry a token in its query.
+        return None if test(cast("str", value)) else f"must be {expected}"
+
+    return check
 
 
 def _pattern(pattern: str) -> Check:

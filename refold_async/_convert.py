@@ -12,7 +12,8 @@ Rules applied to every attrs class:
   for optional fields, and a round-trip then sends back only what it received);
 - `(str, Enum)` members stay themselves when unstructured: they are `str`, so they
   compare equal to and serialize as their wire value;
-- `datetime` values parse from ISO 8601 and are always timezone-aware (UTC if unmarked).
+- `datetime` values parse from ISO 8601 and are always timezone-aware (UTC if unmarked);
+- unions (`oneOf`/`anyOf`) pick their member by the JSON value's kind (`_unions`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ._errors import InvalidArgumentError
 from ._pagination import LOCAL_FIELD, PAGE_WIRE_NAMES, Page
 from ._structure import StructureFn, fast_structure
+from ._unions import register_union_hook
 
 __all__ = [
     "converter",
@@ -201,6 +203,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(lambda tp: tp is Any, lambda value, _: value)
     conv.register_structure_hook_factory(attrs.has, _structure_factory(conv))
     conv.register_unstructure_hook_factory(attrs.has, _unstructure_factory(conv))
+    register_union_hook(conv, lambda cls: _WIRE_NAMES.get(cls, {}))
     return conv
 
 

@@ -13,18 +13,76 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
-__all__ = ["AuthScope", "HTTPMethod", "Operation", "Param", "ParamLocation", "ValueKind"]
+__all__ = [
+    "AuthScope",
+    "HTTPMethod",
+    "Operation",
+    "Param",
+    "ParamLocation",
+    "Shape",
+    "ValueFormat",
+    "ValueKind",
+]
 
 T = TypeVar("T")
 
 HTTPMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 ParamLocation = Literal["path", "query", "header", "body"]
-ValueKind = Literal["any", "str", "int", "float", "bool", "datetime", "enum", "object", "list"]
+ValueKind = Literal[
+    "any", "str", "int", "float", "bool", "datetime", "enum", "object", "list", "union"
+]
 """What a parameter's value must be, as generated from its schema (`"any"`: not checked).
 
 `"enum"` is a string among `Param.choices`; `"object"` a mapping or a model instance;
-`"list"` a list or tuple, whose items are of `Param.items`.
+`"list"` a list or tuple, whose items are of `Param.items`; `"union"` any one of
+`Param.variants` (a `oneOf`/`anyOf` of the spec).
 """
+
+ValueFormat = Literal["uri", "email", "uuid"]
+"""A string format the SDK checks (the spec's `format`): an absolute URI, an email
+address, a UUID. Formats the spec states beyond these are not checked."""
+
+
+@attrs.frozen(kw_only=True)
+class Shape:
+    """One form the value of a `kind="union"` parameter may take: one `oneOf` branch.
+
+    Attributes:
+        kind: What the value must be, as `Param.kind`.
+        items: For a list, what each item must be; for an object, each value.
+        choices: The allowed strings of an enum (of the value, or of each item).
+        minimum: The smallest number allowed (inclusive).
+        maximum: The largest number allowed (inclusive).
+        min_items: The fewest items a list may have.
+        max_items: The most items a list may have.
+        pattern: A regular expression a string must match (searched).
+        format: A string format the value (or each string item) must have.
+        min_length: The fewest characters a string may have.
+        max_length: The most characters a string may have.
+
+    Example:
+        ```python
+        Param(
+            name="data",
+            wire_name="data",
+            location="body",
+            kind="union",
+            variants=(Shape(kind="object"), Shape(kind="list", items="object")),
+        )
+        ```
+    """
+
+    kind: ValueKind = "any"
+    items: ValueKind = "any"
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    pattern: str | None = None
+    format: ValueFormat | None = None
+    min_length: int | None = None
+    max_length: int | None = None
 
 
 class AuthScope(str, enum.Enum):
@@ -64,6 +122,10 @@ class Param:
         min_items: The fewest items a list may have.
         max_items: The most items a list may have.
         pattern: A regular expression a string must match (searched, as in JSON Schema).
+        format: A string format the value (or each string item) must have.
+        min_length: The fewest characters a string may have.
+        max_length: The most characters a string may have.
+        variants: For `kind="union"`, the forms the value may take; it must fit one.
     """
 
     name: str
@@ -78,6 +140,10 @@ class Param:
     min_items: int | None = None
     max_items: int | None = None
     pattern: str | None = None
+    format: ValueFormat | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    variants: tuple[Shape, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -101,6 +167,8 @@ class Operation(Generic[T]):
         paginated: The operation answers a `page`/`limit` envelope.
         params: The declared parameters, for validation and tooling.
         has_body: The operation declares a JSON request body.
+        multipart: The body may also be sent as `multipart/form-data`, with file uploads
+            (the method's `files=` argument); JSON stays the default.
         body_required: That body is required.
 
     Example:
@@ -128,6 +196,7 @@ class Operation(Generic[T]):
     paginated: bool = False
     params: tuple[Param, ...] = ()
     has_body: bool = False
+    multipart: bool = False
     body_required: bool = False
 
     @property

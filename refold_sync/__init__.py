@@ -59,6 +59,7 @@ from refold_async import RefoldUsageError as RefoldUsageError
 from refold_async import ResponseInfo as ResponseInfo
 from refold_async import RetryPolicy as RetryPolicy
 from refold_async import ServerError as ServerError
+from refold_async import Shape as Shape
 from refold_async import UnlimitedRateLimiter as UnlimitedRateLimiter
 from refold_async import UnprocessableEntityError as UnprocessableEntityError
 from refold_async import WebhookReplayError as WebhookReplayError
@@ -116,6 +117,7 @@ __all__ = [
     "ResponseInfo",
     "RetryPolicy",
     "ServerError",
+    "Shape",
     "SyncPaginator",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",

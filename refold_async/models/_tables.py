@@ -32,7 +32,7 @@ __all__ = [
 class AddRecordsRequest(RefoldModel):
     """The API's `AddRecordsRequest` object; keys it does not declare land in `extra_fields`."""
 
-    data: Any
+    data: dict[str, Any] | list[dict[str, Any]]
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
 

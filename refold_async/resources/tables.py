@@ -10,7 +10,7 @@ from typing import Any
 from typing_extensions import Unpack
 
 from refold_async._api_response import APIResponse
-from refold_async._operation import AuthScope, Operation, Param
+from refold_async._operation import AuthScope, Operation, Param, Shape
 from refold_async._pagination import AsyncPaginator, Page
 from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
@@ -100,7 +100,17 @@ ADD_RECORDS_TO_PERSISTENT_TABLE: Operation[AddRecordsResponse] = Operation(
         Param(
             name="linked_account_id", wire_name="linked_account_id", location="header", kind="str"
         ),
-        Param(name="data", wire_name="data", location="body", required=True),
+        Param(
+            name="data",
+            wire_name="data",
+            location="body",
+            required=True,
+            kind="union",
+            variants=(
+                Shape(kind="object"),
+                Shape(kind="list", items="object"),
+            ),
+        ),
     ),
     has_body=True,
     body_required=True,
@@ -370,7 +380,7 @@ class AsyncTables(AsyncResource):
         self,
         table_id: str,
         *,
-        data: Any,
+        data: dict[str, Any] | builtins.list[dict[str, Any]],
         linked_account_id: str | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> AddRecordsResponse:
@@ -382,7 +392,7 @@ class AsyncTables(AsyncResource):
         Args:
             table_id: Fills `{table_id}` in the path.
             data: One record (a mapping of column name to value), or a list of records. Sent as the
-                body's `data` field. Required.
+                body's `data` field. Required. Either one object, or a list of objects.
             linked_account_id: The linked account to act for; left out, the client's own (see
                 `for_linked_account()`). Not needed with a session token, which names its account.
                 Sent in the `linked_account_id` header.
@@ -665,7 +675,7 @@ class AsyncTablesWithRawResponse(AsyncRawResource[AsyncTables]):
         self,
         table_id: str,
         *,
-        data: Any,
+        data: dict[str, Any] | builtins.list[dict[str, Any]],
         linked_account_id: str | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> APIResponse[AddRecordsResponse]:

@@ -43,6 +43,7 @@ REGISTER_WEBHOOK: Operation[Webhook] = Operation(
             required=True,
             kind="str",
             pattern="^https?://",
+            format="uri",
         ),
         Param(
             name="webhook_events",
@@ -116,6 +117,7 @@ UPDATE_WEBHOOK: Operation[Webhook] = Operation(
             location="body",
             kind="str",
             pattern="^https?://",
+            format="uri",
         ),
         Param(name="is_enabled", wire_name="is_enabled", location="body", kind="bool"),
         Param(
@@ -225,6 +227,7 @@ class AsyncWebhooks(AsyncResource):
 
         Args:
             webhook_url: Sent as the body's `webhook_url` field. Required. Must match `^https?://`.
+                Must be an absolute URI (a scheme, and a host for http and https).
             webhook_events: Sent as the body's `webhook_events` field. Required. At least 1 item(s).
             webhook_headers: Sent as the body's `webhook_headers` field.
             webhook_body: Sent as the body's `webhook_body` field.
@@ -301,7 +304,8 @@ class AsyncWebhooks(AsyncResource):
         Args:
             id: Fills `{id}` in the path.
             webhook_events: Sent as the body's `webhook_events` field.
-            webhook_url: Sent as the body's `webhook_url` field. Must match `^https?://`.
+            webhook_url: Sent as the body's `webhook_url` field. Must match `^https?://`. Must be an
+                absolute URI (a scheme, and a host for http and https).
             is_enabled: Sent as the body's `is_enabled` field.
             webhook_type: Sent as the body's `webhook_type` field. One of `"default"`, `"slack"` or
                 `"custom"`.

@@ -1,8 +1,10 @@
-"""Generic request checks from the operation registry: required parameters and bodies.
+"""Generic request checks from the operation registry: required parameters, bodies, values.
 
 Whatever an operation declares required must be there, or the answer is 400 in the
 error envelope, before any handler runs. A required `linked_account_id`, in any
-location, is also satisfied by the session token's linked account.
+location, is also satisfied by the session token's linked account. Values that are
+there must fit their parameter (kind, enum values, bounds, pattern, format, length,
+union branches): the very checks the SDK runs before sending (`check_wire_values`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from refold_async._arguments import check_wire_values
+from refold_async._errors import InvalidArgumentError
 from refold_async._operation import Operation, Param
 
 from ._auth import Principal
@@ -48,8 +52,9 @@ def validate(
     headers: Mapping[str, str],
     body: Any,
     principal: Principal,
+    path: Mapping[str, str] | None = None,
 ) -> None:
-    """Raise a 400 `ApiError` naming what is missing, if anything is."""
+    """Raise a 400 `ApiError` naming what is missing or what does not fit, if anything."""
     missing = [
         f"{param.location} parameter {param.wire_name!r}"
         for param in op.params
@@ -61,3 +66,7 @@ def validate(
         missing.append("a JSON request body")
     if missing:
         raise ApiError(400, f"{op.id} is missing {', '.join(missing)}", "VALIDATION_ERROR")
+    try:
+        check_wire_values(op, path=path or {}, query=query, headers=headers, body=body)
+    except InvalidArgumentError as exc:
+        raise ApiError(400, f"{op.id}: {exc}", "VALIDATION_ERROR") from None

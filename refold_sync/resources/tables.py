@@ -132,7 +132,7 @@ class Tables(SyncResource[AsyncTables]):
         self,
         table_id: str,
         *,
-        data: Any,
+        data: dict[str, Any] | builtins.list[dict[str, Any]],
         linked_account_id: str | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> AddRecordsResponse:
@@ -144,7 +144,7 @@ class Tables(SyncResource[AsyncTables]):
         Args:
             table_id: Fills `{table_id}` in the path.
             data: One record (a mapping of column name to value), or a list of records. Sent as the
-                body's `data` field. Required.
+                body's `data` field. Required. Either one object, or a list of objects.
             linked_account_id: The linked account to act for; left out, the client's own (see
                 `for_linked_account()`). Not needed with a session token, which names its account.
                 Sent in the `linked_account_id` header.
@@ -422,7 +422,7 @@ class TablesWithRawResponse(SyncRawResource[Tables]):
         self,
         table_id: str,
         *,
-        data: Any,
+        data: dict[str, Any] | builtins.list[dict[str, Any]],
         linked_account_id: str | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> APIResponse[AddRecordsResponse]:

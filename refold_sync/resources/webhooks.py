@@ -66,6 +66,7 @@ class Webhooks(SyncResource[AsyncWebhooks]):
 
         Args:
             webhook_url: Sent as the body's `webhook_url` field. Required. Must match `^https?://`.
+                Must be an absolute URI (a scheme, and a host for http and https).
             webhook_events: Sent as the body's `webhook_events` field. Required. At least 1 item(s).
             webhook_headers: Sent as the body's `webhook_headers` field.
             webhook_body: Sent as the body's `webhook_body` field.
@@ -140,7 +141,8 @@ class Webhooks(SyncResource[AsyncWebhooks]):
         Args:
             id: Fills `{id}` in the path.
             webhook_events: Sent as the body's `webhook_events` field.
-            webhook_url: Sent as the body's `webhook_url` field. Must match `^https?://`.
+            webhook_url: Sent as the body's `webhook_url` field. Must match `^https?://`. Must be an
+                absolute URI (a scheme, and a host for http and https).
             is_enabled: Sent as the body's `is_enabled` field.
             webhook_type: Sent as the body's `webhook_type` field. One of `"default"`, `"slack"` or
                 `"custom"`.

@@ -94,7 +94,7 @@ def test_mini_types() -> None:
     assert fields["id"] == ("_id", "str", True)
     assert fields["color"] == ("color", "WidgetColor | None", False)
     assert fields["note"] == ("note", "str | None", False)
-    assert fields["shape"] == ("shape", "Any", False)
+    assert fields["shape"] == ("shape", "str | dict[str, Any] | None", False)
     assert [e.name for e in api.enums] == ["WidgetColor"]
 
 
@@ -129,9 +129,24 @@ def test_param_checks_follow_the_schema_and_the_bounds() -> None:
     assert checks["paintWidget", "sync_execution"] == ValueCheck(kind="bool")
 
 
+def _top_level_members(text: str) -> list[str]:
+    """`A | list[B | C]` -> `["A", "list[B | C]"]`."""
+    members, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "|" and depth == 0:
+            members.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*members, current.strip()]
+
+
 def _kind_of(annotation_text: str, models: frozenset[str]) -> str:
     """The check kind an annotation stands for."""
     simple = {"str": "str", "int": "int", "float": "float", "bool": "bool", "Any": "any"}
+    if len([m for m in _top_level_members(annotation_text) if m != "None"]) > 1:
+        return "union"
     if annotation_text in simple:
         return simple[annotation_text]
     if annotation_text == "datetime.datetime":
