@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
@@ -66,6 +66,9 @@ logger = logging.getLogger("refold")
 
 _NOTABLE_WAIT = 0.5  # a wait for a slot at least this long is logged
 _LONGEST_PAUSE = 900.0  # a 429 never pauses a bucket for longer than this
+_MAX_PLANS = 1024  # auth plans kept per transport, by operation and linked account
+# Header names (as the request builder writes them, in lower case) that change ours.
+_HEADERS_OF_OURS = frozenset({"user-agent", "accept-encoding"})
 
 _MINT: Operation[Any] = Operation(
     id="generateSessionTokenForLinkedAccount",
@@ -120,6 +123,9 @@ class Transport:
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
+        # Constant per operation (and linked account) for this transport's config (#13).
+        self._plans: dict[tuple[int, str | None], tuple[Operation[Any], AuthPlan]] = {}
+        self._base_headers: tuple[str, dict[str, str]] | None = None
 
     def derive(
         self, config: TransportConfig, *, tokens: SessionTokenCache | None = None
@@ -173,7 +179,7 @@ class Transport:
             content=response.content,
             path=parts.path,
             headers=response.headers,
-            secrets=self._all_secrets(),
+            secrets=_LazySecrets(self),  # gathered only for an error's text
         )
         return result
 
@@ -243,7 +249,7 @@ class Transport:
                 content=content,
                 path=path,
                 headers=info.headers,
-                secrets=self._all_secrets(),
+                secrets=_LazySecrets(self),
             )
         except APIDecodeError:
             del content  # DESIGN §12: the body may echo a credential; this frame outlives it
@@ -338,12 +344,19 @@ class Transport:
                 f"{in_query!r} in the query): pass one"
             )
         linked = in_header or in_query or self.config.linked_account_id
-        return plan_auth(
+        cached = self._plans.get((id(op), linked))
+        if cached is not None and cached[0] is op:
+            return cached[1]
+        plan = plan_auth(
             op,
             api_key=self.config.api_key,
             session_token=self.config.session_token,
             linked_account_id=linked,
         )
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()  # many linked accounts: start over rather than grow
+        self._plans[(id(op), linked)] = (op, plan)
+        return plan
 
     async def _credential(self, plan: AuthPlan, *, force_mint: bool) -> _Credential:
         """The credential for this attempt: the key, a token, a minted token, or none."""
@@ -414,7 +427,10 @@ class Transport:
         observer = observe_call(op)  # batch hooks (refold_async._context); None otherwise
         while True:
             attempt += 1
-            credential = await self._credential(plan, force_mint=reminted)
+            if plan.key is not None:  # the API key: nothing to wait for
+                credential = _Credential("x-api-key", plan.key)
+            else:
+                credential = await self._credential(plan, force_mint=reminted)
             bucket = f"{self.config.base_url}#{credential.fingerprint}"
             elapsed = 0.0 if started is None else self._clock() - started
             remaining = None if policy.deadline is None else policy.deadline - elapsed
@@ -528,15 +544,12 @@ class Transport:
         pacing: Departure,
     ) -> _Attempt:
         """One attempt, bounded in time and size (`_exchange`), paced by its departure."""
-        headers = {**self.config.default_headers, **parts.headers}
-        ours = self.config.user_agent or current_user_agent()
-        headers["user-agent"] = join_user_agent(headers.get("user-agent"), ours)
         try:
             request = self.http.build_request(
                 parts.method,
                 self.config.base_url + parts.path,
                 params=list(parts.params) or None,
-                headers=with_accepted_encodings(headers),
+                headers=self._headers(parts.headers),
                 json=parts.json if parts.has_json else None,
                 timeout=attempt_timeout,
             )
@@ -618,6 +631,22 @@ class Transport:
             secrets=secrets,
         )
 
+    def _headers(self, own: Mapping[str, str]) -> dict[str, str]:
+        """The request's headers: the client's defaults, then the call's, and ours."""
+        ours = self.config.user_agent or current_user_agent()
+        if own.keys().isdisjoint(_HEADERS_OF_OURS):
+            # The common case: the defaults with ours are the same for every call (#13).
+            base = self._base_headers
+            if base is None or base[0] != ours:
+                base = self._base_headers = (ours, self._merged_headers({}, ours))
+            return {**base[1], **own}
+        return self._merged_headers(own, ours)
+
+    def _merged_headers(self, own: Mapping[str, str], ours: str) -> dict[str, str]:
+        headers = {**self.config.default_headers, **own}
+        headers["user-agent"] = join_user_agent(headers.get("user-agent"), ours)
+        return with_accepted_encodings(headers)
+
     def _all_secrets(self) -> tuple[Secret | None, ...]:
         """Every credential this transport may have used, for scrubbing."""
         return (self.config.api_key, self.config.session_token, *self.tokens.secrets())
@@ -679,6 +708,18 @@ class _RawTransport(Transport):
     @override
     def raw(self) -> Transport:
         return self
+
+
+class _LazySecrets:
+    """Every credential of a transport, gathered when iterated (only for an error's text)."""
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def __iter__(self) -> Iterator[Secret | None]:
+        return iter(self._transport._all_secrets())  # pyright: ignore[reportPrivateUsage]
 
 
 class _Credential:

@@ -13,6 +13,8 @@ options and page types are `refold_async`'s own objects, re-exported here so one
 serves. Models live in `refold_async.models`.
 """
 
+from typing import TYPE_CHECKING
+
 from refold_async import DEFAULT_BASE_URL as DEFAULT_BASE_URL
 from refold_async import NOT_GIVEN as NOT_GIVEN
 from refold_async import APIConnectionError as APIConnectionError
@@ -26,10 +28,6 @@ from refold_async import AppInfo as AppInfo
 from refold_async import AuthenticationError as AuthenticationError
 from refold_async import AuthScope as AuthScope
 from refold_async import BadRequestError as BadRequestError
-from refold_async import BatchInterrupted as BatchInterrupted
-from refold_async import BatchOptions as BatchOptions
-from refold_async import BatchProgress as BatchProgress
-from refold_async import BatchReport as BatchReport
 from refold_async import CallOptions as CallOptions
 from refold_async import ClientClosedError as ClientClosedError
 from refold_async import ClientOptions as ClientOptions
@@ -37,9 +35,6 @@ from refold_async import ConflictError as ConflictError
 from refold_async import EnvironmentMismatchError as EnvironmentMismatchError
 from refold_async import HostRateLimiter as HostRateLimiter
 from refold_async import InvalidArgumentError as InvalidArgumentError
-from refold_async import ItemResult as ItemResult
-from refold_async import ItemState as ItemState
-from refold_async import JournalMismatchError as JournalMismatchError
 from refold_async import LocalRateLimiter as LocalRateLimiter
 from refold_async import MissingCredentialError as MissingCredentialError
 from refold_async import MissingLinkedAccountError as MissingLinkedAccountError
@@ -65,9 +60,19 @@ from refold_async import UnprocessableEntityError as UnprocessableEntityError
 from refold_async import WebhookReplayError as WebhookReplayError
 from refold_async import WebhookSignatureError as WebhookSignatureError
 from refold_async import set_app_info as set_app_info
+from refold_async._lazy import attribute_loader
 
 from ._client import Refold as Refold
 from ._resource import SyncPaginator as SyncPaginator
+
+if TYPE_CHECKING:
+    from refold_async import BatchInterrupted as BatchInterrupted
+    from refold_async import BatchOptions as BatchOptions
+    from refold_async import BatchProgress as BatchProgress
+    from refold_async import BatchReport as BatchReport
+    from refold_async import ItemResult as ItemResult
+    from refold_async import ItemState as ItemState
+    from refold_async import JournalMismatchError as JournalMismatchError
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -127,3 +132,20 @@ __all__ = [
 ]
 
 SyncPaginator.__module__ = __name__
+
+if not TYPE_CHECKING:  # the batch runner loads on first use (import cost, #13)
+    __getattr__ = attribute_loader(
+        __name__,
+        dict.fromkeys(
+            (
+                "BatchInterrupted",
+                "BatchOptions",
+                "BatchProgress",
+                "BatchReport",
+                "ItemResult",
+                "ItemState",
+                "JournalMismatchError",
+            ),
+            "refold_async",
+        ),
+    )
