@@ -15,6 +15,8 @@ import typing as _typing
 
 import attrs as _attrs
 
+from ._api_response import APIResponse as APIResponse
+from ._api_response import ResponseInfo as ResponseInfo
 from ._client import DEFAULT_BASE_URL as DEFAULT_BASE_URL
 from ._client import AsyncRefold as AsyncRefold
 from ._client import ClientOptions as ClientOptions
@@ -79,6 +81,7 @@ __all__ = [
     "APIConnectionError",
     "APIDecodeError",
     "APIRedirectError",
+    "APIResponse",
     "APIResponseTooLargeError",
     "APIStatusError",
     "APITimeoutError",
@@ -118,6 +121,7 @@ __all__ = [
     "RedisRateLimiter",
     "RefoldError",
     "RefoldUsageError",
+    "ResponseInfo",
     "RetryPolicy",
     "ServerError",
     "Shape",

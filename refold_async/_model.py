@@ -27,12 +27,14 @@ from typing_extensions import Self, override
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["RefoldModel", "model_from_dict", "to_plain"]
+__all__ = ["LOCAL_FIELD", "RefoldModel", "model_from_dict", "to_plain"]
 
 T = TypeVar("T")
 
 _EXTRA_FIELD = "extra_fields"
 _SOURCE_KEY = "refold_source_type"
+LOCAL_FIELD = "refold_local"
+"""Field metadata key: the field is set by the SDK, never read from or written to JSON."""
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -308,8 +310,8 @@ def _model_schema(cls: type[Any], tp: object, depth: int) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []
     for field in attrs.fields(cls):
-        if field.name == _EXTRA_FIELD:
-            continue
+        if field.name == _EXTRA_FIELD or field.metadata.get(LOCAL_FIELD):
+            continue  # not part of `to_dict()`
         properties[field.name] = json_schema_of(hints.get(field.name, Any), depth=depth + 1)
         if field.default is attrs.NOTHING:
             required.append(field.name)
@@ -364,8 +366,8 @@ def _plain_fields(obj: object, *, wire: bool) -> dict[str, Any]:
     names: Mapping[str, str] = _wire_names(cls) if wire else {}
     data: dict[str, Any] = {}
     for field in attrs.fields(cls):
-        if field.name == _EXTRA_FIELD:
-            continue
+        if field.name == _EXTRA_FIELD or field.metadata.get(LOCAL_FIELD):
+            continue  # `Page.response` is the SDK's metadata, not the API's data
         value = getattr(obj, field.name)
         if value is not None:
             data[names.get(field.name) or field.name] = value

@@ -18,16 +18,19 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
 import attrs
 import httpx
+from typing_extensions import override
 
+from ._api_response import APIResponse, ResponseInfo
 from ._auth import AuthPlan, Secret, SessionTokenCache, plan_auth
 from ._context import observe_call
 from ._errors import (
     APIConnectionError,
+    APIDecodeError,
     APIStatusError,
     APITimeoutError,
     InvalidArgumentError,
@@ -137,6 +140,21 @@ class Transport:
             rand=self._rand,
         )
 
+    def raw(self) -> Transport:
+        """This transport, its pool, tokens and limiter, answering `APIResponse`s.
+
+        Its `send()` returns an `APIResponse[T]` where the signature says `T`: only the
+        `with_raw_response` proxies (`_raw_response.py`), which retype what they return, use it.
+        """
+        return _RawTransport(
+            self.config,
+            http=self.http,
+            tokens=self.tokens,
+            sleep=self._sleep,
+            clock=self._clock,
+            rand=self._rand,
+        )
+
     async def send(
         self,
         op: Operation[T],
@@ -148,17 +166,13 @@ class Transport:
         options: CallOptions | None = None,
     ) -> T:
         """Send `op` with the caller's arguments and return the decoded response."""
-        options = options or {}
-        # Arguments first: a misspelled `linked_account_id=` is a typo to name, not a
-        # missing linked account.
-        parts = build_request(
-            op, path=path, query=query, headers=headers, body=body, options=options
-        )
-        plan = self._plan(op, headers, query)
-        if plan.linked_account_id is not None:
-            parts.headers["linked_account_id"] = plan.linked_account_id
+        parts, plan = self._prepare(op, path, query, headers, body, options)
         record = CallRecord(op, parts.path, self._clock())
         response = await self._call(op, parts, plan, record)
+        if op.paginated:  # each page carries its response's metadata
+            return self.decode_answer(
+                op, parts.path, response.content, self._info(record, response)
+            )
         result: T = decode_body(
             op,
             status=response.status_code,
@@ -168,6 +182,82 @@ class Transport:
             secrets=_LazySecrets(self),  # gathered only for an error's text
         )
         return result
+
+    async def send_raw(
+        self,
+        op: Operation[T],
+        *,
+        path: Mapping[str, object] | None = None,
+        query: Mapping[str, object] | None = None,
+        headers: Mapping[str, object] | None = None,
+        body: object = NOT_GIVEN,
+        options: CallOptions | None = None,
+    ) -> APIResponse[T]:
+        """Send `op` like `send()`, and return the response with its metadata, undecoded."""
+        parts, plan = self._prepare(op, path, query, headers, body, options)
+        record = CallRecord(op, parts.path, self._clock())
+        response = await self._call(op, parts, plan, record)
+        info = self._info(record, response)
+        decode = _Decoder(self, op, parts.path, response.content, info)
+        return APIResponse(info, decode)
+
+    def _prepare(
+        self,
+        op: Operation[Any],
+        path: Mapping[str, object] | None,
+        query: Mapping[str, object] | None,
+        headers: Mapping[str, object] | None,
+        body: object,
+        options: CallOptions | None,
+    ) -> tuple[RequestParts, AuthPlan]:
+        """The checked request and its credentials plan; raises before anything is sent."""
+        # Arguments first: a misspelled `linked_account_id=` is a typo to name, not a
+        # missing linked account.
+        parts = build_request(
+            op, path=path, query=query, headers=headers, body=body, options=options or {}
+        )
+        plan = self._plan(op, headers, query)
+        if plan.linked_account_id is not None:
+            parts.headers["linked_account_id"] = plan.linked_account_id
+        return parts, plan
+
+    def _info(self, record: CallRecord, response: httpx.Response) -> ResponseInfo:
+        """The public metadata of a call that succeeded, scrubbed of its secrets."""
+        secrets = [secret.reveal() for secret in self._all_secrets() if secret is not None]
+        headers = httpx.Headers(
+            [(name, scrub(value, secrets)) for name, value in response.headers.multi_items()]
+        )
+        return ResponseInfo(
+            operation_id=record.op.id,
+            method=record.op.method,
+            path=record.path,
+            status_code=response.status_code,
+            headers=headers,
+            request_id=request_id_of(headers, ()),
+            elapsed=record.elapsed,
+            attempts=record.attempts,
+            rate_limit_wait=record.rate_limit_wait,
+            http_version=response.http_version,
+        )
+
+    def decode_answer(self, op: Operation[T], path: str, content: bytes, info: ResponseInfo) -> T:
+        """The body decoded as `op` says; a page also gets the response's metadata."""
+        try:
+            result: Any = decode_body(
+                op,
+                status=info.status_code,
+                content=content,
+                path=path,
+                headers=info.headers,
+                secrets=_LazySecrets(self),
+            )
+        except APIDecodeError:
+            del content  # DESIGN §12: the body may echo a credential; this frame outlives it
+            raise
+        if isinstance(result, Page):
+            page: Page[Any] = result  # pyright: ignore[reportUnknownVariableType]
+            return cast("T", attrs.evolve(page, response=info))
+        return cast("T", result)
 
     def paginate(
         self,
@@ -281,7 +371,9 @@ class Transport:
 
     async def _mint(self, linked_account_id: str, force: bool) -> tuple[str, float | None]:
         # force_refresh: after a 401 the server's current token is the one it refused.
-        answer: object = await self.send(
+        # `Transport.send`, not `self.send`: a raw view's mint still wants the token.
+        answer: object = await Transport.send(
+            self,
             _MINT,
             query={"force_refresh": "true" if force else NOT_GIVEN},
             body={"linked_account_id": linked_account_id},
@@ -562,6 +654,60 @@ class Transport:
     def _secrets(self, used: _Credential) -> list[str]:
         candidates = (used.secret, self.config.api_key, self.config.session_token)
         return [secret.reveal() for secret in candidates if secret is not None]
+
+
+class _Decoder(Generic[T]):
+    """Decodes one response's body when `APIResponse.parse()` asks.
+
+    Its repr never shows the body, which may echo a credential (DESIGN §12).
+    """
+
+    __slots__ = ("_content", "_info", "_op", "_path", "_transport")
+
+    def __init__(
+        self,
+        transport: Transport,
+        op: Operation[T],
+        path: str,
+        content: bytes,
+        info: ResponseInfo,
+    ) -> None:
+        self._transport = transport
+        self._op = op
+        self._path = path
+        self._content = content
+        self._info = info
+
+    def __call__(self) -> T:
+        return self._transport.decode_answer(self._op, self._path, self._content, self._info)
+
+    @override
+    def __repr__(self) -> str:
+        return f"<decoder of {self._op.id}>"
+
+
+class _RawTransport(Transport):
+    """A transport whose `send()` answers `APIResponse`s (see `Transport.raw()`)."""
+
+    @override
+    async def send(
+        self,
+        op: Operation[T],
+        *,
+        path: Mapping[str, object] | None = None,
+        query: Mapping[str, object] | None = None,
+        headers: Mapping[str, object] | None = None,
+        body: object = NOT_GIVEN,
+        options: CallOptions | None = None,
+    ) -> T:
+        raw = await self.send_raw(
+            op, path=path, query=query, headers=headers, body=body, options=options
+        )
+        return cast("T", raw)
+
+    @override
+    def raw(self) -> Transport:
+        return self
 
 
 class _LazySecrets:

@@ -20,6 +20,7 @@ from refold_async import NOT_GIVEN as NOT_GIVEN
 from refold_async import APIConnectionError as APIConnectionError
 from refold_async import APIDecodeError as APIDecodeError
 from refold_async import APIRedirectError as APIRedirectError
+from refold_async import APIResponse as APIResponse
 from refold_async import APIResponseTooLargeError as APIResponseTooLargeError
 from refold_async import APIStatusError as APIStatusError
 from refold_async import APITimeoutError as APITimeoutError
@@ -50,6 +51,7 @@ from refold_async import RateLimitQueueTimeout as RateLimitQueueTimeout
 from refold_async import RedisRateLimiter as RedisRateLimiter
 from refold_async import RefoldError as RefoldError
 from refold_async import RefoldUsageError as RefoldUsageError
+from refold_async import ResponseInfo as ResponseInfo
 from refold_async import RetryPolicy as RetryPolicy
 from refold_async import ServerError as ServerError
 from refold_async import Shape as Shape
@@ -78,6 +80,7 @@ __all__ = [
     "APIConnectionError",
     "APIDecodeError",
     "APIRedirectError",
+    "APIResponse",
     "APIResponseTooLargeError",
     "APIStatusError",
     "APITimeoutError",
@@ -116,6 +119,7 @@ __all__ = [
     "Refold",
     "RefoldError",
     "RefoldUsageError",
+    "ResponseInfo",
     "RetryPolicy",
     "ServerError",
     "Shape",

@@ -245,6 +245,17 @@ async def test_json_schema_describes_to_dict_output() -> None:
     assert item["properties"]["webhook_events"] == {"type": "array", "items": {"type": "string"}}
     assert "_id" not in item["properties"]
     assert schema["properties"]["total_docs"] == {"type": "integer"}
+    assert set(schema["properties"]) == {
+        "items",
+        "total_docs",
+        "limit",
+        "page",
+        "total_pages",
+        "has_next_page",
+        "has_prev_page",
+        "next_page",
+        "prev_page",
+    }
     for name, value in _page().to_dict().items():
         assert name in schema["properties"], name
         assert value is not None
