@@ -9,7 +9,7 @@ from typing import Any
 
 from typing_extensions import Unpack
 
-from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
+from refold_async._types import NOT_GIVEN, CallOptions, NotGiven, Uploads
 from refold_async.models import CustomEvent, WebhookFiredResponse
 from refold_async.resources.events import AsyncEvents
 from refold_sync._resource import SyncResource
@@ -134,6 +134,7 @@ class Events(SyncResource[AsyncEvents]):
         event: str | NotGiven = NOT_GIVEN,
         trigger: str | NotGiven = NOT_GIVEN,
         payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> WebhookFiredResponse:
         """Fire a custom event of the application named in the path, starting the workflows that listen for it.
@@ -157,6 +158,14 @@ class Events(SyncResource[AsyncEvents]):
                 the body's `trigger` field.
             payload: The data the started workflows receive, any JSON value. Sent as the body's
                 `payload` field.
+            files: Uploads the server adds to `payload` under their field names, so `payload` must
+                be a JSON object (or left out) when you pass files. Files to upload, by form field
+                name: each a `pathlib.Path`, bytes, a file object opened in binary mode, or a
+                `(filename, content)` or `(filename, content, content_type)` tuple. Given, the
+                request goes as `multipart/form-data`: the other body fields become form fields
+                (text as it is, anything else as JSON text), and paths and file objects are
+                streamed, never read whole into memory. Left out, the body is JSON. A file object
+                that cannot seek is sent once only: such a call is not retried.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
@@ -169,6 +178,7 @@ class Events(SyncResource[AsyncEvents]):
             event=event,
             trigger=trigger,
             payload=payload,
+            files=files,
             **options,
         )
 
@@ -182,6 +192,7 @@ class Events(SyncResource[AsyncEvents]):
         event: str | NotGiven = NOT_GIVEN,
         trigger: str | NotGiven = NOT_GIVEN,
         payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> WebhookFiredResponse:
         """Fire a custom event, starting the workflows that listen for it.
@@ -205,6 +216,14 @@ class Events(SyncResource[AsyncEvents]):
                 the body's `trigger` field.
             payload: The data the started workflows receive, any JSON value. Sent as the body's
                 `payload` field.
+            files: Uploads the server adds to `payload` under their field names, so `payload` must
+                be a JSON object (or left out) when you pass files. Files to upload, by form field
+                name: each a `pathlib.Path`, bytes, a file object opened in binary mode, or a
+                `(filename, content)` or `(filename, content, content_type)` tuple. Given, the
+                request goes as `multipart/form-data`: the other body fields become form fields
+                (text as it is, anything else as JSON text), and paths and file objects are
+                streamed, never read whole into memory. Left out, the body is JSON. A file object
+                that cannot seek is sent once only: such a call is not retried.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
@@ -217,5 +236,6 @@ class Events(SyncResource[AsyncEvents]):
             event=event,
             trigger=trigger,
             payload=payload,
+            files=files,
             **options,
         )
