@@ -11,8 +11,12 @@ The public API is what this module exports; modules whose names start with `_` a
 private. Models live in `refold_async.models`, the emulator in `refold_async.testing`.
 """
 
+import typing as _typing
+
 import attrs as _attrs
 
+from ._api_response import APIResponse as APIResponse
+from ._api_response import ResponseInfo as ResponseInfo
 from ._client import DEFAULT_BASE_URL as DEFAULT_BASE_URL
 from ._client import AsyncRefold as AsyncRefold
 from ._client import ClientOptions as ClientOptions
@@ -40,6 +44,7 @@ from ._errors import ServerError as ServerError
 from ._errors import UnprocessableEntityError as UnprocessableEntityError
 from ._errors import WebhookReplayError as WebhookReplayError
 from ._errors import WebhookSignatureError as WebhookSignatureError
+from ._lazy import attribute_loader as _attribute_loader
 from ._operation import AuthScope as AuthScope
 from ._operation import Operation as Operation
 from ._operation import Param as Param
@@ -61,13 +66,15 @@ from ._types import UploadFile as UploadFile
 from ._types import Uploads as Uploads
 from ._useragent import AppInfo as AppInfo
 from ._useragent import set_app_info as set_app_info
-from .batch import BatchInterrupted as BatchInterrupted
-from .batch import BatchOptions as BatchOptions
-from .batch import BatchProgress as BatchProgress
-from .batch import BatchReport as BatchReport
-from .batch import ItemResult as ItemResult
-from .batch import ItemState as ItemState
-from .batch import JournalMismatchError as JournalMismatchError
+
+if _typing.TYPE_CHECKING:
+    from .batch import BatchInterrupted as BatchInterrupted
+    from .batch import BatchOptions as BatchOptions
+    from .batch import BatchProgress as BatchProgress
+    from .batch import BatchReport as BatchReport
+    from .batch import ItemResult as ItemResult
+    from .batch import ItemState as ItemState
+    from .batch import JournalMismatchError as JournalMismatchError
 
 __version__ = "0.1.0"
 
@@ -77,6 +84,7 @@ __all__ = [
     "APIConnectionError",
     "APIDecodeError",
     "APIRedirectError",
+    "APIResponse",
     "APIResponseTooLargeError",
     "APIStatusError",
     "APITimeoutError",
@@ -116,6 +124,7 @@ __all__ = [
     "RedisRateLimiter",
     "RefoldError",
     "RefoldUsageError",
+    "ResponseInfo",
     "RetryPolicy",
     "ServerError",
     "Shape",
@@ -130,10 +139,26 @@ __all__ = [
 ]
 
 
+# The batch runner loads on first use of one of its names (import cost, #13).
+_BATCH_NAMES = (
+    "BatchInterrupted",
+    "BatchOptions",
+    "BatchProgress",
+    "BatchReport",
+    "ItemResult",
+    "ItemState",
+    "JournalMismatchError",
+)
+if not _typing.TYPE_CHECKING:  # type checkers read the imports above
+    __getattr__ = _attribute_loader(__name__, dict.fromkeys(_BATCH_NAMES, ".batch"))
+
+
 def _publish_module() -> None:
     # Tracebacks and reprs name the public module, not the private one (STYLE §1).
     # attrs classes keep theirs: their string annotations resolve in that module.
     for name in __all__:
+        if name in _BATCH_NAMES:
+            continue  # loaded later; the batch package names its own
         obj = globals()[name]
         if (
             isinstance(obj, type)

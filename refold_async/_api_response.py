@@ -10,7 +10,7 @@ response's, scrubbed of the call's secrets) nor any httpx object.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from typing_extensions import override
 
@@ -137,4 +137,4 @@ class APIResponse(ResponseInfo, Generic[T]):
         if decode is not None:
             self._parsed = decode()
             self._decode = None  # the body and its decoder are dropped once decoded
-        return self._parsed  # type: ignore[return-value]  # set above on first use
+        return cast("T", self._parsed)  # set above on first use

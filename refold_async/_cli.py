@@ -3,27 +3,37 @@
 - `refold demo [--accounts N] [--base-url URL --api-key KEY]` runs a batch job through
   the SDK (`client.batch()`) against the in-process emulator (or a test environment),
   with progress on stderr and a summary on stdout (`refold_async.testing._demo`).
-- `refold emulator [--port N]` serves the emulator over loopback HTTP until Ctrl-C.
+- `refold emulator [--port N] [fault options]` serves the emulator over loopback HTTP until
+  Ctrl-C, after printing its base URL, the API key to use and an `export` line for both
+  (`refold_async.testing._banner`); `--fault-rate`, `--fault-status`, `--latency`,
+  `--seed` and `--rate-limit PER_SECOND:BURST` make it misbehave on purpose.
 - `refold batch report JOURNAL...` summarizes batch journals (the shards of one job
   together); exit status 1 if any item failed or is unknown.
 
-Neither ever prints a key or a token. The emulator's own code is imported only when a
-command needs it.
+`demo` and `batch report` never print a key or a token. `emulator` prints the emulator's
+own test keys, which are fakes the emulator made up or was given for the purpose (it
+is the server side); a key that looks live (`pk…`) is shown by fingerprint only. The
+emulator's own code is imported only when a command needs it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ._client import is_loopback_host
 from ._errors import EnvironmentMismatchError, RefoldError
 from .batch import BatchInterrupted, BatchReport
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from .testing import Emulator
+
+__all__ = ["emulator_from_args", "main", "parse_args"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -44,7 +54,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--api-key", help="a test (tk...) key for --base-url; default: $REFOLD_API_KEY"
     )
-    server = commands.add_parser("emulator", help="serve the emulator over loopback HTTP")
+    _emulator_parser(commands.add_parser("emulator", help="serve the emulator over loopback HTTP"))
+    batch = commands.add_parser("batch", help="batch job tools")
+    batch_commands = batch.add_subparsers(dest="batch_command", required=True)
+    report = batch_commands.add_parser(
+        "report", help="summarize batch journals (several: the shards of one job)"
+    )
+    report.add_argument("journals", nargs="+", metavar="JOURNAL", help="a journal file")
+    report.add_argument(
+        "--jsonl", metavar="PATH", help="also write each unfinished or failed item to PATH"
+    )
+    return parser
+
+
+def _emulator_parser(server: argparse.ArgumentParser) -> None:
     server.add_argument(
         "--port", type=int, default=8787, help="TCP port (default 8787; 0 picks a free one)"
     )
@@ -56,19 +79,81 @@ def _parser() -> argparse.ArgumentParser:
         help="a key to accept (repeatable); default: refold_async.testing.DEFAULT_API_KEY",
     )  # fmt: skip
     server.add_argument(
-        "--execution-delay", type=float, default=1.0, help="seconds an execution runs"
+        "--execution-delay", type=_seconds, default=1.0, help="seconds an execution runs"
     )
-    server.add_argument("--no-rate-limit", action="store_true", help="do not enforce 20/s, burst 5")
-    batch = commands.add_parser("batch", help="batch job tools")
-    batch_commands = batch.add_subparsers(dest="batch_command", required=True)
-    report = batch_commands.add_parser(
-        "report", help="summarize batch journals (several: the shards of one job)"
+    limits = server.add_mutually_exclusive_group()
+    limits.add_argument(
+        "--rate-limit", type=_rate_limit, default=(20.0, 5), metavar="PER_SECOND:BURST",
+        help="the server's budget per credential (default 20:5)",
+    )  # fmt: skip
+    limits.add_argument("--no-rate-limit", action="store_true", help="enforce no rate limit")
+    server.add_argument(
+        "--fault-rate", type=_rate, default=0.0, metavar="RATE",
+        help="fault this share of requests, 0 to 1 (default 0)",
+    )  # fmt: skip
+    server.add_argument(
+        "--fault-status", type=_statuses, metavar="CODE[,CODE...]",
+        help="answer faulted requests with these statuses (400-599), drawn at random; "
+        "default: a mix of 5xx, 429 and dropped connections",
+    )  # fmt: skip
+    server.add_argument(
+        "--latency", type=_seconds, default=0.0, metavar="SECONDS",
+        help="delay every answer by this much (default 0)",
+    )  # fmt: skip
+    server.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the fault draws (default 0): same seed, same faults",
     )
-    report.add_argument("journals", nargs="+", metavar="JOURNAL", help="a journal file")
-    report.add_argument(
-        "--jsonl", metavar="PATH", help="also write each unfinished or failed item to PATH"
-    )
-    return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds must be finite and not negative")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1 (0.1 faults 10%%)")
+    return value
+
+
+def _statuses(text: str) -> tuple[int, ...]:
+    codes: list[int] = []
+    for part in text.split(","):
+        try:
+            code = int(part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not an HTTP status") from None
+        if not 400 <= code <= 599:
+            raise argparse.ArgumentTypeError(
+                f"{code} is not an error status: fault statuses are 400 to 599"
+            )
+        codes.append(code)
+    return tuple(codes)
+
+
+def _rate_limit(text: str) -> tuple[float, int]:
+    per_second, colon, burst = text.partition(":")
+    try:
+        limit = (float(per_second), int(burst))
+    except ValueError:
+        limit = None
+    if not colon or limit is None or not (math.isfinite(limit[0]) and limit[0] > 0) or limit[1] < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not PER_SECOND:BURST with PER_SECOND > 0 and a whole BURST >= 1, e.g. 20:5"
+        )
+    return limit
 
 
 def _positive(text: str) -> int:
@@ -116,18 +201,41 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK if report.failed == 0 else EXIT_FAILED
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    from refold_async.testing import DEFAULT_API_KEY, Emulator
+def emulator_from_args(args: argparse.Namespace) -> Emulator:
+    """The emulator `refold emulator` serves, configured from its parsed options."""
+    from refold_async.testing import DEFAULT_API_KEY, Emulator, Fault
 
     emulator = Emulator(
         api_keys=args.api_keys or [DEFAULT_API_KEY],
-        rate_limit=None if args.no_rate_limit else (20.0, 5),
+        rate_limit=None if args.no_rate_limit else args.rate_limit,
         execution_delay=args.execution_delay,
+        latency=args.latency,
     )
+    if args.fault_rate > 0:
+        if args.fault_status:
+            chosen = [
+                Fault(status=code, retry_after="1" if code == 429 else None)
+                for code in args.fault_status
+            ]
+            emulator.faults.random(rate=args.fault_rate, seed=args.seed, faults=chosen)
+        else:
+            emulator.faults.random(rate=args.fault_rate, seed=args.seed)
+    return emulator
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from refold_async.testing._banner import banner
+
+    emulator = emulator_from_args(args)
     async with emulator.server(host=args.host, port=args.port) as server:
-        keys = len(emulator.api_keys)
         _out(
-            f"Refold emulator listening on {server.url} ({keys} API key{'s' if keys > 1 else ''}; Ctrl-C stops)"
+            banner(
+                emulator,
+                server.url,
+                fault_rate=args.fault_rate,
+                statuses=args.fault_status,
+                seed=args.seed,
+            )
         )
         await server.serve_forever()
 
@@ -135,6 +243,12 @@ async def _serve(args: argparse.Namespace) -> None:
 def _emulator(args: argparse.Namespace) -> int:
     if not is_loopback_host(args.host):
         _err(f"{args.host} is not a loopback address: the emulator serves this machine only")
+        return EXIT_USAGE
+    if args.fault_status and args.fault_rate == 0:
+        _err("--fault-status needs --fault-rate (the share of requests to fault), e.g. 0.1")
+        return EXIT_USAGE
+    if not 0 <= args.port <= 65535:
+        _err(f"--port {args.port} is not a TCP port (0 to 65535; 0 picks a free one)")
         return EXIT_USAGE
     try:
         asyncio.run(_serve(args))
@@ -160,9 +274,14 @@ def _batch_report(args: argparse.Namespace) -> int:
     return EXIT_OK if merged.ok else EXIT_FAILED
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The parsed command line (argparse exits with status 2 and a message on bad input)."""
+    return _parser().parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `refold` command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     if args.command == "demo":
         return _demo(args)
     if args.command == "batch":

@@ -28,7 +28,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import InvalidArgumentError
-from ._pagination import PAGE_WIRE_NAMES, Page
+from ._pagination import LOCAL_FIELD, PAGE_WIRE_NAMES, Page
 from ._structure import StructureFn, fast_structure
 from ._unions import register_union_hook
 
@@ -116,11 +116,17 @@ def _base_class(cls: type) -> type:
     return getattr(cls, "__origin__", None) or cls
 
 
-def _overrides(names: list[str], wire: Mapping[str, str]) -> dict[str, Any]:
-    """cattrs overrides: each attribute under its wire name; `extra_fields` left to us."""
-    overrides: dict[str, Any] = {name: override(rename=wire.get(name, name)) for name in names}
-    if EXTRA_FIELD in overrides:
-        overrides[EXTRA_FIELD] = override(omit=True)
+def _overrides(base: type, wire: Mapping[str, str]) -> dict[str, Any]:
+    """cattrs overrides: each attribute under its wire name; `extra_fields` left to us.
+
+    Fields marked `LOCAL_FIELD` (`Page.response`) never travel: they are omitted.
+    """
+    overrides: dict[str, Any] = {}
+    for field in attrs.fields(base):
+        local = field.name == EXTRA_FIELD or field.metadata.get(LOCAL_FIELD, False)
+        overrides[field.name] = (
+            override(omit=True) if local else override(rename=wire.get(field.name, field.name))
+        )
     return overrides
 
 
@@ -131,7 +137,7 @@ def _slow_structure(conv: cattrs.Converter, cls: Any) -> StructureFn:
     names = [f.name for f in attrs.fields(base)]
     inner = cast(
         "Callable[[Any, Any], Any]",
-        make_dict_structure_fn(cls, conv, **_overrides(names, wire)),
+        make_dict_structure_fn(cls, conv, **_overrides(base, wire)),
     )
     if EXTRA_FIELD not in names:
         return inner
@@ -170,9 +176,8 @@ def _unstructure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[A
     def factory(cls: type) -> Callable[[Any], Any]:
         base = _base_class(cls)
         wire = _WIRE_NAMES.get(base, {})
-        names = [f.name for f in attrs.fields(base)]
         inner: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
-            cls, conv, **_overrides(names, wire)
+            cls, conv, **_overrides(base, wire)
         )
 
         def unstructure(obj: Any) -> dict[str, Any]:

@@ -208,13 +208,16 @@ async def _follow(
 async def _close(response: httpx.Response) -> None:
     # Shielded: a cancelled attempt still closes its connection (an unread body means
     # httpcore drops it rather than returning it to the pool), but briefly.
+    if response.is_closed:
+        return  # read to the end, which closed it
     with anyio.move_on_after(_CLOSE_GRACE, shield=True):
         await response.aclose()
 
 
 async def _read(response: httpx.Response, limits: _Limits) -> httpx.Response:
     """The response with its body read and decoded, or `APIResponseTooLargeError`."""
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    declared_encoding = response.headers.get("content-encoding")
+    encoding = (declared_encoding or "identity").strip().lower()
     declared = response.headers.get("content-length", "")
     if (
         encoding in ("", "identity")
@@ -225,11 +228,22 @@ async def _read(response: httpx.Response, limits: _Limits) -> httpx.Response:
         raise _too_large(response, limits, f"declares {declared} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in _decoded(response, encoding):
+    if encoding in ("identity", "") and not response.is_stream_consumed:
+        chunks_in = response.aiter_raw()  # nothing to decode: no generator of ours between
+    else:
+        chunks_in = _decoded(response, encoding)
+    async for chunk in chunks_in:
         size += len(chunk)
         if size > limits.max_bytes:
             raise _too_large(response, limits, "goes on")
         chunks.append(chunk)
+    body = b"".join(chunks)
+    if declared_encoding is None and declared == str(len(body)):
+        # The headers describe the body as read (no encoding, its length; a length with
+        # transfer-encoding is refused by h11): keep the response, the body stored as
+        # httpx's own read() stores it. A new Response costs more than the rest of a call.
+        response._content = body  # pyright: ignore[reportPrivateUsage]
+        return response
     return httpx.Response(
         response.status_code,
         headers=[
@@ -237,7 +251,7 @@ async def _read(response: httpx.Response, limits: _Limits) -> httpx.Response:
             for name, value in response.headers.multi_items()
             if name.lower() not in _BODY_HEADERS
         ],
-        content=b"".join(chunks),
+        content=body,
         request=response.request,
         extensions=response.extensions,
     )

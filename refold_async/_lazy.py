@@ -24,7 +24,9 @@ def attribute_loader(package: str, homes: Mapping[str, str]) -> Callable[[str], 
         home = homes.get(name)
         if home is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(home, package), name)
+        value = getattr(importlib.import_module(home, package), name)
+        setattr(sys.modules[package], name, value)  # later look-ups: a plain attribute
+        return value
 
     return __getattr__
 

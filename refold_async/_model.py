@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import types
+import typing
 from collections.abc import KeysView, Mapping
 from typing import Any, TypeVar, cast
 
@@ -25,11 +27,13 @@ from typing_extensions import Self, override
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["RefoldModel", "model_from_dict", "to_plain"]
+__all__ = ["LOCAL_FIELD", "RefoldModel", "model_from_dict", "to_plain"]
 
 T = TypeVar("T")
 
 _EXTRA_FIELD = "extra_fields"
+LOCAL_FIELD = "refold_local"
+"""Field metadata key: the field is set by the SDK, never read from or written to JSON."""
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -40,8 +44,9 @@ class RefoldModel:
       enums as their values, nested models, lists and dicts converted too, `None` fields
       left out (the API treats absent and null alike), and unknown fields
       (`extra_fields`) merged back at the top level, as the API sent them.
-    - `from_dict()` decodes what the API sends (or `to_dict(wire=True)` wrote) exactly
-      as a response is decoded, so `Model.from_dict(m.to_dict(wire=True)) == m`.
+    - `from_dict()` decodes what the API sends (or `to_dict()` wrote, with either names)
+      exactly as a response is decoded, so `Model.from_dict(m.to_dict(wire=True)) == m`
+      and `Model.from_dict(m.to_dict()) == m`.
     - Models are not hashable: they hold lists and dicts (`extra_fields` at least), so
       their value can change under a hash. Key sets and dicts by `.id` instead.
     - `dict(model)` equals `model.to_dict()`, and with pydantic installed a model is a
@@ -103,10 +108,12 @@ class RefoldModel:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Decode API data (wire names, as `to_dict(wire=True)` writes) into this model.
+        """Decode API data (or what `to_dict()` wrote) into this model.
 
         The same decoding as a response's: datetimes parsed (always aware), unknown
-        enum values admitted, unknown keys kept in `extra_fields`.
+        enum values admitted, unknown keys kept in `extra_fields`. Keys may be the wire
+        names (`_id`, `createdAt`) or the Python names (`id`, `created_at`); where both
+        are present the wire name wins and the other is kept as an unknown field.
 
         Raises:
             TypeError: `data` is not a mapping.
@@ -159,7 +166,7 @@ def model_from_dict(tp: type[T], data: object) -> T:
 
     if not isinstance(data, Mapping):
         raise TypeError(f"{_name(tp)}.from_dict() needs a mapping, got {type(data).__name__}")
-    mapping = cast("Mapping[str, Any]", data)
+    mapping = _wire_keys(tp, cast("Mapping[str, Any]", data))
     try:
         return structure(mapping, tp)
     except cattrs.BaseValidationError as exc:
@@ -168,6 +175,84 @@ def model_from_dict(tp: type[T], data: object) -> T:
         problems = [str(exc)]
     summary = "; ".join(problems[:3])
     raise InvalidArgumentError(f"the data does not fit {_name(tp)}: {summary}") from None
+
+
+def _wire_keys(tp: object, data: object) -> Any:
+    """`data` with Python attribute names (as `to_dict()` writes) turned into wire names.
+
+    A key is renamed only when the wire name is absent, so API data passes unchanged;
+    nested models, lists and dicts of them are renamed too.
+    """
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            converted = _wire_keys(arg, data)
+            if converted is not data:  # the member that fits the data's shape
+                return converted
+        return data
+    if origin is list and isinstance(data, list):
+        (item_type,) = typing.get_args(tp) or (Any,)
+        return [_wire_keys(item_type, item) for item in cast("list[object]", data)]
+    if origin is dict and isinstance(data, dict):
+        item_type = typing.get_args(tp)[-1] if typing.get_args(tp) else Any
+        mapping = cast("dict[str, Any]", data)
+        return {key: _wire_keys(item_type, value) for key, value in mapping.items()}
+    cls = origin or tp
+    if not _is_model_class(cls) or not isinstance(data, Mapping):
+        return data
+    return _rename(cast("type[Any]", cls), tp, cast("Mapping[str, Any]", data))
+
+
+def _is_model_class(cls: object) -> bool:
+    return isinstance(cls, type) and attrs.has(cls)
+
+
+def _rename(cls: type[Any], tp: object, data: Mapping[str, Any]) -> dict[str, Any]:
+    names = _wire_names(cls)
+    hints = _field_types(cls, tp)
+    out = dict(data)
+    for name, wire in names.items():
+        if name in out and wire not in out and name not in names.values():
+            out[wire] = out.pop(name)
+    for name, field_type in hints.items():
+        key = names.get(name, name)
+        if key in out:
+            out[key] = _wire_keys(field_type, out[key])
+    return out
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        try:
+            hints = typing.get_type_hints(cls)
+        except (NameError, TypeError):  # an annotation that cannot be resolved: not renamed
+            hints = {}
+        _HINTS[cls] = hints
+    return hints
+
+
+def _field_types(cls: type[Any], tp: object) -> dict[str, Any]:
+    """The field types of `cls`, with the type arguments of `tp` (`Page[Webhook]`) put in."""
+    hints = _hints(cls)
+    params: tuple[Any, ...] = getattr(cls, "__parameters__", ())
+    args = typing.get_args(tp)
+    if not params or len(args) != len(params):
+        return hints
+    bound = dict(zip(params, args, strict=True))
+    return {name: _bind(hint, bound) for name, hint in hints.items()}
+
+
+def _bind(hint: Any, bound: dict[Any, Any]) -> Any:
+    if hint in bound:
+        return bound[hint]
+    origin = typing.get_origin(hint)
+    if origin in (list, dict):
+        return types.GenericAlias(origin, tuple(_bind(arg, bound) for arg in typing.get_args(hint)))
+    return hint
 
 
 def _name(tp: object) -> str:
@@ -214,8 +299,8 @@ def _plain_fields(obj: object, *, wire: bool) -> dict[str, Any]:
     names: Mapping[str, str] = _wire_names(cls) if wire else {}
     data: dict[str, Any] = {}
     for field in attrs.fields(cls):
-        if field.name == _EXTRA_FIELD:
-            continue
+        if field.name == _EXTRA_FIELD or field.metadata.get(LOCAL_FIELD):
+            continue  # `Page.response` is the SDK's metadata, not the API's data
         value = getattr(obj, field.name)
         if value is not None:
             data[names.get(field.name) or field.name] = value

@@ -14,9 +14,11 @@ from typing import Any, Generic, TypeVar, overload
 import attrs
 from typing_extensions import override
 
-from ._model import RefoldModel
+from ._api_response import ResponseInfo
+from ._model import LOCAL_FIELD, RefoldModel
 
-__all__ = ["AsyncPaginator", "Page"]
+__all__ = ["LOCAL_FIELD", "AsyncPaginator", "Page"]
+
 
 T = TypeVar("T")
 
@@ -35,11 +37,15 @@ class Page(RefoldModel, Generic[T]):
         has_prev_page: Whether a page precedes this one.
         next_page: The next page's number, if any.
         prev_page: The previous page's number, if any.
+        response: The HTTP response that brought this page, and what its call cost
+            (status, headers, request id, elapsed time, attempts, rate-limit wait).
+            Set on every page a paginated method fetched; `None` on a page you made.
 
     Example:
         ```python
         page = await client.linked_accounts.list(limit=50)
         print(page.total_docs, [account.id for account in page])
+        print(page.response.request_id, page.response.elapsed)
         ```
     """
 
@@ -53,6 +59,9 @@ class Page(RefoldModel, Generic[T]):
     next_page: int | None = None
     prev_page: int | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
+    response: ResponseInfo | None = attrs.field(
+        default=None, eq=False, repr=False, metadata={LOCAL_FIELD: True}
+    )
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.items)

@@ -132,22 +132,40 @@ def build_request(
 
 def expand_path(template: str, values: Mapping[str, object]) -> str:
     """Fill the template's placeholders, each value percent-encoded as one segment."""
+    parts = _TEMPLATES.get(template)
+    if parts is None:
+        parts = _TEMPLATES[template] = _PLACEHOLDER.split(template)
+    if len(parts) == 1:
+        return _checked_length(template)  # no placeholder: no work per call (#13)
+    pieces = list(parts)
+    for i in range(1, len(pieces), 2):  # the odd pieces are placeholder names
+        pieces[i] = _segment(pieces[i], values)
+    return _checked_length("".join(pieces))
 
-    def segment(match: re.Match[str]) -> str:
-        name = match.group(1)
-        value = values.get(name)
-        if value is None or isinstance(value, NotGiven) or value == "":
-            raise InvalidArgumentError(f"path parameter {name!r} is required and may not be empty")
-        text = quote(_text(value), safe="")
-        if len(text) > MAX_PATH_LENGTH:
-            raise InvalidArgumentError(
-                f"path parameter {name!r} is {len(text)} characters long once encoded; "
-                f"a request path may have at most {MAX_PATH_LENGTH}"
-            )
-        # "." and ".." would be resolved away by URL normalisation: keep them a segment.
-        return text.replace(".", "%2E") if text in {".", ".."} else text
 
-    path = _PLACEHOLDER.sub(segment, template)
+# A template's text split at its placeholders (`re.split` keeps the names at odd indexes).
+_TEMPLATES: dict[str, list[str]] = {}
+# Path segments that percent-encoding leaves as they are (no "." : "." and ".." are special).
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_~-]+")
+
+
+def _segment(name: str, values: Mapping[str, object]) -> str:
+    value = values.get(name)
+    if value is None or isinstance(value, NotGiven) or value == "":
+        raise InvalidArgumentError(f"path parameter {name!r} is required and may not be empty")
+    if type(value) is str and len(value) <= MAX_PATH_LENGTH and _PLAIN_SEGMENT.fullmatch(value):
+        return value  # what quote() would give back
+    text = quote(_text(value), safe="")
+    if len(text) > MAX_PATH_LENGTH:
+        raise InvalidArgumentError(
+            f"path parameter {name!r} is {len(text)} characters long once encoded; "
+            f"a request path may have at most {MAX_PATH_LENGTH}"
+        )
+    # "." and ".." would be resolved away by URL normalisation: keep them a segment.
+    return text.replace(".", "%2E") if text in {".", ".."} else text
+
+
+def _checked_length(path: str) -> str:
     if len(path) > MAX_PATH_LENGTH:
         raise InvalidArgumentError(
             f"the request path is {len(path)} characters long once encoded; "

@@ -115,6 +115,7 @@ def _compile(
     ns: dict[str, Any] = {"_slow": slow, "_cls": base, "_M": _MISSING_VALUE}
     body: list[str] = []
     call: list[str] = []
+    slots: list[tuple[str, str]] = []
     known: set[str] = set()
     has_extra = False
     for i, field in enumerate(fields):
@@ -156,6 +157,7 @@ def _compile(
             body.append("    else:")
             body.extend("    " + line for line in lines)
         call.append(f"{field.alias}=a{i}")
+        slots.append((name, f"a{i}"))
     if has_extra:
         ns["_known"] = frozenset(known)
         extra_alias = attrs.fields_dict(base)[extra_field].alias
@@ -164,6 +166,7 @@ def _compile(
         body.append("    else:")
         body.append("        e = {k: w for k, w in data.items() if k not in _known}")
         call.append(f"{extra_alias}=e")
+        slots.append((extra_field, "e"))
     name = f"structure_{base.__name__}"
     source = "\n".join(
         [
@@ -173,7 +176,7 @@ def _compile(
             "  try:",
             "    g = data.get",
             *body,
-            f"    return _cls({', '.join(call)})",
+            *_construct(base, call, slots, ns),
             "  except Exception:",
             "    return _slow(data, tp)",
         ]
@@ -182,6 +185,45 @@ def _compile(
     exec(code, ns)  # noqa: S102 - our own generated source, built from the class's fields
     fn: StructureFn = ns[name]
     return fn
+
+
+def _construct(
+    base: Any, call: list[str], slots: list[tuple[str, str]], ns: dict[str, Any]
+) -> list[str]:
+    """Lines (at 4 spaces) that build and return the instance from the `a{i}` values.
+
+    A slotted class whose `__init__` is attrs' own and does nothing but store the values
+    (no validators, converters or init hooks) is filled slot by slot, as that `__init__`
+    would, at half its cost; any other class is called.
+    """
+    if not _plain_init(base, [name for name, _ in slots]):
+        return [f"    return _cls({', '.join(call)})"]
+    ns["_new"] = object.__new__
+    lines = ["    o = _new(_cls)"]
+    for j, (name, variable) in enumerate(slots):
+        ns[f"s{j}"] = getattr(base, name).__set__
+        lines.append(f"    s{j}(o, {variable})")
+    return [*lines, "    return o"]
+
+
+def _plain_init(base: Any, names: list[str]) -> bool:
+    init = getattr(base, "__init__", None)
+    code = getattr(init, "__code__", None)
+    if code is None or not code.co_filename.startswith("<attrs generated"):
+        return False
+    if "__slots__" not in base.__dict__:
+        return False
+    if hasattr(base, "__attrs_pre_init__") or hasattr(base, "__attrs_post_init__"):
+        return False
+    fields = attrs.fields(base)
+    if sorted(f.name for f in fields) != sorted(names):
+        return False
+    for field in fields:
+        if field.validator is not None or field.converter is not None or not field.init:
+            return False
+        if not isinstance(getattr(base, field.name, None), types.MemberDescriptorType):
+            return False
+    return True
 
 
 class _MissingValue:

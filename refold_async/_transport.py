@@ -17,17 +17,20 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
 import attrs
 import httpx
+from typing_extensions import override
 
+from ._api_response import APIResponse, ResponseInfo
 from ._auth import AuthPlan, Secret, SessionTokenCache, plan_auth
 from ._context import observe_call
 from ._errors import (
     APIConnectionError,
+    APIDecodeError,
     APIStatusError,
     APITimeoutError,
     InvalidArgumentError,
@@ -64,6 +67,9 @@ logger = logging.getLogger("refold")
 
 _NOTABLE_WAIT = 0.5  # a wait for a slot at least this long is logged
 _LONGEST_PAUSE = 900.0  # a 429 never pauses a bucket for longer than this
+_MAX_PLANS = 1024  # auth plans kept per transport, by operation and linked account
+# Header names (as the request builder writes them, in lower case) that change ours.
+_HEADERS_OF_OURS = frozenset({"user-agent", "accept-encoding"})
 
 _MINT: Operation[Any] = Operation(
     id="generateSessionTokenForLinkedAccount",
@@ -118,6 +124,9 @@ class Transport:
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
+        # Constant per operation (and linked account) for this transport's config (#13).
+        self._plans: dict[tuple[int, str | None], tuple[Operation[Any], AuthPlan]] = {}
+        self._base_headers: tuple[str, dict[str, str]] | None = None
 
     def derive(
         self, config: TransportConfig, *, tokens: SessionTokenCache | None = None
@@ -127,6 +136,21 @@ class Transport:
             config,
             http=self.http,
             tokens=tokens or self.tokens,
+            sleep=self._sleep,
+            clock=self._clock,
+            rand=self._rand,
+        )
+
+    def raw(self) -> Transport:
+        """This transport, its pool, tokens and limiter, answering `APIResponse`s.
+
+        Its `send()` returns an `APIResponse[T]` where the signature says `T`: only the
+        `with_raw_response` proxies (`_raw_response.py`), which retype what they return, use it.
+        """
+        return _RawTransport(
+            self.config,
+            http=self.http,
+            tokens=self.tokens,
             sleep=self._sleep,
             clock=self._clock,
             rand=self._rand,
@@ -147,26 +171,106 @@ class Transport:
 
         `files` (operations that take uploads) sends the body as `multipart/form-data`.
         """
-        options = options or {}
-        # Arguments first: a misspelled `linked_account_id=` is a typo to name, not a
-        # missing linked account.
-        parts = build_request(
-            op, path=path, query=query, headers=headers, body=body, options=options, files=files
-        )
-        plan = self._plan(op, headers, query)
-        if plan.linked_account_id is not None:
-            parts.headers["linked_account_id"] = plan.linked_account_id
+        parts, plan = self._prepare(op, path, query, headers, body, options, files)
         record = CallRecord(op, parts.path, self._clock())
         response = await self._call(op, parts, plan, record)
+        if op.paginated:  # each page carries its response's metadata
+            return self.decode_answer(
+                op, parts.path, response.content, self._info(record, response)
+            )
         result: T = decode_body(
             op,
             status=response.status_code,
             content=response.content,
             path=parts.path,
             headers=response.headers,
-            secrets=self._all_secrets(),
+            secrets=_LazySecrets(self),  # gathered only for an error's text
         )
         return result
+
+    async def send_raw(
+        self,
+        op: Operation[T],
+        *,
+        path: Mapping[str, object] | None = None,
+        query: Mapping[str, object] | None = None,
+        headers: Mapping[str, object] | None = None,
+        body: object = NOT_GIVEN,
+        options: CallOptions | None = None,
+        files: object = None,
+    ) -> APIResponse[T]:
+        """Send `op` like `send()`, and return the response with its metadata, undecoded."""
+        parts, plan = self._prepare(op, path, query, headers, body, options, files)
+        record = CallRecord(op, parts.path, self._clock())
+        response = await self._call(op, parts, plan, record)
+        info = self._info(record, response)
+        decode = _Decoder(self, op, parts.path, response.content, info)
+        return APIResponse(info, decode)
+
+    def _prepare(
+        self,
+        op: Operation[Any],
+        path: Mapping[str, object] | None,
+        query: Mapping[str, object] | None,
+        headers: Mapping[str, object] | None,
+        body: object,
+        options: CallOptions | None,
+        files: object = None,
+    ) -> tuple[RequestParts, AuthPlan]:
+        """The checked request and its credentials plan; raises before anything is sent."""
+        # Arguments first: a misspelled `linked_account_id=` is a typo to name, not a
+        # missing linked account.
+        parts = build_request(
+            op,
+            path=path,
+            query=query,
+            headers=headers,
+            body=body,
+            options=options or {},
+            files=files,
+        )
+        plan = self._plan(op, headers, query)
+        if plan.linked_account_id is not None:
+            parts.headers["linked_account_id"] = plan.linked_account_id
+        return parts, plan
+
+    def _info(self, record: CallRecord, response: httpx.Response) -> ResponseInfo:
+        """The public metadata of a call that succeeded, scrubbed of its secrets."""
+        secrets = [secret.reveal() for secret in self._all_secrets() if secret is not None]
+        headers = httpx.Headers(
+            [(name, scrub(value, secrets)) for name, value in response.headers.multi_items()]
+        )
+        return ResponseInfo(
+            operation_id=record.op.id,
+            method=record.op.method,
+            path=record.path,
+            status_code=response.status_code,
+            headers=headers,
+            request_id=request_id_of(headers, ()),
+            elapsed=record.elapsed,
+            attempts=record.attempts,
+            rate_limit_wait=record.rate_limit_wait,
+            http_version=response.http_version,
+        )
+
+    def decode_answer(self, op: Operation[T], path: str, content: bytes, info: ResponseInfo) -> T:
+        """The body decoded as `op` says; a page also gets the response's metadata."""
+        try:
+            result: Any = decode_body(
+                op,
+                status=info.status_code,
+                content=content,
+                path=path,
+                headers=info.headers,
+                secrets=_LazySecrets(self),
+            )
+        except APIDecodeError:
+            del content  # DESIGN §12: the body may echo a credential; this frame outlives it
+            raise
+        if isinstance(result, Page):
+            page: Page[Any] = result  # pyright: ignore[reportUnknownVariableType]
+            return cast("T", attrs.evolve(page, response=info))
+        return cast("T", result)
 
     def paginate(
         self,
@@ -253,12 +357,19 @@ class Transport:
                 f"{in_query!r} in the query): pass one"
             )
         linked = in_header or in_query or self.config.linked_account_id
-        return plan_auth(
+        cached = self._plans.get((id(op), linked))
+        if cached is not None and cached[0] is op:
+            return cached[1]
+        plan = plan_auth(
             op,
             api_key=self.config.api_key,
             session_token=self.config.session_token,
             linked_account_id=linked,
         )
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()  # many linked accounts: start over rather than grow
+        self._plans[(id(op), linked)] = (op, plan)
+        return plan
 
     async def _credential(self, plan: AuthPlan, *, force_mint: bool) -> _Credential:
         """The credential for this attempt: the key, a token, a minted token, or none."""
@@ -273,7 +384,9 @@ class Transport:
 
     async def _mint(self, linked_account_id: str, force: bool) -> tuple[str, float | None]:
         # force_refresh: after a 401 the server's current token is the one it refused.
-        answer: object = await self.send(
+        # `Transport.send`, not `self.send`: a raw view's mint still wants the token.
+        answer: object = await Transport.send(
+            self,
             _MINT,
             query={"force_refresh": "true" if force else NOT_GIVEN},
             body={"linked_account_id": linked_account_id},
@@ -327,7 +440,10 @@ class Transport:
         observer = observe_call(op)  # batch hooks (refold_async._context); None otherwise
         while True:
             attempt += 1
-            credential = await self._credential(plan, force_mint=reminted)
+            if plan.key is not None:  # the API key: nothing to wait for
+                credential = _Credential("x-api-key", plan.key)
+            else:
+                credential = await self._credential(plan, force_mint=reminted)
             bucket = f"{self.config.base_url}#{credential.fingerprint}"
             elapsed = 0.0 if started is None else self._clock() - started
             remaining = None if policy.deadline is None else policy.deadline - elapsed
@@ -470,15 +586,12 @@ class Transport:
         pacing: Departure,
         files: list[Any],
     ) -> _Attempt:
-        headers = {**self.config.default_headers, **parts.headers}
-        ours = self.config.user_agent or current_user_agent()
-        headers["user-agent"] = join_user_agent(headers.get("user-agent"), ours)
         try:
             request = self.http.build_request(
                 parts.method,
                 self.config.base_url + parts.path,
                 params=list(parts.params) or None,
-                headers=with_accepted_encodings(headers),
+                headers=self._headers(parts.headers),
                 json=parts.json if parts.has_json else None,
                 data=dict(parts.form) if files else None,
                 files=files or None,
@@ -562,6 +675,22 @@ class Transport:
             secrets=secrets,
         )
 
+    def _headers(self, own: Mapping[str, str]) -> dict[str, str]:
+        """The request's headers: the client's defaults, then the call's, and ours."""
+        ours = self.config.user_agent or current_user_agent()
+        if own.keys().isdisjoint(_HEADERS_OF_OURS):
+            # The common case: the defaults with ours are the same for every call (#13).
+            base = self._base_headers
+            if base is None or base[0] != ours:
+                base = self._base_headers = (ours, self._merged_headers({}, ours))
+            return {**base[1], **own}
+        return self._merged_headers(own, ours)
+
+    def _merged_headers(self, own: Mapping[str, str], ours: str) -> dict[str, str]:
+        headers = {**self.config.default_headers, **own}
+        headers["user-agent"] = join_user_agent(headers.get("user-agent"), ours)
+        return with_accepted_encodings(headers)
+
     def _all_secrets(self) -> tuple[Secret | None, ...]:
         """Every credential this transport may have used, for scrubbing."""
         return (self.config.api_key, self.config.session_token, *self.tokens.secrets())
@@ -569,6 +698,73 @@ class Transport:
     def _secrets(self, used: _Credential) -> list[str]:
         candidates = (used.secret, self.config.api_key, self.config.session_token)
         return [secret.reveal() for secret in candidates if secret is not None]
+
+
+class _Decoder(Generic[T]):
+    """Decodes one response's body when `APIResponse.parse()` asks.
+
+    Its repr never shows the body, which may echo a credential (DESIGN §12).
+    """
+
+    __slots__ = ("_content", "_info", "_op", "_path", "_transport")
+
+    def __init__(
+        self,
+        transport: Transport,
+        op: Operation[T],
+        path: str,
+        content: bytes,
+        info: ResponseInfo,
+    ) -> None:
+        self._transport = transport
+        self._op = op
+        self._path = path
+        self._content = content
+        self._info = info
+
+    def __call__(self) -> T:
+        return self._transport.decode_answer(self._op, self._path, self._content, self._info)
+
+    @override
+    def __repr__(self) -> str:
+        return f"<decoder of {self._op.id}>"
+
+
+class _RawTransport(Transport):
+    """A transport whose `send()` answers `APIResponse`s (see `Transport.raw()`)."""
+
+    @override
+    async def send(
+        self,
+        op: Operation[T],
+        *,
+        path: Mapping[str, object] | None = None,
+        query: Mapping[str, object] | None = None,
+        headers: Mapping[str, object] | None = None,
+        body: object = NOT_GIVEN,
+        options: CallOptions | None = None,
+        files: object = None,
+    ) -> T:
+        raw = await self.send_raw(
+            op, path=path, query=query, headers=headers, body=body, options=options, files=files
+        )
+        return cast("T", raw)
+
+    @override
+    def raw(self) -> Transport:
+        return self
+
+
+class _LazySecrets:
+    """Every credential of a transport, gathered when iterated (only for an error's text)."""
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def __iter__(self) -> Iterator[Secret | None]:
+        return iter(self._transport._all_secrets())  # pyright: ignore[reportPrivateUsage]
 
 
 class _Credential:

@@ -13,11 +13,14 @@ options and page types are `refold_async`'s own objects, re-exported here so one
 serves. Models live in `refold_async.models`.
 """
 
+from typing import TYPE_CHECKING
+
 from refold_async import DEFAULT_BASE_URL as DEFAULT_BASE_URL
 from refold_async import NOT_GIVEN as NOT_GIVEN
 from refold_async import APIConnectionError as APIConnectionError
 from refold_async import APIDecodeError as APIDecodeError
 from refold_async import APIRedirectError as APIRedirectError
+from refold_async import APIResponse as APIResponse
 from refold_async import APIResponseTooLargeError as APIResponseTooLargeError
 from refold_async import APIStatusError as APIStatusError
 from refold_async import APITimeoutError as APITimeoutError
@@ -25,10 +28,6 @@ from refold_async import AppInfo as AppInfo
 from refold_async import AuthenticationError as AuthenticationError
 from refold_async import AuthScope as AuthScope
 from refold_async import BadRequestError as BadRequestError
-from refold_async import BatchInterrupted as BatchInterrupted
-from refold_async import BatchOptions as BatchOptions
-from refold_async import BatchProgress as BatchProgress
-from refold_async import BatchReport as BatchReport
 from refold_async import CallOptions as CallOptions
 from refold_async import ClientClosedError as ClientClosedError
 from refold_async import ClientOptions as ClientOptions
@@ -36,9 +35,6 @@ from refold_async import ConflictError as ConflictError
 from refold_async import EnvironmentMismatchError as EnvironmentMismatchError
 from refold_async import HostRateLimiter as HostRateLimiter
 from refold_async import InvalidArgumentError as InvalidArgumentError
-from refold_async import ItemResult as ItemResult
-from refold_async import ItemState as ItemState
-from refold_async import JournalMismatchError as JournalMismatchError
 from refold_async import LocalRateLimiter as LocalRateLimiter
 from refold_async import MissingCredentialError as MissingCredentialError
 from refold_async import MissingLinkedAccountError as MissingLinkedAccountError
@@ -55,6 +51,7 @@ from refold_async import RateLimitQueueTimeout as RateLimitQueueTimeout
 from refold_async import RedisRateLimiter as RedisRateLimiter
 from refold_async import RefoldError as RefoldError
 from refold_async import RefoldUsageError as RefoldUsageError
+from refold_async import ResponseInfo as ResponseInfo
 from refold_async import RetryPolicy as RetryPolicy
 from refold_async import ServerError as ServerError
 from refold_async import Shape as Shape
@@ -66,9 +63,19 @@ from refold_async import Uploads as Uploads
 from refold_async import WebhookReplayError as WebhookReplayError
 from refold_async import WebhookSignatureError as WebhookSignatureError
 from refold_async import set_app_info as set_app_info
+from refold_async._lazy import attribute_loader
 
 from ._client import Refold as Refold
 from ._resource import SyncPaginator as SyncPaginator
+
+if TYPE_CHECKING:
+    from refold_async import BatchInterrupted as BatchInterrupted
+    from refold_async import BatchOptions as BatchOptions
+    from refold_async import BatchProgress as BatchProgress
+    from refold_async import BatchReport as BatchReport
+    from refold_async import ItemResult as ItemResult
+    from refold_async import ItemState as ItemState
+    from refold_async import JournalMismatchError as JournalMismatchError
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -76,6 +83,7 @@ __all__ = [
     "APIConnectionError",
     "APIDecodeError",
     "APIRedirectError",
+    "APIResponse",
     "APIResponseTooLargeError",
     "APIStatusError",
     "APITimeoutError",
@@ -114,6 +122,7 @@ __all__ = [
     "Refold",
     "RefoldError",
     "RefoldUsageError",
+    "ResponseInfo",
     "RetryPolicy",
     "ServerError",
     "Shape",
@@ -129,3 +138,20 @@ __all__ = [
 ]
 
 SyncPaginator.__module__ = __name__
+
+if not TYPE_CHECKING:  # the batch runner loads on first use (import cost, #13)
+    __getattr__ = attribute_loader(
+        __name__,
+        dict.fromkeys(
+            (
+                "BatchInterrupted",
+                "BatchOptions",
+                "BatchProgress",
+                "BatchReport",
+                "ItemResult",
+                "ItemState",
+                "JournalMismatchError",
+            ),
+            "refold_async",
+        ),
+    )

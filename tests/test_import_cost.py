@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+import refold_async
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Optional parts: each must load only when its feature is used.
@@ -90,8 +92,9 @@ def test_optional_parts_stay_unloaded(loaded: dict[str, Any], stage: str) -> Non
 
 @pytest.mark.parametrize("stage", ["after_async", "after_sync"])
 def test_import_loads_no_model_module(loaded: dict[str, Any], stage: str) -> None:
-    """Importing either package loads no model module and no resource module."""
+    """Importing either package loads no model module, no resource module, no batch runner."""
     assert _model_modules(loaded[stage]) == set()
+    assert [m for m in loaded[stage] if m.startswith("refold_async.batch")] == []
     assert [m for m in loaded[stage] if m.startswith("refold_async.resources.")] == []
 
 
@@ -107,6 +110,20 @@ def test_first_call_loads_only_the_models_it_needs(loaded: dict[str, Any]) -> No
     assert "refold_async.models._wire" not in models
     resources = [m for m in loaded["after_call"] if m.startswith("refold_async.resources.")]
     assert resources == ["refold_async.resources.linked_accounts"]
+
+
+def test_lazy_batch_names_resolve() -> None:
+    """The batch names of both packages resolve to the batch package's own classes."""
+    import refold_async.batch as batch
+    import refold_sync
+
+    for name in batch.__all__:
+        if name == "shard_of":
+            continue
+        assert getattr(refold_async, name) is getattr(batch, name)
+        assert getattr(refold_sync, name) is getattr(batch, name)
+    with pytest.raises(AttributeError, match="NoSuchName"):
+        getattr(refold_async, "NoSuchName")  # noqa: B009 - the point is a dynamic look-up
 
 
 def test_lazy_model_names_resolve() -> None:

@@ -9,12 +9,14 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import ActionInput, ActionResult, ActionSummary
 
-__all__ = ["AsyncActions"]
+__all__ = ["AsyncActions", "AsyncActionsWithRawResponse"]
 
 LIST_ACTIONS: Operation[list[ActionSummary]] = Operation(
     id="listActions",
@@ -83,6 +85,11 @@ EXECUTE_ACTION: Operation[ActionResult] = Operation(
 
 class AsyncActions(AsyncResource):
     """Operations on actions, reached as `client.actions`."""
+
+    @property
+    def with_raw_response(self) -> AsyncActionsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncActionsWithRawResponse(self)
 
     async def list(
         self,
@@ -170,4 +177,52 @@ class AsyncActions(AsyncResource):
             headers={"linked_account_id": linked_account_id},
             body=body,
             options=options,
+        )
+
+
+class AsyncActionsWithRawResponse(AsyncRawResource[AsyncActions]):
+    """`client.actions.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[ActionSummary]]:
+        """`AsyncActions.list()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.list, slug, linked_account_id=linked_account_id, **options
+        )
+
+    async def retrieve(
+        self,
+        slug: str,
+        action_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[ActionInput]]:
+        """`AsyncActions.retrieve()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve, slug, action_id, linked_account_id=linked_account_id, **options
+        )
+
+    async def execute(
+        self,
+        slug: str,
+        action_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        body: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ActionResult]:
+        """`AsyncActions.execute()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.execute,
+            slug,
+            action_id,
+            linked_account_id=linked_account_id,
+            body=body,
+            **options,
         )

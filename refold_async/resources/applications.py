@@ -8,12 +8,14 @@ import builtins
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Application
 
-__all__ = ["AsyncApplications"]
+__all__ = ["AsyncApplications", "AsyncApplicationsWithRawResponse"]
 
 LIST_APPLICATIONS_FOR_LINKED_ACCOUNT: Operation[list[Application]] = Operation(
     id="listApplicationsForLinkedAccount",
@@ -69,6 +71,11 @@ GET_APPLICATION_BY_SLUG: Operation[Application] = Operation(
 
 class AsyncApplications(AsyncResource):
     """Operations on applications, reached as `client.applications`."""
+
+    @property
+    def with_raw_response(self) -> AsyncApplicationsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncApplicationsWithRawResponse(self)
 
     async def list(
         self,
@@ -154,4 +161,54 @@ class AsyncApplications(AsyncResource):
             },
             headers={"linked_account_id": linked_account_id},
             options=options,
+        )
+
+
+class AsyncApplicationsWithRawResponse(AsyncRawResource[AsyncApplications]):
+    """`client.applications.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        *,
+        query_linked_account_id: str | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        tags: str | NotGiven = NOT_GIVEN,
+        ecosystem: bool | NotGiven = NOT_GIVEN,
+        auth_type: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[Application]]:
+        """`AsyncApplications.list()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.list,
+            query_linked_account_id=query_linked_account_id,
+            slug=slug,
+            tags=tags,
+            ecosystem=ecosystem,
+            auth_type=auth_type,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def retrieve(
+        self,
+        slug: str,
+        *,
+        query_linked_account_id: str | NotGiven = NOT_GIVEN,
+        tags: str | NotGiven = NOT_GIVEN,
+        ecosystem: bool | NotGiven = NOT_GIVEN,
+        auth_type: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Application]:
+        """`AsyncApplications.retrieve()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve,
+            slug,
+            query_linked_account_id=query_linked_account_id,
+            tags=tags,
+            ecosystem=ecosystem,
+            auth_type=auth_type,
+            linked_account_id=linked_account_id,
+            **options,
         )

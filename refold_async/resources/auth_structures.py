@@ -8,11 +8,13 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import CallOptions
 
-__all__ = ["AsyncAuthStructures"]
+__all__ = ["AsyncAuthStructures", "AsyncAuthStructuresWithRawResponse"]
 
 GET_AUTH_STRUCTURE_FOR_APP: Operation[dict[str, dict[str, Any]]] = Operation(
     id="getAuthStructureForApp",
@@ -28,6 +30,11 @@ GET_AUTH_STRUCTURE_FOR_APP: Operation[dict[str, dict[str, Any]]] = Operation(
 
 class AsyncAuthStructures(AsyncResource):
     """Operations on auth structure, reached as `client.auth_structures`."""
+
+    @property
+    def with_raw_response(self) -> AsyncAuthStructuresWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncAuthStructuresWithRawResponse(self)
 
     async def retrieve(
         self,
@@ -47,3 +54,15 @@ class AsyncAuthStructures(AsyncResource):
         return await self._transport.send(
             GET_AUTH_STRUCTURE_FOR_APP, path={"slug": slug}, options=options
         )
+
+
+class AsyncAuthStructuresWithRawResponse(AsyncRawResource[AsyncAuthStructures]):
+    """`client.auth_structures.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def retrieve(
+        self,
+        slug: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, dict[str, Any]]]:
+        """`AsyncAuthStructures.retrieve()`, answering its `APIResponse`."""
+        return await self._call(self._resource.retrieve, slug, **options)

@@ -8,12 +8,14 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import ApplicationConfig, ConfigField
 
-__all__ = ["AsyncConfigFields"]
+__all__ = ["AsyncConfigFields", "AsyncConfigFieldsWithRawResponse"]
 
 GET_CONFIG_FIELDS: Operation[ApplicationConfig] = Operation(
     id="getConfigFields",
@@ -143,6 +145,11 @@ GET_RULE_ENGINE_OPTIONS: Operation[dict[str, Any]] = Operation(
 
 class AsyncConfigFields(AsyncResource):
     """Operations on config fields, reached as `client.config_fields`."""
+
+    @property
+    def with_raw_response(self) -> AsyncConfigFieldsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncConfigFieldsWithRawResponse(self)
 
     async def list(
         self,
@@ -341,4 +348,116 @@ class AsyncConfigFields(AsyncResource):
             headers={"linked_account_id": linked_account_id, "slug": slug},
             body={"rule_column": rule_column},
             options=options,
+        )
+
+
+class AsyncConfigFieldsWithRawResponse(AsyncRawResource[AsyncConfigFields]):
+    """`client.config_fields.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        *,
+        slug: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ApplicationConfig]:
+        """`AsyncConfigFields.list()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.list, slug=slug, linked_account_id=linked_account_id, **options
+        )
+
+    async def retrieve_options(
+        self,
+        field_id: str,
+        *,
+        slug: str,
+        config_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        value: Any | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ConfigField]:
+        """`AsyncConfigFields.retrieve_options()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve_options,
+            field_id,
+            slug=slug,
+            config_id=config_id,
+            workflow_id=workflow_id,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            value=value,
+            **options,
+        )
+
+    async def update(
+        self,
+        field_id: str,
+        *,
+        slug: str,
+        config_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        value: Any | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ConfigField]:
+        """`AsyncConfigFields.update()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.update,
+            field_id,
+            slug=slug,
+            config_id=config_id,
+            workflow_id=workflow_id,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            value=value,
+            **options,
+        )
+
+    async def delete(
+        self,
+        field_id: str,
+        *,
+        slug: str,
+        config_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ConfigField]:
+        """`AsyncConfigFields.delete()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete,
+            field_id,
+            slug=slug,
+            config_id=config_id,
+            workflow_id=workflow_id,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            **options,
+        )
+
+    async def retrieve_rule_options(
+        self,
+        field_id: str,
+        *,
+        slug: str,
+        rule_column: dict[str, Any],
+        config_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`AsyncConfigFields.retrieve_rule_options()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve_rule_options,
+            field_id,
+            slug=slug,
+            rule_column=rule_column,
+            config_id=config_id,
+            workflow_id=workflow_id,
+            linked_account_id=linked_account_id,
+            **options,
         )

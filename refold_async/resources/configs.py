@@ -9,7 +9,9 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import (
@@ -20,7 +22,7 @@ from refold_async.models import (
     ToggleWorkflowResponse,
 )
 
-__all__ = ["AsyncConfigs"]
+__all__ = ["AsyncConfigs", "AsyncConfigsWithRawResponse"]
 
 GET_OR_CREATE_CONFIG: Operation[ApplicationConfig] = Operation(
     id="getOrCreateConfig",
@@ -227,6 +229,11 @@ LIST_CONFIGS_FOR_APPLICATION: Operation[list[ConfigSummary]] = Operation(
 
 class AsyncConfigs(AsyncResource):
     """Operations on configs, reached as `client.configs`."""
+
+    @property
+    def with_raw_response(self) -> AsyncConfigsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncConfigsWithRawResponse(self)
 
     async def install(
         self,
@@ -527,4 +534,164 @@ class AsyncConfigs(AsyncResource):
             path={"slug": slug},
             headers={"linked_account_id": linked_account_id},
             options=options,
+        )
+
+
+class AsyncConfigsWithRawResponse(AsyncRawResource[AsyncConfigs]):
+    """`client.configs.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def install(
+        self,
+        *,
+        slug: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        config_id: str | NotGiven = NOT_GIVEN,
+        fields: builtins.list[ConfigField] | NotGiven = NOT_GIVEN,
+        application_data_slots: builtins.list[ConfigField] | NotGiven = NOT_GIVEN,
+        workflows: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        labels: dict[str, Any] | NotGiven = NOT_GIVEN,
+        map_fields_object: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ApplicationConfig]:
+        """`AsyncConfigs.install()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.install,
+            slug=slug,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            config_id=config_id,
+            fields=fields,
+            application_data_slots=application_data_slots,
+            workflows=workflows,
+            labels=labels,
+            map_fields_object=map_fields_object,
+            **options,
+        )
+
+    async def update(
+        self,
+        *,
+        slug: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        config_id: str | NotGiven = NOT_GIVEN,
+        fields: builtins.list[ConfigField] | NotGiven = NOT_GIVEN,
+        application_data_slots: builtins.list[ConfigField] | NotGiven = NOT_GIVEN,
+        workflows: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        labels: dict[str, Any] | NotGiven = NOT_GIVEN,
+        map_fields_object: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ApplicationConfig]:
+        """`AsyncConfigs.update()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.update,
+            slug=slug,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            config_id=config_id,
+            fields=fields,
+            application_data_slots=application_data_slots,
+            workflows=workflows,
+            labels=labels,
+            map_fields_object=map_fields_object,
+            **options,
+        )
+
+    async def retrieve_default(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        tenant_config: bool | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ApplicationConfig]:
+        """`AsyncConfigs.retrieve_default()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve_default,
+            slug,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            tenant_config=tenant_config,
+            **options,
+        )
+
+    async def delete_default(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[MessageOnly]:
+        """`AsyncConfigs.delete_default()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete_default, slug, linked_account_id=linked_account_id, **options
+        )
+
+    async def retrieve(
+        self,
+        slug: str,
+        config_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        tenant_config: bool | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ApplicationConfig]:
+        """`AsyncConfigs.retrieve()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve,
+            slug,
+            config_id,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            tenant_config=tenant_config,
+            **options,
+        )
+
+    async def delete(
+        self,
+        slug: str,
+        config_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[MessageOnly]:
+        """`AsyncConfigs.delete()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete, slug, config_id, linked_account_id=linked_account_id, **options
+        )
+
+    async def toggle_workflow(
+        self,
+        slug: str,
+        config_id: str,
+        workflow_id: str,
+        *,
+        enabled: bool,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ToggleWorkflowResponse]:
+        """`AsyncConfigs.toggle_workflow()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.toggle_workflow,
+            slug,
+            config_id,
+            workflow_id,
+            enabled=enabled,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def list(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[ConfigSummary]]:
+        """`AsyncConfigs.list()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.list, slug, linked_account_id=linked_account_id, **options
         )

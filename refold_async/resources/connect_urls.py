@@ -8,12 +8,14 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import ConnectUrlResponse
 
-__all__ = ["AsyncConnectUrls"]
+__all__ = ["AsyncConnectUrls", "AsyncConnectUrlsWithRawResponse"]
 
 CREATE_CONNECT_URL: Operation[ConnectUrlResponse] = Operation(
     id="createConnectUrl",
@@ -41,6 +43,11 @@ CREATE_CONNECT_URL: Operation[ConnectUrlResponse] = Operation(
 class AsyncConnectUrls(AsyncResource):
     """Operations on hosted connect, reached as `client.connect_urls`."""
 
+    @property
+    def with_raw_response(self) -> AsyncConnectUrlsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncConnectUrlsWithRawResponse(self)
+
     async def create(
         self,
         *,
@@ -67,4 +74,25 @@ class AsyncConnectUrls(AsyncResource):
             query={"linked_account_id": linked_account_id, "config_id": config_id},
             body=body,
             options=options,
+        )
+
+
+class AsyncConnectUrlsWithRawResponse(AsyncRawResource[AsyncConnectUrls]):
+    """`client.connect_urls.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def create(
+        self,
+        *,
+        linked_account_id: str,
+        body: dict[str, Any],
+        config_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ConnectUrlResponse]:
+        """`AsyncConnectUrls.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create,
+            linked_account_id=linked_account_id,
+            body=body,
+            config_id=config_id,
+            **options,
         )

@@ -8,7 +8,9 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import (
@@ -17,7 +19,7 @@ from refold_async.models import (
     MigrateTokenResponse,
 )
 
-__all__ = ["AsyncCredentials"]
+__all__ = ["AsyncCredentials", "AsyncCredentialsWithRawResponse"]
 
 UPSERT_DEFAULT_APP_AUTH_CREDENTIAL: Operation[DefaultAppCredentialActionResponse] = Operation(
     id="upsertDefaultAppAuthCredential",
@@ -114,6 +116,11 @@ MIGRATE_TOKEN_FOR_LINKED_ACCOUNT: Operation[MigrateTokenResponse] = Operation(
 
 class AsyncCredentials(AsyncResource):
     """Operations on credentials, reached as `client.credentials`."""
+
+    @property
+    def with_raw_response(self) -> AsyncCredentialsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncCredentialsWithRawResponse(self)
 
     async def upsert_default(
         self,
@@ -243,4 +250,80 @@ class AsyncCredentials(AsyncResource):
             headers={"linked_account_id": linked_account_id},
             body={"slug": slug, "auth_object": auth_object},
             options=options,
+        )
+
+
+class AsyncCredentialsWithRawResponse(AsyncRawResource[AsyncCredentials]):
+    """`client.credentials.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def upsert_default(
+        self,
+        key: str,
+        *,
+        value: Any,
+        query_linked_account_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DefaultAppCredentialActionResponse]:
+        """`AsyncCredentials.upsert_default()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.upsert_default,
+            key,
+            value=value,
+            query_linked_account_id=query_linked_account_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def delete_default(
+        self,
+        key: str,
+        *,
+        query_linked_account_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[GenericSuccess]:
+        """`AsyncCredentials.delete_default()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete_default,
+            key,
+            query_linked_account_id=query_linked_account_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def save_key_credentials(
+        self,
+        slug: str,
+        *,
+        body: dict[str, Any],
+        auth_type: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`AsyncCredentials.save_key_credentials()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.save_key_credentials,
+            slug,
+            body=body,
+            auth_type=auth_type,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def migrate_token(
+        self,
+        *,
+        slug: str,
+        auth_object: dict[str, Any],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[MigrateTokenResponse]:
+        """`AsyncCredentials.migrate_token()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.migrate_token,
+            slug=slug,
+            auth_object=auth_object,
+            linked_account_id=linked_account_id,
+            **options,
         )

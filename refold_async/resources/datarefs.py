@@ -8,13 +8,15 @@ import builtins
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
 from refold_async._pagination import AsyncPaginator, Page
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Dataref, DatarefAsTableResponse, DeleteOneResult
 
-__all__ = ["AsyncDatarefs"]
+__all__ = ["AsyncDatarefs", "AsyncDatarefsWithRawResponse"]
 
 LIST_DATAREFS: Operation[Page[Dataref]] = Operation(
     id="listDatarefs",
@@ -132,6 +134,11 @@ EDIT_DATAREF_GROUP: Operation[None] = Operation(
 
 class AsyncDatarefs(AsyncResource):
     """Operations on datarefs, reached as `client.datarefs`."""
+
+    @property
+    def with_raw_response(self) -> AsyncDatarefsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncDatarefsWithRawResponse(self)
 
     def list(
         self,
@@ -312,4 +319,99 @@ class AsyncDatarefs(AsyncResource):
             headers={"linked_account_id": linked_account_id},
             body={"refNames": ref_names, "group": group},
             options=options,
+        )
+
+
+class AsyncDatarefsWithRawResponse(AsyncRawResource[AsyncDatarefs]):
+    """`client.datarefs.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        unique: bool | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Dataref]]:
+        """`AsyncDatarefs.list()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            unique=unique,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def create(
+        self,
+        *,
+        ref_name: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Dataref]:
+        """`AsyncDatarefs.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create, ref_name=ref_name, linked_account_id=linked_account_id, **options
+        )
+
+    async def retrieve(
+        self,
+        ref_name: str,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DatarefAsTableResponse]:
+        """`AsyncDatarefs.retrieve()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve,
+            ref_name,
+            page=page,
+            limit=limit,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def delete(
+        self,
+        ref_name: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DeleteOneResult]:
+        """`AsyncDatarefs.delete()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete, ref_name, linked_account_id=linked_account_id, **options
+        )
+
+    async def clear_records(
+        self,
+        ref_name: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Dataref]:
+        """`AsyncDatarefs.clear_records()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.clear_records, ref_name, linked_account_id=linked_account_id, **options
+        )
+
+    async def set_group(
+        self,
+        *,
+        ref_names: builtins.list[str],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        group: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """`AsyncDatarefs.set_group()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.set_group,
+            ref_names=ref_names,
+            linked_account_id=linked_account_id,
+            group=group,
+            **options,
         )

@@ -9,11 +9,13 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 
-__all__ = ["AsyncDatastores"]
+__all__ = ["AsyncDatastores", "AsyncDatastoresWithRawResponse"]
 
 LIST_CONFIG_DATASTORES: Operation[list[str]] = Operation(
     id="listConfigDatastores",
@@ -86,6 +88,11 @@ SEARCH_CONFIG_DATASTORE_RECORDS: Operation[list[dict[str, Any]]] = Operation(
 
 class AsyncDatastores(AsyncResource):
     """Operations on datastores, reached as `client.datastores`."""
+
+    @property
+    def with_raw_response(self) -> AsyncDatastoresWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncDatastoresWithRawResponse(self)
 
     async def list(
         self,
@@ -185,4 +192,65 @@ class AsyncDatastores(AsyncResource):
             headers={"linked_account_id": linked_account_id},
             body=body,
             options=options,
+        )
+
+
+class AsyncDatastoresWithRawResponse(AsyncRawResource[AsyncDatastores]):
+    """`client.datastores.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        slug: str,
+        *,
+        config_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[str]]:
+        """`AsyncDatastores.list()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.list,
+            slug,
+            config_id=config_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def list_records(
+        self,
+        slug: str,
+        datastore_name: str,
+        *,
+        config_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[dict[str, Any]]]:
+        """`AsyncDatastores.list_records()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.list_records,
+            slug,
+            datastore_name,
+            config_id=config_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def search(
+        self,
+        slug: str,
+        datastore_name: str,
+        *,
+        body: dict[str, Any],
+        config_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[dict[str, Any]]]:
+        """`AsyncDatastores.search()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.search,
+            slug,
+            datastore_name,
+            body=body,
+            config_id=config_id,
+            linked_account_id=linked_account_id,
+            **options,
         )

@@ -8,8 +8,10 @@ from typing import Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
 from refold_async._pagination import AsyncPaginator, Page
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import (
@@ -20,7 +22,7 @@ from refold_async.models import (
     VariableDefinitionWrapped,
 )
 
-__all__ = ["AsyncEnvironmentVariables"]
+__all__ = ["AsyncEnvironmentVariables", "AsyncEnvironmentVariablesWithRawResponse"]
 
 LIST_VARIABLE_DEFINITIONS: Operation[Page[VariableDefinition]] = Operation(
     id="listVariableDefinitions",
@@ -168,6 +170,11 @@ DELETE_VARIABLE_VALUE: Operation[DeleteEnvValueResponse] = Operation(
 
 class AsyncEnvironmentVariables(AsyncResource):
     """Operations on environment variables, reached as `client.environment_variables`."""
+
+    @property
+    def with_raw_response(self) -> AsyncEnvironmentVariablesWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncEnvironmentVariablesWithRawResponse(self)
 
     def list_definitions(
         self,
@@ -368,4 +375,112 @@ class AsyncEnvironmentVariables(AsyncResource):
             path={"value_id": value_id},
             headers={"linked_account_id": linked_account_id},
             options=options,
+        )
+
+
+class AsyncEnvironmentVariablesWithRawResponse(AsyncRawResource[AsyncEnvironmentVariables]):
+    """`client.environment_variables.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list_definitions(
+        self,
+        *,
+        scope: Literal["org", "workspace", "linked_account", "workflow"] | NotGiven = NOT_GIVEN,
+        var_format: Literal["string", "number", "url"] | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[VariableDefinition]]:
+        """`AsyncEnvironmentVariables.list_definitions()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list_definitions,
+            scope=scope,
+            var_format=var_format,
+            name=name,
+            page=page,
+            limit=limit,
+            **options,
+        )
+
+    async def retrieve_definition(
+        self,
+        id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[VariableDefinitionWrapped]:
+        """`AsyncEnvironmentVariables.retrieve_definition()`, answering its `APIResponse`."""
+        return await self._call(self._resource.retrieve_definition, id, **options)
+
+    async def retrieve_value(
+        self,
+        definition_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        environment: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[GetEnvValueResponse]:
+        """`AsyncEnvironmentVariables.retrieve_value()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve_value,
+            definition_id,
+            linked_account_id=linked_account_id,
+            workflow_id=workflow_id,
+            environment=environment,
+            **options,
+        )
+
+    async def set_value(
+        self,
+        *,
+        variable_definition_id: str,
+        value: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        scope_linked_account_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[EnvVariableValue]:
+        """`AsyncEnvironmentVariables.set_value()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.set_value,
+            variable_definition_id=variable_definition_id,
+            value=value,
+            linked_account_id=linked_account_id,
+            scope_linked_account_id=scope_linked_account_id,
+            workflow_id=workflow_id,
+            **options,
+        )
+
+    async def list_values(
+        self,
+        scope: Literal["org", "workspace", "linked_account", "workflow"],
+        *,
+        variable_definition_id: str | NotGiven = NOT_GIVEN,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[EnvVariableValue]]:
+        """`AsyncEnvironmentVariables.list_values()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list_values,
+            scope,
+            variable_definition_id=variable_definition_id,
+            page=page,
+            limit=limit,
+            workflow_id=workflow_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def delete_value(
+        self,
+        value_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DeleteEnvValueResponse]:
+        """`AsyncEnvironmentVariables.delete_value()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete_value, value_id, linked_account_id=linked_account_id, **options
         )

@@ -9,12 +9,14 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven, Uploads
 from refold_async.models import CustomEvent, WebhookFiredResponse
 
-__all__ = ["AsyncEvents"]
+__all__ = ["AsyncEvents", "AsyncEventsWithRawResponse"]
 
 LIST_EVENTS: Operation[list[CustomEvent]] = Operation(
     id="listEvents",
@@ -134,6 +136,11 @@ TRIGGER_EVENT: Operation[WebhookFiredResponse] = Operation(
 
 class AsyncEvents(AsyncResource):
     """Operations on events, reached as `client.events`."""
+
+    @property
+    def with_raw_response(self) -> AsyncEventsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncEventsWithRawResponse(self)
 
     async def list(
         self,
@@ -355,4 +362,117 @@ class AsyncEvents(AsyncResource):
             body={"event": event, "trigger": trigger, "payload": payload},
             files=files,
             options=options,
+        )
+
+
+class AsyncEventsWithRawResponse(AsyncRawResource[AsyncEvents]):
+    """`client.events.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[CustomEvent]]:
+        """`AsyncEvents.list()`, answering its `APIResponse`."""
+        return await self._call(self._resource.list, **options)
+
+    async def create(
+        self,
+        *,
+        name: str,
+        response: str,
+        json_schema: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[CustomEvent]]:
+        """`AsyncEvents.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create, name=name, response=response, json_schema=json_schema, **options
+        )
+
+    async def retrieve(
+        self,
+        event_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[CustomEvent]:
+        """`AsyncEvents.retrieve()`, answering its `APIResponse`."""
+        return await self._call(self._resource.retrieve, event_id, **options)
+
+    async def update(
+        self,
+        event_id: str,
+        *,
+        name: str,
+        response: str,
+        json_schema: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[CustomEvent]]:
+        """`AsyncEvents.update()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.update,
+            event_id,
+            name=name,
+            response=response,
+            json_schema=json_schema,
+            **options,
+        )
+
+    async def delete(
+        self,
+        event_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[CustomEvent]]:
+        """`AsyncEvents.delete()`, answering its `APIResponse`."""
+        return await self._call(self._resource.delete, event_id, **options)
+
+    async def trigger_for_app(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        config_id: str | NotGiven = NOT_GIVEN,
+        instance_tag: str | NotGiven = NOT_GIVEN,
+        event: str | NotGiven = NOT_GIVEN,
+        trigger: str | NotGiven = NOT_GIVEN,
+        payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[WebhookFiredResponse]:
+        """`AsyncEvents.trigger_for_app()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.trigger_for_app,
+            slug,
+            linked_account_id=linked_account_id,
+            config_id=config_id,
+            instance_tag=instance_tag,
+            event=event,
+            trigger=trigger,
+            payload=payload,
+            files=files,
+            **options,
+        )
+
+    async def trigger(
+        self,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        config_id: str | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        instance_tag: str | NotGiven = NOT_GIVEN,
+        event: str | NotGiven = NOT_GIVEN,
+        trigger: str | NotGiven = NOT_GIVEN,
+        payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[WebhookFiredResponse]:
+        """`AsyncEvents.trigger()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.trigger,
+            linked_account_id=linked_account_id,
+            config_id=config_id,
+            slug=slug,
+            instance_tag=instance_tag,
+            event=event,
+            trigger=trigger,
+            payload=payload,
+            files=files,
+            **options,
         )

@@ -9,13 +9,15 @@ from typing import Any, Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
 from refold_async._pagination import AsyncPaginator, Page
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Execution, ExecutionRerun, MessageOnly
 
-__all__ = ["AsyncExecutions"]
+__all__ = ["AsyncExecutions", "AsyncExecutionsWithRawResponse"]
 
 LIST_EXECUTIONS: Operation[Page[Execution]] = Operation(
     id="listExecutions",
@@ -140,6 +142,11 @@ RERUN_EXECUTION: Operation[ExecutionRerun] = Operation(
 
 class AsyncExecutions(AsyncResource):
     """Operations on executions, reached as `client.executions`."""
+
+    @property
+    def with_raw_response(self) -> AsyncExecutionsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncExecutionsWithRawResponse(self)
 
     def list(
         self,
@@ -325,4 +332,104 @@ class AsyncExecutions(AsyncResource):
             path={"instanceId": execution_id},
             headers={"linked_account_id": linked_account_id},
             options=options,
+        )
+
+
+class AsyncExecutionsWithRawResponse(AsyncRawResource[AsyncExecutions]):
+    """`client.executions.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        status: str | NotGiven = NOT_GIVEN,
+        workflow_name: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        execution_id: str | NotGiven = NOT_GIVEN,
+        start_date: datetime.datetime | NotGiven = NOT_GIVEN,
+        end_date: datetime.datetime | NotGiven = NOT_GIVEN,
+        execution_type: str | NotGiven = NOT_GIVEN,
+        execution_source: Literal["API_CALL", "SCHEDULE", "Event"] | NotGiven = NOT_GIVEN,
+        sort_asc: bool | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Execution]]:
+        """`AsyncExecutions.list()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            slug=slug,
+            status=status,
+            workflow_name=workflow_name,
+            workflow_id=workflow_id,
+            execution_id=execution_id,
+            start_date=start_date,
+            end_date=end_date,
+            execution_type=execution_type,
+            execution_source=execution_source,
+            sort_asc=sort_asc,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def retrieve(
+        self,
+        execution_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Execution]:
+        """`AsyncExecutions.retrieve()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve, execution_id, linked_account_id=linked_account_id, **options
+        )
+
+    async def list_node_batches(
+        self,
+        execution_id: str,
+        node_id: str,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        status: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[dict[str, Any]]]:
+        """`AsyncExecutions.list_node_batches()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list_node_batches,
+            execution_id,
+            node_id,
+            page=page,
+            limit=limit,
+            status=status,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def stop(
+        self,
+        execution_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[MessageOnly]:
+        """`AsyncExecutions.stop()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.stop, execution_id, linked_account_id=linked_account_id, **options
+        )
+
+    async def rerun(
+        self,
+        execution_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ExecutionRerun]:
+        """`AsyncExecutions.rerun()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.rerun, execution_id, linked_account_id=linked_account_id, **options
         )

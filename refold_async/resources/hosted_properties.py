@@ -8,11 +8,13 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import CallOptions
 
-__all__ = ["AsyncHostedProperties"]
+__all__ = ["AsyncHostedProperties", "AsyncHostedPropertiesWithRawResponse"]
 
 GET_HOSTED_PROPERTIES: Operation[dict[str, Any]] = Operation(
     id="getHostedProperties",
@@ -28,6 +30,11 @@ GET_HOSTED_PROPERTIES: Operation[dict[str, Any]] = Operation(
 class AsyncHostedProperties(AsyncResource):
     """Operations on hosted properties, reached as `client.hosted_properties`."""
 
+    @property
+    def with_raw_response(self) -> AsyncHostedPropertiesWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncHostedPropertiesWithRawResponse(self)
+
     async def retrieve(
         self,
         **options: Unpack[CallOptions],
@@ -42,3 +49,14 @@ class AsyncHostedProperties(AsyncResource):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(GET_HOSTED_PROPERTIES, options=options)
+
+
+class AsyncHostedPropertiesWithRawResponse(AsyncRawResource[AsyncHostedProperties]):
+    """`client.hosted_properties.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def retrieve(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`AsyncHostedProperties.retrieve()`, answering its `APIResponse`."""
+        return await self._call(self._resource.retrieve, **options)

@@ -8,12 +8,14 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import CallOptions
 from refold_async.models import HumanTask
 
-__all__ = ["AsyncHumanTasks"]
+__all__ = ["AsyncHumanTasks", "AsyncHumanTasksWithRawResponse"]
 
 GET_HUMAN_TASK: Operation[HumanTask] = Operation(
     id="getHumanTask",
@@ -44,6 +46,11 @@ SUBMIT_HUMAN_TASK: Operation[dict[str, Any]] = Operation(
 
 class AsyncHumanTasks(AsyncResource):
     """Operations on human tasks, reached as `client.human_tasks`."""
+
+    @property
+    def with_raw_response(self) -> AsyncHumanTasksWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncHumanTasksWithRawResponse(self)
 
     async def retrieve(
         self,
@@ -83,3 +90,25 @@ class AsyncHumanTasks(AsyncResource):
         return await self._transport.send(
             SUBMIT_HUMAN_TASK, path={"id": id}, body={"data": data}, options=options
         )
+
+
+class AsyncHumanTasksWithRawResponse(AsyncRawResource[AsyncHumanTasks]):
+    """`client.human_tasks.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def retrieve(
+        self,
+        id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[HumanTask]:
+        """`AsyncHumanTasks.retrieve()`, answering its `APIResponse`."""
+        return await self._call(self._resource.retrieve, id, **options)
+
+    async def submit(
+        self,
+        id: str,
+        *,
+        data: dict[str, Any],
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`AsyncHumanTasks.submit()`, answering its `APIResponse`."""
+        return await self._call(self._resource.submit, id, data=data, **options)

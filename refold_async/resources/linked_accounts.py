@@ -8,13 +8,15 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
 from refold_async._pagination import AsyncPaginator, Page
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import DeleteLinkedAccountResponse, LinkedAccount
 
-__all__ = ["AsyncLinkedAccounts"]
+__all__ = ["AsyncLinkedAccounts", "AsyncLinkedAccountsWithRawResponse"]
 
 LIST_LINKED_ACCOUNTS: Operation[Page[LinkedAccount]] = Operation(
     id="listLinkedAccounts",
@@ -146,6 +148,11 @@ GET_LINKED_ACCOUNT_BY_SESSION_TOKEN: Operation[LinkedAccount] = Operation(
 
 class AsyncLinkedAccounts(AsyncResource):
     """Operations on linked accounts, reached as `client.linked_accounts`."""
+
+    @property
+    def with_raw_response(self) -> AsyncLinkedAccountsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncLinkedAccountsWithRawResponse(self)
 
     def list(
         self,
@@ -355,3 +362,112 @@ class AsyncLinkedAccounts(AsyncResource):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(GET_LINKED_ACCOUNT_BY_SESSION_TOKEN, options=options)
+
+
+class AsyncLinkedAccountsWithRawResponse(AsyncRawResource[AsyncLinkedAccounts]):
+    """`client.linked_accounts.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        env_variable_name: str | NotGiven = NOT_GIVEN,
+        env_variable_value: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[LinkedAccount]]:
+        """`AsyncLinkedAccounts.list()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            env_variable_name=env_variable_name,
+            env_variable_value=env_variable_value,
+            **options,
+        )
+
+    async def create(
+        self,
+        *,
+        account_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        your_app: dict[str, Any] | NotGiven = NOT_GIVEN,
+        udf: dict[str, str] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[LinkedAccount]:
+        """`AsyncLinkedAccounts.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create,
+            account_id=account_id,
+            linked_account_id=linked_account_id,
+            name=name,
+            your_app=your_app,
+            udf=udf,
+            **options,
+        )
+
+    async def upsert(
+        self,
+        *,
+        account_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        payload: dict[str, Any] | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        your_app: dict[str, Any] | NotGiven = NOT_GIVEN,
+        udf: dict[str, str] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[LinkedAccount]:
+        """`AsyncLinkedAccounts.upsert()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.upsert,
+            account_id=account_id,
+            linked_account_id=linked_account_id,
+            payload=payload,
+            name=name,
+            your_app=your_app,
+            udf=udf,
+            **options,
+        )
+
+    async def retrieve(
+        self,
+        linked_account_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[LinkedAccount]:
+        """`AsyncLinkedAccounts.retrieve()`, answering its `APIResponse`."""
+        return await self._call(self._resource.retrieve, linked_account_id, **options)
+
+    async def delete(
+        self,
+        linked_account_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DeleteLinkedAccountResponse]:
+        """`AsyncLinkedAccounts.delete()`, answering its `APIResponse`."""
+        return await self._call(self._resource.delete, linked_account_id, **options)
+
+    async def delete_integration(
+        self,
+        slug: str,
+        *,
+        query_linked_account_id: str,
+        auth_type: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[LinkedAccount]:
+        """`AsyncLinkedAccounts.delete_integration()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete_integration,
+            slug,
+            query_linked_account_id=query_linked_account_id,
+            auth_type=auth_type,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def retrieve_current(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[LinkedAccount]:
+        """`AsyncLinkedAccounts.retrieve_current()`, answering its `APIResponse`."""
+        return await self._call(self._resource.retrieve_current, **options)

@@ -9,13 +9,15 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
 from refold_async._pagination import AsyncPaginator, Page
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import McpServer, McpServerCreatedResponse
 
-__all__ = ["AsyncMcpServers"]
+__all__ = ["AsyncMcpServers", "AsyncMcpServersWithRawResponse"]
 
 LIST_MCP_SERVERS: Operation[Page[McpServer]] = Operation(
     id="listMcpServers",
@@ -150,6 +152,11 @@ DELETE_MCP_SERVER: Operation[None] = Operation(
 
 class AsyncMcpServers(AsyncResource):
     """Operations on mcp servers, reached as `client.mcp_servers`."""
+
+    @property
+    def with_raw_response(self) -> AsyncMcpServersWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncMcpServersWithRawResponse(self)
 
     def list(
         self,
@@ -322,4 +329,101 @@ class AsyncMcpServers(AsyncResource):
             path={"mcp_server_id": mcp_server_id},
             headers={"linked_account_id": linked_account_id},
             options=options,
+        )
+
+
+class AsyncMcpServersWithRawResponse(AsyncRawResource[AsyncMcpServers]):
+    """`client.mcp_servers.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[McpServer]]:
+        """`AsyncMcpServers.list()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def create(
+        self,
+        *,
+        name: str,
+        description: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[McpServerCreatedResponse]:
+        """`AsyncMcpServers.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create,
+            name=name,
+            description=description,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def retrieve(
+        self,
+        mcp_server_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[McpServer]:
+        """`AsyncMcpServers.retrieve()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve, mcp_server_id, linked_account_id=linked_account_id, **options
+        )
+
+    async def update(
+        self,
+        mcp_server_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        associated_apps: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        suggestions: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        agent_name: str | NotGiven = NOT_GIVEN,
+        primary_color: str | NotGiven = NOT_GIVEN,
+        secondary_color: str | NotGiven = NOT_GIVEN,
+        chains: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        base_prompt: str | NotGiven = NOT_GIVEN,
+        safe_mode: bool | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[McpServer]:
+        """`AsyncMcpServers.update()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.update,
+            mcp_server_id,
+            linked_account_id=linked_account_id,
+            name=name,
+            description=description,
+            associated_apps=associated_apps,
+            suggestions=suggestions,
+            agent_name=agent_name,
+            primary_color=primary_color,
+            secondary_color=secondary_color,
+            chains=chains,
+            base_prompt=base_prompt,
+            safe_mode=safe_mode,
+            **options,
+        )
+
+    async def delete(
+        self,
+        mcp_server_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """`AsyncMcpServers.delete()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete, mcp_server_id, linked_account_id=linked_account_id, **options
         )

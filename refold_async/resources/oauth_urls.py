@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import OAuthUrlResponse
 
-__all__ = ["AsyncOAuthUrls"]
+__all__ = ["AsyncOAuthUrls", "AsyncOAuthUrlsWithRawResponse"]
 
 GET_OAUTH_URL_FOR_LINKED_ACCOUNT: Operation[OAuthUrlResponse] = Operation(
     id="getOAuthUrlForLinkedAccount",
@@ -33,6 +35,11 @@ GET_OAUTH_URL_FOR_LINKED_ACCOUNT: Operation[OAuthUrlResponse] = Operation(
 
 class AsyncOAuthUrls(AsyncResource):
     """Operations on oauth, reached as `client.oauth_urls`."""
+
+    @property
+    def with_raw_response(self) -> AsyncOAuthUrlsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncOAuthUrlsWithRawResponse(self)
 
     async def retrieve(
         self,
@@ -59,4 +66,20 @@ class AsyncOAuthUrls(AsyncResource):
             path={"slug": slug},
             headers={"linked_account_id": linked_account_id},
             options=options,
+        )
+
+
+class AsyncOAuthUrlsWithRawResponse(AsyncRawResource[AsyncOAuthUrls]):
+    """`client.oauth_urls.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def retrieve(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[OAuthUrlResponse]:
+        """`AsyncOAuthUrls.retrieve()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve, slug, linked_account_id=linked_account_id, **options
         )

@@ -9,13 +9,15 @@ from typing import Any, Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
 from refold_async._pagination import AsyncPaginator, Page
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Schedule, ScheduleDeletion
 
-__all__ = ["AsyncSchedules"]
+__all__ = ["AsyncSchedules", "AsyncSchedulesWithRawResponse"]
 
 LIST_SCHEDULES: Operation[Page[Schedule]] = Operation(
     id="listSchedules",
@@ -203,6 +205,11 @@ RESUME_SCHEDULE: Operation[Schedule] = Operation(
 
 class AsyncSchedules(AsyncResource):
     """Operations on schedules, reached as `client.schedules`."""
+
+    @property
+    def with_raw_response(self) -> AsyncSchedulesWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncSchedulesWithRawResponse(self)
 
     def list(
         self,
@@ -429,4 +436,123 @@ class AsyncSchedules(AsyncResource):
             path={"schedule_id": schedule_id},
             headers={"linked_account_id": linked_account_id},
             options=options,
+        )
+
+
+class AsyncSchedulesWithRawResponse(AsyncRawResource[AsyncSchedules]):
+    """`client.schedules.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Schedule]]:
+        """`AsyncSchedules.list()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def create(
+        self,
+        *,
+        slug: str,
+        workflow_id_alias: str,
+        config_id: str,
+        trigger_type: Literal["cron", "interval"],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        regex: str | NotGiven = NOT_GIVEN,
+        interval_dates: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        start_date: str | NotGiven = NOT_GIVEN,
+        end_date: str | NotGiven = NOT_GIVEN,
+        tz: str | NotGiven = NOT_GIVEN,
+        payload: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Schedule]:
+        """`AsyncSchedules.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create,
+            slug=slug,
+            workflow_id_alias=workflow_id_alias,
+            config_id=config_id,
+            trigger_type=trigger_type,
+            linked_account_id=linked_account_id,
+            regex=regex,
+            interval_dates=interval_dates,
+            start_date=start_date,
+            end_date=end_date,
+            tz=tz,
+            payload=payload,
+            **options,
+        )
+
+    async def update(
+        self,
+        schedule_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        trigger_type: Literal["cron", "interval"] | NotGiven = NOT_GIVEN,
+        regex: str | NotGiven = NOT_GIVEN,
+        interval_dates: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        start_date: str | NotGiven = NOT_GIVEN,
+        end_date: str | NotGiven = NOT_GIVEN,
+        tz: str | NotGiven = NOT_GIVEN,
+        payload: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Schedule]:
+        """`AsyncSchedules.update()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.update,
+            schedule_id,
+            linked_account_id=linked_account_id,
+            trigger_type=trigger_type,
+            regex=regex,
+            interval_dates=interval_dates,
+            start_date=start_date,
+            end_date=end_date,
+            tz=tz,
+            payload=payload,
+            **options,
+        )
+
+    async def delete(
+        self,
+        schedule_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ScheduleDeletion]:
+        """`AsyncSchedules.delete()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete, schedule_id, linked_account_id=linked_account_id, **options
+        )
+
+    async def pause(
+        self,
+        schedule_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Schedule]:
+        """`AsyncSchedules.pause()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.pause, schedule_id, linked_account_id=linked_account_id, **options
+        )
+
+    async def resume(
+        self,
+        schedule_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Schedule]:
+        """`AsyncSchedules.resume()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.resume, schedule_id, linked_account_id=linked_account_id, **options
         )

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import RevokeSessionTokenResponse, SessionTokenResponse
 
-__all__ = ["AsyncSessionTokens"]
+__all__ = ["AsyncSessionTokens", "AsyncSessionTokensWithRawResponse"]
 
 GENERATE_SESSION_TOKEN_FOR_LINKED_ACCOUNT: Operation[SessionTokenResponse] = Operation(
     id="generateSessionTokenForLinkedAccount",
@@ -47,6 +49,11 @@ REVOKE_LINKED_ACCOUNT_SESSION_TOKEN: Operation[RevokeSessionTokenResponse] = Ope
 
 class AsyncSessionTokens(AsyncResource):
     """Operations on session tokens, reached as `client.session_tokens`."""
+
+    @property
+    def with_raw_response(self) -> AsyncSessionTokensWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncSessionTokensWithRawResponse(self)
 
     async def create(
         self,
@@ -90,3 +97,29 @@ class AsyncSessionTokens(AsyncResource):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(REVOKE_LINKED_ACCOUNT_SESSION_TOKEN, options=options)
+
+
+class AsyncSessionTokensWithRawResponse(AsyncRawResource[AsyncSessionTokens]):
+    """`client.session_tokens.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def create(
+        self,
+        *,
+        linked_account_id: str,
+        force_refresh: bool | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[SessionTokenResponse]:
+        """`AsyncSessionTokens.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create,
+            linked_account_id=linked_account_id,
+            force_refresh=force_refresh,
+            **options,
+        )
+
+    async def revoke(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[RevokeSessionTokenResponse]:
+        """`AsyncSessionTokens.revoke()`, answering its `APIResponse`."""
+        return await self._call(self._resource.revoke, **options)

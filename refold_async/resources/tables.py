@@ -9,13 +9,15 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param, Shape
 from refold_async._pagination import AsyncPaginator, Page
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import AddRecordsResponse, ColumnsArrayResponse, CreateTableResponse, Table
 
-__all__ = ["AsyncTables"]
+__all__ = ["AsyncTables", "AsyncTablesWithRawResponse"]
 
 LIST_PERSISTENT_TABLES: Operation[Page[Table]] = Operation(
     id="listPersistentTables",
@@ -272,6 +274,11 @@ EDIT_TABLES_GROUP: Operation[None] = Operation(
 
 class AsyncTables(AsyncResource):
     """Operations on persistent tables, reached as `client.tables`."""
+
+    @property
+    def with_raw_response(self) -> AsyncTablesWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncTablesWithRawResponse(self)
 
     def list(
         self,
@@ -603,4 +610,194 @@ class AsyncTables(AsyncResource):
             headers={"linked_account_id": linked_account_id},
             body={"tableIds": table_ids, "group": group},
             options=options,
+        )
+
+
+class AsyncTablesWithRawResponse(AsyncRawResource[AsyncTables]):
+    """`client.tables.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Table]]:
+        """`AsyncTables.list()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            name=name,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def create(
+        self,
+        *,
+        table_name: str,
+        columns: builtins.list[dict[str, Any]],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[CreateTableResponse]:
+        """`AsyncTables.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create,
+            table_name=table_name,
+            columns=columns,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def list_records(
+        self,
+        table_id: str,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[dict[str, Any]]]:
+        """`AsyncTables.list_records()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list_records,
+            table_id,
+            page=page,
+            limit=limit,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def add_records(
+        self,
+        table_id: str,
+        *,
+        data: dict[str, Any] | builtins.list[dict[str, Any]],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[AddRecordsResponse]:
+        """`AsyncTables.add_records()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.add_records,
+            table_id,
+            data=data,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def delete(
+        self,
+        table_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[bool]:
+        """`AsyncTables.delete()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete, table_id, linked_account_id=linked_account_id, **options
+        )
+
+    async def delete_record(
+        self,
+        table_id: str,
+        record_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`AsyncTables.delete_record()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.delete_record,
+            table_id,
+            record_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def add_columns(
+        self,
+        table_id: str,
+        *,
+        columns: builtins.list[str],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ColumnsArrayResponse]:
+        """`AsyncTables.add_columns()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.add_columns,
+            table_id,
+            columns=columns,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def remove_columns(
+        self,
+        table_id: str,
+        *,
+        columns: builtins.list[str],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ColumnsArrayResponse]:
+        """`AsyncTables.remove_columns()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.remove_columns,
+            table_id,
+            columns=columns,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def rename_columns(
+        self,
+        table_id: str,
+        *,
+        renames: builtins.list[dict[str, Any]],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ColumnsArrayResponse]:
+        """`AsyncTables.rename_columns()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.rename_columns,
+            table_id,
+            renames=renames,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def search(
+        self,
+        table_id: str,
+        *,
+        body: dict[str, Any],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[dict[str, Any]]]:
+        """`AsyncTables.search()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.search,
+            table_id,
+            body=body,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def set_group(
+        self,
+        *,
+        table_ids: builtins.list[str],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        group: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """`AsyncTables.set_group()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.set_group,
+            table_ids=table_ids,
+            linked_account_id=linked_account_id,
+            group=group,
+            **options,
         )

@@ -9,12 +9,14 @@ from typing import Any, Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Webhook
 
-__all__ = ["AsyncWebhooks"]
+__all__ = ["AsyncWebhooks", "AsyncWebhooksWithRawResponse"]
 
 LIST_WEBHOOKS: Operation[list[Webhook]] = Operation(
     id="listWebhooks",
@@ -180,6 +182,11 @@ UPDATE_WEBHOOKS_GROUP: Operation[list[Webhook]] = Operation(
 
 class AsyncWebhooks(AsyncResource):
     """Operations on webhooks, reached as `client.webhooks`."""
+
+    @property
+    def with_raw_response(self) -> AsyncWebhooksWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncWebhooksWithRawResponse(self)
 
     async def list(
         self,
@@ -366,4 +373,111 @@ class AsyncWebhooks(AsyncResource):
         """
         return await self._transport.send(
             UPDATE_WEBHOOKS_GROUP, body={"webhookIds": webhook_ids, "group": group}, options=options
+        )
+
+
+class AsyncWebhooksWithRawResponse(AsyncRawResource[AsyncWebhooks]):
+    """`client.webhooks.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[Webhook]]:
+        """`AsyncWebhooks.list()`, answering its `APIResponse`."""
+        return await self._call(self._resource.list, **options)
+
+    async def create(
+        self,
+        *,
+        webhook_url: str,
+        webhook_events: builtins.list[str],
+        webhook_headers: dict[str, Any] | NotGiven = NOT_GIVEN,
+        webhook_body: Any | NotGiven = NOT_GIVEN,
+        webhook_description: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        method: Literal["POST", "PUT", "PATCH"] | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        workflow_ids: builtins.list[str] | NotGiven = NOT_GIVEN,
+        webhook_type: Literal["default", "slack", "custom"] | NotGiven = NOT_GIVEN,
+        is_enabled: bool | NotGiven = NOT_GIVEN,
+        group: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Webhook]:
+        """`AsyncWebhooks.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create,
+            webhook_url=webhook_url,
+            webhook_events=webhook_events,
+            webhook_headers=webhook_headers,
+            webhook_body=webhook_body,
+            webhook_description=webhook_description,
+            description=description,
+            method=method,
+            slug=slug,
+            workflow_ids=workflow_ids,
+            webhook_type=webhook_type,
+            is_enabled=is_enabled,
+            group=group,
+            **options,
+        )
+
+    async def retrieve(
+        self,
+        id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Webhook]:
+        """`AsyncWebhooks.retrieve()`, answering its `APIResponse`."""
+        return await self._call(self._resource.retrieve, id, **options)
+
+    async def update(
+        self,
+        id: str,
+        *,
+        webhook_events: builtins.list[str] | NotGiven = NOT_GIVEN,
+        webhook_url: str | NotGiven = NOT_GIVEN,
+        is_enabled: bool | NotGiven = NOT_GIVEN,
+        webhook_type: Literal["default", "slack", "custom"] | NotGiven = NOT_GIVEN,
+        webhook_headers: dict[str, Any] | NotGiven = NOT_GIVEN,
+        webhook_body: Any | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        workflow_ids: builtins.list[str] | NotGiven = NOT_GIVEN,
+        method: Literal["POST", "PUT", "PATCH"] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Webhook]:
+        """`AsyncWebhooks.update()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.update,
+            id,
+            webhook_events=webhook_events,
+            webhook_url=webhook_url,
+            is_enabled=is_enabled,
+            webhook_type=webhook_type,
+            webhook_headers=webhook_headers,
+            webhook_body=webhook_body,
+            slug=slug,
+            description=description,
+            workflow_ids=workflow_ids,
+            method=method,
+            **options,
+        )
+
+    async def delete(
+        self,
+        id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[Webhook]]:
+        """`AsyncWebhooks.delete()`, answering its `APIResponse`."""
+        return await self._call(self._resource.delete, id, **options)
+
+    async def set_group(
+        self,
+        *,
+        webhook_ids: builtins.list[str],
+        group: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[Webhook]]:
+        """`AsyncWebhooks.set_group()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.set_group, webhook_ids=webhook_ids, group=group, **options
         )

@@ -10,8 +10,10 @@ from typing import Any, Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
 from refold_async._pagination import AsyncPaginator, Page
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import (
@@ -23,7 +25,7 @@ from refold_async.models import (
     WorkflowExecutionResult,
 )
 
-__all__ = ["AsyncWorkflows"]
+__all__ = ["AsyncWorkflows", "AsyncWorkflowsWithRawResponse"]
 
 LIST_WORKFLOWS: Operation[Page[Workflow]] = Operation(
     id="listWorkflows",
@@ -222,6 +224,11 @@ LIST_WORKFLOW_VERSIONS: Operation[Page[Workflow]] = Operation(
 
 class AsyncWorkflows(AsyncResource):
     """Operations on workflows, reached as `client.workflows`."""
+
+    @property
+    def with_raw_response(self) -> AsyncWorkflowsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncWorkflowsWithRawResponse(self)
 
     def list(
         self,
@@ -548,4 +555,173 @@ class AsyncWorkflows(AsyncResource):
             query={"page": page, "limit": limit},
             headers={"linked_account_id": linked_account_id},
             options=options,
+        )
+
+
+class AsyncWorkflowsWithRawResponse(AsyncRawResource[AsyncWorkflows]):
+    """`client.workflows.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        application_id: str | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        published: bool | NotGiven = NOT_GIVEN,
+        start_date: datetime.datetime | NotGiven = NOT_GIVEN,
+        end_date: datetime.datetime | NotGiven = NOT_GIVEN,
+        scope: Literal["private"] | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Workflow]]:
+        """`AsyncWorkflows.list()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            application_id=application_id,
+            slug=slug,
+            name=name,
+            published=published,
+            start_date=start_date,
+            end_date=end_date,
+            scope=scope,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def create(
+        self,
+        *,
+        body: dict[str, Any],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[CreateWorkflowResponse]:
+        """`AsyncWorkflows.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create, body=body, linked_account_id=linked_account_id, **options
+        )
+
+    async def retrieve(
+        self,
+        workflow_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Workflow]:
+        """`AsyncWorkflows.retrieve()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve, workflow_id, linked_account_id=linked_account_id, **options
+        )
+
+    async def delete(
+        self,
+        workflow_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DeleteWorkflowResponse]:
+        """`AsyncWorkflows.delete()`, answering its `APIResponse`."""
+        return await self._call(self._resource.delete, workflow_id, **options)
+
+    async def retrieve_draft(
+        self,
+        workflow_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Workflow]:
+        """`AsyncWorkflows.retrieve_draft()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve_draft,
+            workflow_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def execute(
+        self,
+        workflow_id: str,
+        *,
+        slug: str,
+        include_headers_query: bool | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        config_id: str | NotGiven = NOT_GIVEN,
+        sync_execution: bool | NotGiven = NOT_GIVEN,
+        include_headers: bool | NotGiven = NOT_GIVEN,
+        instance_tag: str | NotGiven = NOT_GIVEN,
+        body: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[WorkflowExecutionResult]:
+        """`AsyncWorkflows.execute()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.execute,
+            workflow_id,
+            slug=slug,
+            include_headers_query=include_headers_query,
+            linked_account_id=linked_account_id,
+            config_id=config_id,
+            sync_execution=sync_execution,
+            include_headers=include_headers,
+            instance_tag=instance_tag,
+            body=body,
+            **options,
+        )
+
+    async def publish(
+        self,
+        workflow_id: str,
+        *,
+        published: bool,
+        version: int | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Workflow]:
+        """`AsyncWorkflows.publish()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.publish, workflow_id, published=published, version=version, **options
+        )
+
+    async def list_enabled(
+        self,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[EnabledWorkflowSummary]]:
+        """`AsyncWorkflows.list_enabled()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.list_enabled, linked_account_id=linked_account_id, **options
+        )
+
+    async def retrieve_request_structure(
+        self,
+        workflow_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[GetWorkflowRequestStructureResponse]:
+        """`AsyncWorkflows.retrieve_request_structure()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve_request_structure,
+            workflow_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def list_versions(
+        self,
+        workflow_id: str,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Workflow]]:
+        """`AsyncWorkflows.list_versions()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list_versions,
+            workflow_id,
+            page=page,
+            limit=limit,
+            linked_account_id=linked_account_id,
+            **options,
         )

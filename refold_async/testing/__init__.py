@@ -7,7 +7,7 @@ auth and the rate limit as the API does (DESIGN §1, §9), and fails on demand.
 
 Two ways to reach it: in-process through an httpx transport (no sockets), or over
 loopback HTTP (`emulator.server()`, or `refold emulator --port N` from a shell). For the
-blocking client, pass `http_client=emulator.http_client()` to `refold_sync.Refold`.
+blocking client: `refold_sync.testing.sync_client(emulator)`.
 
 Example:
     ```python

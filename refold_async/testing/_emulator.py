@@ -98,6 +98,7 @@ class Emulator:
         token_ttl: Seconds a session token lives.
         operations: The operation registry to answer (the SDK's by default).
         send_retry_after: Whether 429s carry `Retry-After` (the API may or may not).
+        latency: Seconds (on `clock`) every answer waits before it is worked out.
 
     Example:
         ```python
@@ -117,7 +118,10 @@ class Emulator:
         token_ttl: float = 3600.0,
         operations: Mapping[str, Operation[Any]] | None = None,
         send_retry_after: bool = True,
+        latency: float = 0.0,
     ) -> None:
+        if not latency >= 0:
+            raise ValueError("latency must be seconds, not negative")
         self.clock: Clock = clock or MonotonicClock()
         self.faults: Faults = Faults()
         self.settings: Settings = Settings(token_ttl=token_ttl, execution_delay=execution_delay)
@@ -126,6 +130,10 @@ class Emulator:
         )
         self._router = Router(self.operations.values())
         self._limit = ServerRateLimit(*rate_limit) if rate_limit is not None else None
+        self.rate_limit: tuple[float, int] | None = rate_limit
+        """`(per_second, burst)` per credential, or `None`: as given (read-only)."""
+        self.latency: float = latency
+        """Seconds every answer waits (on the emulator's clock) before it is worked out."""
         self._send_retry_after = send_retry_after
         self._stats = StatsRecorder()
         self._lock = threading.RLock()
@@ -234,13 +242,8 @@ class Emulator:
     def http_client(self) -> httpx.AsyncClient:
         """An `httpx.AsyncClient` on the in-process transport, for any client to use.
 
-        The blocking client takes it too (`refold_async` may not import `refold_sync`):
-
-        ```python
-        client = Refold(
-            api_key=emulator.api_key, base_url=BASE_URL, http_client=emulator.http_client()
-        )
-        ```
+        For the blocking client, prefer `refold_sync.testing.sync_client(emulator)`, which
+        makes its pool on the SDK's loop thread and closes it with the client.
         """
         return httpx.AsyncClient(transport=self.transport())
 
@@ -256,6 +259,8 @@ class Emulator:
         with self._lock:
             self._stats.arrive(credential, self.clock.now())
         try:
+            if self.latency > 0:
+                await self.clock.sleep(self.latency)
             fault = self.faults.pick(self._operation_id(request), request.path, request.method)
             if fault is None:
                 return self.dispatch(request)

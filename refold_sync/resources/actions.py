@@ -9,16 +9,23 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import ActionInput, ActionResult, ActionSummary
 from refold_async.resources.actions import AsyncActions
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["Actions"]
+__all__ = ["Actions", "ActionsWithRawResponse"]
 
 
 class Actions(SyncResource[AsyncActions]):
     """Operations on actions, reached as `client.actions`."""
+
+    @property
+    def with_raw_response(self) -> ActionsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return ActionsWithRawResponse(self)
 
     def list(
         self,
@@ -94,6 +101,52 @@ class Actions(SyncResource[AsyncActions]):
         """
         return self._call(
             self._async.execute,
+            slug,
+            action_id,
+            linked_account_id=linked_account_id,
+            body=body,
+            **options,
+        )
+
+
+class ActionsWithRawResponse(SyncRawResource[Actions]):
+    """`client.actions.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[ActionSummary]]:
+        """`Actions.list()`, answering its `APIResponse`."""
+        return self._call(self._resource.list, slug, linked_account_id=linked_account_id, **options)
+
+    def retrieve(
+        self,
+        slug: str,
+        action_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[ActionInput]]:
+        """`Actions.retrieve()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve, slug, action_id, linked_account_id=linked_account_id, **options
+        )
+
+    def execute(
+        self,
+        slug: str,
+        action_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        body: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ActionResult]:
+        """`Actions.execute()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.execute,
             slug,
             action_id,
             linked_account_id=linked_account_id,

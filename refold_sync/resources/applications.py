@@ -8,16 +8,23 @@ import builtins
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Application
 from refold_async.resources.applications import AsyncApplications
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["Applications"]
+__all__ = ["Applications", "ApplicationsWithRawResponse"]
 
 
 class Applications(SyncResource[AsyncApplications]):
     """Operations on applications, reached as `client.applications`."""
+
+    @property
+    def with_raw_response(self) -> ApplicationsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return ApplicationsWithRawResponse(self)
 
     def list(
         self,
@@ -92,6 +99,56 @@ class Applications(SyncResource[AsyncApplications]):
         """
         return self._call(
             self._async.retrieve,
+            slug,
+            query_linked_account_id=query_linked_account_id,
+            tags=tags,
+            ecosystem=ecosystem,
+            auth_type=auth_type,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+
+class ApplicationsWithRawResponse(SyncRawResource[Applications]):
+    """`client.applications.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        *,
+        query_linked_account_id: str | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        tags: str | NotGiven = NOT_GIVEN,
+        ecosystem: bool | NotGiven = NOT_GIVEN,
+        auth_type: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[Application]]:
+        """`Applications.list()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.list,
+            query_linked_account_id=query_linked_account_id,
+            slug=slug,
+            tags=tags,
+            ecosystem=ecosystem,
+            auth_type=auth_type,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def retrieve(
+        self,
+        slug: str,
+        *,
+        query_linked_account_id: str | NotGiven = NOT_GIVEN,
+        tags: str | NotGiven = NOT_GIVEN,
+        ecosystem: bool | NotGiven = NOT_GIVEN,
+        auth_type: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Application]:
+        """`Applications.retrieve()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve,
             slug,
             query_linked_account_id=query_linked_account_id,
             tags=tags,

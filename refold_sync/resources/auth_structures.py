@@ -8,15 +8,22 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import CallOptions
 from refold_async.resources.auth_structures import AsyncAuthStructures
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["AuthStructures"]
+__all__ = ["AuthStructures", "AuthStructuresWithRawResponse"]
 
 
 class AuthStructures(SyncResource[AsyncAuthStructures]):
     """Operations on auth structure, reached as `client.auth_structures`."""
+
+    @property
+    def with_raw_response(self) -> AuthStructuresWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AuthStructuresWithRawResponse(self)
 
     def retrieve(
         self,
@@ -34,3 +41,15 @@ class AuthStructures(SyncResource[AsyncAuthStructures]):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.retrieve, slug, **options)
+
+
+class AuthStructuresWithRawResponse(SyncRawResource[AuthStructures]):
+    """`client.auth_structures.with_raw_response`: each method answers an `APIResponse`."""
+
+    def retrieve(
+        self,
+        slug: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, dict[str, Any]]]:
+        """`AuthStructures.retrieve()`, answering its `APIResponse`."""
+        return self._call(self._resource.retrieve, slug, **options)

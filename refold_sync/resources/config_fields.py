@@ -8,16 +8,23 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import ApplicationConfig, ConfigField
 from refold_async.resources.config_fields import AsyncConfigFields
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["ConfigFields"]
+__all__ = ["ConfigFields", "ConfigFieldsWithRawResponse"]
 
 
 class ConfigFields(SyncResource[AsyncConfigFields]):
     """Operations on config fields, reached as `client.config_fields`."""
+
+    @property
+    def with_raw_response(self) -> ConfigFieldsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return ConfigFieldsWithRawResponse(self)
 
     def list(
         self,
@@ -206,6 +213,118 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
         """
         return self._call(
             self._async.retrieve_rule_options,
+            field_id,
+            slug=slug,
+            rule_column=rule_column,
+            config_id=config_id,
+            workflow_id=workflow_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+
+class ConfigFieldsWithRawResponse(SyncRawResource[ConfigFields]):
+    """`client.config_fields.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        *,
+        slug: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ApplicationConfig]:
+        """`ConfigFields.list()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.list, slug=slug, linked_account_id=linked_account_id, **options
+        )
+
+    def retrieve_options(
+        self,
+        field_id: str,
+        *,
+        slug: str,
+        config_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        value: Any | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ConfigField]:
+        """`ConfigFields.retrieve_options()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve_options,
+            field_id,
+            slug=slug,
+            config_id=config_id,
+            workflow_id=workflow_id,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            value=value,
+            **options,
+        )
+
+    def update(
+        self,
+        field_id: str,
+        *,
+        slug: str,
+        config_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        value: Any | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ConfigField]:
+        """`ConfigFields.update()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.update,
+            field_id,
+            slug=slug,
+            config_id=config_id,
+            workflow_id=workflow_id,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            value=value,
+            **options,
+        )
+
+    def delete(
+        self,
+        field_id: str,
+        *,
+        slug: str,
+        config_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ConfigField]:
+        """`ConfigFields.delete()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete,
+            field_id,
+            slug=slug,
+            config_id=config_id,
+            workflow_id=workflow_id,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            **options,
+        )
+
+    def retrieve_rule_options(
+        self,
+        field_id: str,
+        *,
+        slug: str,
+        rule_column: dict[str, Any],
+        config_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`ConfigFields.retrieve_rule_options()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve_rule_options,
             field_id,
             slug=slug,
             rule_column=rule_column,

@@ -9,6 +9,7 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import (
     ApplicationConfig,
@@ -18,13 +19,19 @@ from refold_async.models import (
     ToggleWorkflowResponse,
 )
 from refold_async.resources.configs import AsyncConfigs
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["Configs"]
+__all__ = ["Configs", "ConfigsWithRawResponse"]
 
 
 class Configs(SyncResource[AsyncConfigs]):
     """Operations on configs, reached as `client.configs`."""
+
+    @property
+    def with_raw_response(self) -> ConfigsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return ConfigsWithRawResponse(self)
 
     def install(
         self,
@@ -306,3 +313,161 @@ class Configs(SyncResource[AsyncConfigs]):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.list, slug, linked_account_id=linked_account_id, **options)
+
+
+class ConfigsWithRawResponse(SyncRawResource[Configs]):
+    """`client.configs.with_raw_response`: each method answers an `APIResponse`."""
+
+    def install(
+        self,
+        *,
+        slug: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        config_id: str | NotGiven = NOT_GIVEN,
+        fields: builtins.list[ConfigField] | NotGiven = NOT_GIVEN,
+        application_data_slots: builtins.list[ConfigField] | NotGiven = NOT_GIVEN,
+        workflows: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        labels: dict[str, Any] | NotGiven = NOT_GIVEN,
+        map_fields_object: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ApplicationConfig]:
+        """`Configs.install()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.install,
+            slug=slug,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            config_id=config_id,
+            fields=fields,
+            application_data_slots=application_data_slots,
+            workflows=workflows,
+            labels=labels,
+            map_fields_object=map_fields_object,
+            **options,
+        )
+
+    def update(
+        self,
+        *,
+        slug: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        config_id: str | NotGiven = NOT_GIVEN,
+        fields: builtins.list[ConfigField] | NotGiven = NOT_GIVEN,
+        application_data_slots: builtins.list[ConfigField] | NotGiven = NOT_GIVEN,
+        workflows: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        labels: dict[str, Any] | NotGiven = NOT_GIVEN,
+        map_fields_object: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ApplicationConfig]:
+        """`Configs.update()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.update,
+            slug=slug,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            config_id=config_id,
+            fields=fields,
+            application_data_slots=application_data_slots,
+            workflows=workflows,
+            labels=labels,
+            map_fields_object=map_fields_object,
+            **options,
+        )
+
+    def retrieve_default(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        tenant_config: bool | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ApplicationConfig]:
+        """`Configs.retrieve_default()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve_default,
+            slug,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            tenant_config=tenant_config,
+            **options,
+        )
+
+    def delete_default(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[MessageOnly]:
+        """`Configs.delete_default()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete_default, slug, linked_account_id=linked_account_id, **options
+        )
+
+    def retrieve(
+        self,
+        slug: str,
+        config_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        disable_field_options: bool | NotGiven = NOT_GIVEN,
+        tenant_config: bool | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ApplicationConfig]:
+        """`Configs.retrieve()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve,
+            slug,
+            config_id,
+            linked_account_id=linked_account_id,
+            disable_field_options=disable_field_options,
+            tenant_config=tenant_config,
+            **options,
+        )
+
+    def delete(
+        self,
+        slug: str,
+        config_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[MessageOnly]:
+        """`Configs.delete()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete, slug, config_id, linked_account_id=linked_account_id, **options
+        )
+
+    def toggle_workflow(
+        self,
+        slug: str,
+        config_id: str,
+        workflow_id: str,
+        *,
+        enabled: bool,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ToggleWorkflowResponse]:
+        """`Configs.toggle_workflow()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.toggle_workflow,
+            slug,
+            config_id,
+            workflow_id,
+            enabled=enabled,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def list(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[ConfigSummary]]:
+        """`Configs.list()`, answering its `APIResponse`."""
+        return self._call(self._resource.list, slug, linked_account_id=linked_account_id, **options)

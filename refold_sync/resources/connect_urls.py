@@ -8,16 +8,23 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import ConnectUrlResponse
 from refold_async.resources.connect_urls import AsyncConnectUrls
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["ConnectUrls"]
+__all__ = ["ConnectUrls", "ConnectUrlsWithRawResponse"]
 
 
 class ConnectUrls(SyncResource[AsyncConnectUrls]):
     """Operations on hosted connect, reached as `client.connect_urls`."""
+
+    @property
+    def with_raw_response(self) -> ConnectUrlsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return ConnectUrlsWithRawResponse(self)
 
     def create(
         self,
@@ -42,6 +49,27 @@ class ConnectUrls(SyncResource[AsyncConnectUrls]):
         """
         return self._call(
             self._async.create,
+            linked_account_id=linked_account_id,
+            body=body,
+            config_id=config_id,
+            **options,
+        )
+
+
+class ConnectUrlsWithRawResponse(SyncRawResource[ConnectUrls]):
+    """`client.connect_urls.with_raw_response`: each method answers an `APIResponse`."""
+
+    def create(
+        self,
+        *,
+        linked_account_id: str,
+        body: dict[str, Any],
+        config_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ConnectUrlResponse]:
+        """`ConnectUrls.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create,
             linked_account_id=linked_account_id,
             body=body,
             config_id=config_id,

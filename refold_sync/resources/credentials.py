@@ -8,6 +8,7 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import (
     DefaultAppCredentialActionResponse,
@@ -15,13 +16,19 @@ from refold_async.models import (
     MigrateTokenResponse,
 )
 from refold_async.resources.credentials import AsyncCredentials
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["Credentials"]
+__all__ = ["Credentials", "CredentialsWithRawResponse"]
 
 
 class Credentials(SyncResource[AsyncCredentials]):
     """Operations on credentials, reached as `client.credentials`."""
+
+    @property
+    def with_raw_response(self) -> CredentialsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return CredentialsWithRawResponse(self)
 
     def upsert_default(
         self,
@@ -148,6 +155,82 @@ class Credentials(SyncResource[AsyncCredentials]):
         """
         return self._call(
             self._async.migrate_token,
+            slug=slug,
+            auth_object=auth_object,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+
+class CredentialsWithRawResponse(SyncRawResource[Credentials]):
+    """`client.credentials.with_raw_response`: each method answers an `APIResponse`."""
+
+    def upsert_default(
+        self,
+        key: str,
+        *,
+        value: Any,
+        query_linked_account_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DefaultAppCredentialActionResponse]:
+        """`Credentials.upsert_default()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.upsert_default,
+            key,
+            value=value,
+            query_linked_account_id=query_linked_account_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def delete_default(
+        self,
+        key: str,
+        *,
+        query_linked_account_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[GenericSuccess]:
+        """`Credentials.delete_default()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete_default,
+            key,
+            query_linked_account_id=query_linked_account_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def save_key_credentials(
+        self,
+        slug: str,
+        *,
+        body: dict[str, Any],
+        auth_type: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`Credentials.save_key_credentials()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.save_key_credentials,
+            slug,
+            body=body,
+            auth_type=auth_type,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def migrate_token(
+        self,
+        *,
+        slug: str,
+        auth_object: dict[str, Any],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[MigrateTokenResponse]:
+        """`Credentials.migrate_token()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.migrate_token,
             slug=slug,
             auth_object=auth_object,
             linked_account_id=linked_account_id,

@@ -8,16 +8,24 @@ import builtins
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
+from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Dataref, DatarefAsTableResponse, DeleteOneResult
 from refold_async.resources.datarefs import AsyncDatarefs
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
-__all__ = ["Datarefs"]
+__all__ = ["Datarefs", "DatarefsWithRawResponse"]
 
 
 class Datarefs(SyncResource[AsyncDatarefs]):
     """Operations on datarefs, reached as `client.datarefs`."""
+
+    @property
+    def with_raw_response(self) -> DatarefsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return DatarefsWithRawResponse(self)
 
     def list(
         self,
@@ -185,6 +193,101 @@ class Datarefs(SyncResource[AsyncDatarefs]):
         """
         return self._call(
             self._async.set_group,
+            ref_names=ref_names,
+            linked_account_id=linked_account_id,
+            group=group,
+            **options,
+        )
+
+
+class DatarefsWithRawResponse(SyncRawResource[Datarefs]):
+    """`client.datarefs.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        unique: bool | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Dataref]]:
+        """`Datarefs.list()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            unique=unique,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def create(
+        self,
+        *,
+        ref_name: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Dataref]:
+        """`Datarefs.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create, ref_name=ref_name, linked_account_id=linked_account_id, **options
+        )
+
+    def retrieve(
+        self,
+        ref_name: str,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DatarefAsTableResponse]:
+        """`Datarefs.retrieve()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve,
+            ref_name,
+            page=page,
+            limit=limit,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def delete(
+        self,
+        ref_name: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DeleteOneResult]:
+        """`Datarefs.delete()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete, ref_name, linked_account_id=linked_account_id, **options
+        )
+
+    def clear_records(
+        self,
+        ref_name: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Dataref]:
+        """`Datarefs.clear_records()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.clear_records, ref_name, linked_account_id=linked_account_id, **options
+        )
+
+    def set_group(
+        self,
+        *,
+        ref_names: builtins.list[str],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        group: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """`Datarefs.set_group()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.set_group,
             ref_names=ref_names,
             linked_account_id=linked_account_id,
             group=group,

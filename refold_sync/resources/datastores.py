@@ -9,15 +9,22 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.resources.datastores import AsyncDatastores
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["Datastores"]
+__all__ = ["Datastores", "DatastoresWithRawResponse"]
 
 
 class Datastores(SyncResource[AsyncDatastores]):
     """Operations on datastores, reached as `client.datastores`."""
+
+    @property
+    def with_raw_response(self) -> DatastoresWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return DatastoresWithRawResponse(self)
 
     def list(
         self,
@@ -113,6 +120,67 @@ class Datastores(SyncResource[AsyncDatastores]):
         """
         return self._call(
             self._async.search,
+            slug,
+            datastore_name,
+            body=body,
+            config_id=config_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+
+class DatastoresWithRawResponse(SyncRawResource[Datastores]):
+    """`client.datastores.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        slug: str,
+        *,
+        config_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[str]]:
+        """`Datastores.list()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.list,
+            slug,
+            config_id=config_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def list_records(
+        self,
+        slug: str,
+        datastore_name: str,
+        *,
+        config_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[dict[str, Any]]]:
+        """`Datastores.list_records()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.list_records,
+            slug,
+            datastore_name,
+            config_id=config_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def search(
+        self,
+        slug: str,
+        datastore_name: str,
+        *,
+        body: dict[str, Any],
+        config_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[dict[str, Any]]]:
+        """`Datastores.search()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.search,
             slug,
             datastore_name,
             body=body,

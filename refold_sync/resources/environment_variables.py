@@ -8,6 +8,8 @@ from typing import Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
+from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import (
     DeleteEnvValueResponse,
@@ -17,13 +19,19 @@ from refold_async.models import (
     VariableDefinitionWrapped,
 )
 from refold_async.resources.environment_variables import AsyncEnvironmentVariables
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
-__all__ = ["EnvironmentVariables"]
+__all__ = ["EnvironmentVariables", "EnvironmentVariablesWithRawResponse"]
 
 
 class EnvironmentVariables(SyncResource[AsyncEnvironmentVariables]):
     """Operations on environment variables, reached as `client.environment_variables`."""
+
+    @property
+    def with_raw_response(self) -> EnvironmentVariablesWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return EnvironmentVariablesWithRawResponse(self)
 
     def list_definitions(
         self,
@@ -213,4 +221,112 @@ class EnvironmentVariables(SyncResource[AsyncEnvironmentVariables]):
         """
         return self._call(
             self._async.delete_value, value_id, linked_account_id=linked_account_id, **options
+        )
+
+
+class EnvironmentVariablesWithRawResponse(SyncRawResource[EnvironmentVariables]):
+    """`client.environment_variables.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list_definitions(
+        self,
+        *,
+        scope: Literal["org", "workspace", "linked_account", "workflow"] | NotGiven = NOT_GIVEN,
+        var_format: Literal["string", "number", "url"] | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[VariableDefinition]]:
+        """`EnvironmentVariables.list_definitions()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list_definitions,
+            scope=scope,
+            var_format=var_format,
+            name=name,
+            page=page,
+            limit=limit,
+            **options,
+        )
+
+    def retrieve_definition(
+        self,
+        id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[VariableDefinitionWrapped]:
+        """`EnvironmentVariables.retrieve_definition()`, answering its `APIResponse`."""
+        return self._call(self._resource.retrieve_definition, id, **options)
+
+    def retrieve_value(
+        self,
+        definition_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        environment: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[GetEnvValueResponse]:
+        """`EnvironmentVariables.retrieve_value()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve_value,
+            definition_id,
+            linked_account_id=linked_account_id,
+            workflow_id=workflow_id,
+            environment=environment,
+            **options,
+        )
+
+    def set_value(
+        self,
+        *,
+        variable_definition_id: str,
+        value: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        scope_linked_account_id: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[EnvVariableValue]:
+        """`EnvironmentVariables.set_value()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.set_value,
+            variable_definition_id=variable_definition_id,
+            value=value,
+            linked_account_id=linked_account_id,
+            scope_linked_account_id=scope_linked_account_id,
+            workflow_id=workflow_id,
+            **options,
+        )
+
+    def list_values(
+        self,
+        scope: Literal["org", "workspace", "linked_account", "workflow"],
+        *,
+        variable_definition_id: str | NotGiven = NOT_GIVEN,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[EnvVariableValue]]:
+        """`EnvironmentVariables.list_values()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list_values,
+            scope,
+            variable_definition_id=variable_definition_id,
+            page=page,
+            limit=limit,
+            workflow_id=workflow_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def delete_value(
+        self,
+        value_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DeleteEnvValueResponse]:
+        """`EnvironmentVariables.delete_value()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete_value, value_id, linked_account_id=linked_account_id, **options
         )

@@ -9,16 +9,23 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven, Uploads
 from refold_async.models import CustomEvent, WebhookFiredResponse
 from refold_async.resources.events import AsyncEvents
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["Events"]
+__all__ = ["Events", "EventsWithRawResponse"]
 
 
 class Events(SyncResource[AsyncEvents]):
     """Operations on events, reached as `client.events`."""
+
+    @property
+    def with_raw_response(self) -> EventsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return EventsWithRawResponse(self)
 
     def list(
         self,
@@ -229,6 +236,119 @@ class Events(SyncResource[AsyncEvents]):
         """
         return self._call(
             self._async.trigger,
+            linked_account_id=linked_account_id,
+            config_id=config_id,
+            slug=slug,
+            instance_tag=instance_tag,
+            event=event,
+            trigger=trigger,
+            payload=payload,
+            files=files,
+            **options,
+        )
+
+
+class EventsWithRawResponse(SyncRawResource[Events]):
+    """`client.events.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[CustomEvent]]:
+        """`Events.list()`, answering its `APIResponse`."""
+        return self._call(self._resource.list, **options)
+
+    def create(
+        self,
+        *,
+        name: str,
+        response: str,
+        json_schema: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[CustomEvent]]:
+        """`Events.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create, name=name, response=response, json_schema=json_schema, **options
+        )
+
+    def retrieve(
+        self,
+        event_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[CustomEvent]:
+        """`Events.retrieve()`, answering its `APIResponse`."""
+        return self._call(self._resource.retrieve, event_id, **options)
+
+    def update(
+        self,
+        event_id: str,
+        *,
+        name: str,
+        response: str,
+        json_schema: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[CustomEvent]]:
+        """`Events.update()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.update,
+            event_id,
+            name=name,
+            response=response,
+            json_schema=json_schema,
+            **options,
+        )
+
+    def delete(
+        self,
+        event_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[CustomEvent]]:
+        """`Events.delete()`, answering its `APIResponse`."""
+        return self._call(self._resource.delete, event_id, **options)
+
+    def trigger_for_app(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        config_id: str | NotGiven = NOT_GIVEN,
+        instance_tag: str | NotGiven = NOT_GIVEN,
+        event: str | NotGiven = NOT_GIVEN,
+        trigger: str | NotGiven = NOT_GIVEN,
+        payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[WebhookFiredResponse]:
+        """`Events.trigger_for_app()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.trigger_for_app,
+            slug,
+            linked_account_id=linked_account_id,
+            config_id=config_id,
+            instance_tag=instance_tag,
+            event=event,
+            trigger=trigger,
+            payload=payload,
+            files=files,
+            **options,
+        )
+
+    def trigger(
+        self,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        config_id: str | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        instance_tag: str | NotGiven = NOT_GIVEN,
+        event: str | NotGiven = NOT_GIVEN,
+        trigger: str | NotGiven = NOT_GIVEN,
+        payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[WebhookFiredResponse]:
+        """`Events.trigger()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.trigger,
             linked_account_id=linked_account_id,
             config_id=config_id,
             slug=slug,

@@ -9,16 +9,24 @@ from typing import Any, Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
+from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Execution, ExecutionRerun, MessageOnly
 from refold_async.resources.executions import AsyncExecutions
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
-__all__ = ["Executions"]
+__all__ = ["Executions", "ExecutionsWithRawResponse"]
 
 
 class Executions(SyncResource[AsyncExecutions]):
     """Operations on executions, reached as `client.executions`."""
+
+    @property
+    def with_raw_response(self) -> ExecutionsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return ExecutionsWithRawResponse(self)
 
     def list(
         self,
@@ -196,4 +204,104 @@ class Executions(SyncResource[AsyncExecutions]):
         """
         return self._call(
             self._async.rerun, execution_id, linked_account_id=linked_account_id, **options
+        )
+
+
+class ExecutionsWithRawResponse(SyncRawResource[Executions]):
+    """`client.executions.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        status: str | NotGiven = NOT_GIVEN,
+        workflow_name: str | NotGiven = NOT_GIVEN,
+        workflow_id: str | NotGiven = NOT_GIVEN,
+        execution_id: str | NotGiven = NOT_GIVEN,
+        start_date: datetime.datetime | NotGiven = NOT_GIVEN,
+        end_date: datetime.datetime | NotGiven = NOT_GIVEN,
+        execution_type: str | NotGiven = NOT_GIVEN,
+        execution_source: Literal["API_CALL", "SCHEDULE", "Event"] | NotGiven = NOT_GIVEN,
+        sort_asc: bool | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Execution]]:
+        """`Executions.list()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            slug=slug,
+            status=status,
+            workflow_name=workflow_name,
+            workflow_id=workflow_id,
+            execution_id=execution_id,
+            start_date=start_date,
+            end_date=end_date,
+            execution_type=execution_type,
+            execution_source=execution_source,
+            sort_asc=sort_asc,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def retrieve(
+        self,
+        execution_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Execution]:
+        """`Executions.retrieve()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve, execution_id, linked_account_id=linked_account_id, **options
+        )
+
+    def list_node_batches(
+        self,
+        execution_id: str,
+        node_id: str,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        status: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[dict[str, Any]]]:
+        """`Executions.list_node_batches()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list_node_batches,
+            execution_id,
+            node_id,
+            page=page,
+            limit=limit,
+            status=status,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def stop(
+        self,
+        execution_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[MessageOnly]:
+        """`Executions.stop()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.stop, execution_id, linked_account_id=linked_account_id, **options
+        )
+
+    def rerun(
+        self,
+        execution_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ExecutionRerun]:
+        """`Executions.rerun()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.rerun, execution_id, linked_account_id=linked_account_id, **options
         )

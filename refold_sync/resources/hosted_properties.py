@@ -8,15 +8,22 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import CallOptions
 from refold_async.resources.hosted_properties import AsyncHostedProperties
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["HostedProperties"]
+__all__ = ["HostedProperties", "HostedPropertiesWithRawResponse"]
 
 
 class HostedProperties(SyncResource[AsyncHostedProperties]):
     """Operations on hosted properties, reached as `client.hosted_properties`."""
+
+    @property
+    def with_raw_response(self) -> HostedPropertiesWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return HostedPropertiesWithRawResponse(self)
 
     def retrieve(
         self,
@@ -32,3 +39,14 @@ class HostedProperties(SyncResource[AsyncHostedProperties]):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.retrieve, **options)
+
+
+class HostedPropertiesWithRawResponse(SyncRawResource[HostedProperties]):
+    """`client.hosted_properties.with_raw_response`: each method answers an `APIResponse`."""
+
+    def retrieve(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`HostedProperties.retrieve()`, answering its `APIResponse`."""
+        return self._call(self._resource.retrieve, **options)

@@ -8,16 +8,23 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import CallOptions
 from refold_async.models import HumanTask
 from refold_async.resources.human_tasks import AsyncHumanTasks
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["HumanTasks"]
+__all__ = ["HumanTasks", "HumanTasksWithRawResponse"]
 
 
 class HumanTasks(SyncResource[AsyncHumanTasks]):
     """Operations on human tasks, reached as `client.human_tasks`."""
+
+    @property
+    def with_raw_response(self) -> HumanTasksWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return HumanTasksWithRawResponse(self)
 
     def retrieve(
         self,
@@ -55,3 +62,25 @@ class HumanTasks(SyncResource[AsyncHumanTasks]):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.submit, id, data=data, **options)
+
+
+class HumanTasksWithRawResponse(SyncRawResource[HumanTasks]):
+    """`client.human_tasks.with_raw_response`: each method answers an `APIResponse`."""
+
+    def retrieve(
+        self,
+        id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[HumanTask]:
+        """`HumanTasks.retrieve()`, answering its `APIResponse`."""
+        return self._call(self._resource.retrieve, id, **options)
+
+    def submit(
+        self,
+        id: str,
+        *,
+        data: dict[str, Any],
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`HumanTasks.submit()`, answering its `APIResponse`."""
+        return self._call(self._resource.submit, id, data=data, **options)

@@ -8,16 +8,24 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
+from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import DeleteLinkedAccountResponse, LinkedAccount
 from refold_async.resources.linked_accounts import AsyncLinkedAccounts
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
-__all__ = ["LinkedAccounts"]
+__all__ = ["LinkedAccounts", "LinkedAccountsWithRawResponse"]
 
 
 class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
     """Operations on linked accounts, reached as `client.linked_accounts`."""
+
+    @property
+    def with_raw_response(self) -> LinkedAccountsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return LinkedAccountsWithRawResponse(self)
 
     def list(
         self,
@@ -218,3 +226,112 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.retrieve_current, **options)
+
+
+class LinkedAccountsWithRawResponse(SyncRawResource[LinkedAccounts]):
+    """`client.linked_accounts.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        env_variable_name: str | NotGiven = NOT_GIVEN,
+        env_variable_value: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[LinkedAccount]]:
+        """`LinkedAccounts.list()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            env_variable_name=env_variable_name,
+            env_variable_value=env_variable_value,
+            **options,
+        )
+
+    def create(
+        self,
+        *,
+        account_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        your_app: dict[str, Any] | NotGiven = NOT_GIVEN,
+        udf: dict[str, str] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[LinkedAccount]:
+        """`LinkedAccounts.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create,
+            account_id=account_id,
+            linked_account_id=linked_account_id,
+            name=name,
+            your_app=your_app,
+            udf=udf,
+            **options,
+        )
+
+    def upsert(
+        self,
+        *,
+        account_id: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        payload: dict[str, Any] | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        your_app: dict[str, Any] | NotGiven = NOT_GIVEN,
+        udf: dict[str, str] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[LinkedAccount]:
+        """`LinkedAccounts.upsert()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.upsert,
+            account_id=account_id,
+            linked_account_id=linked_account_id,
+            payload=payload,
+            name=name,
+            your_app=your_app,
+            udf=udf,
+            **options,
+        )
+
+    def retrieve(
+        self,
+        linked_account_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[LinkedAccount]:
+        """`LinkedAccounts.retrieve()`, answering its `APIResponse`."""
+        return self._call(self._resource.retrieve, linked_account_id, **options)
+
+    def delete(
+        self,
+        linked_account_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DeleteLinkedAccountResponse]:
+        """`LinkedAccounts.delete()`, answering its `APIResponse`."""
+        return self._call(self._resource.delete, linked_account_id, **options)
+
+    def delete_integration(
+        self,
+        slug: str,
+        *,
+        query_linked_account_id: str,
+        auth_type: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[LinkedAccount]:
+        """`LinkedAccounts.delete_integration()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete_integration,
+            slug,
+            query_linked_account_id=query_linked_account_id,
+            auth_type=auth_type,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def retrieve_current(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[LinkedAccount]:
+        """`LinkedAccounts.retrieve_current()`, answering its `APIResponse`."""
+        return self._call(self._resource.retrieve_current, **options)

@@ -9,16 +9,24 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
+from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import McpServer, McpServerCreatedResponse
 from refold_async.resources.mcp_servers import AsyncMcpServers
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
-__all__ = ["McpServers"]
+__all__ = ["McpServers", "McpServersWithRawResponse"]
 
 
 class McpServers(SyncResource[AsyncMcpServers]):
     """Operations on mcp servers, reached as `client.mcp_servers`."""
+
+    @property
+    def with_raw_response(self) -> McpServersWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return McpServersWithRawResponse(self)
 
     def list(
         self,
@@ -181,4 +189,101 @@ class McpServers(SyncResource[AsyncMcpServers]):
         """
         return self._call(
             self._async.delete, mcp_server_id, linked_account_id=linked_account_id, **options
+        )
+
+
+class McpServersWithRawResponse(SyncRawResource[McpServers]):
+    """`client.mcp_servers.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[McpServer]]:
+        """`McpServers.list()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def create(
+        self,
+        *,
+        name: str,
+        description: str,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[McpServerCreatedResponse]:
+        """`McpServers.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create,
+            name=name,
+            description=description,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def retrieve(
+        self,
+        mcp_server_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[McpServer]:
+        """`McpServers.retrieve()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve, mcp_server_id, linked_account_id=linked_account_id, **options
+        )
+
+    def update(
+        self,
+        mcp_server_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        associated_apps: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        suggestions: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        agent_name: str | NotGiven = NOT_GIVEN,
+        primary_color: str | NotGiven = NOT_GIVEN,
+        secondary_color: str | NotGiven = NOT_GIVEN,
+        chains: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        base_prompt: str | NotGiven = NOT_GIVEN,
+        safe_mode: bool | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[McpServer]:
+        """`McpServers.update()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.update,
+            mcp_server_id,
+            linked_account_id=linked_account_id,
+            name=name,
+            description=description,
+            associated_apps=associated_apps,
+            suggestions=suggestions,
+            agent_name=agent_name,
+            primary_color=primary_color,
+            secondary_color=secondary_color,
+            chains=chains,
+            base_prompt=base_prompt,
+            safe_mode=safe_mode,
+            **options,
+        )
+
+    def delete(
+        self,
+        mcp_server_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """`McpServers.delete()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete, mcp_server_id, linked_account_id=linked_account_id, **options
         )

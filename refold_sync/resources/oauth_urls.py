@@ -6,16 +6,23 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import OAuthUrlResponse
 from refold_async.resources.oauth_urls import AsyncOAuthUrls
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["OAuthUrls"]
+__all__ = ["OAuthUrls", "OAuthUrlsWithRawResponse"]
 
 
 class OAuthUrls(SyncResource[AsyncOAuthUrls]):
     """Operations on oauth, reached as `client.oauth_urls`."""
+
+    @property
+    def with_raw_response(self) -> OAuthUrlsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return OAuthUrlsWithRawResponse(self)
 
     def retrieve(
         self,
@@ -39,4 +46,20 @@ class OAuthUrls(SyncResource[AsyncOAuthUrls]):
         """
         return self._call(
             self._async.retrieve, slug, linked_account_id=linked_account_id, **options
+        )
+
+
+class OAuthUrlsWithRawResponse(SyncRawResource[OAuthUrls]):
+    """`client.oauth_urls.with_raw_response`: each method answers an `APIResponse`."""
+
+    def retrieve(
+        self,
+        slug: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[OAuthUrlResponse]:
+        """`OAuthUrls.retrieve()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve, slug, linked_account_id=linked_account_id, **options
         )

@@ -9,16 +9,24 @@ from typing import Any, Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
+from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Schedule, ScheduleDeletion
 from refold_async.resources.schedules import AsyncSchedules
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
-__all__ = ["Schedules"]
+__all__ = ["Schedules", "SchedulesWithRawResponse"]
 
 
 class Schedules(SyncResource[AsyncSchedules]):
     """Operations on schedules, reached as `client.schedules`."""
+
+    @property
+    def with_raw_response(self) -> SchedulesWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return SchedulesWithRawResponse(self)
 
     def list(
         self,
@@ -227,4 +235,123 @@ class Schedules(SyncResource[AsyncSchedules]):
         """
         return self._call(
             self._async.resume, schedule_id, linked_account_id=linked_account_id, **options
+        )
+
+
+class SchedulesWithRawResponse(SyncRawResource[Schedules]):
+    """`client.schedules.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Schedule]]:
+        """`Schedules.list()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def create(
+        self,
+        *,
+        slug: str,
+        workflow_id_alias: str,
+        config_id: str,
+        trigger_type: Literal["cron", "interval"],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        regex: str | NotGiven = NOT_GIVEN,
+        interval_dates: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        start_date: str | NotGiven = NOT_GIVEN,
+        end_date: str | NotGiven = NOT_GIVEN,
+        tz: str | NotGiven = NOT_GIVEN,
+        payload: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Schedule]:
+        """`Schedules.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create,
+            slug=slug,
+            workflow_id_alias=workflow_id_alias,
+            config_id=config_id,
+            trigger_type=trigger_type,
+            linked_account_id=linked_account_id,
+            regex=regex,
+            interval_dates=interval_dates,
+            start_date=start_date,
+            end_date=end_date,
+            tz=tz,
+            payload=payload,
+            **options,
+        )
+
+    def update(
+        self,
+        schedule_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        trigger_type: Literal["cron", "interval"] | NotGiven = NOT_GIVEN,
+        regex: str | NotGiven = NOT_GIVEN,
+        interval_dates: builtins.list[dict[str, Any]] | NotGiven = NOT_GIVEN,
+        start_date: str | NotGiven = NOT_GIVEN,
+        end_date: str | NotGiven = NOT_GIVEN,
+        tz: str | NotGiven = NOT_GIVEN,
+        payload: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Schedule]:
+        """`Schedules.update()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.update,
+            schedule_id,
+            linked_account_id=linked_account_id,
+            trigger_type=trigger_type,
+            regex=regex,
+            interval_dates=interval_dates,
+            start_date=start_date,
+            end_date=end_date,
+            tz=tz,
+            payload=payload,
+            **options,
+        )
+
+    def delete(
+        self,
+        schedule_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ScheduleDeletion]:
+        """`Schedules.delete()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete, schedule_id, linked_account_id=linked_account_id, **options
+        )
+
+    def pause(
+        self,
+        schedule_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Schedule]:
+        """`Schedules.pause()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.pause, schedule_id, linked_account_id=linked_account_id, **options
+        )
+
+    def resume(
+        self,
+        schedule_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Schedule]:
+        """`Schedules.resume()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.resume, schedule_id, linked_account_id=linked_account_id, **options
         )

@@ -6,16 +6,23 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import RevokeSessionTokenResponse, SessionTokenResponse
 from refold_async.resources.session_tokens import AsyncSessionTokens
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["SessionTokens"]
+__all__ = ["SessionTokens", "SessionTokensWithRawResponse"]
 
 
 class SessionTokens(SyncResource[AsyncSessionTokens]):
     """Operations on session tokens, reached as `client.session_tokens`."""
+
+    @property
+    def with_raw_response(self) -> SessionTokensWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return SessionTokensWithRawResponse(self)
 
     def create(
         self,
@@ -59,3 +66,29 @@ class SessionTokens(SyncResource[AsyncSessionTokens]):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.revoke, **options)
+
+
+class SessionTokensWithRawResponse(SyncRawResource[SessionTokens]):
+    """`client.session_tokens.with_raw_response`: each method answers an `APIResponse`."""
+
+    def create(
+        self,
+        *,
+        linked_account_id: str,
+        force_refresh: bool | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[SessionTokenResponse]:
+        """`SessionTokens.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create,
+            linked_account_id=linked_account_id,
+            force_refresh=force_refresh,
+            **options,
+        )
+
+    def revoke(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[RevokeSessionTokenResponse]:
+        """`SessionTokens.revoke()`, answering its `APIResponse`."""
+        return self._call(self._resource.revoke, **options)

@@ -9,16 +9,24 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
+from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import AddRecordsResponse, ColumnsArrayResponse, CreateTableResponse, Table
 from refold_async.resources.tables import AsyncTables
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
-__all__ = ["Tables"]
+__all__ = ["Tables", "TablesWithRawResponse"]
 
 
 class Tables(SyncResource[AsyncTables]):
     """Operations on persistent tables, reached as `client.tables`."""
+
+    @property
+    def with_raw_response(self) -> TablesWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return TablesWithRawResponse(self)
 
     def list(
         self,
@@ -345,6 +353,196 @@ class Tables(SyncResource[AsyncTables]):
         """
         return self._call(
             self._async.set_group,
+            table_ids=table_ids,
+            linked_account_id=linked_account_id,
+            group=group,
+            **options,
+        )
+
+
+class TablesWithRawResponse(SyncRawResource[Tables]):
+    """`client.tables.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Table]]:
+        """`Tables.list()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            name=name,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def create(
+        self,
+        *,
+        table_name: str,
+        columns: builtins.list[dict[str, Any]],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[CreateTableResponse]:
+        """`Tables.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create,
+            table_name=table_name,
+            columns=columns,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def list_records(
+        self,
+        table_id: str,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[dict[str, Any]]]:
+        """`Tables.list_records()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list_records,
+            table_id,
+            page=page,
+            limit=limit,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def add_records(
+        self,
+        table_id: str,
+        *,
+        data: dict[str, Any] | builtins.list[dict[str, Any]],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[AddRecordsResponse]:
+        """`Tables.add_records()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.add_records,
+            table_id,
+            data=data,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def delete(
+        self,
+        table_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[bool]:
+        """`Tables.delete()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete, table_id, linked_account_id=linked_account_id, **options
+        )
+
+    def delete_record(
+        self,
+        table_id: str,
+        record_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`Tables.delete_record()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.delete_record,
+            table_id,
+            record_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def add_columns(
+        self,
+        table_id: str,
+        *,
+        columns: builtins.list[str],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ColumnsArrayResponse]:
+        """`Tables.add_columns()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.add_columns,
+            table_id,
+            columns=columns,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def remove_columns(
+        self,
+        table_id: str,
+        *,
+        columns: builtins.list[str],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ColumnsArrayResponse]:
+        """`Tables.remove_columns()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.remove_columns,
+            table_id,
+            columns=columns,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def rename_columns(
+        self,
+        table_id: str,
+        *,
+        renames: builtins.list[dict[str, Any]],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ColumnsArrayResponse]:
+        """`Tables.rename_columns()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.rename_columns,
+            table_id,
+            renames=renames,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def search(
+        self,
+        table_id: str,
+        *,
+        body: dict[str, Any],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[dict[str, Any]]]:
+        """`Tables.search()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.search,
+            table_id,
+            body=body,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def set_group(
+        self,
+        *,
+        table_ids: builtins.list[str],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        group: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """`Tables.set_group()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.set_group,
             table_ids=table_ids,
             linked_account_id=linked_account_id,
             group=group,

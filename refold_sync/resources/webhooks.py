@@ -9,16 +9,23 @@ from typing import Any, Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Webhook
 from refold_async.resources.webhooks import AsyncWebhooks
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["Webhooks"]
+__all__ = ["Webhooks", "WebhooksWithRawResponse"]
 
 
 class Webhooks(SyncResource[AsyncWebhooks]):
     """Operations on webhooks, reached as `client.webhooks`."""
+
+    @property
+    def with_raw_response(self) -> WebhooksWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return WebhooksWithRawResponse(self)
 
     def list(
         self,
@@ -200,3 +207,108 @@ class Webhooks(SyncResource[AsyncWebhooks]):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.set_group, webhook_ids=webhook_ids, group=group, **options)
+
+
+class WebhooksWithRawResponse(SyncRawResource[Webhooks]):
+    """`client.webhooks.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[Webhook]]:
+        """`Webhooks.list()`, answering its `APIResponse`."""
+        return self._call(self._resource.list, **options)
+
+    def create(
+        self,
+        *,
+        webhook_url: str,
+        webhook_events: builtins.list[str],
+        webhook_headers: dict[str, Any] | NotGiven = NOT_GIVEN,
+        webhook_body: Any | NotGiven = NOT_GIVEN,
+        webhook_description: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        method: Literal["POST", "PUT", "PATCH"] | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        workflow_ids: builtins.list[str] | NotGiven = NOT_GIVEN,
+        webhook_type: Literal["default", "slack", "custom"] | NotGiven = NOT_GIVEN,
+        is_enabled: bool | NotGiven = NOT_GIVEN,
+        group: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Webhook]:
+        """`Webhooks.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create,
+            webhook_url=webhook_url,
+            webhook_events=webhook_events,
+            webhook_headers=webhook_headers,
+            webhook_body=webhook_body,
+            webhook_description=webhook_description,
+            description=description,
+            method=method,
+            slug=slug,
+            workflow_ids=workflow_ids,
+            webhook_type=webhook_type,
+            is_enabled=is_enabled,
+            group=group,
+            **options,
+        )
+
+    def retrieve(
+        self,
+        id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Webhook]:
+        """`Webhooks.retrieve()`, answering its `APIResponse`."""
+        return self._call(self._resource.retrieve, id, **options)
+
+    def update(
+        self,
+        id: str,
+        *,
+        webhook_events: builtins.list[str] | NotGiven = NOT_GIVEN,
+        webhook_url: str | NotGiven = NOT_GIVEN,
+        is_enabled: bool | NotGiven = NOT_GIVEN,
+        webhook_type: Literal["default", "slack", "custom"] | NotGiven = NOT_GIVEN,
+        webhook_headers: dict[str, Any] | NotGiven = NOT_GIVEN,
+        webhook_body: Any | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        description: str | NotGiven = NOT_GIVEN,
+        workflow_ids: builtins.list[str] | NotGiven = NOT_GIVEN,
+        method: Literal["POST", "PUT", "PATCH"] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Webhook]:
+        """`Webhooks.update()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.update,
+            id,
+            webhook_events=webhook_events,
+            webhook_url=webhook_url,
+            is_enabled=is_enabled,
+            webhook_type=webhook_type,
+            webhook_headers=webhook_headers,
+            webhook_body=webhook_body,
+            slug=slug,
+            description=description,
+            workflow_ids=workflow_ids,
+            method=method,
+            **options,
+        )
+
+    def delete(
+        self,
+        id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[Webhook]]:
+        """`Webhooks.delete()`, answering its `APIResponse`."""
+        return self._call(self._resource.delete, id, **options)
+
+    def set_group(
+        self,
+        *,
+        webhook_ids: builtins.list[str],
+        group: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[Webhook]]:
+        """`Webhooks.set_group()`, answering its `APIResponse`."""
+        return self._call(self._resource.set_group, webhook_ids=webhook_ids, group=group, **options)

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
+from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import (
     CreateWorkflowResponse,
@@ -20,13 +22,19 @@ from refold_async.models import (
     WorkflowExecutionResult,
 )
 from refold_async.resources.workflows import AsyncWorkflows
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
-__all__ = ["Workflows"]
+__all__ = ["Workflows", "WorkflowsWithRawResponse"]
 
 
 class Workflows(SyncResource[AsyncWorkflows]):
     """Operations on workflows, reached as `client.workflows`."""
+
+    @property
+    def with_raw_response(self) -> WorkflowsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return WorkflowsWithRawResponse(self)
 
     def list(
         self,
@@ -327,6 +335,175 @@ class Workflows(SyncResource[AsyncWorkflows]):
         """
         return self._paginate(
             self._async.list_versions,
+            workflow_id,
+            page=page,
+            limit=limit,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+
+class WorkflowsWithRawResponse(SyncRawResource[Workflows]):
+    """`client.workflows.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        application_id: str | NotGiven = NOT_GIVEN,
+        slug: str | NotGiven = NOT_GIVEN,
+        name: str | NotGiven = NOT_GIVEN,
+        published: bool | NotGiven = NOT_GIVEN,
+        start_date: datetime.datetime | NotGiven = NOT_GIVEN,
+        end_date: datetime.datetime | NotGiven = NOT_GIVEN,
+        scope: Literal["private"] | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Workflow]]:
+        """`Workflows.list()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            application_id=application_id,
+            slug=slug,
+            name=name,
+            published=published,
+            start_date=start_date,
+            end_date=end_date,
+            scope=scope,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def create(
+        self,
+        *,
+        body: dict[str, Any],
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[CreateWorkflowResponse]:
+        """`Workflows.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create, body=body, linked_account_id=linked_account_id, **options
+        )
+
+    def retrieve(
+        self,
+        workflow_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Workflow]:
+        """`Workflows.retrieve()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve, workflow_id, linked_account_id=linked_account_id, **options
+        )
+
+    def delete(
+        self,
+        workflow_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DeleteWorkflowResponse]:
+        """`Workflows.delete()`, answering its `APIResponse`."""
+        return self._call(self._resource.delete, workflow_id, **options)
+
+    def retrieve_draft(
+        self,
+        workflow_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Workflow]:
+        """`Workflows.retrieve_draft()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve_draft,
+            workflow_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def execute(
+        self,
+        workflow_id: str,
+        *,
+        slug: str,
+        include_headers_query: bool | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        config_id: str | NotGiven = NOT_GIVEN,
+        sync_execution: bool | NotGiven = NOT_GIVEN,
+        include_headers: bool | NotGiven = NOT_GIVEN,
+        instance_tag: str | NotGiven = NOT_GIVEN,
+        body: dict[str, Any] | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[WorkflowExecutionResult]:
+        """`Workflows.execute()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.execute,
+            workflow_id,
+            slug=slug,
+            include_headers_query=include_headers_query,
+            linked_account_id=linked_account_id,
+            config_id=config_id,
+            sync_execution=sync_execution,
+            include_headers=include_headers,
+            instance_tag=instance_tag,
+            body=body,
+            **options,
+        )
+
+    def publish(
+        self,
+        workflow_id: str,
+        *,
+        published: bool,
+        version: int | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Workflow]:
+        """`Workflows.publish()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.publish, workflow_id, published=published, version=version, **options
+        )
+
+    def list_enabled(
+        self,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[EnabledWorkflowSummary]]:
+        """`Workflows.list_enabled()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.list_enabled, linked_account_id=linked_account_id, **options
+        )
+
+    def retrieve_request_structure(
+        self,
+        workflow_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[GetWorkflowRequestStructureResponse]:
+        """`Workflows.retrieve_request_structure()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve_request_structure,
+            workflow_id,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def list_versions(
+        self,
+        workflow_id: str,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Workflow]]:
+        """`Workflows.list_versions()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list_versions,
             workflow_id,
             page=page,
             limit=limit,

@@ -84,6 +84,15 @@ def test_declared_fields_win_over_unknown_ones() -> None:
     assert webhook.to_dict(wire=True) == {"_id": "real", "id": "shadow", "other": 1}
 
 
+def test_from_dict_reads_python_names_too() -> None:
+    """`from_dict(m.to_dict())` gives `m` back; a wire name present wins over a Python one."""
+    webhook = _webhook()
+    assert Webhook.from_dict(webhook.to_dict()) == webhook
+    both = Webhook.from_dict({"_id": "wire", "id": "python"})
+    assert both.id == "wire"
+    assert both.extra_fields == {"id": "python"}
+
+
 def test_from_dict_errors_are_typed() -> None:
     """Data that does not fit raises InvalidArgumentError naming where; a non-mapping TypeError."""
     with pytest.raises(InvalidArgumentError, match=r"does not fit Webhook: .*\$\.created_at"):
@@ -219,6 +228,10 @@ def test_pydantic_serializes_and_validates_models() -> None:
     with pytest.raises(pydantic.ValidationError, match="does not fit Webhook"):
         pydantic.TypeAdapter(Webhook).validate_python({"createdAt": "never"})
     assert Envelope.model_json_schema()["properties"]["webhook"]["type"] == "object"
+    # What an endpoint returned comes back in: Python names, a page's items included.
+    page = pydantic.TypeAdapter(Page[Webhook]).validate_python(_page().to_dict())
+    assert page == _page()
+    assert isinstance(page[0], Webhook)
 
 
 async def test_fastapi_endpoints_return_models_directly() -> None:

@@ -270,3 +270,11 @@ def test_only_the_trigger_operations_take_files() -> None:
         "triggerEventBySlug",
     ]
     assert Router(OPERATIONS.values()).match("POST", "/api/v2/public/event/trigger")[0].multipart
+
+
+async def test_raw_responses_carry_uploads_too() -> None:
+    """`with_raw_response.trigger(files=...)` sends the same form and answers its response."""
+    transport = RecordingTransport()
+    raw = await _client(transport).events.with_raw_response.trigger(event="e", files={"a": b"x"})
+    assert raw.status_code == 200
+    assert transport.form()["payload"]["a"]["size"] == 1

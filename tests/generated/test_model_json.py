@@ -75,3 +75,11 @@ def test_models_refuse_hash_clearly(schema: str, cls: type[Any]) -> None:
     _, model = _sample_model(schema, cls)
     with pytest.raises(TypeError, match=r"not hashable.*\.id"):
         hash(model)
+
+
+@pytest.mark.parametrize(("schema", "cls"), MODEL_CASES)
+def test_python_dict_round_trips(schema: str, cls: type[Any]) -> None:
+    """`from_dict` also reads Python names, nested ones included: `from_dict(m.to_dict()) == m`."""
+    _, model = _sample_model(schema, cls)
+    assert cls.from_dict(model.to_dict()) == model
+    assert cls.from_dict(json.loads(model.to_json())) == model

@@ -8,11 +8,13 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import CallOptions
 
-__all__ = ["AsyncHealth"]
+__all__ = ["AsyncHealth", "AsyncHealthWithRawResponse"]
 
 GET_HEALTH: Operation[dict[str, Any]] = Operation(
     id="getHealth",
@@ -28,6 +30,11 @@ GET_HEALTH: Operation[dict[str, Any]] = Operation(
 class AsyncHealth(AsyncResource):
     """Operations on health, reached as `client.health`."""
 
+    @property
+    def with_raw_response(self) -> AsyncHealthWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncHealthWithRawResponse(self)
+
     async def retrieve(
         self,
         **options: Unpack[CallOptions],
@@ -42,3 +49,14 @@ class AsyncHealth(AsyncResource):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return await self._transport.send(GET_HEALTH, options=options)
+
+
+class AsyncHealthWithRawResponse(AsyncRawResource[AsyncHealth]):
+    """`client.health.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def retrieve(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`AsyncHealth.retrieve()`, answering its `APIResponse`."""
+        return await self._call(self._resource.retrieve, **options)

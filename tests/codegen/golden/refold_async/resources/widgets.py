@@ -10,13 +10,15 @@ from typing import Any, Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param, Shape
 from refold_async._pagination import AsyncPaginator, Page
+from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven, Uploads
 from refold_async.models import PaintResult, Widget, WidgetFilter
 
-__all__ = ["AsyncWidgets"]
+__all__ = ["AsyncWidgets", "AsyncWidgetsWithRawResponse"]
 
 LIST_WIDGETS: Operation[Page[Widget]] = Operation(
     id="listWidgets",
@@ -161,6 +163,11 @@ PAINT_WIDGET: Operation[PaintResult] = Operation(
 
 class AsyncWidgets(AsyncResource):
     """Operations on widgets, reached as `client.widgets`."""
+
+    @property
+    def with_raw_response(self) -> AsyncWidgetsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return AsyncWidgetsWithRawResponse(self)
 
     def list(
         self,
@@ -327,4 +334,104 @@ class AsyncWidgets(AsyncResource):
             body=body,
             files=files,
             options=options,
+        )
+
+
+class AsyncWidgetsWithRawResponse(AsyncRawResource[AsyncWidgets]):
+    """`client.widgets.with_raw_response`: each method answers an `APIResponse`."""
+
+    async def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        color: Literal["red", "blue"] | NotGiven = NOT_GIVEN,
+        since: datetime.datetime | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Widget]]:
+        """`AsyncWidgets.list()`, answering its `APIResponse` (the first page)."""
+        return await self._call(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            color=color,
+            since=since,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    async def create(
+        self,
+        *,
+        color: Literal["red", "blue"],
+        created_at: datetime.datetime | NotGiven = NOT_GIVEN,
+        tags: builtins.list[str] | NotGiven = NOT_GIVEN,
+        label: str | NotGiven = NOT_GIVEN,
+        homepage: str | NotGiven = NOT_GIVEN,
+        owners: builtins.list[str] | NotGiven = NOT_GIVEN,
+        parts: WidgetFilter | builtins.list[WidgetFilter] | None | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Widget]:
+        """`AsyncWidgets.create()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.create,
+            color=color,
+            created_at=created_at,
+            tags=tags,
+            label=label,
+            homepage=homepage,
+            owners=owners,
+            parts=parts,
+            **options,
+        )
+
+    async def retrieve(
+        self,
+        widget_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        x_trace_id: str | NotGiven = NOT_GIVEN,
+        color: Literal["red", "blue"] | NotGiven = NOT_GIVEN,
+        from_: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Widget]:
+        """`AsyncWidgets.retrieve()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.retrieve,
+            widget_id,
+            linked_account_id=linked_account_id,
+            x_trace_id=x_trace_id,
+            color=color,
+            from_=from_,
+            **options,
+        )
+
+    async def delete(
+        self,
+        widget_id: str,
+        *,
+        body: builtins.list[str],
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """`AsyncWidgets.delete()`, answering its `APIResponse`."""
+        return await self._call(self._resource.delete, widget_id, body=body, **options)
+
+    async def paint(
+        self,
+        widget: str,
+        *,
+        sync_execution: bool | NotGiven = NOT_GIVEN,
+        body: dict[str, Any] | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[PaintResult]:
+        """`AsyncWidgets.paint()`, answering its `APIResponse`."""
+        return await self._call(
+            self._resource.paint,
+            widget,
+            sync_execution=sync_execution,
+            body=body,
+            files=files,
+            **options,
         )

@@ -8,15 +8,22 @@ from typing import Any
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
 from refold_async._types import CallOptions
 from refold_async.resources.health import AsyncHealth
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncResource
 
-__all__ = ["Health"]
+__all__ = ["Health", "HealthWithRawResponse"]
 
 
 class Health(SyncResource[AsyncHealth]):
     """Operations on health, reached as `client.health`."""
+
+    @property
+    def with_raw_response(self) -> HealthWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return HealthWithRawResponse(self)
 
     def retrieve(
         self,
@@ -32,3 +39,14 @@ class Health(SyncResource[AsyncHealth]):
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
         return self._call(self._async.retrieve, **options)
+
+
+class HealthWithRawResponse(SyncRawResource[Health]):
+    """`client.health.with_raw_response`: each method answers an `APIResponse`."""
+
+    def retrieve(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[dict[str, Any]]:
+        """`Health.retrieve()`, answering its `APIResponse`."""
+        return self._call(self._resource.retrieve, **options)

@@ -10,16 +10,24 @@ from typing import Any, Literal
 
 from typing_extensions import Unpack
 
+from refold_async._api_response import APIResponse
+from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven, Uploads
 from refold_async.models import PaintResult, Widget, WidgetFilter
 from refold_async.resources.widgets import AsyncWidgets
+from refold_sync._raw_response import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
-__all__ = ["Widgets"]
+__all__ = ["Widgets", "WidgetsWithRawResponse"]
 
 
 class Widgets(SyncResource[AsyncWidgets]):
     """Operations on widgets, reached as `client.widgets`."""
+
+    @property
+    def with_raw_response(self) -> WidgetsWithRawResponse:
+        """The same methods, each answering an `APIResponse` (status, headers, timings)."""
+        return WidgetsWithRawResponse(self)
 
     def list(
         self,
@@ -182,6 +190,106 @@ class Widgets(SyncResource[AsyncWidgets]):
         """
         return self._call(
             self._async.paint,
+            widget,
+            sync_execution=sync_execution,
+            body=body,
+            files=files,
+            **options,
+        )
+
+
+class WidgetsWithRawResponse(SyncRawResource[Widgets]):
+    """`client.widgets.with_raw_response`: each method answers an `APIResponse`."""
+
+    def list(
+        self,
+        *,
+        page: int | NotGiven = NOT_GIVEN,
+        limit: int | NotGiven = NOT_GIVEN,
+        color: Literal["red", "blue"] | NotGiven = NOT_GIVEN,
+        since: datetime.datetime | NotGiven = NOT_GIVEN,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Page[Widget]]:
+        """`Widgets.list()`, answering its `APIResponse` (the first page)."""
+        return self._first_page(
+            self._resource.list,
+            page=page,
+            limit=limit,
+            color=color,
+            since=since,
+            linked_account_id=linked_account_id,
+            **options,
+        )
+
+    def create(
+        self,
+        *,
+        color: Literal["red", "blue"],
+        created_at: datetime.datetime | NotGiven = NOT_GIVEN,
+        tags: builtins.list[str] | NotGiven = NOT_GIVEN,
+        label: str | NotGiven = NOT_GIVEN,
+        homepage: str | NotGiven = NOT_GIVEN,
+        owners: builtins.list[str] | NotGiven = NOT_GIVEN,
+        parts: WidgetFilter | builtins.list[WidgetFilter] | None | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Widget]:
+        """`Widgets.create()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.create,
+            color=color,
+            created_at=created_at,
+            tags=tags,
+            label=label,
+            homepage=homepage,
+            owners=owners,
+            parts=parts,
+            **options,
+        )
+
+    def retrieve(
+        self,
+        widget_id: str,
+        *,
+        linked_account_id: str | NotGiven = NOT_GIVEN,
+        x_trace_id: str | NotGiven = NOT_GIVEN,
+        color: Literal["red", "blue"] | NotGiven = NOT_GIVEN,
+        from_: str | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[Widget]:
+        """`Widgets.retrieve()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.retrieve,
+            widget_id,
+            linked_account_id=linked_account_id,
+            x_trace_id=x_trace_id,
+            color=color,
+            from_=from_,
+            **options,
+        )
+
+    def delete(
+        self,
+        widget_id: str,
+        *,
+        body: builtins.list[str],
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """`Widgets.delete()`, answering its `APIResponse`."""
+        return self._call(self._resource.delete, widget_id, body=body, **options)
+
+    def paint(
+        self,
+        widget: str,
+        *,
+        sync_execution: bool | NotGiven = NOT_GIVEN,
+        body: dict[str, Any] | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[PaintResult]:
+        """`Widgets.paint()`, answering its `APIResponse`."""
+        return self._call(
+            self._resource.paint,
             widget,
             sync_execution=sync_execution,
             body=body,
