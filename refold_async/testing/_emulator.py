@@ -28,6 +28,7 @@ import httpx
 from refold_async._operation import Operation
 
 from ._auth import authenticate, credential_of
+from ._background import BackgroundServer
 from ._clock import Clock, MonotonicClock
 from ._faults import Body, Drop, Fault, Faults
 from ._handlers import HANDLERS, Call, seed_variables
@@ -250,6 +251,10 @@ class Emulator:
     def server(self, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
         """A loopback HTTP/1.1 server for this emulator; `async with` it to run it."""
         return EmulatorServer(self, host=host, port=port)
+
+    def serve_in_background(self, host: str = "127.0.0.1", port: int = 0) -> BackgroundServer:
+        """The loopback server on a daemon thread, for blocking code; `with` it to run it."""
+        return BackgroundServer(self, host=host, port=port)
 
     # -- the pipeline -----------------------------------------------------------------
 
