@@ -52,16 +52,29 @@ def fast_structure(
     found = _compiled.get(cls)
     if found is not None:
         return found
-    slow = slow_for(cls)
     _building.add(cls)
     try:
-        fn = _compile(cls, conv, slow, wire, extra_field, datetime_hook) or slow
+        fn = _compile(cls, conv, _deferred(slow_for, cls), wire, extra_field, datetime_hook)
     except Exception:  # anything unusual: the converter's own function
-        fn = slow
+        fn = None
     finally:
         _building.discard(cls)
+    if fn is None:
+        fn = slow_for(cls)
     _compiled[cls] = fn
     return fn
+
+
+def _deferred(slow_for: Callable[[Any], StructureFn], cls: Any) -> StructureFn:
+    """The converter's function for `cls`, generated on the first misfit: most never see one."""
+    built: list[StructureFn] = []
+
+    def slow(data: Any, tp: Any) -> Any:
+        if not built:
+            built.append(slow_for(cls))
+        return built[0](data, tp)
+
+    return slow
 
 
 def _late(conv: cattrs.Converter) -> StructureFn:
@@ -281,8 +294,11 @@ def _convert_lines(
         item = args[0]
         if item in _PLAIN:
             ns[f"u{i}"] = item
-            return [
-                f"    if type(v) is list and all(type(w) is u{i} for w in v):",
+            return [  # an odd item: the whole object goes the slow way
+                "    if type(v) is list:",
+                "        for w in v:",
+                f"            if type(w) is not u{i}:",
+                "                raise TypeError",
                 f"        a{i} = list(v)",
                 "    else:",
                 f"        a{i} = {other}",
@@ -297,8 +313,11 @@ def _convert_lines(
                 f"        a{i} = {other}",
             ]
     if origin is dict and len(args) == 2 and args[0] is str and args[1] is Any:
-        return [
-            "    if type(v) is dict and all(type(w) is str for w in v):",
+        return [  # an odd key: the whole object goes the slow way
+            "    if type(v) is dict:",
+            "        for w in v:",
+            "            if type(w) is not str:",
+            "                raise TypeError",
             f"        a{i} = dict(v)",
             "    else:",
             f"        a{i} = {other}",
