@@ -60,6 +60,9 @@ from ._retry import RetryPolicy as RetryPolicy
 from ._types import NOT_GIVEN as NOT_GIVEN
 from ._types import CallOptions as CallOptions
 from ._types import NotGiven as NotGiven
+from ._types import UploadContent as UploadContent
+from ._types import UploadFile as UploadFile
+from ._types import Uploads as Uploads
 from ._useragent import AppInfo as AppInfo
 from ._useragent import set_app_info as set_app_info
 
@@ -127,6 +130,9 @@ __all__ = [
     "Shape",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
+    "UploadContent",
+    "UploadFile",
+    "Uploads",
     "WebhookReplayError",
     "WebhookSignatureError",
     "set_app_info",

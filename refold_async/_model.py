@@ -32,6 +32,7 @@ __all__ = ["LOCAL_FIELD", "RefoldModel", "model_from_dict", "to_plain"]
 T = TypeVar("T")
 
 _EXTRA_FIELD = "extra_fields"
+_SOURCE_KEY = "refold_source_type"
 LOCAL_FIELD = "refold_local"
 """Field metadata key: the field is set by the SDK, never read from or written to JSON."""
 _SCALARS = (str, int, float, bool, type(None))
@@ -148,12 +149,18 @@ class RefoldModel:
             serialization=core_schema.plain_serializer_function_ser_schema(
                 _serialize, when_used="always"
             ),
+            metadata={_SOURCE_KEY: target},  # `Page[Webhook]`, for the JSON schema below
         )
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
-        """The JSON schema pydantic (and FastAPI's OpenAPI page) shows: an object."""
-        return {"type": "object", "title": cls.__name__, "additionalProperties": True}
+        """The JSON schema of `to_dict()`'s output, for pydantic and FastAPI's OpenAPI page."""
+        source: object = cls
+        if isinstance(schema, Mapping):
+            metadata = cast("Mapping[str, object]", schema).get("metadata")
+            if isinstance(metadata, Mapping):
+                source = cast("Mapping[str, object]", metadata).get(_SOURCE_KEY, cls)
+        return json_schema_of(source, depth=0)
 
 
 def _serialize(value: Any) -> Any:
@@ -253,6 +260,66 @@ def _bind(hint: Any, bound: dict[Any, Any]) -> Any:
     if origin in (list, dict):
         return types.GenericAlias(origin, tuple(_bind(arg, bound) for arg in typing.get_args(hint)))
     return hint
+
+
+_JSON_TYPES: dict[object, dict[str, Any]] = {
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    bool: {"type": "boolean"},
+    dt.datetime: {"type": "string", "format": "date-time"},
+    dt.date: {"type": "string", "format": "date"},
+}
+_MAX_DEPTH = 6  # models that nest themselves are cut off here as plain objects
+
+
+def json_schema_of(tp: object, *, depth: int) -> dict[str, Any]:
+    """A JSON schema for what `to_plain` makes of a `tp` value (Python names)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        members = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+        schemas = [json_schema_of(arg, depth=depth) for arg in members]
+        return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        return {"type": "array", "items": json_schema_of(item, depth=depth)}
+    if origin is dict:
+        value = typing.get_args(tp)[-1] if typing.get_args(tp) else Any
+        return {"type": "object", "additionalProperties": json_schema_of(value, depth=depth)}
+    known = _JSON_TYPES.get(tp)
+    if known is not None:
+        return dict(known)
+    cls = _origin_or_self(tp)
+    if _is_model_class(cls):
+        return _model_schema(cast("type[Any]", cls), tp, depth)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return {"type": "string", "enum": [member.value for member in tp]}
+    return {}
+
+
+def _origin_or_self(tp: object) -> object:
+    origin: object = typing.get_origin(tp)
+    return origin if origin is not None else tp
+
+
+def _model_schema(cls: type[Any], tp: object, depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "title": cls.__name__}
+    if depth >= _MAX_DEPTH:
+        return schema
+    hints = _field_types(cls, tp)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for field in attrs.fields(cls):
+        if field.name == _EXTRA_FIELD or field.metadata.get(LOCAL_FIELD):
+            continue  # not part of `to_dict()`
+        properties[field.name] = json_schema_of(hints.get(field.name, Any), depth=depth + 1)
+        if field.default is attrs.NOTHING:
+            required.append(field.name)
+    schema["properties"] = properties
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = True  # fields the SDK does not know yet
+    return schema
 
 
 def _name(tp: object) -> str:

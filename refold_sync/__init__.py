@@ -56,6 +56,9 @@ from refold_async import ServerError as ServerError
 from refold_async import Shape as Shape
 from refold_async import UnlimitedRateLimiter as UnlimitedRateLimiter
 from refold_async import UnprocessableEntityError as UnprocessableEntityError
+from refold_async import UploadContent as UploadContent
+from refold_async import UploadFile as UploadFile
+from refold_async import Uploads as Uploads
 from refold_async import WebhookReplayError as WebhookReplayError
 from refold_async import WebhookSignatureError as WebhookSignatureError
 from refold_async import set_app_info as set_app_info
@@ -126,6 +129,9 @@ __all__ = [
     "SyncPaginator",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
+    "UploadContent",
+    "UploadFile",
+    "Uploads",
     "WebhookReplayError",
     "WebhookSignatureError",
     "set_app_info",

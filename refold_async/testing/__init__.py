@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import attrs as _attrs
 
+from ._background import BackgroundServer
 from ._clock import Clock, FakeClock, MonotonicClock
 from ._emulator import BASE_URL, DEFAULT_API_KEY, Emulator
 from ._faults import Body, Drop, Fault, Faults
@@ -39,6 +40,7 @@ from ._transport import EmulatorTransport
 __all__ = [
     "BASE_URL",
     "DEFAULT_API_KEY",
+    "BackgroundServer",
     "Body",
     "Clock",
     "CredentialStats",

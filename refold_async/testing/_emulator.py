@@ -7,7 +7,8 @@ One request goes through these stages, each owned by its module:
 3. rate limit: the credential's bucket admits it or it is answered 429 (`_ratelimit`);
 4. routing: the operation registry's path templates find the operation (`_router`);
 5. auth: the credential must be accepted for the operation's scope (`_auth`);
-6. validation: required parameters and bodies must be there (`_validate`);
+6. validation: required parameters and bodies must be there, values must fit the spec,
+   and a form body is read into fields (`_validate`, `_multipart`);
 7. the operation's handler answers from state (`_handlers`), or a sample is built
    from its response model (`_samples`).
 
@@ -27,10 +28,12 @@ import httpx
 from refold_async._operation import Operation
 
 from ._auth import authenticate, credential_of
+from ._background import BackgroundServer
 from ._clock import Clock, MonotonicClock
 from ._faults import Body, Drop, Fault, Faults
 from ._handlers import HANDLERS, Call, seed_variables
 from ._http import ApiError, EmulatedRequest, EmulatedResponse, Reply, error_body, json_response
+from ._multipart import decode_request_body
 from ._ratelimit import DEFAULT_RATE_LIMIT, ServerRateLimit, format_retry_after
 from ._router import Router
 from ._samples import sample_json
@@ -47,7 +50,7 @@ from ._state import (
 )
 from ._stats import EmulatorStats, StatsRecorder
 from ._transport import EmulatorTransport
-from ._validate import decode_json_body, validate
+from ._validate import validate
 
 if TYPE_CHECKING:
     from refold_async import AsyncRefold
@@ -249,6 +252,10 @@ class Emulator:
         """A loopback HTTP/1.1 server for this emulator; `async with` it to run it."""
         return EmulatorServer(self, host=host, port=port)
 
+    def serve_in_background(self, host: str = "127.0.0.1", port: int = 0) -> BackgroundServer:
+        """The loopback server on a daemon thread, for blocking code; `with` it to run it."""
+        return BackgroundServer(self, host=host, port=port)
+
     # -- the pipeline -----------------------------------------------------------------
 
     async def handle(self, request: EmulatedRequest) -> EmulatedResponse:
@@ -307,7 +314,7 @@ class Emulator:
     def _answer(self, request: EmulatedRequest) -> EmulatedResponse:
         self._take_slot(request)
         op, path = self._router.match(request.method, request.path)
-        body = decode_json_body(request.body)
+        body = decode_request_body(op, request.headers, request.body)
         query = dict(reversed(request.query))  # the first value wins when a name repeats
         now = self.clock.now()
         principal = authenticate(

@@ -227,11 +227,38 @@ def test_pydantic_serializes_and_validates_models() -> None:
     assert parsed == _webhook()
     with pytest.raises(pydantic.ValidationError, match="does not fit Webhook"):
         pydantic.TypeAdapter(Webhook).validate_python({"createdAt": "never"})
-    assert Envelope.model_json_schema()["properties"]["webhook"]["type"] == "object"
+    webhook_schema = Envelope.model_json_schema()["properties"]["webhook"]
+    assert webhook_schema["type"] == "object"
+    assert webhook_schema["properties"]["created_at"] == {"type": "string", "format": "date-time"}
     # What an endpoint returned comes back in: Python names, a page's items included.
     page = pydantic.TypeAdapter(Page[Webhook]).validate_python(_page().to_dict())
     assert page == _page()
     assert isinstance(page[0], Webhook)
+
+
+async def test_json_schema_describes_to_dict_output() -> None:
+    """The JSON schema (FastAPI's OpenAPI page) lists Python names, enums and a page's item type."""
+    schema = pydantic.TypeAdapter(Page[Webhook]).json_schema()
+    item = schema["properties"]["items"]["items"]
+    assert item["title"] == "Webhook"
+    assert item["properties"]["method"]["enum"][:2] == ["POST", "PUT"]
+    assert item["properties"]["webhook_events"] == {"type": "array", "items": {"type": "string"}}
+    assert "_id" not in item["properties"]
+    assert schema["properties"]["total_docs"] == {"type": "integer"}
+    assert set(schema["properties"]) == {
+        "items",
+        "total_docs",
+        "limit",
+        "page",
+        "total_pages",
+        "has_next_page",
+        "has_prev_page",
+        "next_page",
+        "prev_page",
+    }
+    for name, value in _page().to_dict().items():
+        assert name in schema["properties"], name
+        assert value is not None
 
 
 async def test_fastapi_endpoints_return_models_directly() -> None:
@@ -260,7 +287,8 @@ async def test_fastapi_endpoints_return_models_directly() -> None:
         assert (await http.get("/many")).json() == [_webhook().to_dict()] * 2
         assert (await http.get("/page")).json() == _page().to_dict()
         assert (await http.get("/untyped")).json() == _webhook().to_dict()
-        assert (await http.get("/openapi.json")).status_code == 200
+        openapi = (await http.get("/openapi.json")).json()
+        assert openapi["paths"]["/one"]["get"]["responses"]["200"]
 
 
 def test_import_does_not_load_pydantic_or_fastapi() -> None:
