@@ -48,7 +48,6 @@ from refold_async import RateLimit as RateLimit
 from refold_async import RateLimiter as RateLimiter
 from refold_async import RateLimitError as RateLimitError
 from refold_async import RateLimitQueueTimeout as RateLimitQueueTimeout
-from refold_async import RedisRateLimiter as RedisRateLimiter
 from refold_async import RefoldError as RefoldError
 from refold_async import RefoldUsageError as RefoldUsageError
 from refold_async import ResponseInfo as ResponseInfo
@@ -76,6 +75,7 @@ if TYPE_CHECKING:
     from refold_async import ItemResult as ItemResult
     from refold_async import ItemState as ItemState
     from refold_async import JournalMismatchError as JournalMismatchError
+    from refold_async import RedisRateLimiter as RedisRateLimiter
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -151,6 +151,7 @@ if not TYPE_CHECKING:  # the batch runner loads on first use (import cost, #13)
                 "ItemResult",
                 "ItemState",
                 "JournalMismatchError",
+                "RedisRateLimiter",
             ),
             "refold_async",
         ),
