@@ -93,12 +93,13 @@ def check(files: Mapping[str, str], out: Path) -> int:
 
 
 _COVERAGE_PROBE = """
-import json, sys
+import inspect, json, sys
 from refold_async.operations import OPERATIONS
 from refold_async.resources import AsyncResourceNamespaces
 from refold_sync.resources import ResourceNamespaces
 
-expected = json.load(sys.stdin)
+wanted = json.load(sys.stdin)
+expected = wanted["operations"]
 faces = {"async": object.__new__(AsyncResourceNamespaces), "sync": object.__new__(ResourceNamespaces)}
 faces["async"]._transport = None
 faces["sync"]._async_client = faces["async"]
@@ -111,6 +112,16 @@ for op_id, (attr, name) in expected.items():
             found[face] += 1
         else:
             print(f"{face}: missing {op_id} as client.{attr}.{name}()", file=sys.stderr)
+found["multipart"] = 0
+for op_id in wanted["multipart"]:
+    op = OPERATIONS.get(op_id)
+    methods = [getattr(getattr(c, op.resource, None), op.name, None) for c in faces.values()] if op else []
+    if op is not None and op.multipart and all(
+        m is not None and "files" in inspect.signature(m).parameters for m in methods
+    ):
+        found["multipart"] += 1
+    else:
+        print(f"multipart: {op_id} takes no files= on both faces", file=sys.stderr)
 json.dump(found, sys.stdout)
 """
 
@@ -118,10 +129,11 @@ json.dump(found, sys.stdout)
 def coverage(api: Api, out: Path) -> int:
     """Import the generated packages in a subprocess and count the operations they offer."""
     expected = {op.id: (op.resource, op.name) for op in api.operations}
+    multipart = [op.id for op in api.operations if op.multipart]
     env = {**os.environ, "PYTHONPATH": str(out)}
     result = subprocess.run(  # noqa: S603 - our own interpreter and fixed probe
         [sys.executable, "-c", _COVERAGE_PROBE],
-        input=json.dumps(expected),
+        input=json.dumps({"operations": expected, "multipart": multipart}),
         capture_output=True,
         text=True,
         cwd=out,
@@ -132,10 +144,12 @@ def coverage(api: Api, out: Path) -> int:
     if result.returncode != 0:
         return 1
     found: dict[str, int] = json.loads(result.stdout)
+    handled = found.pop("multipart")
     for face, count in found.items():
         print(f"{face}: {count}/{len(expected)} operations")
+    print(f"multipart: {handled}/{len(multipart)} operations with multipart bodies take files=")
     complete = all(count == len(expected) for count in found.values())
-    return 0 if complete and _union_coverage(api) else 1
+    return 0 if complete and handled == len(multipart) and _union_coverage(api) else 1
 
 
 def _union_coverage(api: Api) -> bool:

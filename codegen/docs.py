@@ -14,13 +14,21 @@ from collections.abc import Iterable, Mapping
 
 from .ir import Param, ValueCheck
 
-__all__ = ["OPTIONS_DOC", "args_section", "describe"]
+__all__ = ["FILES_DOC", "OPTIONS_DOC", "args_section", "describe"]
 
 # Docstrings sit 8 spaces deep in a method; an `Args:` entry 4 more, its wrapped lines 8.
 _WIDTH = 100 - 8
 OPTIONS_DOC = (
     "Per-call options (`CallOptions`): `extra_headers`, `extra_query`, `extra_body`, "
     "`timeout`, `max_queue_wait`, `max_response_bytes`."
+)
+FILES_DOC = (
+    "Files to upload, by form field name: each a `pathlib.Path`, bytes, a file object opened "
+    "in binary mode, or a `(filename, content)` or `(filename, content, content_type)` tuple. "
+    "Given, the request goes as `multipart/form-data`: the other body fields become form "
+    "fields (text as it is, anything else as JSON text), and paths and file objects are "
+    "streamed, never read whole into memory. Left out, the body is JSON. A file object "
+    "that cannot seek is sent once only: such a call is not retried."
 )
 _KIND_WORDS = {
     "datetime": "An aware `datetime`, sent as ISO 8601 text.",
@@ -137,9 +145,14 @@ def _entry(name: str, text: str) -> str:
     )
 
 
-def args_section(params: Iterable[Param], hand: Mapping[str, str]) -> str:
-    """The `Args:` block of a method: its arguments in signature order, then `**options`."""
+def args_section(
+    params: Iterable[Param], hand: Mapping[str, str], *, files: str | None = None
+) -> str:
+    """The `Args:` block of a method: its arguments in signature order, then `files` (for
+    operations that take uploads, with our words `files` first) and `**options`."""
     lines = ["Args:"]
     lines += [_entry(p.name, describe(p, hand.get(p.name))) for p in params]
+    if files is not None:
+        lines.append(_entry("files", f"{files} {FILES_DOC}".strip()))
     lines.append(_entry("**options", OPTIONS_DOC))
     return "\n".join(lines)

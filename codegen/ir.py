@@ -209,6 +209,8 @@ class Operation:
     params: tuple[Param, ...]
     has_body: bool
     body_required: bool
+    multipart: bool = False
+    """The body may also go as `multipart/form-data`: the method takes `files=`."""
 
     def located(self, location: str) -> tuple[Param, ...]:
         """The parameters sent in `location`."""

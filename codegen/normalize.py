@@ -41,6 +41,7 @@ METHODS = ("get", "post", "put", "patch", "delete", "head")
 ORG_KEY_SCHEME = "Org API Key"
 BEARER_SCHEME = "Linked Account Token"
 LINKED_ACCOUNT_HEADER = "linked_account_id"
+MULTIPART = "multipart/form-data"
 SHARED_MODULE = "_shared"
 # Argument names a generated method reserves for itself and for `CallOptions`.
 _RESERVED = frozenset({"self", "options", "extra_headers", "extra_query", "extra_body", "timeout"})
@@ -239,11 +240,12 @@ class _Builder:
         auth = auth_scope(op.node.get("security", self.spec.data.get("security", [])))
         linked = any(p["in"] == "header" and p["name"] == LINKED_ACCOUNT_HEADER for p in op.params)
         params, has_body, body_required = self._params(op, override)
+        multipart = self._multipart(op)
         returns, item = self._returns(op, bool(override.get("paginate")))
         doc = str(override.get("doc", ""))
         org_level = bool(override.get("org_level"))
         self._check_doc(op_id, doc, op.path)
-        args = self._args_doc(op_id, params)
+        args = self._args_doc(op_id, params, multipart=multipart)
         return Operation(
             id=op_id,
             constant=constant_name(op_id),
@@ -262,12 +264,18 @@ class _Builder:
             params=params,
             has_body=has_body,
             body_required=body_required,
+            multipart=multipart,
         )
 
-    def _args_doc(self, op_id: str, params: tuple[Param, ...]) -> str:
+    def _multipart(self, op: _RawOperation) -> bool:
+        """The request body may also be `multipart/form-data` (file uploads)."""
+        body = op.node.get("requestBody")
+        return body is not None and MULTIPART in self.spec.deref(body).get("content", {})
+
+    def _args_doc(self, op_id: str, params: tuple[Param, ...], *, multipart: bool) -> str:
         """The `Args:` section: our words from overrides.toml, then the facts."""
         own: Mapping[str, str] = self.overrides.args.get(op_id, {})
-        names = {p.name for p in params}
+        names = {p.name for p in params} | ({"files"} if multipart else set())
         for name in sorted(set(own) - names):
             self._issue("error", op_id, f"[args] describes {name!r}, which it does not take")
         hand: dict[str, str] = {}
@@ -282,7 +290,8 @@ class _Builder:
             if any(bad in text for bad in ('"""', "\\", "\n")):
                 self._issue("error", f"{op_id}.{name}", "argument docs must be plain text")
         ordered = sorted(params, key=_signature_rank)
-        return args_section(ordered, hand)
+        files = own.get("files") if multipart else None
+        return args_section(ordered, hand, files=str(files or "") if multipart else None)
 
     def _check_doc(self, where: str, doc: str, path: str) -> None:
         # Both end up inside a docstring: neither may close it or escape from it.

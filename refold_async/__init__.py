@@ -55,16 +55,19 @@ from ._ratelimit import HostRateLimiter as HostRateLimiter
 from ._ratelimit import LocalRateLimiter as LocalRateLimiter
 from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import RateLimiter as RateLimiter
-from ._ratelimit import RedisRateLimiter as RedisRateLimiter
 from ._ratelimit import UnlimitedRateLimiter as UnlimitedRateLimiter
 from ._retry import RetryPolicy as RetryPolicy
 from ._types import NOT_GIVEN as NOT_GIVEN
 from ._types import CallOptions as CallOptions
 from ._types import NotGiven as NotGiven
+from ._types import UploadContent as UploadContent
+from ._types import UploadFile as UploadFile
+from ._types import Uploads as Uploads
 from ._useragent import AppInfo as AppInfo
 from ._useragent import set_app_info as set_app_info
 
 if _typing.TYPE_CHECKING:
+    from ._ratelimit import RedisRateLimiter as RedisRateLimiter
     from .batch import BatchInterrupted as BatchInterrupted
     from .batch import BatchOptions as BatchOptions
     from .batch import BatchProgress as BatchProgress
@@ -127,13 +130,16 @@ __all__ = [
     "Shape",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
+    "UploadContent",
+    "UploadFile",
+    "Uploads",
     "WebhookReplayError",
     "WebhookSignatureError",
     "set_app_info",
 ]
 
 
-# The batch runner loads on first use of one of its names (import cost, #13).
+# The batch runner and the Redis limiter load on first use of their names (#13).
 _BATCH_NAMES = (
     "BatchInterrupted",
     "BatchOptions",
@@ -144,15 +150,18 @@ _BATCH_NAMES = (
     "JournalMismatchError",
 )
 if not _typing.TYPE_CHECKING:  # type checkers read the imports above
-    __getattr__ = _attribute_loader(__name__, dict.fromkeys(_BATCH_NAMES, ".batch"))
+    __getattr__ = _attribute_loader(
+        __name__,
+        {**dict.fromkeys(_BATCH_NAMES, ".batch"), "RedisRateLimiter": "._ratelimit"},
+    )
 
 
 def _publish_module() -> None:
     # Tracebacks and reprs name the public module, not the private one (STYLE §1).
     # attrs classes keep theirs: their string annotations resolve in that module.
     for name in __all__:
-        if name in _BATCH_NAMES:
-            continue  # loaded later; the batch package names its own
+        if name in _BATCH_NAMES or name == "RedisRateLimiter":
+            continue  # loaded on first use; they name the public module themselves
         obj = globals()[name]
         if (
             isinstance(obj, type)

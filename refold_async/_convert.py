@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -29,8 +29,10 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._errors import InvalidArgumentError
 from ._pagination import LOCAL_FIELD, PAGE_WIRE_NAMES, Page
-from ._structure import StructureFn, fast_structure
 from ._unions import register_union_hook
+
+if TYPE_CHECKING:
+    from ._structure import StructureFn
 
 __all__ = [
     "converter",
@@ -159,6 +161,8 @@ def _slow_structure(conv: cattrs.Converter, cls: Any) -> StructureFn:
 def _structure_factory(conv: cattrs.Converter) -> Callable[[type], StructureFn]:
     # The compiled function, which falls back to cattrs' own on anything unusual (#13).
     def factory(cls: type) -> StructureFn:
+        from ._structure import fast_structure  # on first use: it costs an import (#13)
+
         wire = _WIRE_NAMES.get(_base_class(cls), {})
         return fast_structure(
             cls,

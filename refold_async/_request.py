@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ from ._convert import format_datetime, unstructure
 from ._errors import InvalidArgumentError
 from ._operation import Operation
 from ._types import CallOptions, NotGiven
+from ._uploads import FilePart, check_uploads, resendable
 
 __all__ = [
     "CREDENTIAL_HEADERS",
@@ -60,9 +62,16 @@ class RequestParts:
     headers: dict[str, str]
     json: Any = None
     has_json: bool = False
+    form: tuple[tuple[str, str], ...] = ()
+    uploads: tuple[FilePart, ...] = ()
     timeout: float | NotGiven | None = attrs.field(factory=NotGiven)
     max_queue_wait: float | NotGiven | None = attrs.field(factory=NotGiven)
     max_response_bytes: int | None = None
+
+    @property
+    def resendable(self) -> bool:
+        """The body can be sent again on a retry (only a non-seekable upload cannot)."""
+        return not self.uploads or resendable(self.uploads)
 
 
 def build_request(
@@ -73,11 +82,14 @@ def build_request(
     headers: Mapping[str, object] | None,
     body: object,
     options: CallOptions,
+    files: object = None,
 ) -> RequestParts:
     """Check and assemble the request for `op`; raise `InvalidArgumentError` on bad input.
 
     Misused call options raise `TypeError` (a mapping that is not one, a name that is not
-    text) or `InvalidArgumentError` (a `ValueError`), naming the option.
+    text) or `InvalidArgumentError` (a `ValueError`), naming the option. With `files`
+    (operations whose body may be `multipart/form-data`), the body's fields become form
+    fields and the files are checked, to be opened and streamed at send time.
     """
     if options:
         check_options(op, options)
@@ -94,7 +106,13 @@ def build_request(
     extra_headers = options.get("extra_headers")
     if extra_headers:
         _merge_extra_headers(header_values, extra_headers)
-    json_body, has_json = _body(body, options.get("extra_body"), required=op.body_required)
+    uploads: tuple[FilePart, ...] = ()
+    form: tuple[tuple[str, str], ...] = ()
+    if _given(files) and files:
+        uploads, form = _multipart(op, body, options.get("extra_body"), files)
+        json_body, has_json = None, False
+    else:
+        json_body, has_json = _body(body, options.get("extra_body"), required=op.body_required)
     return RequestParts(
         method=op.method,
         path=expand_path(op.path, path),
@@ -102,6 +120,8 @@ def build_request(
         headers=header_values,
         json=json_body,
         has_json=has_json,
+        form=form,
+        uploads=uploads,
         timeout=options["timeout"] if "timeout" in options else NotGiven(),
         max_queue_wait=options["max_queue_wait"] if "max_queue_wait" in options else NotGiven(),
         max_response_bytes=check_max_response_bytes(options["max_response_bytes"])
@@ -344,6 +364,38 @@ def _body(body: object, extra: Mapping[str, object] | None, *, required: bool) -
         merged.update(unstructure(dict(extra)))
         return merged, True
     return data, True
+
+
+def _multipart(
+    op: Operation[Any], body: object, extra: Mapping[str, object] | None, files: object
+) -> tuple[tuple[FilePart, ...], tuple[tuple[str, str], ...]]:
+    """The uploads and the form fields of a `multipart/form-data` body.
+
+    Text fields (strings and enums) go as they are; any other value as JSON text, as the
+    API reads its `payload` form field.
+    """
+    if not op.multipart:
+        raise InvalidArgumentError(f"{where(op)} takes no files: its body is JSON only")
+    if not isinstance(body, Mapping | NotGiven):
+        raise InvalidArgumentError(f"{where(op)}: files need a body of named fields")
+    fields: dict[str, object] = dict(cast("Mapping[str, object]", body)) if body else {}
+    if extra:
+        fields.update(extra)
+    form = tuple((name, _form_text(value)) for name, value in fields.items() if _given(value))
+    uploads = check_uploads(where(op), files, form_fields={name for name, _ in form})
+    return uploads, form
+
+
+def _form_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, enum.Enum) and isinstance(value.value, str):
+        return value.value
+    try:
+        text: str = json.dumps(unstructure(value), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"a form field cannot be sent as JSON text: {exc}") from None
+    return text
 
 
 def _json_object(data: object) -> dict[str, Any]:

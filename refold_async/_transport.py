@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
@@ -54,10 +55,12 @@ from ._request import RequestParts, build_request
 from ._response import decode_body, error_from_response, request_id_of, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, CallOptions, NotGiven
+from ._uploads import opened_uploads
 from ._useragent import current_user_agent, join_user_agent
 
 if TYPE_CHECKING:
     from ._ratelimit import RateLimiter
+    from ._tracing import CallTracer
 
 __all__ = ["Transport", "TransportConfig"]
 
@@ -94,6 +97,7 @@ class TransportConfig:
     max_queue_wait: float | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     user_agent: str | None = None  # with the client's own app_info; else the process's
+    tracer: CallTracer | None = None  # OpenTelemetry spans, when the client asked for them
 
 
 @attrs.frozen
@@ -164,9 +168,13 @@ class Transport:
         headers: Mapping[str, object] | None = None,
         body: object = NOT_GIVEN,
         options: CallOptions | None = None,
+        files: object = None,
     ) -> T:
-        """Send `op` with the caller's arguments and return the decoded response."""
-        parts, plan = self._prepare(op, path, query, headers, body, options)
+        """Send `op` with the caller's arguments and return the decoded response.
+
+        `files` (operations that take uploads) sends the body as `multipart/form-data`.
+        """
+        parts, plan = self._prepare(op, path, query, headers, body, options, files)
         record = CallRecord(op, parts.path, self._clock())
         response = await self._call(op, parts, plan, record)
         if op.paginated:  # each page carries its response's metadata
@@ -192,9 +200,10 @@ class Transport:
         headers: Mapping[str, object] | None = None,
         body: object = NOT_GIVEN,
         options: CallOptions | None = None,
+        files: object = None,
     ) -> APIResponse[T]:
         """Send `op` like `send()`, and return the response with its metadata, undecoded."""
-        parts, plan = self._prepare(op, path, query, headers, body, options)
+        parts, plan = self._prepare(op, path, query, headers, body, options, files)
         record = CallRecord(op, parts.path, self._clock())
         response = await self._call(op, parts, plan, record)
         info = self._info(record, response)
@@ -209,12 +218,19 @@ class Transport:
         headers: Mapping[str, object] | None,
         body: object,
         options: CallOptions | None,
+        files: object = None,
     ) -> tuple[RequestParts, AuthPlan]:
         """The checked request and its credentials plan; raises before anything is sent."""
         # Arguments first: a misspelled `linked_account_id=` is a typo to name, not a
         # missing linked account.
         parts = build_request(
-            op, path=path, query=query, headers=headers, body=body, options=options or {}
+            op,
+            path=path,
+            query=query,
+            headers=headers,
+            body=body,
+            options=options or {},
+            files=files,
         )
         plan = self._plan(op, headers, query)
         if plan.linked_account_id is not None:
@@ -392,8 +408,13 @@ class Transport:
     async def _call(
         self, op: Operation[Any], parts: RequestParts, plan: AuthPlan, record: CallRecord
     ) -> httpx.Response:
-        """The call's attempts."""
-        return await self._logged(op, parts, plan, record)
+        """The call's attempts, inside its span when tracing is on."""
+        tracer = self.config.tracer
+        if tracer is None:
+            return await self._logged(op, parts, plan, record)
+        return await tracer.traced(
+            record, parts.headers, partial(self._logged, op, parts, plan, record)
+        )
 
     async def _logged(
         self, op: Operation[Any], parts: RequestParts, plan: AuthPlan, record: CallRecord
@@ -450,7 +471,13 @@ class Transport:
             response = outcome.response
             if response is not None and response.is_success:
                 return response
-            if _is_unauthorized(response) and plan.mint_for and credential.secret and not reminted:
+            if (
+                _is_unauthorized(response)
+                and plan.mint_for
+                and credential.secret
+                and not reminted
+                and parts.resendable
+            ):
                 # DESIGN §1: a minted token may have been revoked: mint a fresh one, once.
                 self.tokens.invalidate(plan.mint_for, credential.secret)
                 reminted = True
@@ -466,8 +493,13 @@ class Transport:
             if failure.kind is FailureKind.RATE_LIMITED:
                 # DESIGN §4: every 429 pauses the whole bucket, retried or not.
                 await self.config.limiter.penalize(bucket, self._pause_for(failure, delay, attempt))
+            unsendable = delay is not None and not parts.resendable
+            if unsendable:
+                delay = None  # a file object read once cannot be sent again (`_uploads`)
             if delay is None:
                 error = self._error(op, parts, outcome, failure, attempt, credential)
+                if unsendable:
+                    error.message += _NOT_RESENT
                 # The raised error's traceback keeps this frame: drop httpx's objects,
                 # whose request carries the credential header (DESIGN §6).
                 del outcome, response
@@ -543,7 +575,25 @@ class Transport:
         attempt_timeout: float | None,
         pacing: Departure,
     ) -> _Attempt:
-        """One attempt, bounded in time and size (`_exchange`), paced by its departure."""
+        """One attempt, bounded in time and size (`_exchange`), paced by its departure.
+
+        Uploads are opened for the attempt only, and streamed by httpx (`_uploads`).
+        """
+        with opened_uploads(parts.uploads) as files:
+            return await self._send_built(
+                op, parts, credential, attempt, attempt_timeout, pacing, files
+            )
+
+    async def _send_built(
+        self,
+        op: Operation[Any],
+        parts: RequestParts,
+        credential: _Credential,
+        attempt: int,
+        attempt_timeout: float | None,
+        pacing: Departure,
+        files: list[Any],
+    ) -> _Attempt:
         try:
             request = self.http.build_request(
                 parts.method,
@@ -551,6 +601,8 @@ class Transport:
                 params=list(parts.params) or None,
                 headers=self._headers(parts.headers),
                 json=parts.json if parts.has_json else None,
+                data=dict(parts.form) if files else None,
+                files=files or None,
                 timeout=attempt_timeout,
             )
         except (TypeError, ValueError) as exc:  # a body json cannot encode (a set, bytes, ...)
@@ -699,9 +751,10 @@ class _RawTransport(Transport):
         headers: Mapping[str, object] | None = None,
         body: object = NOT_GIVEN,
         options: CallOptions | None = None,
+        files: object = None,
     ) -> T:
         raw = await self.send_raw(
-            op, path=path, query=query, headers=headers, body=body, options=options
+            op, path=path, query=query, headers=headers, body=body, options=options, files=files
         )
         return cast("T", raw)
 
@@ -751,6 +804,11 @@ def _authorize(request: httpx.Request, credential: _Credential) -> None:
     if credential.secret is not None:
         request.headers[credential.header] = credential.header_value()
 
+
+_NOT_RESENT = (
+    " (not retried: an upload is a file object that cannot seek back to its start; pass a "
+    "pathlib.Path, bytes or a seekable file to let the SDK retry)"
+)
 
 # Raised before anything was sent and bound to fail again: never worth a retry.
 _INVALID_REQUEST = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)

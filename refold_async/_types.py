@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import Any, Final, Literal, TypeAlias, TypeVar
+from typing import IO, Any, Final, Literal, TypeAlias, TypeVar
 
 from typing_extensions import TypedDict, override
 
@@ -15,6 +16,9 @@ __all__ = [
     "NotGiven",
     "NotGivenOr",
     "Query",
+    "UploadContent",
+    "UploadFile",
+    "Uploads",
 ]
 
 _T = TypeVar("_T")
@@ -81,3 +85,14 @@ class CallOptions(TypedDict, total=False):
     timeout: float | None
     max_queue_wait: float | None
     max_response_bytes: int
+
+
+UploadContent: TypeAlias = bytes | os.PathLike[str] | IO[bytes]
+"""What a file upload carries: bytes, a path (`pathlib.Path`, opened and streamed at send
+time), or a file object opened in binary mode (streamed from its first byte)."""
+
+UploadFile: TypeAlias = UploadContent | tuple[str, UploadContent] | tuple[str, UploadContent, str]
+"""One upload: its content, or `(filename, content)`, or `(filename, content, content_type)`."""
+
+Uploads: TypeAlias = Mapping[str, UploadFile]
+"""The `files=` argument of operations that take uploads: form field name -> file."""

@@ -48,7 +48,6 @@ from refold_async import RateLimit as RateLimit
 from refold_async import RateLimiter as RateLimiter
 from refold_async import RateLimitError as RateLimitError
 from refold_async import RateLimitQueueTimeout as RateLimitQueueTimeout
-from refold_async import RedisRateLimiter as RedisRateLimiter
 from refold_async import RefoldError as RefoldError
 from refold_async import RefoldUsageError as RefoldUsageError
 from refold_async import ResponseInfo as ResponseInfo
@@ -57,6 +56,9 @@ from refold_async import ServerError as ServerError
 from refold_async import Shape as Shape
 from refold_async import UnlimitedRateLimiter as UnlimitedRateLimiter
 from refold_async import UnprocessableEntityError as UnprocessableEntityError
+from refold_async import UploadContent as UploadContent
+from refold_async import UploadFile as UploadFile
+from refold_async import Uploads as Uploads
 from refold_async import WebhookReplayError as WebhookReplayError
 from refold_async import WebhookSignatureError as WebhookSignatureError
 from refold_async import set_app_info as set_app_info
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from refold_async import ItemResult as ItemResult
     from refold_async import ItemState as ItemState
     from refold_async import JournalMismatchError as JournalMismatchError
+    from refold_async import RedisRateLimiter as RedisRateLimiter
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -126,6 +129,9 @@ __all__ = [
     "SyncPaginator",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
+    "UploadContent",
+    "UploadFile",
+    "Uploads",
     "WebhookReplayError",
     "WebhookSignatureError",
     "set_app_info",
@@ -145,6 +151,7 @@ if not TYPE_CHECKING:  # the batch runner loads on first use (import cost, #13)
                 "ItemResult",
                 "ItemState",
                 "JournalMismatchError",
+                "RedisRateLimiter",
             ),
             "refold_async",
         ),

@@ -95,6 +95,7 @@ def test_import_loads_no_model_module(loaded: dict[str, Any], stage: str) -> Non
     """Importing either package loads no model module, no resource module, no batch runner."""
     assert _model_modules(loaded[stage]) == set()
     assert [m for m in loaded[stage] if m.startswith("refold_async.batch")] == []
+    assert "refold_async._ratelimit._redis" not in loaded[stage]
     assert [m for m in loaded[stage] if m.startswith("refold_async.resources.")] == []
 
 
@@ -122,6 +123,8 @@ def test_lazy_batch_names_resolve() -> None:
             continue
         assert getattr(refold_async, name) is getattr(batch, name)
         assert getattr(refold_sync, name) is getattr(batch, name)
+    assert refold_sync.RedisRateLimiter is refold_async.RedisRateLimiter
+    assert refold_async.RedisRateLimiter.__module__ == "refold_async"
     with pytest.raises(AttributeError, match="NoSuchName"):
         getattr(refold_async, "NoSuchName")  # noqa: B009 - the point is a dynamic look-up
 

@@ -16,6 +16,10 @@ credential fingerprint, never a secret).
 `UnlimitedRateLimiter` is no limit at all (`rate_limit=None`).
 """
 
+import typing as _typing
+
+from refold_async._lazy import attribute_loader as _attribute_loader
+
 from ._base import (
     DEFAULT_RATE_LIMIT,
     RateLimit,
@@ -26,7 +30,9 @@ from ._base import (
 )
 from ._host import HostRateLimiter, default_state_dir, shared_host_limiter
 from ._process import LocalRateLimiter, shared_local_limiter
-from ._redis import RedisRateLimiter, RedisScriptClient
+
+if _typing.TYPE_CHECKING:
+    from ._redis import RedisRateLimiter, RedisScriptClient
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
@@ -43,3 +49,8 @@ __all__ = [
     "shared_host_limiter",
     "shared_local_limiter",
 ]
+
+if not _typing.TYPE_CHECKING:  # the Redis limiter loads on first use (import cost, #13)
+    __getattr__ = _attribute_loader(
+        __name__, {"RedisRateLimiter": "._redis", "RedisScriptClient": "._redis"}
+    )

@@ -195,6 +195,8 @@ class RedisRateLimiter:
         fallback: The limiter used while Redis is out (default: the host budget).
     """
 
+    __module__ = "refold_async"  # reprs and tracebacks name the public module (STYLE §1)
+
     def __init__(
         self,
         redis_client: RedisScriptClient,

@@ -13,7 +13,7 @@ from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
 from refold_async._raw_response import AsyncRawResource
 from refold_async._resource import AsyncResource
-from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
+from refold_async._types import NOT_GIVEN, CallOptions, NotGiven, Uploads
 from refold_async.models import CustomEvent, WebhookFiredResponse
 
 __all__ = ["AsyncEvents", "AsyncEventsWithRawResponse"]
@@ -105,6 +105,7 @@ TRIGGER_EVENT_BY_SLUG: Operation[WebhookFiredResponse] = Operation(
         Param(name="payload", wire_name="payload", location="body"),
     ),
     has_body=True,
+    multipart=True,
     body_required=True,
 )
 TRIGGER_EVENT: Operation[WebhookFiredResponse] = Operation(
@@ -128,6 +129,7 @@ TRIGGER_EVENT: Operation[WebhookFiredResponse] = Operation(
         Param(name="payload", wire_name="payload", location="body"),
     ),
     has_body=True,
+    multipart=True,
     body_required=True,
 )
 
@@ -256,6 +258,7 @@ class AsyncEvents(AsyncResource):
         event: str | NotGiven = NOT_GIVEN,
         trigger: str | NotGiven = NOT_GIVEN,
         payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> WebhookFiredResponse:
         """Fire a custom event of the application named in the path, starting the workflows that listen for it.
@@ -279,6 +282,14 @@ class AsyncEvents(AsyncResource):
                 the body's `trigger` field.
             payload: The data the started workflows receive, any JSON value. Sent as the body's
                 `payload` field.
+            files: Uploads the server adds to `payload` under their field names, so `payload` must
+                be a JSON object (or left out) when you pass files. Files to upload, by form field
+                name: each a `pathlib.Path`, bytes, a file object opened in binary mode, or a
+                `(filename, content)` or `(filename, content, content_type)` tuple. Given, the
+                request goes as `multipart/form-data`: the other body fields become form fields
+                (text as it is, anything else as JSON text), and paths and file objects are
+                streamed, never read whole into memory. Left out, the body is JSON. A file object
+                that cannot seek is sent once only: such a call is not retried.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
@@ -291,6 +302,7 @@ class AsyncEvents(AsyncResource):
                 "instance_tag": instance_tag,
             },
             body={"event": event, "trigger": trigger, "payload": payload},
+            files=files,
             options=options,
         )
 
@@ -304,6 +316,7 @@ class AsyncEvents(AsyncResource):
         event: str | NotGiven = NOT_GIVEN,
         trigger: str | NotGiven = NOT_GIVEN,
         payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> WebhookFiredResponse:
         """Fire a custom event, starting the workflows that listen for it.
@@ -327,6 +340,14 @@ class AsyncEvents(AsyncResource):
                 the body's `trigger` field.
             payload: The data the started workflows receive, any JSON value. Sent as the body's
                 `payload` field.
+            files: Uploads the server adds to `payload` under their field names, so `payload` must
+                be a JSON object (or left out) when you pass files. Files to upload, by form field
+                name: each a `pathlib.Path`, bytes, a file object opened in binary mode, or a
+                `(filename, content)` or `(filename, content, content_type)` tuple. Given, the
+                request goes as `multipart/form-data`: the other body fields become form fields
+                (text as it is, anything else as JSON text), and paths and file objects are
+                streamed, never read whole into memory. Left out, the body is JSON. A file object
+                that cannot seek is sent once only: such a call is not retried.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
@@ -339,6 +360,7 @@ class AsyncEvents(AsyncResource):
                 "instance_tag": instance_tag,
             },
             body={"event": event, "trigger": trigger, "payload": payload},
+            files=files,
             options=options,
         )
 
@@ -411,6 +433,7 @@ class AsyncEventsWithRawResponse(AsyncRawResource[AsyncEvents]):
         event: str | NotGiven = NOT_GIVEN,
         trigger: str | NotGiven = NOT_GIVEN,
         payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> APIResponse[WebhookFiredResponse]:
         """`AsyncEvents.trigger_for_app()`, answering its `APIResponse`."""
@@ -423,6 +446,7 @@ class AsyncEventsWithRawResponse(AsyncRawResource[AsyncEvents]):
             event=event,
             trigger=trigger,
             payload=payload,
+            files=files,
             **options,
         )
 
@@ -436,6 +460,7 @@ class AsyncEventsWithRawResponse(AsyncRawResource[AsyncEvents]):
         event: str | NotGiven = NOT_GIVEN,
         trigger: str | NotGiven = NOT_GIVEN,
         payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> APIResponse[WebhookFiredResponse]:
         """`AsyncEvents.trigger()`, answering its `APIResponse`."""
@@ -448,5 +473,6 @@ class AsyncEventsWithRawResponse(AsyncRawResource[AsyncEvents]):
             event=event,
             trigger=trigger,
             payload=payload,
+            files=files,
             **options,
         )

@@ -7,7 +7,8 @@ One request goes through these stages, each owned by its module:
 3. rate limit: the credential's bucket admits it or it is answered 429 (`_ratelimit`);
 4. routing: the operation registry's path templates find the operation (`_router`);
 5. auth: the credential must be accepted for the operation's scope (`_auth`);
-6. validation: required parameters and bodies must be there (`_validate`);
+6. validation: required parameters and bodies must be there, values must fit the spec,
+   and a form body is read into fields (`_validate`, `_multipart`);
 7. the operation's handler answers from state (`_handlers`), or a sample is built
    from its response model (`_samples`).
 
@@ -37,6 +38,7 @@ from ._handlers.accounts import announce_for
 from ._handlers.executions import announce_finished, next_finish
 from ._handlers.schedules import fire_due, next_firing
 from ._http import ApiError, EmulatedRequest, EmulatedResponse, Reply, error_body, json_response
+from ._multipart import decode_request_body
 from ._ratelimit import DEFAULT_RATE_LIMIT, ServerRateLimit, format_retry_after
 from ._router import Router
 from ._samples import sample_json
@@ -53,7 +55,7 @@ from ._state import (
 )
 from ._stats import EmulatorStats, StatsRecorder
 from ._transport import EmulatorTransport
-from ._validate import decode_json_body, validate
+from ._validate import validate
 
 if TYPE_CHECKING:
     from refold_async import AsyncRefold
@@ -433,7 +435,7 @@ class Emulator:
     def _answer(self, request: EmulatedRequest) -> EmulatedResponse:
         self._take_slot(request)
         op, path = self._router.match(request.method, request.path)
-        body = decode_json_body(request.body)
+        body = decode_request_body(op, request.headers, request.body)
         query = dict(reversed(request.query))  # the first value wins when a name repeats
         now = self.clock.now()
         principal = authenticate(

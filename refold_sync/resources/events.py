@@ -10,7 +10,7 @@ from typing import Any
 from typing_extensions import Unpack
 
 from refold_async._api_response import APIResponse
-from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
+from refold_async._types import NOT_GIVEN, CallOptions, NotGiven, Uploads
 from refold_async.models import CustomEvent, WebhookFiredResponse
 from refold_async.resources.events import AsyncEvents
 from refold_sync._raw_response import SyncRawResource
@@ -141,6 +141,7 @@ class Events(SyncResource[AsyncEvents]):
         event: str | NotGiven = NOT_GIVEN,
         trigger: str | NotGiven = NOT_GIVEN,
         payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> WebhookFiredResponse:
         """Fire a custom event of the application named in the path, starting the workflows that listen for it.
@@ -164,6 +165,14 @@ class Events(SyncResource[AsyncEvents]):
                 the body's `trigger` field.
             payload: The data the started workflows receive, any JSON value. Sent as the body's
                 `payload` field.
+            files: Uploads the server adds to `payload` under their field names, so `payload` must
+                be a JSON object (or left out) when you pass files. Files to upload, by form field
+                name: each a `pathlib.Path`, bytes, a file object opened in binary mode, or a
+                `(filename, content)` or `(filename, content, content_type)` tuple. Given, the
+                request goes as `multipart/form-data`: the other body fields become form fields
+                (text as it is, anything else as JSON text), and paths and file objects are
+                streamed, never read whole into memory. Left out, the body is JSON. A file object
+                that cannot seek is sent once only: such a call is not retried.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
@@ -176,6 +185,7 @@ class Events(SyncResource[AsyncEvents]):
             event=event,
             trigger=trigger,
             payload=payload,
+            files=files,
             **options,
         )
 
@@ -189,6 +199,7 @@ class Events(SyncResource[AsyncEvents]):
         event: str | NotGiven = NOT_GIVEN,
         trigger: str | NotGiven = NOT_GIVEN,
         payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> WebhookFiredResponse:
         """Fire a custom event, starting the workflows that listen for it.
@@ -212,6 +223,14 @@ class Events(SyncResource[AsyncEvents]):
                 the body's `trigger` field.
             payload: The data the started workflows receive, any JSON value. Sent as the body's
                 `payload` field.
+            files: Uploads the server adds to `payload` under their field names, so `payload` must
+                be a JSON object (or left out) when you pass files. Files to upload, by form field
+                name: each a `pathlib.Path`, bytes, a file object opened in binary mode, or a
+                `(filename, content)` or `(filename, content, content_type)` tuple. Given, the
+                request goes as `multipart/form-data`: the other body fields become form fields
+                (text as it is, anything else as JSON text), and paths and file objects are
+                streamed, never read whole into memory. Left out, the body is JSON. A file object
+                that cannot seek is sent once only: such a call is not retried.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """
@@ -224,6 +243,7 @@ class Events(SyncResource[AsyncEvents]):
             event=event,
             trigger=trigger,
             payload=payload,
+            files=files,
             **options,
         )
 
@@ -296,6 +316,7 @@ class EventsWithRawResponse(SyncRawResource[Events]):
         event: str | NotGiven = NOT_GIVEN,
         trigger: str | NotGiven = NOT_GIVEN,
         payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> APIResponse[WebhookFiredResponse]:
         """`Events.trigger_for_app()`, answering its `APIResponse`."""
@@ -308,6 +329,7 @@ class EventsWithRawResponse(SyncRawResource[Events]):
             event=event,
             trigger=trigger,
             payload=payload,
+            files=files,
             **options,
         )
 
@@ -321,6 +343,7 @@ class EventsWithRawResponse(SyncRawResource[Events]):
         event: str | NotGiven = NOT_GIVEN,
         trigger: str | NotGiven = NOT_GIVEN,
         payload: Any | NotGiven = NOT_GIVEN,
+        files: Uploads | NotGiven = NOT_GIVEN,
         **options: Unpack[CallOptions],
     ) -> APIResponse[WebhookFiredResponse]:
         """`Events.trigger()`, answering its `APIResponse`."""
@@ -333,5 +356,6 @@ class EventsWithRawResponse(SyncRawResource[Events]):
             event=event,
             trigger=trigger,
             payload=payload,
+            files=files,
             **options,
         )

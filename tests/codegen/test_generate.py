@@ -168,3 +168,29 @@ def test_coverage_fails_when_a_method_is_missing(mini_package: Path, tmp_path: P
     target.write_text(target.read_text().replace("def retrieve(", "def fetch("))
     args = ["coverage", "--spec", str(MINI), "--overrides", str(MINI_OVERRIDES), "--out", str(tree)]
     assert main(args) == 1
+
+
+def test_coverage_counts_multipart_operations(capsys: pytest.CaptureFixture[str]) -> None:
+    """`coverage` reports the operations with multipart bodies that take `files=`."""
+    assert main(["coverage"]) == 0
+    assert "multipart: 2/2 operations with multipart bodies take files=" in capsys.readouterr().out
+
+
+def test_coverage_fails_when_files_are_not_taken(
+    mini_package: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A multipart operation whose method lacks `files=` on one face fails `coverage`."""
+    tree = tmp_path / "tree"
+    shutil.copytree(mini_package, tree)
+    args = ["coverage", "--spec", str(MINI), "--overrides", str(MINI_OVERRIDES), "--out", str(tree)]
+    assert main(args) == 0
+    assert "multipart: 1/1 operations" in capsys.readouterr().out
+    target = tree / "refold_sync" / "resources" / "widgets.py"
+    text = target.read_text()
+    target.write_text(
+        text.replace("        files: Uploads | NotGiven = NOT_GIVEN,\n", "").replace(
+            "            files=files,\n", ""
+        )
+    )
+    assert main(args) == 1
+    assert "multipart: 0/1 operations" in capsys.readouterr().out

@@ -292,3 +292,43 @@ def test_sync_and_async_signatures_match() -> None:
     assert inspect.signature(Refold.request).parameters.keys() == (
         inspect.signature(AsyncRefold.request).parameters.keys()
     )
+
+
+async def test_request_takes_a_rate_budget_slot_per_attempt(router: respx.Router) -> None:
+    """Each attempt waits for the limiter's slot on the key's bucket (by fingerprint), like any call."""
+    router.route().mock(side_effect=[httpx.Response(503), httpx.Response(200, json={})])
+    slots: list[tuple[str, bool]] = []
+
+    class Limiter:
+        rate = None
+
+        async def acquire(self, key: str, *, priority: bool = False, **bounds: object) -> None:
+            slots.append((key, priority))
+
+        async def penalize(self, key: str, retry_after: float) -> None:
+            return None
+
+    client = mock_client(router, rate_limiter=Limiter())
+    await client.request("GET", "/api/v2/beta/x")
+    assert [priority for _, priority in slots] == [False, True]  # the retry goes first
+    assert all(API_KEY not in key for key, _ in slots)
+    assert slots[0][0] == slots[1][0]
+
+
+async def test_session_token_scope_mints_for_the_linked_account() -> None:
+    """With an API key, `auth="session_token"` mints the account's token and sends it."""
+    emulator = Emulator(clock=FakeClock(), rate_limit=None)
+    async with emulator.client(rate_limit=None) as client:
+        await client.linked_accounts.upsert(linked_account_id="acct_1", name="Acme")
+        mine = await client.request(
+            "GET",
+            "/api/v2/public/session/active-linked-account",
+            auth="session_token",
+            linked_account_id="acct_1",
+            cast_to=LinkedAccount,
+        )
+        assert mine.name == "Acme"
+        with pytest.raises(MissingCredentialError):  # no account named, none bound
+            await client.request(
+                "GET", "/api/v2/public/session/active-linked-account", auth="session_token"
+            )
