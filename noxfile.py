@@ -48,7 +48,7 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite on each supported Python found (Redis tests need 127.0.0.1:6379)."""
     # typing too: a codegen test type-checks generated output with mypy.
-    session.install("-e", ".[test,redis,codegen,typing,progress]")
+    session.install("-e", ".[test,redis,codegen,typing,progress,otel]")
     session.run("pytest", *session.posargs)
 
 

@@ -47,6 +47,7 @@ from ._useragent import AppInfo, user_agent
 from .resources import AsyncResourceNamespaces
 
 if TYPE_CHECKING:
+    from ._tracing import CallTracer, TracerProviderLike
     from .batch import BatchOptions, BatchReport
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncRefold", "ClientOptions", "PerLoopPool"]
@@ -75,6 +76,7 @@ class ClientOptions(TypedDict, total=False):
     expect_environment: Environment | None
     max_response_bytes: int
     app_info: AppInfo | None
+    tracing: bool | TracerProviderLike
 
 
 class AsyncRefold(AsyncResourceNamespaces):
@@ -103,6 +105,9 @@ class AsyncRefold(AsyncResourceNamespaces):
             by default); a larger one raises `APIResponseTooLargeError`.
         app_info: Your application, added to the `User-Agent` of this client's requests
             (instead of the process's `set_app_info()`).
+        tracing: `True` for an OpenTelemetry span per call through the global tracer
+            provider, or a `TracerProvider` to use instead; needs `refold[otel]`.
+            Off by default.
 
     The `REFOLD_LOG` environment variable (`info` or `debug`), read when a client is
     made, sends the `refold` logger's records to stderr (see the README).
@@ -132,6 +137,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         expect_environment: Environment | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         app_info: AppInfo | None = None,
+        tracing: bool | TracerProviderLike = False,
     ) -> None:
         # DESIGN §12: the raw credentials leave this frame before any check can raise,
         # so a traceback rendered with capture_locals=True shows fingerprints only.
@@ -140,10 +146,9 @@ class AsyncRefold(AsyncResourceNamespaces):
         finally:
             del api_key, session_token
         check_client_options(locals())
+        url = _check_base_url(base_url or os.environ.get("REFOLD_BASE_URL") or DEFAULT_BASE_URL)
         config = TransportConfig(
-            base_url=_check_base_url(
-                base_url or os.environ.get("REFOLD_BASE_URL") or DEFAULT_BASE_URL
-            ),
+            base_url=url,
             api_key=key,
             session_token=token,
             linked_account_id=_linked_account(linked_account_id),
@@ -154,6 +159,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             max_queue_wait=_check_queue_wait(max_queue_wait),
             max_response_bytes=check_max_response_bytes(max_response_bytes),
             user_agent=_user_agent(app_info),
+            tracer=_tracer(tracing, url),
         )
         configure_from_env()
         self._options = _Settings(
@@ -226,6 +232,14 @@ class AsyncRefold(AsyncResourceNamespaces):
             user_agent=_user_agent(changes["app_info"])
             if "app_info" in changes
             else config.user_agent,
+        )
+        new_config = attrs.evolve(
+            new_config,
+            tracer=_tracer(changes["tracing"], new_config.base_url)
+            if "tracing" in changes
+            else None
+            if config.tracer is None
+            else config.tracer.for_base_url(new_config.base_url),
         )
         _check_environment(new_config.api_key, settings.expect)
         same_identity = (
@@ -415,6 +429,14 @@ class _Settings:
     rate_limit: RateLimit | None
     rate_limiter: RateLimiter | None
     expect: Environment | None
+
+
+def _tracer(tracing: bool | TracerProviderLike, base_url: str) -> CallTracer | None:
+    if tracing is False:
+        return None
+    from ._tracing import CallTracer  # imports OpenTelemetry: only when asked
+
+    return CallTracer(None if tracing is True else tracing, base_url)
 
 
 def _user_agent(app_info: AppInfo | None) -> str | None:

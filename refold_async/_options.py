@@ -156,6 +156,12 @@ def _default_headers(name: str, value: object, derived: bool) -> None:
     check_default_headers(cast("Mapping[str, object]", value))
 
 
+def _tracing(name: str, value: object, derived: bool) -> None:
+    if isinstance(value, bool) or callable(getattr(value, "get_tracer", None)):
+        return
+    raise TypeError(f"{name} must be True, False or a TracerProvider, got {type(value).__name__}")
+
+
 def _environment(name: str, value: object, derived: bool) -> None:
     if value is None:
         return
@@ -177,4 +183,5 @@ _CHECKS: dict[str, Callable[[str, object, bool], None]] = {
     "expect_environment": _environment,
     "max_queue_wait": _timeout,
     "app_info": _nullable(AppInfo, "an AppInfo or None"),
+    "tracing": _tracing,
 }

@@ -45,6 +45,16 @@ class CallRecord:
         "status_code",
     )
 
+    op: Operation[Any]
+    path: str
+    started: float
+    attempts: int
+    rate_limit_wait: float
+    elapsed: float
+    status_code: int | None
+    http_version: str | None
+    error_type: str | None
+
     def __init__(self, op: Operation[Any], path: str, started: float) -> None:
         self.op = op
         self.path = path
@@ -52,9 +62,9 @@ class CallRecord:
         self.attempts = 0
         self.rate_limit_wait = 0.0
         self.elapsed = 0.0
-        self.status_code: int | None = None
-        self.http_version: str | None = None
-        self.error_type: str | None = None
+        self.status_code = None
+        self.http_version = None
+        self.error_type = None
 
     def __repr__(self) -> str:
         return (

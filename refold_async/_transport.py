@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
@@ -59,6 +60,7 @@ from ._useragent import current_user_agent, join_user_agent
 
 if TYPE_CHECKING:
     from ._ratelimit import RateLimiter
+    from ._tracing import CallTracer
 
 __all__ = ["Transport", "TransportConfig"]
 
@@ -95,6 +97,7 @@ class TransportConfig:
     max_queue_wait: float | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     user_agent: str | None = None  # with the client's own app_info; else the process's
+    tracer: CallTracer | None = None  # OpenTelemetry spans, when the client asked for them
 
 
 @attrs.frozen
@@ -405,8 +408,13 @@ class Transport:
     async def _call(
         self, op: Operation[Any], parts: RequestParts, plan: AuthPlan, record: CallRecord
     ) -> httpx.Response:
-        """The call's attempts."""
-        return await self._logged(op, parts, plan, record)
+        """The call's attempts, inside its span when tracing is on."""
+        tracer = self.config.tracer
+        if tracer is None:
+            return await self._logged(op, parts, plan, record)
+        return await tracer.traced(
+            record, parts.headers, partial(self._logged, op, parts, plan, record)
+        )
 
     async def _logged(
         self, op: Operation[Any], parts: RequestParts, plan: AuthPlan, record: CallRecord

@@ -20,7 +20,14 @@ import attrs
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["AppInfo", "current_user_agent", "join_user_agent", "set_app_info", "user_agent"]
+__all__ = [
+    "AppInfo",
+    "current_user_agent",
+    "join_user_agent",
+    "sdk_version",
+    "set_app_info",
+    "user_agent",
+]
 
 # Printable ASCII only: a CR or LF would let a value forge a header.
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
@@ -113,13 +120,18 @@ def set_app_info(name: str, version: str | None = None, url: str | None = None) 
     _current = user_agent(AppInfo(name, version, url))
 
 
+def sdk_version() -> str:
+    """The installed SDK's version, from its package metadata."""
+    return _SDK_VERSION
+
+
 def current_user_agent() -> str:
     """The `User-Agent` of clients without `app_info` of their own (see `set_app_info()`)."""
     return _current
 
 
+_SDK_VERSION = _version("refold")
 _BASE = (
-    f"refold-python/{_version('refold')} "
-    f"(Python {platform.python_version()}; httpx {_version('httpx')})"
+    f"refold-python/{_SDK_VERSION} (Python {platform.python_version()}; httpx {_version('httpx')})"
 )
 _current = _BASE

@@ -37,6 +37,7 @@ from .resources import ResourceNamespaces
 
 if TYPE_CHECKING:
     from refold_async import RateLimit, RateLimiter, RetryPolicy
+    from refold_async._tracing import TracerProviderLike
     from refold_async.batch import BatchOptions, BatchReport
     from refold_async.resources import AsyncResourceNamespaces
 
@@ -82,6 +83,8 @@ class Refold(ResourceNamespaces):
             by default); a larger one raises `APIResponseTooLargeError`.
         app_info: Your application, added to the `User-Agent` of this client's requests
             (instead of the process's `set_app_info()`).
+        tracing: `True` for an OpenTelemetry span per call through the global tracer
+            provider, or a `TracerProvider` to use instead; needs `refold[otel]`.
 
     Raises:
         RefoldUsageError: For options `AsyncRefold` refuses, at construction.
@@ -121,6 +124,7 @@ class Refold(ResourceNamespaces):
         expect_environment: Environment | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         app_info: AppInfo | None = None,
+        tracing: bool | TracerProviderLike = False,
     ) -> None:
         # DESIGN §12: only `Secret`s (fingerprint reprs) stay in this frame and the recipe;
         # `AsyncRefold` takes them as they are.
@@ -146,6 +150,7 @@ class Refold(ResourceNamespaces):
                 expect_environment=expect_environment,
                 max_response_bytes=max_response_bytes,
                 app_info=app_info,
+                tracing=tracing,
             )
         )
         self._bind(make, pins_http_client=http_client is not None)
