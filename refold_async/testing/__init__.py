@@ -3,7 +3,10 @@
 The emulator answers every operation of the registry (`refold_async.operations`) with the
 API's shapes, keeps linked accounts, tokens, configs, webhooks, events, workflows,
 executions, schedules, datarefs, tables, variables and MCP servers in memory, enforces
-auth and the rate limit as the API does (DESIGN §1, §9), and fails on demand.
+auth and the rate limit as the API does (DESIGN §1, §9), and fails on demand. Time-driven
+behaviour follows its clock: schedules fire, executions end, and registered webhooks
+receive signed events (with retries), visible in `emulator.deliveries`; with a
+`FakeClock`, `await emulator.advance(seconds)` plays it out.
 
 Two ways to reach it: in-process through an httpx transport (no sockets), or over
 loopback HTTP (`emulator.server()`, or `refold emulator --port N` from a shell). For the
@@ -28,6 +31,7 @@ import attrs as _attrs
 
 from ._background import BackgroundServer
 from ._clock import Clock, FakeClock, MonotonicClock
+from ._delivery import Delivery, WebhookReceiver
 from ._emulator import BASE_URL, DEFAULT_API_KEY, Emulator
 from ._faults import Body, Drop, Fault, Faults
 from ._http import EmulatedRequest, EmulatedResponse
@@ -44,6 +48,7 @@ __all__ = [
     "Body",
     "Clock",
     "CredentialStats",
+    "Delivery",
     "Drop",
     "EmulatedRequest",
     "EmulatedResponse",
@@ -56,6 +61,7 @@ __all__ = [
     "Faults",
     "MonotonicClock",
     "SendAudit",
+    "WebhookReceiver",
     "World",
     "audit_send_times",
 ]

@@ -18,8 +18,9 @@ facade's loop thread, a test's own) and answers as if requests were serialized.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -29,9 +30,13 @@ from refold_async._operation import Operation
 
 from ._auth import authenticate, credential_of
 from ._background import BackgroundServer
-from ._clock import Clock, MonotonicClock
+from ._clock import Clock, FakeClock, MonotonicClock
+from ._delivery import DEFAULT_RETRY_DELAYS, Delivery, Outbox, WebhookReceiver
 from ._faults import Body, Drop, Fault, Faults
 from ._handlers import HANDLERS, Call, seed_variables
+from ._handlers.accounts import announce_for
+from ._handlers.executions import announce_finished, next_finish
+from ._handlers.schedules import fire_due, next_firing
 from ._http import ApiError, EmulatedRequest, EmulatedResponse, Reply, error_body, json_response
 from ._multipart import decode_request_body
 from ._ratelimit import DEFAULT_RATE_LIMIT, ServerRateLimit, format_retry_after
@@ -100,6 +105,8 @@ class Emulator:
         operations: The operation registry to answer (the SDK's by default).
         send_retry_after: Whether 429s carry `Retry-After` (the API may or may not).
         latency: Seconds (on `clock`) every answer waits before it is worked out.
+        webhook_retry_delays: Seconds (on `clock`) before each retry of a failed webhook
+            delivery; one attempt more than there are delays.
 
     Example:
         ```python
@@ -120,6 +127,7 @@ class Emulator:
         operations: Mapping[str, Operation[Any]] | None = None,
         send_retry_after: bool = True,
         latency: float = 0.0,
+        webhook_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         if not latency >= 0:
             raise ValueError("latency must be seconds, not negative")
@@ -139,6 +147,7 @@ class Emulator:
         self._stats = StatsRecorder()
         self._lock = threading.RLock()
         self._backend = Backend(settings=self.settings)
+        self._outbox = Outbox(webhook_retry_delays)
         self._keys: list[str] = []
         for key in api_keys:
             self.add_api_key(key)
@@ -213,6 +222,115 @@ class Emulator:
             if self._limit is not None:
                 self._limit.reset()
 
+    # -- webhooks, executions and schedules over time ------------------------------------
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every webhook delivery attempt so far, oldest first (a copy)."""
+        return list(self._outbox.deliveries)
+
+    def route_webhooks(self, url: str, receiver: WebhookReceiver) -> None:
+        """Answer deliveries to `url` with `receiver(body, headers) -> status`, in-process.
+
+        Register webhooks with any URL (your production one, say) and route it here; the
+        receiver may be async, returns the HTTP status (`None`: 200), and a raised
+        exception counts as a failed attempt. Unrouted URLs must be on loopback.
+        """
+        self._outbox.route(url, receiver)
+
+    def fail_executions(self, count: int = 1) -> None:
+        """Make the next `count` executions started end `Errored` (`Workflow Errored`)."""
+        if count < 0:
+            raise ValueError("count must not be negative")
+        with self._lock:
+            self._backend.failing = count
+
+    def expire_connection(self, linked_account_id: str, slug: str) -> None:
+        """Mark the account's app connection as needing re-authorization (`Connection Expired`)."""
+        with self._lock:
+            world = self.world()
+            account = world.linked_account(linked_account_id)
+            for integration in account["integrations"]:
+                if integration["type"] == slug:
+                    integration["reauth_required"] = True
+                    integration["refresh_token_expired"] = True
+            announce_for(
+                self._backend,
+                world,
+                "Connection Expired",
+                linked_account_id,
+                slug,
+                self.clock.wall(),
+            )
+
+    async def pump(self) -> list[Delivery]:
+        """Bring time-driven state up to the clock and send the webhooks that are due.
+
+        Fires due schedules, ends due executions, queues their events and connection
+        events, then delivers what is due (outside the lock). Runs after every request;
+        call it after moving a clock by hand. Returns the delivery attempts it made.
+        """
+        with self._lock:
+            now, wall = self.clock.now(), self.clock.wall()
+            fire_due(self._backend, now, wall)
+            announce_finished(self._backend, now)
+            emitted, self._backend.emitted = self._backend.emitted, []
+            for world, event, payload in emitted:
+                self._outbox.enqueue(world, event, payload, now)
+        return await self._outbox.send_due(now)
+
+    async def advance(self, seconds: float) -> list[Delivery]:
+        """Move the `FakeClock` on by `seconds`, stopping at every moment something is due.
+
+        Schedules fire, executions end and webhooks are delivered (and retried) at their
+        own times on the way, in order. Returns the delivery attempts made.
+
+        Raises:
+            TypeError: The emulator's clock is not a `FakeClock`.
+        """
+        clock = self.clock
+        if not isinstance(clock, FakeClock):
+            raise TypeError("advance() needs an Emulator(clock=FakeClock())")
+        if not seconds >= 0:
+            raise ValueError("a clock cannot go backwards")
+        target = clock.now() + seconds
+        made = await self.pump()
+        while True:
+            with self._lock:
+                moments = [
+                    t
+                    for t in (
+                        next_firing(self._backend),
+                        next_finish(self._backend),
+                        self._outbox.next_due(),
+                    )
+                    if t is not None
+                ]
+            upcoming = min(moments, default=None)
+            if upcoming is None or upcoming > target:
+                break
+            clock.advance(max(0.0, upcoming - clock.now()))
+            made += await self.pump()
+        clock.advance(max(0.0, target - clock.now()))
+        return made + await self.pump()
+
+    def advance_blocking(self, seconds: float) -> list[Delivery]:
+        """`advance()` for blocking tests: runs it on a loop of its own, on another thread."""
+        box: list[list[Delivery] | BaseException] = []
+
+        def main() -> None:
+            try:
+                box.append(asyncio.run(self.advance(seconds)))
+            except BaseException as error:  # re-raised on the caller's thread
+                box.append(error)
+
+        thread = threading.Thread(target=main, name="refold-emulator-advance")
+        thread.start()
+        thread.join()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
     # -- ways in --------------------------------------------------------------------
 
     def transport(self) -> EmulatorTransport:
@@ -268,8 +386,11 @@ class Emulator:
                 await self.clock.sleep(self.latency)
             fault = self.faults.pick(self._operation_id(request), request.path, request.method)
             if fault is None:
-                return self.dispatch(request)
-            return await self._with_fault(request, fault)
+                response = self.dispatch(request)
+            else:
+                response = await self._with_fault(request, fault)
+            await self.pump()
+            return response
         finally:
             with self._lock:
                 self._stats.depart(credential)

@@ -135,6 +135,8 @@ class World:
     default_credentials: dict[tuple[str, str], object] = attrs.field(
         factory=dict[tuple[str, str], object], repr=False
     )
+    schedule_due: dict[str, float] = attrs.field(factory=dict[str, float])
+    """When (emulator clock) each running schedule fires next; none once it has no next time."""
 
     def stamp(self, doc: Document, *, created: bool = False) -> Document:
         """Set `updatedAt` (and `createdAt` when `created`) to now; returns `doc`."""
@@ -185,6 +187,20 @@ class Backend:
     worlds: dict[str, World] = attrs.field(factory=dict[str, World], repr=False)
     tokens: dict[str, TokenRecord] = attrs.field(factory=dict[str, TokenRecord], repr=False)
     human_tasks: dict[str, Document] = attrs.field(factory=dict[str, Document])
+    emitted: list[tuple[World, str, Document]] = attrs.field(
+        factory=list[tuple[World, str, Document]], repr=False
+    )
+    """Webhook events recorded by handlers, for the emulator's pump to queue for delivery."""
+    running: dict[str, tuple[World, ExecutionRecord]] = attrs.field(
+        factory=dict[str, tuple[World, ExecutionRecord]], repr=False
+    )
+    """Executions whose end has not been announced yet, by id."""
+    failing: int = 0
+    """How many of the next executions started end `Errored`."""
+
+    def emit(self, world: World, event: str, payload: Document) -> None:
+        """Record a webhook event (`{"event": event, **payload}`) for delivery."""
+        self.emitted.append((world, event, {"event": event, **payload}))
 
     def live_token_for(
         self, world_key: str, linked_account_id: str, now: float

@@ -53,17 +53,22 @@ class Configs(SyncResource[AsyncConfigs]):
         Auth: the org API key plus a linked account (`linked_account_id`).
 
         Args:
-            slug: Sent as the body's `slug` field. Required.
+            slug: The application to install. Sent as the body's `slug` field. Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
                 `for_linked_account()`). Not needed with a session token, which names its account.
                 Sent in the `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
-            config_id: Sent as the body's `config_id` field.
-            fields: Sent as the body's `fields` field.
-            application_data_slots: Sent as the body's `application_data_slots` field.
-            workflows: Sent as the body's `workflows` field.
+            config_id: Which config to install or answer, when the account may hold several of the
+                application; left out, its default one. Sent as the body's `config_id` field.
+            fields: The config's field values. `application_data_slots` is another name for the same
+                list: pass one of the two. Sent as the body's `fields` field.
+            application_data_slots: The other name of `fields`: pass one of the two. Sent as the
+                body's `application_data_slots` field.
+            workflows: Per-workflow switches and values: each an object with the workflow's `id`,
+                `enabled`, and its own `fields` (or `data_slots`, the same thing). Sent as the
+                body's `workflows` field.
             labels: Sent as the body's `labels` field.
             map_fields_object: Sent as the body's `map_fields_object` field.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
@@ -103,17 +108,23 @@ class Configs(SyncResource[AsyncConfigs]):
         Auth: the org API key plus a linked account (`linked_account_id`), or that account's session token.
 
         Args:
-            slug: Sent as the body's `slug` field. Required.
+            slug: The application whose installed config to change. Sent as the body's `slug` field.
+                Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
                 `for_linked_account()`). Not needed with a session token, which names its account.
                 Sent in the `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
-            config_id: Sent as the body's `config_id` field.
-            fields: Sent as the body's `fields` field.
-            application_data_slots: Sent as the body's `application_data_slots` field.
-            workflows: Sent as the body's `workflows` field.
+            config_id: Which of the account's configs of the application to change; left out, its
+                default one. Sent as the body's `config_id` field.
+            fields: New field values. `application_data_slots` is another name for the same list:
+                pass one of the two. Sent as the body's `fields` field.
+            application_data_slots: The other name of `fields`: pass one of the two. Sent as the
+                body's `application_data_slots` field.
+            workflows: Per-workflow switches and values: each an object with the workflow's `id`,
+                `enabled`, and its own `fields` (or `data_slots`, the same thing). Sent as the
+                body's `workflows` field.
             labels: Sent as the body's `labels` field.
             map_fields_object: Sent as the body's `map_fields_object` field.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,

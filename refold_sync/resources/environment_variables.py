@@ -104,8 +104,10 @@ class EnvironmentVariables(SyncResource[AsyncEnvironmentVariables]):
 
         Args:
             definition_id: Fills `{definition_id}` in the path.
-            linked_account_id: Sent as the `linked_account_id` query parameter.
-            workflow_id: Sent as the `workflow_id` query parameter.
+            linked_account_id: Resolve the value as this linked account sees it (in the query
+                string). Sent as the `linked_account_id` query parameter.
+            workflow_id: Resolve the value as this workflow sees it. Sent as the `workflow_id` query
+                parameter.
             environment: Sent as the `environment` query parameter.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
@@ -176,15 +178,19 @@ class EnvironmentVariables(SyncResource[AsyncEnvironmentVariables]):
         Auth: the org API key, or a session token.
 
         Args:
-            scope: Fills `{scope}` in the path. One of `"org"`, `"workspace"`, `"linked_account"` or
-                `"workflow"`.
+            scope: Which level of values to list: the org's, a workspace's, one linked account's or
+                one workflow's. Fills `{scope}` in the path. One of `"org"`, `"workspace"`,
+                `"linked_account"` or `"workflow"`.
             variable_definition_id: Sent as the `variable_definition_id` query parameter.
             page: Which page to fetch, counting from 1; iterating the paginator moves on by itself.
                 Sent as the `page` query parameter. At least 1. The server's default is `1`.
             limit: How many entries each page holds. Sent as the `limit` query parameter. At least
                 1. The server's default is `10`.
-            workflow_id: Sent as the `workflow_id` query parameter.
-            linked_account_id: Sent as the `linked_account_id` query parameter.
+            workflow_id: The workflow whose values to list; needed with `scope="workflow"`. Sent as
+                the `workflow_id` query parameter.
+            linked_account_id: The linked account whose values to list (a filter in the query
+                string, not the account the call acts for). Sent as the `linked_account_id` query
+                parameter.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
         """

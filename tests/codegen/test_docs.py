@@ -146,3 +146,12 @@ def test_check_fails_when_api_md_is_stale(
     reference.unlink()
     assert main(["generate", "--check", "--out", str(tree)]) == 1
     shutil.rmtree(tree)
+
+
+def test_options_entry_names_every_call_option() -> None:
+    """The `**options` entry lists each `CallOptions` key, so it cannot fall behind."""
+    from codegen.docs import OPTIONS_DOC
+    from refold_async._types import CallOptions
+
+    for key in CallOptions.__annotations__:
+        assert f"`{key}`" in OPTIONS_DOC, key

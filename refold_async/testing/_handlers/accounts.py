@@ -1,11 +1,17 @@
-"""Linked accounts, their integrations and credentials, and session tokens."""
+"""Linked accounts, their integrations and credentials, and session tokens.
+
+Creating a linked account, or connecting an app to one, announces `Connection Created`
+to the world's webhooks (with the app's `slug` for an app); deleting either announces
+`Connection Deleted`.
+"""
 
 from __future__ import annotations
 
+from email.utils import formatdate
 from typing import Any
 
 from refold_async.testing._http import ApiError
-from refold_async.testing._state import Document, TokenRecord, World
+from refold_async.testing._state import Backend, Document, TokenRecord, World
 
 from ._base import Call, as_object, handles, opaque_token, paginate
 from .catalogue import application
@@ -31,6 +37,27 @@ def new_account(world: World, linked_account_id: str, fields: dict[str, Any]) ->
     }
     world.linked_accounts[linked_account_id] = world.stamp(doc, created=True)
     return doc
+
+
+def announce(call: Call, event: str, linked_account_id: str, slug: str | None = None) -> None:
+    """Record a connection event of the caller's world for its webhooks."""
+    announce_for(call.backend, call.world, event, linked_account_id, slug, call.wall)
+
+
+def announce_for(
+    backend: Backend, world: World, event: str, linked_account_id: str, slug: str | None,
+    wall: float,
+) -> None:  # fmt: skip
+    """Record a connection event (dated `wall`, as an HTTP date) for the world's webhooks."""
+    payload: Document = {
+        "org_id": world.org_id,
+        "environment": world.environment,
+        "linked_account_id": linked_account_id,
+        "createdAt": formatdate(wall, usegmt=True),
+    }
+    if slug is not None:
+        payload["slug"] = slug
+    backend.emit(world, event, payload)
 
 
 def _account_id_of(call: Call) -> str:
@@ -66,7 +93,9 @@ def create_account(call: Call) -> object:
     linked = _account_id_of(call)
     if linked in call.world.linked_accounts:
         raise ApiError(409, f"linked account {linked!r} already exists", "LINKED_ACCOUNT_EXISTS")
-    return new_account(call.world, linked, call.fields())
+    doc = new_account(call.world, linked, call.fields())
+    announce(call, "Connection Created", linked)
+    return doc
 
 
 @handles("upsertLinkedAccount")
@@ -76,7 +105,9 @@ def upsert_account(call: Call) -> object:
     fields = {**call.fields(), **(as_object(call.fields().get("payload")) or {})}
     doc = call.world.linked_accounts.get(linked)
     if doc is None:
-        return new_account(call.world, linked, fields)
+        doc = new_account(call.world, linked, fields)
+        announce(call, "Connection Created", linked)
+        return doc
     if fields.get("name"):
         doc["name"] = fields["name"]
     if "udf" in fields:
@@ -107,6 +138,7 @@ def delete_account(call: Call) -> object:
     linked = call.path["linked_account_id"]
     call.world.linked_account(linked)
     del call.world.linked_accounts[linked]
+    announce(call, "Connection Deleted", linked)
     for record in call.backend.tokens.values():
         if record.world_key == call.world.api_key and record.linked_account_id == linked:
             record.revoked = True
@@ -131,6 +163,7 @@ def connect(call: Call, account: Document, slug: str, credentials: dict[str, Any
     }
     account["integrations"].append(call.world.stamp(integration, created=True))
     call.world.stamp(account)
+    announce(call, "Connection Created", account["account_id"], slug)
     return integration
 
 
@@ -146,6 +179,7 @@ def delete_integration(call: Call) -> object:
         raise ApiError(
             404, f"no {slug!r} integration on this linked account", "INTEGRATION_NOT_FOUND"
         )
+    announce(call, "Connection Deleted", account["account_id"], slug)
     return call.world.stamp(account)
 
 

@@ -1,7 +1,8 @@
 """Workflow executions: started by events, workflow runs and reruns; listed, read,
 stopped. An execution runs until `execution_delay` seconds of the emulator clock have
-passed since it started, then reads `Completed`: its status is brought up to date
-lazily, whenever it is read, so no background task is needed.
+passed since it started, then reads `Completed` (or `Errored`, see
+`Emulator.fail_executions`): its status is brought up to date lazily, whenever it is read
+or the emulator's pump runs, which also announces the end to webhooks.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from refold_async.testing._http import ApiError
-from refold_async.testing._state import Document, ExecutionRecord, World, iso
+from refold_async.testing._state import Backend, Document, ExecutionRecord, World, iso
 
 from ._base import Call, handles, paginate
 
 RUNNING = "Running"
 COMPLETED = "Completed"
+ERRORED = "Errored"
 STOPPED = "Stopped"
 
 
@@ -30,15 +32,38 @@ def start(
     run_now: bool = False,
 ) -> ExecutionRecord:
     """Create an execution of `workflow` for the caller's linked account."""
-    world = call.world
-    delay = 0.0 if run_now else call.backend.settings.execution_delay
+    return launch(
+        call.world, call.backend, workflow, linked_account_id=call.linked_account_id,
+        now=call.now, wall=call.wall, source=source, event_id=event_id, payload=payload,
+        run_now=run_now, config_id=call.headers.get("config_id"),
+        instance_tag=call.headers.get("instance_tag"),
+    )  # fmt: skip
+
+
+def launch(
+    world: World,
+    backend: Backend,
+    workflow: dict[str, Any],
+    *,
+    linked_account_id: str,
+    now: float,
+    wall: float,
+    source: str,
+    event_id: str | None = None,
+    payload: object = None,
+    run_now: bool = False,
+    config_id: str | None = None,
+    instance_tag: str | None = None,
+) -> ExecutionRecord:
+    """Create an execution of `workflow` for a linked account, at `now` (clock) / `wall`."""
+    delay = 0.0 if run_now else backend.settings.execution_delay
     doc: Document = {
         "_id": world.new_id(),
         "name": workflow.get("name", ""),
         "status": RUNNING,
         "associated_workflow": {k: workflow[k] for k in ("_id", "name", "icon") if k in workflow},
-        "linked_account_id": call.linked_account_id,
-        "config_id": call.headers.get("config_id") or call.linked_account_id,
+        "linked_account_id": linked_account_id,
+        "config_id": config_id or linked_account_id,
         "environment": world.environment,
         "org_id": world.org_id,
         "type_of_execution": source,
@@ -52,19 +77,53 @@ def start(
     if event_id is not None:
         doc["associated_event_id"] = event_id
         doc["custom_trigger_id"] = event_id
-    if call.headers.get("instance_tag"):
-        doc["instance_tag"] = call.headers["instance_tag"]
-    world.stamp(doc, created=True)
+    if instance_tag:
+        doc["instance_tag"] = instance_tag
+    stamp = iso(wall)
+    doc["createdAt"] = doc["updatedAt"] = stamp
     record = ExecutionRecord(
         doc=doc,
-        linked_account_id=call.linked_account_id,
-        started_at=call.now,
-        started_wall=call.wall,
-        finish_at=call.now + delay,
+        linked_account_id=linked_account_id,
+        started_at=now,
+        started_wall=wall,
+        finish_at=now + delay,
     )
+    if backend.failing > 0:
+        backend.failing -= 1
+        record.final_status = ERRORED
     world.executions[doc["_id"]] = record
-    refresh(record, call.now)
+    backend.running[doc["_id"]] = (world, record)
+    refresh(record, now)
     return record
+
+
+def announce_finished(backend: Backend, now: float) -> None:
+    """Emit `Workflow Completed` / `Workflow Errored` for executions that ended by `now`."""
+    for execution_id, (world, record) in list(backend.running.items()):
+        doc = refresh(record, now)
+        if doc["status"] == RUNNING:
+            continue
+        del backend.running[execution_id]
+        kind = {COMPLETED: "Workflow Completed", ERRORED: "Workflow Errored"}.get(doc["status"])
+        if kind is None:  # stopped: no event
+            continue
+        workflow: dict[str, Any] = doc.get("associated_workflow", {})
+        backend.emit(world, kind, {
+            "org_id": world.org_id, "environment": world.environment,
+            "linked_account_id": record.linked_account_id, "instance_id": doc["_id"],
+            "workflow_id": workflow.get("_id"), "workflow_name": workflow.get("name"),
+            "config_id": doc.get("config_id"), "status": str(doc["status"]).upper(),
+        })  # fmt: skip
+
+
+def next_finish(backend: Backend) -> float | None:
+    """When the earliest running execution ends (emulator clock), if any runs."""
+    ends = [
+        record.finish_at
+        for _, record in backend.running.values()
+        if record.finish_at is not None and record.doc["status"] == RUNNING
+    ]
+    return min(ends, default=None)
 
 
 def refresh(record: ExecutionRecord, now: float) -> Document:
