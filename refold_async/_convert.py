@@ -158,6 +158,11 @@ def _slow_structure(conv: cattrs.Converter, cls: Any) -> StructureFn:
     return structure_keeping_extras
 
 
+def _is_local(field: Any) -> bool:
+    """A field that never travels (`Page.response`): the converter omits it."""
+    return bool(field.metadata.get(LOCAL_FIELD, False))
+
+
 def _structure_factory(conv: cattrs.Converter) -> Callable[[type], StructureFn]:
     # The compiled function, which falls back to cattrs' own on anything unusual (#13).
     def factory(cls: type) -> StructureFn:
@@ -171,6 +176,7 @@ def _structure_factory(conv: cattrs.Converter) -> Callable[[type], StructureFn]:
             wire,
             EXTRA_FIELD,
             datetime_hook=_parse_datetime,
+            local=_is_local,
         )
 
     return factory

@@ -43,8 +43,12 @@ def fast_structure(
     extra_field: str,
     *,
     datetime_hook: StructureFn | None = None,
+    local: Callable[[Any], bool] | None = None,
 ) -> StructureFn:
     """The structure function of attrs class `cls`: compiled if possible, else `slow_for(cls)`.
+
+    `local(field)`: whether an attrs field never travels (it keeps its default, and its
+    wire name is neither read nor kept in `extra_fields`), as the converter omits it.
 
     `datetime_hook`: the converter's datetime hook, which compiled functions then inline
     for ISO 8601 text (the hook itself still handles every other case).
@@ -54,7 +58,7 @@ def fast_structure(
         return found
     _building.add(cls)
     try:
-        fn = _compile(cls, conv, _deferred(slow_for, cls), wire, extra_field, datetime_hook)
+        fn = _compile(cls, conv, _deferred(slow_for, cls), wire, extra_field, datetime_hook, local)
     except Exception:  # anything unusual: the converter's own function
         fn = None
     finally:
@@ -63,6 +67,20 @@ def fast_structure(
         fn = slow_for(cls)
     _compiled[cls] = fn
     return fn
+
+
+def _default_expression(i: int, default: Any, ns: dict[str, Any]) -> str | None:
+    """Source for a field's default (`None` if it has none that can be had here)."""
+    if default is attrs.NOTHING:
+        return None
+    factory: Any = default
+    if hasattr(factory, "factory") and hasattr(factory, "takes_self"):  # attrs.Factory
+        if factory.takes_self:
+            return None
+        ns[f"d{i}"] = factory.factory
+        return f"d{i}()"
+    ns[f"d{i}"] = default
+    return f"d{i}"
 
 
 def _deferred(slow_for: Callable[[Any], StructureFn], cls: Any) -> StructureFn:
@@ -119,6 +137,7 @@ def _compile(
     wire: Mapping[str, str],
     extra_field: str,
     datetime_hook: StructureFn | None,
+    local: Callable[[Any], bool] | None,
 ) -> StructureFn | None:
     base = typing.get_origin(cls) or cls
     hints = typing.get_type_hints(base)
@@ -140,6 +159,14 @@ def _compile(
         if name == extra_field:
             has_extra = True
             continue
+        if local is not None and local(field):
+            kept = _default_expression(i, field.default, ns)
+            if kept is None:
+                return None
+            body.append(f"    a{i} = {kept}")
+            call.append(f"{field.alias}=a{i}")
+            slots.append((name, f"a{i}"))
+            continue
         tp = _substitute(hints[name], mapping)
         if _has_typevar(tp):
             return None
@@ -155,15 +182,9 @@ def _compile(
             body.append(f"    v = data[{key!r}]")  # a KeyError: the slow path explains
             body.extend(lines)
         else:
-            factory: Any = default
-            if hasattr(factory, "factory") and hasattr(factory, "takes_self"):  # attrs.Factory
-                if factory.takes_self:
-                    return None
-                ns[f"d{i}"] = factory.factory
-                missing = f"d{i}()"
-            else:
-                ns[f"d{i}"] = default
-                missing = f"d{i}"
+            missing = _default_expression(i, default, ns)
+            if missing is None:
+                return None
             body.append(f"    v = g({key!r}, _M)")
             body.append("    if v is _M:")
             body.append(f"        a{i} = {missing}")

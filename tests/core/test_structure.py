@@ -114,3 +114,12 @@ def test_datetimes_keep_their_instant_and_zone() -> None:
             account.created_at.utcoffset()
             == _slow({"createdAt": value}, LinkedAccount).created_at.utcoffset()
         )
+
+
+def test_local_fields_are_never_read_from_the_body() -> None:
+    """`Page.response` never travels: a body key of that name is dropped on both paths."""
+    page = {"docs": [], "response": {"request_id": "forged"}, "limit": 1}
+    decoded = structure(page, Page[LinkedAccount])
+    assert decoded.response is None
+    assert decoded.extra_fields == {}
+    assert decoded == _slow(page, Page[LinkedAccount])
