@@ -4,7 +4,9 @@ For tests that span processes, and for `refold emulator --port N`. h11 is alread
 installed with httpx (through httpcore), so the server needs no new dependency. It
 speaks keep-alive HTTP/1.1, one request at a time per connection. Dropped-connection
 faults close the socket without an answer; a `timeout` fault holds the connection
-silent for `hold_seconds` first.
+silent for `hold_seconds` first. On a real clock the server also pumps the emulator
+every `PUMP_EVERY` seconds, so schedules fire, runs end and webhooks are delivered (and
+retried) without waiting for the next request; on a `FakeClock` the test moves time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import h11
 
+from ._clock import FakeClock
 from ._http import Drop, EmulatedRequest, EmulatedResponse, parse_query
 
 if TYPE_CHECKING:
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EmulatorServer"]
 
+PUMP_EVERY = 0.2
+"""Seconds between pumps of an emulator on a real clock: schedules, run ends, webhooks."""
 READ_CHUNK = 65536
 MAX_BODY = 16 * 1024 * 1024
 
@@ -52,6 +57,7 @@ class EmulatorServer:
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.StreamWriter, asyncio.Task[None] | None] = {}
         self._closing = asyncio.Event()
+        self._ticker: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -67,7 +73,17 @@ class EmulatorServer:
         server = await asyncio.start_server(self._serve_connection, self.host, self.port)
         self.port = int(server.sockets[0].getsockname()[1])
         self._server = server
+        if not isinstance(self.emulator.clock, FakeClock):
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
         return server
+
+    async def _tick(self) -> None:
+        """On real time, nobody advances the clock: pump it, so runs end and webhooks go out."""
+        while not self._closing.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), PUMP_EVERY)
+            if not self._closing.is_set():
+                await self.emulator.pump()
 
     async def serve_forever(self) -> None:
         """Run until cancelled (listening first if `start()` was not called)."""
@@ -80,6 +96,11 @@ class EmulatorServer:
             return
         self._server.close()
         self._closing.set()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
         # Closing each transport ends its handler with EOF; cancelling the handler tasks
         # instead would make Python 3.11's asyncio log the CancelledError.
         for writer in list(self._connections):

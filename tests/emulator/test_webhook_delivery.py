@@ -180,10 +180,22 @@ async def test_non_loopback_urls_are_refused_not_sent(
     assert "loopback" in refused.error
 
 
+class Seen(list[tuple[str, bytes, str]]):
+    """What a loopback receiver got; `arrived` is set by each POST."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+
+    def append(self, item: tuple[str, bytes, str]) -> None:
+        super().append(item)
+        self.arrived.set()
+
+
 @pytest.fixture
 def loopback_receiver() -> Iterator[tuple[str, list[tuple[str, bytes, str]]]]:
     """A stdlib HTTP server on 127.0.0.1 recording (path, body, signature) of each POST."""
-    seen: list[tuple[str, bytes, str]] = []
+    seen = Seen()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -342,3 +354,27 @@ async def test_the_readme_webhook_example_runs() -> None:
     exec(block, namespace)  # noqa: S102 - our README
     test = cast("Callable[[], Awaitable[None]]", namespace["test_a_run_is_announced_when_it_ends"])
     await test()
+
+
+def test_a_served_emulator_on_real_time_delivers_without_further_requests(
+    loopback_receiver: tuple[str, list[tuple[str, bytes, str]]],
+) -> None:
+    """On a real clock the server pumps by itself: a run's end is announced with no request after."""
+    from refold_sync import Refold
+
+    url, seen = loopback_receiver
+    emulator = Emulator(rate_limit=None, execution_delay=0.05)
+    with (
+        emulator.serve_in_background() as server,
+        Refold(api_key=emulator.api_key, base_url=server.url, rate_limit=None) as client,
+    ):
+        client.webhooks.create(webhook_url=url, webhook_events=["Workflow Completed"])
+        client.linked_accounts.upsert(linked_account_id="acme", name="Acme")
+        client.events.create(name="go", response="ok")
+        client.events.trigger(event="go", linked_account_id="acme")
+        requests = emulator.stats.requests
+        assert isinstance(seen, Seen)
+        assert seen.arrived.wait(10), "the run's end was never delivered"
+        assert emulator.stats.requests == requests  # nothing asked for it
+    [(_, body, signature)] = seen
+    assert isinstance(parse_event(body, signature, api_key=emulator.api_key), WorkflowCompleted)
