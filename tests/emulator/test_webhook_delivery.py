@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -324,3 +327,18 @@ def test_advance_blocking_serves_blocking_tests() -> None:
     assert len(world.executions) == 1
     with pytest.raises(TypeError, match="FakeClock"):
         Emulator().advance_blocking(1.0)
+
+
+def _readme_block(name: str) -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    return next(b for b in blocks if f"def {name}(" in b)
+
+
+async def test_the_readme_webhook_example_runs() -> None:
+    """The README's webhooks-and-schedules example passes as written."""
+    block = _readme_block("test_a_run_is_announced_when_it_ends")
+    namespace: dict[str, Any] = {}
+    exec(block, namespace)  # noqa: S102 - our README
+    test = cast("Callable[[], Awaitable[None]]", namespace["test_a_run_is_announced_when_it_ends"])
+    await test()
