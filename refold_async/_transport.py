@@ -239,17 +239,19 @@ class Transport:
 
     def _info(self, record: CallRecord, response: httpx.Response) -> ResponseInfo:
         """The public metadata of a call that succeeded, scrubbed of its secrets."""
-        secrets = [secret.reveal() for secret in self._all_secrets() if secret is not None]
-        headers = httpx.Headers(
-            [(name, scrub(value, secrets)) for name, value in response.headers.multi_items()]
-        )
+        secrets = self._all_secrets()
+        headers = response.headers  # the response's only: never the request's credentials
+        items = headers.multi_items()  # decoded once, names in lower case
+        if _echoes(items, secrets):  # a proxy echoing a credential: a scrubbed copy
+            items = [(name, scrub(value, secrets)) for name, value in items]
+            headers = httpx.Headers(items)
         return ResponseInfo(
             operation_id=record.op.id,
             method=record.op.method,
             path=record.path,
             status_code=response.status_code,
             headers=headers,
-            request_id=request_id_of(headers, ()),
+            request_id=request_id_of(dict(items), ()),
             elapsed=record.elapsed,
             attempts=record.attempts,
             rate_limit_wait=record.rate_limit_wait,
@@ -812,6 +814,13 @@ _NOT_RESENT = (
 
 # Raised before anything was sent and bound to fail again: never worth a retry.
 _INVALID_REQUEST = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
+
+
+def _echoes(items: list[tuple[str, str]], secrets: tuple[Secret | None, ...]) -> bool:
+    """Whether any header value holds one of `secrets` (the secrets stay in their frames)."""
+    return any(
+        secret is not None and secret.reveal() in value for _, value in items for secret in secrets
+    )
 
 
 def _failure_kind(error: httpx.HTTPError | None) -> FailureKind:
