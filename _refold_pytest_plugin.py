@@ -29,8 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +82,9 @@ def refold_emulator_server(
 
 def _run_elsewhere(coroutine: Coroutine[Any, Any, None]) -> None:
     """Run `coroutine` to completion on a loop of its own, whatever runs on this thread."""
+    import asyncio  # here, not at load: loading the plugin stays almost free
+    import threading
+
     failure: list[BaseException] = []
 
     def main() -> None:
