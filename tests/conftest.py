@@ -25,6 +25,29 @@ from refold_async import _auth
 
 _real_connect = socket.socket.connect
 
+# Modules whose tests wait on real time (rate budgets across processes, the pytest plugin
+# in subprocesses, the generator, the examples): about half of the suite's wall time. The
+# gate runs them on the oldest and the newest supported Python, and the rest of the suite
+# on every Python (noxfile.py: FULL_PYTHONS), to stay within CI's time budget.
+SLOW_MODULES = (
+    "tests/batch/test_processes.py",
+    "tests/batch/test_progress_and_scale.py",
+    "tests/codegen/test_docs.py",
+    "tests/codegen/test_generate.py",
+    "tests/core/test_ratelimit_host.py",
+    "tests/core/test_ratelimit_redis_outage.py",
+    "tests/examples/",
+    "tests/plugin/",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent.parent
+    for item in items:
+        where = Path(item.path).relative_to(root).as_posix()
+        if where.startswith(SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)
+
 
 def _is_local(address: Any) -> bool:
     if isinstance(address, str):  # a unix socket path
