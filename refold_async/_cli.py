@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -223,10 +225,18 @@ def emulator_from_args(args: argparse.Namespace) -> Emulator:
     return emulator
 
 
-async def _serve(args: argparse.Namespace) -> None:
+async def _serve(args: argparse.Namespace) -> bool:
+    """Serve until Ctrl-C; True when it was a Ctrl-C that stopped it."""
     from refold_async.testing._banner import banner
 
     emulator = emulator_from_args(args)
+    # Ctrl-C sets an event on the loop rather than raising KeyboardInterrupt wherever the
+    # main thread happens to be (Python 3.10's asyncio.run installs no handler of its own:
+    # an interrupt landing inside a task could leave the shutdown waiting on it).
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on this platform
+        loop.add_signal_handler(signal.SIGINT, interrupted.set)
     async with emulator.server(host=args.host, port=args.port) as server:
         _out(
             banner(
@@ -237,7 +247,14 @@ async def _serve(args: argparse.Namespace) -> None:
                 seed=args.seed,
             )
         )
-        await server.serve_forever()
+        serving = asyncio.ensure_future(server.serve_forever())
+        stop = asyncio.ensure_future(interrupted.wait())
+        await asyncio.wait({serving, stop}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (serving, stop):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    return interrupted.is_set()
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -251,8 +268,9 @@ def _emulator(args: argparse.Namespace) -> int:
         _err(f"--port {args.port} is not a TCP port (0 to 65535; 0 picks a free one)")
         return EXIT_USAGE
     try:
-        asyncio.run(_serve(args))
-    except KeyboardInterrupt:
+        if asyncio.run(_serve(args)):
+            _out("stopped")
+    except KeyboardInterrupt:  # where the loop could not take the signal itself
         _out("stopped")
     return EXIT_OK
 
