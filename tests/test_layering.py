@@ -12,6 +12,7 @@ HTTPX_ALLOWED = {
     "refold_async/_transport.py",
     "refold_async/_exchange.py",
     "refold_async/_client.py",
+    "refold_async/_pool.py",
 }
 
 

@@ -1,0 +1,222 @@
+"""Requests handed straight to the transport, and when they are not (`_exchange._hop`, #13).
+
+A client that adds nothing to a request on its way skips httpx's `send()` (its cookie
+jar, auth flow and redirect loop): the request goes to the transport `send()` would have
+picked. Every client that does add something (event hooks, auth, cookies, a `send()` of
+its own, instrumentation patched in) keeps going through `send()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from refold_async import APIConnectionError, AsyncRefold, RetryPolicy
+from refold_async._exchange import _hop
+from tests.sync.support import PING, serving
+
+BASE = "https://api.refold.invalid"
+KEY = "tk_test_0123456789abcdef"
+
+
+class Counting(httpx.AsyncBaseTransport):
+    """Answers `{"pong": ...}` and counts requests; sets a cookie on every answer."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(
+            200,
+            headers={"set-cookie": "lb=node-7; Path=/"},
+            json={"pong": request.url.path.rsplit("/", 1)[-1]},
+        )
+
+
+def _client(http: httpx.AsyncClient) -> AsyncRefold:
+    return AsyncRefold(api_key=KEY, base_url=BASE, rate_limit=None, http_client=http)
+
+
+async def _ping(client: AsyncRefold, name: str = "x") -> Any:
+    return await client._transport.send(PING, path={"name": name})
+
+
+def _spy_on_send(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
+    """Record every request that goes through `httpx.AsyncClient.send` (as Sentry would)."""
+    seen: list[httpx.Request] = []
+    original = httpx.AsyncClient.send
+
+    async def send(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> Any:
+        seen.append(request)
+        return await original(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", send)
+    return seen
+
+
+async def test_a_plain_client_hands_the_request_to_its_transport() -> None:
+    """The answer comes back whole; the request reached the transport once."""
+    transport = Counting()
+    client = _client(httpx.AsyncClient(transport=transport))
+    assert await _ping(client, "direct") == {"pong": "direct"}
+    assert [r.url.path for r in transport.requests] == ["/ping/direct"]
+    assert await _hop(client._transport.http, httpx.Request("GET", BASE + "/ping/y")) is not None
+
+
+async def test_cookies_are_neither_kept_nor_sent_by_a_plain_client() -> None:
+    """A `Set-Cookie` answer does not reach the jar, so no later request carries it."""
+    transport = Counting()
+    http = httpx.AsyncClient(transport=transport)
+    client = _client(http)
+    await _ping(client)
+    await _ping(client)
+    assert not http.cookies.jar
+    assert "cookie" not in transport.requests[1].headers
+
+
+async def test_a_client_with_cookies_goes_through_send() -> None:
+    """Cookies the caller put in its client are sent, and new ones kept, as httpx does."""
+    transport = Counting()
+    http = httpx.AsyncClient(transport=transport, cookies={"tenant": "acme"})
+    await _ping(_client(http))
+    await _ping(_client(http))
+    assert transport.requests[0].headers["cookie"] == "tenant=acme"
+    assert "lb=node-7" in transport.requests[1].headers["cookie"]
+
+
+async def test_event_hooks_are_called() -> None:
+    """Request and response hooks of the caller's client see every request."""
+    seen: list[str] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        seen.append(f"request {request.url.path}")
+
+    async def on_response(response: httpx.Response) -> None:
+        seen.append(f"response {response.status_code}")
+
+    http = httpx.AsyncClient(
+        transport=Counting(), event_hooks={"request": [on_request], "response": [on_response]}
+    )
+    await _ping(_client(http), "hooked")
+    assert seen == ["request /ping/hooked", "response 200"]
+
+
+async def test_client_auth_is_applied() -> None:
+    """An `auth=` on the caller's client (say, for a proxy in front) still runs."""
+    transport = Counting()
+
+    def auth(request: httpx.Request) -> httpx.Request:
+        request.headers["proxy-authorization"] = "Basic cHJveHk6cHJveHk="
+        return request
+
+    await _ping(_client(httpx.AsyncClient(transport=transport, auth=auth)))
+    assert "proxy-authorization" in transport.requests[0].headers
+
+
+async def test_a_subclass_send_is_used() -> None:
+    """A client class with a `send()` of its own gets every request."""
+    sent: list[str] = []
+
+    class Audited(httpx.AsyncClient):
+        async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+            sent.append(request.url.path)
+            return await super().send(request, **kwargs)
+
+    await _ping(_client(Audited(transport=Counting())), "audited")
+    assert sent == ["/ping/audited"]
+
+
+async def test_send_patched_after_import_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Instrumentation that wraps `httpx.AsyncClient.send` (Sentry, ddtrace) sees the calls."""
+    seen = _spy_on_send(monkeypatch)
+    await _ping(_client(httpx.AsyncClient(transport=Counting())), "traced")
+    assert [r.url.path for r in seen] == ["/ping/traced"]
+
+
+async def test_mounts_pick_the_transport() -> None:
+    """A mount for the API's origin (a proxy, say) carries its requests, as with `send()`."""
+    fallback, mounted = Counting(), Counting()
+    http = httpx.AsyncClient(transport=fallback, mounts={BASE: mounted})
+    await _ping(_client(http))
+    assert (len(fallback.requests), len(mounted.requests)) == (0, 1)
+
+
+async def test_the_httpx_log_line_is_kept(caplog: pytest.LogCaptureFixture) -> None:
+    """httpx's INFO line per request still appears for those who read it."""
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        await _ping(_client(httpx.AsyncClient(transport=Counting())), "logged")
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert lines == [f'HTTP Request: GET {BASE}/ping/logged "HTTP/1.1 200 OK"']
+
+
+async def test_a_transport_error_names_its_request() -> None:
+    """A connection error raised by the transport carries the request, as `send()` sets it."""
+    attached: list[bool] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    request = httpx.Request("GET", BASE + "/ping/x")
+    try:
+        await _hop(http, request)
+    except httpx.ConnectError as exc:
+        attached.append(exc.request is request)
+    assert attached == [True]
+    client = AsyncRefold(
+        api_key=KEY,
+        base_url=BASE,
+        rate_limit=None,
+        http_client=http,
+        retry=RetryPolicy(max_attempts=1),
+    )
+    with pytest.raises(APIConnectionError):
+        await _ping(client)
+
+
+async def test_a_closed_client_is_refused() -> None:
+    """A closed client's requests fail as `send()` fails them (then mapped by the transport)."""
+    http = httpx.AsyncClient(transport=Counting())
+    await http.aclose()
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        await _hop(http, httpx.Request("GET", BASE + "/ping/x"))
+
+
+def _count_client_sends(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record requests that pass httpx's client layer (`send()` leaves `send` itself alone)."""
+    seen: list[str] = []
+    original = httpx.AsyncClient._send_single_request
+
+    async def single(self: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return await original(self, request)
+
+    monkeypatch.setattr(httpx.AsyncClient, "_send_single_request", single)
+    return seen
+
+
+@pytest.mark.parametrize("given", [False, True], ids=["own-pool", "given-client"])
+def test_real_sockets_skip_the_client_layer(given: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a real server, the SDK's own pool and a plain given client skip httpx's `send()`,
+    and still reuse one connection; a client with a cookie goes through it."""
+    seen = _count_client_sends(monkeypatch)
+
+    async def main(base_url: str, http: httpx.AsyncClient | None) -> list[Any]:
+        client = AsyncRefold(api_key=KEY, base_url=base_url, rate_limit=None, http_client=http)
+        answers = [await _ping(client, "a"), await _ping(client, "b")]
+        if http is not None:
+            await http.aclose()
+        return answers
+
+    with serving() as api:
+        answers = asyncio.run(main(api.base_url, httpx.AsyncClient() if given else None))
+        assert seen == []
+        asyncio.run(main(api.base_url, httpx.AsyncClient(cookies={"tenant": "acme"})))
+    assert answers == [{"pong": "a"}, {"pong": "b"}]
+    assert seen == ["/ping/a", "/ping/b"]
+    assert len({address for _, address in api.seen[:2]}) == 1  # one connection, reused
