@@ -35,6 +35,7 @@ __all__ = [
     "check_header_name",
     "check_header_value",
     "check_max_response_bytes",
+    "query_string",
     "refuse_unknown",
 ]
 
@@ -330,6 +331,18 @@ def _merge_extra_headers(headers: dict[str, str], extra: Mapping[str, object]) -
                 "for_linked_account()), so that the call names one linked account"
             )
         headers[key] = check_header_value(name, value)
+
+
+def query_string(params: Sequence[tuple[str, str]]) -> str:
+    """The query string httpx makes of `params=`: values of one name together, in order
+    of the names' first appearance, form-encoded (`urlencode`, as `httpx.QueryParams`)."""
+    names = [name for name, _ in params]
+    if len(set(names)) < len(names):
+        grouped: dict[str, list[str]] = {}
+        for name, value in params:
+            grouped.setdefault(name, []).append(value)
+        params = [(name, value) for name, values in grouped.items() for value in values]
+    return urlencode(params)
 
 
 def _check_query_length(params: list[tuple[str, str]]) -> None:

@@ -14,9 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from refold_async import APIConnectionError, AsyncRefold, RetryPolicy
 from refold_async._exchange import _hop
+from refold_async._operation import AuthScope, Operation
+from refold_async._request import query_string
+from refold_async._types import NOT_GIVEN
 from tests.sync.support import PING, serving
 
 BASE = "https://api.refold.invalid"
@@ -220,3 +225,66 @@ def test_real_sockets_skip_the_client_layer(given: bool, monkeypatch: pytest.Mon
     assert answers == [{"pong": "a"}, {"pong": "b"}]
     assert seen == ["/ping/a", "/ping/b"]
     assert len({address for _, address in api.seen[:2]}) == 1  # one connection, reused
+
+
+# The request itself: built by the transport, equal to what httpx's `build_request()` makes.
+
+LIST_HOOKS: Operation[Any] = Operation(
+    id="listHooks", method="GET", path="/hooks", auth=AuthScope.ORG_KEY, returns=Any
+)
+CREATE_HOOK: Operation[Any] = Operation(
+    id="createHook", method="POST", path="/hooks", auth=AuthScope.ORG_KEY, returns=Any
+)
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(params=st.lists(st.tuples(st.sampled_from(["a", "b", "x y", "ä"]), _text), max_size=6))
+def test_the_query_string_is_httpx_own(params: list[tuple[str, str]]) -> None:
+    """`query_string()` gives the URL httpx makes of the same `params=`, repeats included."""
+    ours = httpx.Request(
+        "GET", f"{BASE}/hooks?{query_string(params)}" if params else f"{BASE}/hooks"
+    )
+    theirs = httpx.Request("GET", f"{BASE}/hooks", params=params or None)
+    assert ours.url == theirs.url
+    assert str(ours.url) == str(theirs.url)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({}, id="plain"),
+        pytest.param({"headers": {"X-Team": "billing", "User-Agent": "mine/1"}}, id="headers"),
+        pytest.param({"params": {"tenant": "acme"}}, id="client-params"),
+        pytest.param({"cookies": {"lb": "node-7"}}, id="cookies"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("op", "arguments"),
+    [
+        pytest.param(LIST_HOOKS, {"query": {"limit": 5, "tag": ["a b", "c/d"]}}, id="get"),
+        pytest.param(CREATE_HOOK, {"body": {"url": "https://x.example/é", "n": 1}}, id="post"),
+    ],
+)
+def test_the_request_is_what_build_request_makes(
+    options: dict[str, Any], op: Operation[Any], arguments: dict[str, Any]
+) -> None:
+    """URL, headers (order included), body and timeouts match httpx's `build_request()`."""
+    http = httpx.AsyncClient(transport=Counting(), **options)
+    client = _client(http)
+    parts, _ = client._transport._prepare(
+        op, None, arguments.get("query"), None, arguments.get("body", NOT_GIVEN), None
+    )
+    ours = client._transport._request(parts, [], 7.5)
+    theirs = http.build_request(
+        parts.method,
+        BASE + parts.path,
+        params=list(parts.params) or None,
+        headers=client._transport._headers(parts.headers),
+        json=parts.json if parts.has_json else None,
+        timeout=7.5,
+    )
+    assert str(ours.url) == str(theirs.url)
+    assert ours.headers.multi_items() == theirs.headers.multi_items()
+    assert ours.content == theirs.content
+    assert ours.extensions == theirs.extensions
