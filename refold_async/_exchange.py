@@ -39,6 +39,7 @@ __all__ = [
     "AttemptTimeout",
     "TraceListener",
     "exchange",
+    "has_cookies",
     "request_sent",
     "with_accepted_encodings",
 ]
@@ -250,7 +251,7 @@ def _direct_transport(http: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBas
     if type(http).send is not _SEND or _SEND_WRAPPED:
         return None  # a subclass's, or one patched in by instrumentation (Sentry, ddtrace)
     hooks = http.event_hooks
-    if hooks["request"] or hooks["response"] or http.auth is not None or http.cookies.jar:
+    if hooks["request"] or hooks["response"] or http.auth is not None or has_cookies(http):
         return None
     if http.is_closed:  # httpx's own words: the transport maps them to RefoldUsageError
         raise RuntimeError("Cannot send a request, as the client has been closed.")
@@ -264,11 +265,20 @@ def _direct_transport(http: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBas
 _SEND_WRAPPED = hasattr(_SEND, "__wrapped__")  # patched before this module was imported
 
 
+def has_cookies(http: httpx.AsyncClient) -> bool:
+    """Whether the client's jar holds any cookie (without `len()`, which walks the jar)."""
+    jar = http.cookies.jar
+    return bool(getattr(jar, "_cookies", jar))
+
+
 async def _close(response: httpx.Response) -> None:
     # Shielded: a cancelled attempt still closes its connection (an unread body means
     # httpcore drops it rather than returning it to the pool), but briefly.
     if response.is_closed:
         return  # read to the end, which closed it
+    if type(response.stream) is httpx.ByteStream:
+        await response.aclose()  # a body in memory (a mock's): nothing to wait for
+        return
     with anyio.move_on_after(_CLOSE_GRACE, shield=True):
         await response.aclose()
 

@@ -68,6 +68,7 @@ class RequestParts:
     timeout: float | NotGiven | None = attrs.field(factory=NotGiven)
     max_queue_wait: float | NotGiven | None = attrs.field(factory=NotGiven)
     max_response_bytes: int | None = None
+    raw_path: bool = False  # `path` is the caller's own text (`client.request()`)
 
     @property
     def resendable(self) -> bool:

@@ -43,6 +43,7 @@ from ._errors import (
 from ._exchange import (
     DEFAULT_MAX_RESPONSE_BYTES,
     exchange,
+    has_cookies,
     request_sent,
     with_accepted_encodings,
 )
@@ -56,6 +57,7 @@ from ._response import decode_body, error_from_response, request_id_of, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, CallOptions, NotGiven
 from ._uploads import opened_uploads
+from ._url import url_maker
 from ._useragent import current_user_agent, join_user_agent
 
 if TYPE_CHECKING:
@@ -130,6 +132,7 @@ class Transport:
         # Constant per operation (and linked account) for this transport's config (#13).
         self._plans: dict[tuple[int, str | None], tuple[Operation[Any], AuthPlan]] = {}
         self._base_headers: tuple[str, dict[str, str]] | None = None
+        self._urls = url_maker(config.base_url)
 
     def derive(
         self, config: TransportConfig, *, tokens: SessionTokenCache | None = None
@@ -273,8 +276,9 @@ class Transport:
             del content  # DESIGN §12: the body may echo a credential; this frame outlives it
             raise
         if isinstance(result, Page):
-            page: Page[Any] = result  # pyright: ignore[reportUnknownVariableType]
-            return cast("T", attrs.evolve(page, response=info))
+            # Just decoded, seen by no one yet: set in place, not copied (`attrs.evolve`
+            # would run every field through `__init__` again).
+            object.__setattr__(cast("object", result), "response", info)
         return cast("T", result)
 
     def paginate(
@@ -317,7 +321,7 @@ class Transport:
         parts = build_request(
             op, path=None, query=query, headers=headers, body=body, options=options
         )
-        parts = attrs.evolve(parts, path=raw_path)
+        parts = attrs.evolve(parts, path=raw_path, raw_path=True)
         self._check_origin(raw_path)
         plan = self._plan(op, headers, query)
         if plan.linked_account_id is not None:
@@ -581,6 +585,10 @@ class Transport:
 
         Uploads are opened for the attempt only, and streamed by httpx (`_uploads`).
         """
+        if not parts.uploads:  # nearly every call: no files to open
+            return await self._send_built(
+                op, parts, credential, attempt, attempt_timeout, pacing, []
+            )
         with opened_uploads(parts.uploads) as files:
             return await self._send_built(
                 op, parts, credential, attempt, attempt_timeout, pacing, files
@@ -652,11 +660,10 @@ class Transport:
         """
         http = self.http
         headers = self._headers(parts.headers)
-        url = self.config.base_url + parts.path
-        if http.params or http.cookies.jar:
+        if http.params or has_cookies(http):
             return http.build_request(
                 parts.method,
-                url,
+                self.config.base_url + parts.path,
                 params=list(parts.params) or None,
                 headers=headers,
                 json=parts.json if parts.has_json else None,
@@ -664,8 +671,15 @@ class Transport:
                 files=files or None,
                 timeout=attempt_timeout,
             )
-        if parts.params:
-            url = f"{url}?{query_string(parts.params)}"
+        urls = self._urls
+        if urls.base_url != self.config.base_url:
+            urls = self._urls = url_maker(self.config.base_url)
+        if parts.raw_path:  # client.request(): the caller's text, which httpx must check
+            url: httpx.URL | str = self.config.base_url + parts.path
+            if parts.params:
+                url = f"{url}?{query_string(parts.params)}"
+        else:
+            url = urls.url(parts.path, query_string(parts.params) if parts.params else "")
         return httpx.Request(
             parts.method,
             url,

@@ -13,6 +13,7 @@ HTTPX_ALLOWED = {
     "refold_async/_exchange.py",
     "refold_async/_client.py",
     "refold_async/_pool.py",
+    "refold_async/_url.py",
 }
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import attrs
 import cattrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import refold_async.models as models
 from refold_async import Page
@@ -123,3 +125,24 @@ def test_local_fields_are_never_read_from_the_body() -> None:
     assert decoded.response is None
     assert decoded.extra_fields == {}
     assert decoded == _slow(page, Page[LinkedAccount])
+
+
+_ISO_TEXT = st.builds(
+    lambda moment, spec, zone, pad: pad + moment.isoformat(timespec=spec) + zone + pad,
+    st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30)),  # noqa: DTZ001 - naive on purpose: the zone is the text's
+    st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]),
+    st.sampled_from(["", "Z", "z", "+00:00", "-05:30", "+14:00", "Zz", "+0000"]),
+    st.sampled_from(["", " ", "\t"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_ISO_TEXT | st.text(max_size=30))
+def test_datetime_text_decodes_as_the_hook_has_it(text: str) -> None:
+    """Any text: the compiled path gives the converter's datetime (zone included) or defers,
+    so the outcome, an error's words among it, is the converter's."""
+    fast = _outcome(structure, {"createdAt": text}, LinkedAccount)
+    slow = _outcome(_slow, {"createdAt": text}, LinkedAccount)
+    assert fast == slow
+    if fast[0] == "ok":
+        assert fast[1].created_at.utcoffset() == slow[1].created_at.utcoffset()
