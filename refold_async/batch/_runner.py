@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar, cast
 
 import anyio
+import anyio.lowlevel
 import attrs
 from typing_extensions import TypedDict
 
@@ -373,6 +374,9 @@ class _Runner(Generic[T, R]):
             await self._wait_for_room()
         if self.stopper.stopping():
             return False
+        # A cancelled batch takes no more items, even when room is free at once (the
+        # cancelled items' own ends free it): starting a task is not a checkpoint.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         self.in_flight += 1
         group.start_soon(self._item, item, key, attempt)
         return True

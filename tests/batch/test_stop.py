@@ -144,3 +144,23 @@ def test_ctrl_c_stops_a_sync_batch_gracefully(tmp_path: Path) -> None:
     assert report.stopped_by == "SIGINT"
     assert 6 <= report.counts[ItemState.SUCCEEDED] < len(KEYS)
     assert report.interrupted == 0
+
+
+async def test_a_cancelled_batch_takes_no_more_items_when_room_frees_at_once() -> None:
+    """Items that end without waiting free room at once, so the producer never waits on
+    a room that is not free: it must still see the cancel before taking the next item.
+    (Without that check, 5 items started after the cancel here, in every run.)"""
+    started: list[str] = []
+
+    async def instant(client: AsyncRefold, key: str) -> str:
+        started.append(key)
+        if key == "k010":
+            scope.cancel()
+        return key
+
+    with anyio.CancelScope() as scope:
+        async with make_client(RecordingEmulator(rate_limit=None)) as client:
+            await client.batch(KEYS, instant, max_in_flight=4, progress=False)
+    assert scope.cancelled_caught
+    after_cancel = started[started.index("k010") + 1 :]
+    assert len(after_cancel) < 4, after_cancel  # only items already handed over, if any

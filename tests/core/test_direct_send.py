@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -288,3 +289,14 @@ def test_the_request_is_what_build_request_makes(
     assert ours.headers.multi_items() == theirs.headers.multi_items()
     assert ours.content == theirs.content
     assert ours.extensions == theirs.extensions
+
+
+@pytest.mark.parametrize("using", ["httpcore", "httpx"])
+async def test_respx_mock_still_intercepts_the_sdks_own_pool(using: str) -> None:
+    """`respx.mock` (either way it patches) sees requests of a client with its own pool."""
+    with respx.mock(using=using, assert_all_called=True) as router:
+        route = router.get(f"{BASE}/ping/mocked").respond(json={"pong": "mocked"})
+        client = AsyncRefold(api_key=KEY, base_url=BASE, rate_limit=None)
+        assert await _ping(client, "mocked") == {"pong": "mocked"}
+        await client.aclose()
+    assert route.call_count == 1
