@@ -16,7 +16,8 @@ One command measures issue #13's figures:
   (httpx, attrs, cattrs, anyio, aiolimiter); median of 9, the two kinds interleaved. Both
   sides load compiled bytecode, as installed packages do (the SDK's is written first).
 - sync facade: wall time per call of `Refold` against `AsyncRefold` (the same GET),
-  unpinned and pinned to one CPU (a child process under `os.sched_setaffinity`).
+  unpinned and pinned to one CPU (a child process under `os.sched_setaffinity`), and
+  the hop alone (`refold_sync._portal.run()` of a coroutine that only returns).
 
 Run: `python benchmarks/bench_speed.py [--rounds N] [--markdown]` or `nox -s bench`.
 """
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from refold_async import AsyncRefold  # noqa: E402
-from refold_sync import Refold  # noqa: E402
+from refold_sync import Refold, _portal  # noqa: E402
 
 KEY = "tk_bench_0000000000000000"
 BASE = "https://bench.refold.invalid"
@@ -373,10 +374,31 @@ def sync_ratio(rounds: int) -> tuple[float, float, float]:
     )
 
 
+async def _nothing() -> None:
+    return None
+
+
+def portal_hop(rounds: int) -> float:
+    """Median wall µs of the sync face's hop alone: a coroutine that only returns."""
+    for _ in range(WARM_UP):
+        _portal.run(_nothing)
+    blocks: list[float] = []
+    for _ in range(rounds * 8):
+        start = time.perf_counter()
+        for _ in range(SYNC_BLOCK):
+            _portal.run(_nothing)
+        blocks.append((time.perf_counter() - start) / SYNC_BLOCK * 1e6)
+    return statistics.median(blocks)
+
+
 def sync_section(rounds: int, results: dict[str, Any]) -> None:
     a, s, ratio = sync_ratio(rounds)
-    results["sync"] = {"unpinned": {"async_us": a, "sync_us": s, "ratio": ratio}}
-    print(f"sync facade, unpinned: AsyncRefold {a:.1f} µs, Refold {s:.1f} µs: {ratio:.2f} x")
+    hop = portal_hop(rounds)
+    results["sync"] = {"unpinned": {"async_us": a, "sync_us": s, "ratio": ratio, "hop_us": hop}}
+    print(
+        f"sync facade, unpinned: AsyncRefold {a:.1f} µs, Refold {s:.1f} µs: {ratio:.2f} x "
+        f"(the hop alone: {hop:.1f} µs)"
+    )
     if hasattr(os, "sched_setaffinity"):
         out = subprocess.run(  # noqa: S603 - our own script
             [sys.executable, __file__, "--pinned-sync", "--rounds", str(rounds)],
@@ -388,7 +410,8 @@ def sync_section(rounds: int, results: dict[str, Any]) -> None:
         results["sync"]["pinned"] = pinned
         print(
             f"sync facade, pinned to CPU 0: AsyncRefold {pinned['async_us']:.1f} µs, "
-            f"Refold {pinned['sync_us']:.1f} µs: {pinned['ratio']:.2f} x"
+            f"Refold {pinned['sync_us']:.1f} µs: {pinned['ratio']:.2f} x "
+            f"(the hop alone: {pinned['hop_us']:.1f} µs)"
         )
 
 
@@ -422,7 +445,8 @@ def main() -> None:
     if args.pinned_sync:
         os.sched_setaffinity(0, {0})  # before the sync client starts its loop thread
         a, s, ratio = sync_ratio(args.rounds)
-        print(json.dumps({"async_us": a, "sync_us": s, "ratio": ratio}))
+        hop = portal_hop(args.rounds)
+        print(json.dumps({"async_us": a, "sync_us": s, "ratio": ratio, "hop_us": hop}))
         return
     sections = args.only or ["cpu", "import", "sync"]
     results: dict[str, Any] = {"cpu": {}, "load_average_start": os.getloadavg()}
