@@ -302,6 +302,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         linked_account_id: str | NotGiven = NOT_GIVEN,
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+        max_response_bytes: int | NotGiven = NOT_GIVEN,
     ) -> T: ...
     @overload
     async def request(
@@ -317,6 +318,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         linked_account_id: str | NotGiven = NOT_GIVEN,
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+        max_response_bytes: int | NotGiven = NOT_GIVEN,
     ) -> Any: ...
     async def request(
         self,
@@ -331,6 +333,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         linked_account_id: str | NotGiven = NOT_GIVEN,
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+        max_response_bytes: int | NotGiven = NOT_GIVEN,
     ) -> Any:
         """Call an endpoint the SDK has no method for, with the client's auth, budget and retries.
 
@@ -355,6 +358,8 @@ class AsyncRefold(AsyncResourceNamespaces):
                 client's bound one.
             timeout: Seconds for each attempt, overriding the client's.
             max_queue_wait: Seconds the call may wait for its rate-limit slot.
+            max_response_bytes: The largest (decoded) body this call accepts, overriding
+                the client's; a larger one raises `APIResponseTooLargeError`.
 
         Raises:
             InvalidArgumentError: A bad method, path, `auth` or header; nothing sent.
@@ -379,6 +384,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             linked_account_id=linked_account_id,
             timeout=timeout,
             max_queue_wait=max_queue_wait,
+            max_response_bytes=max_response_bytes,
         )
 
     async def aclose(self) -> None:

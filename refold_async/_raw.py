@@ -152,6 +152,7 @@ async def send_request(
     linked_account_id: str | NotGiven,
     timeout: float | NotGiven | None,
     max_queue_wait: float | NotGiven | None,
+    max_response_bytes: int | NotGiven = NOT_GIVEN,
 ) -> Any:
     """Check the arguments, then send through `transport` like any operation."""
     op = _operation(_method(method), _scope(auth), cast_to)
@@ -168,6 +169,8 @@ async def send_request(
         options["timeout"] = timeout
     if not isinstance(max_queue_wait, NotGiven):
         options["max_queue_wait"] = max_queue_wait
+    if not isinstance(max_response_bytes, NotGiven):
+        options["max_response_bytes"] = max_response_bytes
     account = {"linked_account_id": linked_account_id}
     return await transport.send_to(
         op,

@@ -280,6 +280,7 @@ class Refold(ResourceNamespaces):
         linked_account_id: str | NotGiven = NOT_GIVEN,
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+        max_response_bytes: int | NotGiven = NOT_GIVEN,
     ) -> T: ...
     @overload
     def request(
@@ -295,6 +296,7 @@ class Refold(ResourceNamespaces):
         linked_account_id: str | NotGiven = NOT_GIVEN,
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+        max_response_bytes: int | NotGiven = NOT_GIVEN,
     ) -> Any: ...
     def request(
         self,
@@ -309,6 +311,7 @@ class Refold(ResourceNamespaces):
         linked_account_id: str | NotGiven = NOT_GIVEN,
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_queue_wait: float | NotGiven | None = NOT_GIVEN,
+        max_response_bytes: int | NotGiven = NOT_GIVEN,
     ) -> Any:
         """Call an endpoint the SDK has no method for; blocking `AsyncRefold.request()`.
 
@@ -334,6 +337,7 @@ class Refold(ResourceNamespaces):
             linked_account_id=linked_account_id,
             timeout=timeout,
             max_queue_wait=max_queue_wait,
+            max_response_bytes=max_response_bytes,
         )
 
     def close(self) -> None:

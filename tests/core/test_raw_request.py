@@ -10,6 +10,7 @@ import pytest
 import respx
 
 from refold_async import (
+    APIResponseTooLargeError,
     AsyncRefold,
     AuthenticationError,
     AuthScope,
@@ -332,3 +333,36 @@ async def test_session_token_scope_mints_for_the_linked_account() -> None:
             await client.request(
                 "GET", "/api/v2/public/session/active-linked-account", auth="session_token"
             )
+
+
+async def test_max_response_bytes_per_call(router: respx.Router) -> None:
+    """`max_response_bytes=` bounds this call's body, under or over the client's limit."""
+    big = {"blob": "x" * 2000}
+    router.get("/api/v2/beta/blob").mock(return_value=httpx.Response(200, json=big))
+    client = mock_client(router, max_response_bytes=100_000)
+    assert await client.request("GET", "/api/v2/beta/blob") == big
+    with pytest.raises(APIResponseTooLargeError) as caught:
+        await client.request("GET", "/api/v2/beta/blob", max_response_bytes=1000)
+    assert caught.value.limit == 1000
+    with pytest.raises(InvalidArgumentError):
+        await client.request("GET", "/api/v2/beta/blob", max_response_bytes=-1)
+    assert router.calls.call_count == 2  # the bad limit was refused unsent
+    small = mock_client(router, max_response_bytes=1000)
+    assert await small.request("GET", "/api/v2/beta/blob", max_response_bytes=4000) == big
+
+
+def test_max_response_bytes_on_the_sync_face(router: respx.Router) -> None:
+    """The blocking `request()` passes the limit through."""
+    router.get("/api/v2/beta/blob").mock(
+        return_value=httpx.Response(200, json={"blob": "x" * 2000})
+    )
+    with (
+        Refold(
+            api_key=API_KEY,
+            base_url=BASE_URL,
+            rate_limit=None,
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler)),
+        ) as client,
+        pytest.raises(APIResponseTooLargeError),
+    ):
+        client.request("GET", "/api/v2/beta/blob", max_response_bytes=1000)
