@@ -40,6 +40,7 @@ __all__ = [
     "TraceListener",
     "exchange",
     "has_cookies",
+    "is_httpx_own",
     "request_sent",
     "with_accepted_encodings",
 ]
@@ -262,7 +263,12 @@ def _direct_transport(http: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBas
     return transport
 
 
-_SEND_WRAPPED = hasattr(_SEND, "__wrapped__")  # patched before this module was imported
+def is_httpx_own(send: object) -> bool:
+    """Whether `send` is httpx's own `AsyncClient.send`, not a wrapper or a replacement."""
+    return not hasattr(send, "__wrapped__") and getattr(send, "__module__", None) == "httpx._client"
+
+
+_SEND_WRAPPED = not is_httpx_own(_SEND)  # patched before this module was imported
 
 
 def has_cookies(http: httpx.AsyncClient) -> bool:

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refold_async import APIConnectionError, AsyncRefold, RetryPolicy
-from refold_async._exchange import _hop
+from refold_async._exchange import _hop, is_httpx_own
 from refold_async._operation import AuthScope, Operation
 from refold_async._request import query_string
 from refold_async._types import NOT_GIVEN
@@ -300,3 +300,22 @@ async def test_respx_mock_still_intercepts_the_sdks_own_pool(using: str) -> None
         assert await _ping(client, "mocked") == {"pong": "mocked"}
         await client.aclose()
     assert route.call_count == 1
+
+
+def test_a_send_patched_before_import_is_recognised() -> None:
+    """Instrumentation patched in before the SDK was imported is recognised as such:
+    a wrapper (`functools.wraps`, wrapt) or a plain replacement defined elsewhere."""
+    import functools
+
+    original = httpx.AsyncClient.send
+
+    @functools.wraps(original)
+    async def wrapped(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> Any:
+        return await original(self, request, **kwargs)
+
+    async def replaced(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> Any:
+        return await original(self, request, **kwargs)
+
+    assert is_httpx_own(original)
+    assert not is_httpx_own(wrapped)
+    assert not is_httpx_own(replaced)
