@@ -9,13 +9,23 @@ same record. It holds no secret and no httpx object.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
 from ._operation import Operation
 
-__all__ = ["CallRecord", "log_call"]
+__all__ = ["CallRecord", "Retry", "log_call"]
 
 logger = logging.getLogger("refold")
+
+
+class Retry(NamedTuple):
+    """A retry decided during a call: which attempt failed, why, and the wait before the next."""
+
+    attempt: int
+    reason: str  # "HTTP 503", or the error's class name ("ConnectTimeout")
+    delay: float
+    at_ns: int  # wall clock (`time.time_ns()`), for a span event's timestamp
 
 
 class CallRecord:
@@ -31,6 +41,7 @@ class CallRecord:
         status_code: The last attempt's HTTP status, if one answered.
         http_version: That answer's HTTP version (`"HTTP/1.1"`, `"HTTP/2"`).
         error_type: The class name of the error the call raised, if it failed.
+        retries: One `Retry` per retry decided, in order (`None` before the first).
     """
 
     __slots__ = (
@@ -41,6 +52,7 @@ class CallRecord:
         "op",
         "path",
         "rate_limit_wait",
+        "retries",
         "started",
         "status_code",
     )
@@ -54,6 +66,7 @@ class CallRecord:
     status_code: int | None
     http_version: str | None
     error_type: str | None
+    retries: list[Retry] | None
 
     def __init__(self, op: Operation[Any], path: str, started: float) -> None:
         self.op = op
@@ -65,6 +78,13 @@ class CallRecord:
         self.status_code = None
         self.http_version = None
         self.error_type = None
+        self.retries = None
+
+    def retrying(self, attempt: int, reason: str, delay: float) -> None:
+        """Note that attempt `attempt` failed for `reason` and is retried in `delay` s."""
+        if self.retries is None:
+            self.retries = []
+        self.retries.append(Retry(attempt, reason, delay, time.time_ns()))
 
     def __repr__(self) -> str:
         return (

@@ -122,3 +122,13 @@ class CallTracer:
             span.set_attribute("http.response.status_code", record.status_code)
         span.set_attribute("refold.attempts", record.attempts)
         span.set_attribute("refold.rate_limit_wait", record.rate_limit_wait)
+        for retry in record.retries or ():  # one event per retry, when it was decided
+            span.add_event(
+                "refold.retry",
+                {
+                    "refold.attempt": retry.attempt,
+                    "refold.retry.reason": retry.reason,
+                    "refold.retry.delay": retry.delay,
+                },
+                timestamp=retry.at_ns,
+            )

@@ -510,6 +510,7 @@ class Transport:
                 # whose request carries the credential header (DESIGN §6).
                 del outcome, response
                 raise error
+            record.retrying(attempt, _reason(outcome), delay)
             logger.info(
                 "retrying %s %s in %.2fs after %s (%s, attempt %d of %s), ahead of queued calls",
                 op.method,

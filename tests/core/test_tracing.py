@@ -78,6 +78,14 @@ async def test_one_client_span_per_call_with_the_template_not_the_path(
         "refold.rate_limit_wait": pytest.approx(0.5),
     }
     assert "wh_secret_id" not in repr(attributes)
+    [retry] = span.events  # the 503, retried once
+    assert retry.name == "refold.retry"
+    assert dict(retry.attributes) == {
+        "refold.attempt": 1,
+        "refold.retry.reason": "HTTP 503",
+        "refold.retry.delay": sleep.calls[0],
+    }
+    assert span.start_time <= retry.timestamp <= span.end_time
     assert span.status.status_code == otel_trace.StatusCode.UNSET
     assert route.call_count == 2
     # W3C trace context, the call's span, on every attempt
