@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -109,6 +110,15 @@ def refusals(arrivals: Sequence[float], *, per_second: float, burst: int) -> lis
     return [i for i, at in enumerate(sorted(arrivals)) if bucket.take("audit", now=at) is not None]
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """Says nothing when a client drops a kept-alive connection (a closed pool does)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class LoopbackAPI:
     """A real HTTP/1.1 server on 127.0.0.1 for tests that need sockets and a pool.
 
@@ -120,7 +130,7 @@ class LoopbackAPI:
         self.seen: list[tuple[str, tuple[str, int]]] = []
         self.entered = threading.Event()
         self.release = threading.Event()
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
 
     @property
