@@ -11,6 +11,8 @@ One command measures issue #13's figures:
   median of the adjacent blocks' ratios, and the figure is the median of the rounds.
   With `openai` installed, `AsyncOpenAI` makes the same shapes on the same transport
   (models.retrieve, models.list of 10 and of 100, a POST) as a reference row.
+- loopback: (a) again over real sockets (HTTP/1.1 on 127.0.0.1, `refold emulator` in
+  another process answering both sides), CPU of this thread per call.
 - import: wall time of a fresh process that imports `refold_async` and `refold_sync`
   and builds `AsyncRefold` and `Refold`, against one that imports the dependencies
   (httpx, attrs, cattrs, anyio, aiolimiter); median of 9, the two kinds interleaved. Both
@@ -374,6 +376,63 @@ def sync_ratio(rounds: int) -> tuple[float, float, float]:
     )
 
 
+async def loopback_cpu(base: str, key: str, rounds: int) -> tuple[float, float, float]:
+    """CPU µs per GET of one linked account over real sockets (raw httpx, refold; medians
+    of blocks), and the median ratio of adjacent blocks."""
+    sdk = AsyncRefold(api_key=key, base_url=base, rate_limit=None)
+    await sdk.linked_accounts.create(account_id="acct_bench", name="Bench")
+    raw = httpx.AsyncClient(base_url=base)
+    headers = {"x-api-key": key}
+
+    async def raw_get() -> object:
+        response = await raw.get("/api/v2/public/linked-account/acct_bench", headers=headers)
+        response.raise_for_status()
+        return json.loads(response.content)
+
+    async def sdk_get() -> object:
+        return await sdk.linked_accounts.retrieve("acct_bench")
+
+    for _ in range(WARM_UP):
+        await raw_get()
+        await sdk_get()
+    raws: list[float] = []
+    ours: list[float] = []
+    for _ in range(rounds * 4):
+        raws.append(await cpu_block(raw_get, BLOCK))
+        ours.append(await cpu_block(sdk_get, BLOCK))
+    await raw.aclose()
+    await sdk.aclose()
+    ratio = statistics.median(o / r for r, o in zip(raws, ours, strict=True))
+    return statistics.median(raws), statistics.median(ours), ratio
+
+
+def loopback_section(rounds: int, results: dict[str, Any]) -> None:
+    """(a) over HTTP/1.1 on 127.0.0.1: `refold emulator` in its own process answers both."""
+    command = [sys.executable, "-m", "refold_async._cli", "emulator", "--port", "0"]
+    server = subprocess.Popen(  # noqa: S603 - our own CLI
+        [*command, "--no-rate-limit"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        base = line.split(" listening on ", 1)[1].split()[0]
+        from refold_async.testing import DEFAULT_API_KEY
+
+        raw, ours, ratio = asyncio.run(loopback_cpu(base, DEFAULT_API_KEY, rounds))
+    finally:
+        server.terminate()
+        server.wait(10)
+    results["loopback"] = {"raw_us": raw, "sdk_us": ours, "ratio": ratio}
+    print(
+        f"(a) over loopback HTTP/1.1 (the emulator in another process): raw {raw:.1f} µs, "
+        f"refold {ours:.1f} µs CPU per call: {ratio:.2f} x",
+        flush=True,
+    )
+
+
 async def _nothing() -> None:
     return None
 
@@ -424,6 +483,12 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {row['title']} | {row['raw_us']:.1f} | {row['sdk_us']:.1f} | "
             f"{', '.join(f'{r:.2f}' for r in row['ratios'])} | **{row['median']:.2f} x** | {openai} |"
         )
+    if "loopback" in results:
+        loop = results["loopback"]
+        lines.append(
+            f"| (a) over loopback HTTP/1.1 | {loop['raw_us']:.1f} | {loop['sdk_us']:.1f} | | "
+            f"**{loop['ratio']:.2f} x** | |"
+        )
     if "import" in results:
         imp = results["import"]
         lines.append(
@@ -437,7 +502,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--imports", type=int, default=9, help="fresh processes of each kind")
-    parser.add_argument("--only", choices=["cpu", "import", "sync"], action="append")
+    parser.add_argument("--only", choices=["cpu", "loopback", "import", "sync"], action="append")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--pinned-sync", action="store_true", help=argparse.SUPPRESS)
@@ -448,7 +513,7 @@ def main() -> None:
         hop = portal_hop(args.rounds)
         print(json.dumps({"async_us": a, "sync_us": s, "ratio": ratio, "hop_us": hop}))
         return
-    sections = args.only or ["cpu", "import", "sync"]
+    sections = args.only or ["cpu", "loopback", "import", "sync"]
     results: dict[str, Any] = {"cpu": {}, "load_average_start": os.getloadavg()}
     print(
         f"Python {sys.version.split()[0]}, httpx {httpx.__version__}, load average "
@@ -457,6 +522,8 @@ def main() -> None:
     )
     if "cpu" in sections:
         asyncio.run(cpu_section(args.rounds, results))
+    if "loopback" in sections:
+        loopback_section(args.rounds, results)
     if "import" in sections:
         import_section(args.imports, results)
     if "sync" in sections:
