@@ -1,4 +1,5 @@
-"""Method docstrings: the summary from overrides.toml, the route, the auth, and `Args:`.
+"""Method docstrings: the summary from overrides.toml, the route, the auth, `Args:`,
+`Returns:` and `Raises:`.
 
 Each argument is described by what the generator knows for a fact (where it travels,
 whether it is required, its enum values, bounds, pattern, format, the server's default),
@@ -14,7 +15,14 @@ from collections.abc import Iterable, Mapping
 
 from .ir import Param, ValueCheck
 
-__all__ = ["FILES_DOC", "OPTIONS_DOC", "args_section", "describe"]
+__all__ = [
+    "FILES_DOC",
+    "OPTIONS_DOC",
+    "args_section",
+    "describe",
+    "raises_section",
+    "returns_section",
+]
 
 # Docstrings sit 8 spaces deep in a method; an `Args:` entry 4 more, its wrapped lines 8.
 _WIDTH = 100 - 8
@@ -156,3 +164,64 @@ def args_section(
         lines.append(_entry("files", f"{files} {FILES_DOC}".strip()))
     lines.append(_entry("**options", OPTIONS_DOC))
     return "\n".join(lines)
+
+
+def returns_section(returns: str, item: str | None) -> str | None:
+    """The `Returns:` block for a method answering `returns` (`None`: no block).
+
+    `item`: a paginated method's item type; its method answers a paginator (async or
+    blocking, by face), which these words fit alike.
+    """
+    if item is not None:
+        text = (
+            f"A paginator of `{item}`: its first page (a `Page[{item}]`, with the list's "
+            "totals) on its own, or every item of every page when iterated, each page "
+            "fetched when reached."
+        )
+    elif returns == "None":
+        return None
+    elif returns == "Any":
+        text = "The answer's JSON as Python values (dicts, lists, text, numbers)."
+    elif returns.startswith("list[") and returns.endswith("]"):
+        text = f"The answer's `{returns[5:-1]}` items, as a list."
+    else:
+        text = f"The answer, as a `{returns}`."
+    return "Returns:\n" + "\n".join(
+        textwrap.wrap(text, width=_WIDTH, initial_indent="    ", subsequent_indent="    ")
+    )
+
+
+def raises_section(*, not_found: bool, needs_credential: bool) -> str:
+    """The `Raises:` block: the errors every call may raise, and 404 where one is likely."""
+    entries = [
+        (
+            "InvalidArgumentError",
+            "An argument does not fit the operation; nothing was sent.",
+        ),
+    ]
+    if needs_credential:
+        entries.append(
+            (
+                "MissingCredentialError",
+                "The client has no credential this operation accepts; nothing was sent.",
+            )
+        )
+    if not_found:
+        entries.append(("NotFoundError", "No such resource (HTTP 404)."))
+    entries += [
+        (
+            "RateLimitError",
+            "Still limited when the retries or the deadline ran out (HTTP 429), or the "
+            "rate-limit queue was longer than `max_queue_wait`.",
+        ),
+        (
+            "APIStatusError",
+            "Any other error answer; its subclass names the status "
+            "(`AuthenticationError`, `ServerError`, ...).",
+        ),
+        (
+            "APIConnectionError",
+            "No usable answer after the retries (`APITimeoutError` for timeouts).",
+        ),
+    ]
+    return "Raises:\n" + "\n".join(_entry(name, text) for name, text in entries)

@@ -16,7 +16,7 @@ from typing import Any, Literal, cast
 
 import attrs
 
-from .docs import args_section
+from .docs import args_section, raises_section, returns_section
 from .ir import (
     Api,
     GeneratorIssue,
@@ -257,7 +257,17 @@ class _Builder:
             resource=self.overrides.resources[tags[0]]["attr"],
             name=str(override["name"]),
             doc=f"{doc}\n\n`{op.method} {op.path}`\nAuth: {auth_sentence(auth, linked, org_level)}"
-            f"\n\n{args}",
+            f"\n\n{args}"
+            + "".join(
+                f"\n\n{section}"
+                for section in (
+                    returns_section(returns.text, item.text if item is not None else None),
+                    raises_section(
+                        not_found=self._may_be_missing(op), needs_credential=auth != "NONE"
+                    ),
+                )
+                if section
+            ),
             paginated=item is not None,
             returns=returns,
             item=item,
@@ -265,6 +275,12 @@ class _Builder:
             has_body=has_body,
             body_required=body_required,
             multipart=multipart,
+        )
+
+    def _may_be_missing(self, op: _RawOperation) -> bool:
+        """A 404 is likely: the spec lists one, or the path names a resource by its id."""
+        return "404" in {str(code) for code in op.node.get("responses", {})} or (
+            "{" in op.path and op.method in ("GET", "PUT", "PATCH", "DELETE")
         )
 
     def _multipart(self, op: _RawOperation) -> bool:

@@ -194,6 +194,20 @@ class AsyncExecutions(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            A paginator of `Execution`: its first page (a `Page[Execution]`, with the list's totals)
+            on its own, or every item of every page when iterated, each page fetched when reached.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._transport.paginate(
             LIST_EXECUTIONS,
@@ -234,6 +248,20 @@ class AsyncExecutions(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `Execution`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             GET_EXECUTION_BY_ID,
@@ -271,6 +299,22 @@ class AsyncExecutions(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            A paginator of `dict[str, Any]`: its first page (a `Page[dict[str, Any]]`, with the
+            list's totals) on its own, or every item of every page when iterated, each page fetched
+            when reached.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._transport.paginate(
             LIST_EXECUTION_NODE_BATCHES,
@@ -299,6 +343,19 @@ class AsyncExecutions(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `MessageOnly`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             STOP_EXECUTION,
@@ -326,6 +383,20 @@ class AsyncExecutions(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `ExecutionRerun`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             RERUN_EXECUTION,

@@ -269,6 +269,20 @@ class AsyncWorkflows(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            A paginator of `Workflow`: its first page (a `Page[Workflow]`, with the list's totals)
+            on its own, or every item of every page when iterated, each page fetched when reached.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._transport.paginate(
             LIST_WORKFLOWS,
@@ -306,6 +320,19 @@ class AsyncWorkflows(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `CreateWorkflowResponse`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             CREATE_WORKFLOW,
@@ -333,6 +360,20 @@ class AsyncWorkflows(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `Workflow`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             GET_WORKFLOW_BY_ID,
@@ -355,6 +396,20 @@ class AsyncWorkflows(AsyncResource):
             workflow_id: Fills `{workflowId}` in the path.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `DeleteWorkflowResponse`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             DELETE_WORKFLOW, path={"workflowId": workflow_id}, options=options
@@ -379,6 +434,20 @@ class AsyncWorkflows(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `Workflow`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             GET_DRAFT_WORKFLOW,
@@ -427,6 +496,19 @@ class AsyncWorkflows(AsyncResource):
             body: Sent as the whole JSON request body.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `WorkflowExecutionResult`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             EXECUTE_WORKFLOW,
@@ -464,6 +546,20 @@ class AsyncWorkflows(AsyncResource):
             version: Sent as the body's `version` field.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `Workflow`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             PUBLISH_WORKFLOW,
@@ -489,6 +585,19 @@ class AsyncWorkflows(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer's `EnabledWorkflowSummary` items, as a list.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             LIST_ENABLED_WORKFLOWS,
@@ -515,6 +624,20 @@ class AsyncWorkflows(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `GetWorkflowRequestStructureResponse`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
             GET_WORKFLOW_REQUEST_STRUCTURE,
@@ -548,6 +671,21 @@ class AsyncWorkflows(AsyncResource):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            A paginator of `Workflow`: its first page (a `Page[Workflow]`, with the list's totals)
+            on its own, or every item of every page when iterated, each page fetched when reached.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._transport.paginate(
             LIST_WORKFLOW_VERSIONS,

@@ -52,6 +52,20 @@ class Datarefs(SyncResource[AsyncDatarefs]):
                 parameter.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            A paginator of `Dataref`: its first page (a `Page[Dataref]`, with the list's totals) on
+            its own, or every item of every page when iterated, each page fetched when reached.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._paginate(
             self._async.list,
@@ -81,6 +95,19 @@ class Datarefs(SyncResource[AsyncDatarefs]):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `Dataref`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.create, ref_name=ref_name, linked_account_id=linked_account_id, **options
@@ -111,6 +138,20 @@ class Datarefs(SyncResource[AsyncDatarefs]):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `DatarefAsTableResponse`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.retrieve,
@@ -140,6 +181,20 @@ class Datarefs(SyncResource[AsyncDatarefs]):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `DeleteOneResult`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.delete, ref_name, linked_account_id=linked_account_id, **options
@@ -164,6 +219,20 @@ class Datarefs(SyncResource[AsyncDatarefs]):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `Dataref`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.clear_records, ref_name, linked_account_id=linked_account_id, **options
@@ -190,6 +259,16 @@ class Datarefs(SyncResource[AsyncDatarefs]):
             group: Sent as the body's `group` field.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.set_group,

@@ -51,6 +51,20 @@ class McpServers(SyncResource[AsyncMcpServers]):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            A paginator of `McpServer`: its first page (a `Page[McpServer]`, with the list's totals)
+            on its own, or every item of every page when iterated, each page fetched when reached.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._paginate(
             self._async.list, page=page, limit=limit, linked_account_id=linked_account_id, **options
@@ -77,6 +91,19 @@ class McpServers(SyncResource[AsyncMcpServers]):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `McpServerCreatedResponse`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.create,
@@ -105,6 +132,20 @@ class McpServers(SyncResource[AsyncMcpServers]):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `McpServer`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.retrieve, mcp_server_id, linked_account_id=linked_account_id, **options
@@ -149,6 +190,20 @@ class McpServers(SyncResource[AsyncMcpServers]):
             safe_mode: Sent as the body's `safe_mode` field.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `McpServer`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.update,
@@ -186,6 +241,17 @@ class McpServers(SyncResource[AsyncMcpServers]):
                 Sent in the `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.delete, mcp_server_id, linked_account_id=linked_account_id, **options

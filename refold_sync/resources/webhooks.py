@@ -39,6 +39,19 @@ class Webhooks(SyncResource[AsyncWebhooks]):
         Args:
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer's `Webhook` items, as a list.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.list, **options)
 
@@ -82,6 +95,19 @@ class Webhooks(SyncResource[AsyncWebhooks]):
             group: Sent as the body's `group` field.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `Webhook`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.create,
@@ -114,6 +140,20 @@ class Webhooks(SyncResource[AsyncWebhooks]):
             id: Fills `{id}` in the path.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `Webhook`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.retrieve, id, **options)
 
@@ -154,6 +194,20 @@ class Webhooks(SyncResource[AsyncWebhooks]):
             method: Sent as the body's `method` field. One of `"POST"`, `"PUT"` or `"PATCH"`.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer, as a `Webhook`.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
             self._async.update,
@@ -185,6 +239,20 @@ class Webhooks(SyncResource[AsyncWebhooks]):
             id: Fills `{id}` in the path.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer's `Webhook` items, as a list.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            NotFoundError: No such resource (HTTP 404).
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.delete, id, **options)
 
@@ -205,6 +273,19 @@ class Webhooks(SyncResource[AsyncWebhooks]):
             group: Sent as the body's `group` field.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
+
+        Returns:
+            The answer's `Webhook` items, as a list.
+
+        Raises:
+            InvalidArgumentError: An argument does not fit the operation; nothing was sent.
+            MissingCredentialError: The client has no credential this operation accepts; nothing was
+                sent.
+            RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
+                the rate-limit queue was longer than `max_queue_wait`.
+            APIStatusError: Any other error answer; its subclass names the status
+                (`AuthenticationError`, `ServerError`, ...).
+            APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.set_group, webhook_ids=webhook_ids, group=group, **options)
 

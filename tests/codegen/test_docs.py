@@ -155,3 +155,32 @@ def test_options_entry_names_every_call_option() -> None:
 
     for key in CallOptions.__annotations__:
         assert f"`{key}`" in OPTIONS_DOC, key
+
+
+def _section(doc: str, title: str) -> str | None:
+    if f"\n{title}:\n" not in doc:
+        return None
+    return re.split(r"\n\S", doc.split(f"\n{title}:\n", 1)[1], maxsplit=1)[0]
+
+
+def test_returns_and_raises_sections() -> None:
+    """Every method says what it answers (unless nothing) and what it raises: the errors
+    of every call, `NotFoundError` where a path names a resource, and no credential error
+    for an operation that needs none."""
+    import refold_async
+    from refold_async._operation import AuthScope
+
+    for op in OPERATIONS.values():
+        doc = inspect.getdoc(_method("refold_async", op.resource, op.name)) or ""
+        returns = _section(doc, "Returns")
+        assert (returns is None) == (op.returns is None), op.id
+        if op.paginated:
+            assert returns is not None and "paginator" in returns, op.id
+        raises = _section(doc, "Raises")
+        assert raises is not None, op.id
+        names = re.findall(r"^    (\w+): ", raises, re.MULTILINE)
+        assert names[0] == "InvalidArgumentError" and names[-1] == "APIConnectionError", op.id
+        assert all(hasattr(refold_async, name) for name in names), op.id  # exported names
+        assert ("MissingCredentialError" in names) == (op.auth is not AuthScope.NONE), op.id
+        if "{" in op.path and op.method in ("GET", "PUT", "PATCH", "DELETE"):
+            assert "NotFoundError" in names, op.id
