@@ -175,11 +175,13 @@ def test_returns_and_raises_sections() -> None:
         returns = _section(doc, "Returns")
         assert (returns is None) == (op.returns is None), op.id
         if op.paginated:
-            assert returns is not None and "paginator" in returns, op.id
+            assert returns is not None, op.id
+            assert "paginator" in returns, op.id
         raises = _section(doc, "Raises")
         assert raises is not None, op.id
         names = re.findall(r"^    (\w+): ", raises, re.MULTILINE)
-        assert names[0] == "InvalidArgumentError" and names[-1] == "APIConnectionError", op.id
+        assert names[0] == "InvalidArgumentError", op.id
+        assert names[-1] == "APIConnectionError", op.id
         assert all(hasattr(refold_async, name) for name in names), op.id  # exported names
         assert ("MissingCredentialError" in names) == (op.auth is not AuthScope.NONE), op.id
         if "{" in op.path and op.method in ("GET", "PUT", "PATCH", "DELETE"):
