@@ -230,7 +230,7 @@ async def _hop(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Respons
         exc.request = request  # as send() has it
         raise
     response.request = request
-    response.default_encoding = http._default_encoding  # pyright: ignore[reportPrivateUsage]
+    response.default_encoding = getattr(http, "_default_encoding", "utf-8")  # as send() sets it
     if _httpx_log.isEnabledFor(logging.INFO):  # the line send() logs
         _httpx_log.info(
             'HTTP Request: %s %s "%s %d %s"',
