@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -13,6 +14,7 @@ import pytest
 
 from refold_async import AsyncRefold
 from refold_async.testing import Emulator, FakeClock
+from refold_async.testing._handlers import schedules
 from refold_async.webhooks import (
     ConnectionCreated,
     ConnectionDeleted,
@@ -378,3 +380,96 @@ def test_a_served_emulator_on_real_time_delivers_without_further_requests(
         assert emulator.stats.requests == requests  # nothing asked for it
     [(_, body, signature)] = seen
     assert isinstance(parse_event(body, signature, api_key=emulator.api_key), WorkflowCompleted)
+
+
+# -- schedules in their time zone --------------------------------------------------------
+
+NEW_YORK = "America/New_York"
+
+
+def _utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        # 09:00 in New York is 14:00 UTC in winter (EST) and 13:00 UTC in summer (EDT).
+        pytest.param("0 9 * * *", "2026-01-10T12:00", "2026-01-10T14:00", id="winter"),
+        pytest.param("0 9 * * *", "2026-07-10T12:00", "2026-07-10T13:00", id="summer"),
+        # 2026-03-08: 02:00 EST jumps to 03:00 EDT; 02:30 does not exist that day.
+        pytest.param("30 2 * * *", "2026-03-08T05:00", "2026-03-09T06:30", id="skipped"),
+        # 2026-11-01: 01:00-02:00 happens twice; 01:30 fires once, at its first (EDT).
+        pytest.param("30 1 * * *", "2026-11-01T04:00", "2026-11-01T05:30", id="repeated"),
+        pytest.param("30 1 * * *", "2026-11-01T05:30", "2026-11-02T06:30", id="not-twice"),
+        # From 01:00 EST (the repeat), 01:30's first occurrence is already past.
+        pytest.param("30 1 * * *", "2026-11-01T06:00", "2026-11-02T06:30", id="in-the-repeat"),
+        # Monday in New York, not in UTC: Sunday 22:00 EST is Monday 03:00 UTC.
+        pytest.param("0 22 * * 0", "2026-01-11T00:00", "2026-01-12T03:00", id="weekday"),
+    ],
+)
+def test_cron_reads_the_schedules_wall_clock(expression: str, after: str, expected: str) -> None:
+    """Cron fields match New York's wall clock across daylight-saving changes."""
+    zone = schedules.zone_of(NEW_YORK)
+    assert schedules.next_cron(expression, _utc(after), zone) == _utc(expected)
+
+
+def test_utc_is_the_default_zone() -> None:
+    assert schedules.next_cron("0 9 * * *", _utc("2026-01-10T12:00")) == _utc("2026-01-11T09:00")
+
+
+async def test_a_schedule_fires_in_its_zone_and_within_its_dates(
+    emulator: Emulator, client: AsyncRefold
+) -> None:
+    """tz, startDate and endDate apply: 09:00 New York time, on 2026-01-03 and 01-04 only."""
+    acme = client.for_linked_account("acme")
+    await acme.schedules.create(
+        slug="hubspot",
+        workflow_id_alias="wf-sync",
+        config_id="cfg-1",
+        trigger_type="cron",
+        regex="0 9 * * *",
+        tz=NEW_YORK,
+        start_date="2026-01-03",
+        end_date="2026-01-04",
+    )
+    await acme.schedules.create(
+        slug="hubspot",
+        workflow_id_alias="wf-sync",
+        config_id="cfg-1",
+        trigger_type="interval",
+        interval_dates=[{"year": 2026, "month": 1, "day": 2, "hour": 7, "minute": 0}],
+        tz=NEW_YORK,
+    )
+    await emulator.advance(7 * 86400.0)
+    runs = sorted(r.doc["createdAt"] for r in emulator.world().executions.values())
+    assert runs == [
+        "2026-01-02T12:00:00.000Z",  # the interval date, 07:00 EST
+        "2026-01-03T14:00:00.000Z",
+        "2026-01-04T14:00:00.000Z",
+    ]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"tz": "Mars/Olympus_Mons"}, id="zone"),
+        pytest.param({"start_date": "next tuesday"}, id="date"),
+    ],
+)
+async def test_bad_schedule_options_are_refused(
+    emulator: Emulator, client: AsyncRefold, options: dict[str, str]
+) -> None:
+    """An unknown zone or a date that is not YYYY-MM-DD is a 400; nothing is kept."""
+    from refold_async import BadRequestError
+
+    with pytest.raises(BadRequestError):
+        await client.for_linked_account("acme").schedules.create(
+            slug="hubspot",
+            workflow_id_alias="wf-sync",
+            config_id="cfg-1",
+            trigger_type="cron",
+            regex="0 9 * * *",
+            **options,
+        )
+    assert emulator.world().schedules == {}

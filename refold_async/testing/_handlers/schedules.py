@@ -3,14 +3,18 @@ resume, delete, and firing them on the emulator's clock.
 
 A running schedule fires at its next time: a `cron` schedule by its five-field expression
 (minute, hour, day of month, month, day of week; `*`, numbers, `a-b`, `*/n`, lists), an
-`interval` schedule at each of its dates. Times are read in UTC (`tz` is kept, not
-applied) on the emulator's wall clock. Each firing starts one execution for the
-schedule's linked account, of the workflow named by `workflow_id_alias` at registration.
+`interval` schedule at each of its dates. Both are read in the schedule's `tz` (an IANA
+name such as `America/New_York`; UTC by default), on the emulator's wall clock, and only
+between `startDate` and `endDate` (`YYYY-MM-DD`, whole days in that zone) when given. As
+cron does: a local time that a daylight-saving change skips does not fire, and one it
+repeats fires once. Each firing starts one execution for the schedule's linked account,
+of the workflow named by `workflow_id_alias` at registration.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from typing import Any
 
 from refold_async.testing._http import ApiError
@@ -47,6 +51,39 @@ def _timing(fields: dict[str, Any]) -> dict[str, Any]:
     return timing
 
 
+def _options(fields: dict[str, Any]) -> dict[str, Any]:
+    """The timing options given, checked: a known time zone, dates as `YYYY-MM-DD`."""
+    options: dict[str, Any] = {k: fields[k] for k in ("tz", "startDate", "endDate") if k in fields}
+    if "tz" in options:
+        zone_of(options["tz"])
+    for key in ("startDate", "endDate"):
+        if key in options:
+            _day(options[key], key)
+    return options
+
+
+def zone_of(name: object) -> dt.tzinfo:
+    """The time zone named `name` (`None` or `"UTC"`: UTC), or 400 for one not known here."""
+    if name is None or name in ("UTC", "Etc/UTC", "Z"):
+        return dt.timezone.utc
+    try:
+        return zoneinfo.ZoneInfo(str(name))
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise ApiError(
+            400,
+            f"tz {name!r} is not a time zone the emulator knows (an IANA name such as "
+            "'America/New_York'; without the system's tz database, pip install tzdata)",
+            "VALIDATION_ERROR",
+        ) from None
+
+
+def _day(value: object, key: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ApiError(400, f"{key} must be a date, YYYY-MM-DD", "VALIDATION_ERROR") from None
+
+
 @handles("registerSchedule")
 def register(call: Call) -> object:
     fields = call.fields()
@@ -62,7 +99,7 @@ def register(call: Call) -> object:
         "status": "running",
         "inactive": False,
         "registered_by_api": True,
-        "options": {k: fields[k] for k in ("tz", "startDate", "endDate") if k in fields},
+        "options": _options(fields),
         "payload": {},
         **_timing(fields),
     }
@@ -84,7 +121,7 @@ def update(call: Call) -> object:
     doc = _schedule(call)
     fields = call.fields()
     doc.update(_timing(fields))
-    doc["options"].update({k: fields[k] for k in ("tz", "startDate", "endDate") if k in fields})
+    doc["options"].update(_options(fields))
     plan(call.world, doc, now=call.now, wall=call.wall)
     return doc
 
@@ -154,11 +191,18 @@ def cron_fields(expression: str) -> tuple[frozenset[int], ...]:
     return tuple(fields)
 
 
-def next_cron(expression: str, after: dt.datetime) -> dt.datetime | None:
-    """The first minute strictly after `after` that `expression` matches (UTC)."""
+def next_cron(
+    expression: str, after: dt.datetime, zone: dt.tzinfo = dt.timezone.utc
+) -> dt.datetime | None:
+    """The first minute strictly after `after` that `expression` matches in `zone` (UTC).
+
+    Matching is on `zone`'s wall clock: a minute that a daylight-saving change skips does
+    not exist there, and one it repeats matches once (its first occurrence).
+    """
     minutes, hours, days, months, weekdays = cron_fields(expression)
-    moment = after.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    end = after + _HORIZON
+    local = after.astimezone(zone).replace(tzinfo=None)
+    moment = local.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    end = local + _HORIZON
     while moment < end:
         if moment.month not in months:
             moment = (moment.replace(day=1, hour=0, minute=0) + dt.timedelta(days=32)).replace(
@@ -171,39 +215,67 @@ def next_cron(expression: str, after: dt.datetime) -> dt.datetime | None:
         elif moment.minute not in minutes:
             moment += dt.timedelta(minutes=1)
         else:
-            return moment
+            found = _instant(moment, zone)
+            if found is not None and found > after:
+                return found
+            moment += dt.timedelta(minutes=1)
     return None
 
 
-def _interval_times(doc: Document) -> list[dt.datetime]:
+def _instant(local: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
+    """The UTC instant of wall-clock time `local` in `zone`: its first occurrence, or
+    `None` where a daylight-saving change skips it."""
+    aware = local.replace(tzinfo=zone, fold=0)
+    instant = aware.astimezone(dt.timezone.utc)
+    if instant.astimezone(zone).replace(tzinfo=None) != local:
+        return None
+    return instant
+
+
+def _interval_times(doc: Document, zone: dt.tzinfo) -> list[dt.datetime]:
     times: list[dt.datetime] = []
     for item in objects(doc.get("trigger_interval")):
         try:
-            times.append(
-                dt.datetime(
-                    int(item["year"]),
-                    int(item["month"]),
-                    int(item["day"]),
-                    int(item.get("hour", 0)),
-                    int(item.get("minute", 0)),
-                    tzinfo=dt.timezone.utc,
-                )
+            local = dt.datetime(  # noqa: DTZ001 - wall-clock time in the zone: see _instant()
+                int(item["year"]),
+                int(item["month"]),
+                int(item["day"]),
+                int(item.get("hour", 0)),
+                int(item.get("minute", 0)),
             )
         except (KeyError, TypeError, ValueError):
             raise ApiError(
                 400, f"{item!r} is not a date of the schedule", "VALIDATION_ERROR"
             ) from None
+        instant = _instant(local, zone)
+        if instant is not None:
+            times.append(instant)
     return sorted(times)
 
 
 def next_time(doc: Document, after_wall: float) -> float | None:
-    """The schedule's next firing strictly after `after_wall` (epoch seconds), if any."""
+    """The schedule's next firing strictly after `after_wall` (epoch seconds), if any,
+    within its date window."""
+    options: dict[str, Any] = as_object(doc.get("options")) or {}
+    zone = zone_of(options.get("tz"))
     after = dt.datetime.fromtimestamp(after_wall, tz=dt.timezone.utc)
+    if "startDate" in options:
+        first = _instant(
+            dt.datetime.combine(_day(options["startDate"], "startDate"), dt.time()), zone
+        )
+        if first is not None and first - dt.timedelta(microseconds=1) > after:
+            after = first - dt.timedelta(microseconds=1)
+    last = None
+    if "endDate" in options:
+        day_after = _day(options["endDate"], "endDate") + dt.timedelta(days=1)
+        last = dt.datetime.combine(day_after, dt.time()).replace(tzinfo=zone)
     if doc.get("trigger_type") == "cron" and doc.get("cron_patten"):
-        found = next_cron(str(doc["cron_patten"]), after)
+        found = next_cron(str(doc["cron_patten"]), after, zone)
     else:
-        found = next((t for t in _interval_times(doc) if t > after), None)
-    return None if found is None else found.timestamp()
+        found = next((t for t in _interval_times(doc, zone) if t > after), None)
+    if found is None or (last is not None and found >= last):
+        return None
+    return found.timestamp()
 
 
 def plan(world: World, doc: Document, *, now: float, wall: float) -> None:
