@@ -191,8 +191,17 @@ def returns_section(returns: str, item: str | None) -> str | None:
     )
 
 
-def raises_section(*, not_found: bool, needs_credential: bool) -> str:
-    """The `Raises:` block: the errors every call may raise, and 404 where one is likely."""
+def raises_section(
+    *, not_found: bool, needs_credential: bool, needs_linked_account: bool, decodes: bool
+) -> str:
+    """The `Raises:` block: the errors every call may raise, and the ones this call may.
+
+    Args:
+        not_found: A 404 is likely (the path names a resource, or the spec lists one).
+        needs_credential: The operation takes a credential (its auth is not "none").
+        needs_linked_account: With the API key, the call must name a linked account.
+        decodes: The answer is decoded into a model (a body may not fit it).
+    """
     entries = [
         (
             "InvalidArgumentError",
@@ -204,6 +213,14 @@ def raises_section(*, not_found: bool, needs_credential: bool) -> str:
             (
                 "MissingCredentialError",
                 "The client has no credential this operation accepts; nothing was sent.",
+            )
+        )
+    if needs_linked_account:
+        entries.append(
+            (
+                "MissingLinkedAccountError",
+                "With the API key, no linked account was named (neither "
+                "`linked_account_id=` nor `for_linked_account()`); nothing was sent.",
             )
         )
     if not_found:
@@ -219,9 +236,13 @@ def raises_section(*, not_found: bool, needs_credential: bool) -> str:
             "Any other error answer; its subclass names the status "
             "(`AuthenticationError`, `ServerError`, ...).",
         ),
+    ]
+    if decodes:
+        entries.append(("APIDecodeError", "A success answer whose body does not fit the model."))
+    entries.append(
         (
             "APIConnectionError",
             "No usable answer after the retries (`APITimeoutError` for timeouts).",
-        ),
-    ]
+        )
+    )
     return "Raises:\n" + "\n".join(_entry(name, text) for name, text in entries)

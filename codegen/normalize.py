@@ -263,7 +263,12 @@ class _Builder:
                 for section in (
                     returns_section(returns.text, item.text if item is not None else None),
                     raises_section(
-                        not_found=self._may_be_missing(op), needs_credential=auth != "NONE"
+                        not_found=self._may_be_missing(op),
+                        needs_credential=auth != "NONE",
+                        needs_linked_account=linked
+                        and not org_level
+                        and auth in ("ORG_KEY", "KEY_OR_TOKEN"),
+                        decodes=returns.text not in ("None", "Any"),
                     ),
                 )
                 if section

@@ -178,6 +178,7 @@ class AsyncDatarefs(AsyncResource):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._transport.paginate(
@@ -218,10 +219,13 @@ class AsyncDatarefs(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
@@ -264,11 +268,14 @@ class AsyncDatarefs(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
@@ -306,11 +313,14 @@ class AsyncDatarefs(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
@@ -347,11 +357,14 @@ class AsyncDatarefs(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
@@ -387,6 +400,8 @@ class AsyncDatarefs(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status

@@ -243,10 +243,13 @@ class AsyncSchedules(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._transport.paginate(
@@ -308,10 +311,13 @@ class AsyncSchedules(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
@@ -375,11 +381,14 @@ class AsyncSchedules(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
@@ -425,11 +434,14 @@ class AsyncSchedules(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
@@ -466,11 +478,14 @@ class AsyncSchedules(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(
@@ -507,11 +522,14 @@ class AsyncSchedules(AsyncResource):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return await self._transport.send(

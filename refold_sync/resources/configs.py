@@ -81,10 +81,13 @@ class Configs(SyncResource[AsyncConfigs]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -150,10 +153,13 @@ class Configs(SyncResource[AsyncConfigs]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -203,11 +209,14 @@ class Configs(SyncResource[AsyncConfigs]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -246,11 +255,14 @@ class Configs(SyncResource[AsyncConfigs]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -292,11 +304,14 @@ class Configs(SyncResource[AsyncConfigs]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -338,11 +353,14 @@ class Configs(SyncResource[AsyncConfigs]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -382,11 +400,14 @@ class Configs(SyncResource[AsyncConfigs]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -426,11 +447,14 @@ class Configs(SyncResource[AsyncConfigs]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.list, slug, linked_account_id=linked_account_id, **options)

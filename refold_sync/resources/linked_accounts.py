@@ -64,6 +64,7 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._paginate(
@@ -113,6 +114,7 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -169,6 +171,7 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -209,6 +212,7 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.retrieve, linked_account_id, **options)
@@ -240,6 +244,7 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.delete, linked_account_id, **options)
@@ -279,11 +284,14 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -319,6 +327,7 @@ class LinkedAccounts(SyncResource[AsyncLinkedAccounts]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.retrieve_current, **options)

@@ -51,6 +51,7 @@ class Webhooks(SyncResource[AsyncWebhooks]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.list, **options)
@@ -107,6 +108,7 @@ class Webhooks(SyncResource[AsyncWebhooks]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -153,6 +155,7 @@ class Webhooks(SyncResource[AsyncWebhooks]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.retrieve, id, **options)
@@ -207,6 +210,7 @@ class Webhooks(SyncResource[AsyncWebhooks]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -252,6 +256,7 @@ class Webhooks(SyncResource[AsyncWebhooks]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.delete, id, **options)
@@ -285,6 +290,7 @@ class Webhooks(SyncResource[AsyncWebhooks]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.set_group, webhook_ids=webhook_ids, group=group, **options)

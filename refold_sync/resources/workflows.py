@@ -88,6 +88,7 @@ class Workflows(SyncResource[AsyncWorkflows]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._paginate(
@@ -132,10 +133,13 @@ class Workflows(SyncResource[AsyncWorkflows]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -174,6 +178,7 @@ class Workflows(SyncResource[AsyncWorkflows]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -207,6 +212,7 @@ class Workflows(SyncResource[AsyncWorkflows]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.delete, workflow_id, **options)
@@ -238,11 +244,14 @@ class Workflows(SyncResource[AsyncWorkflows]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -297,10 +306,13 @@ class Workflows(SyncResource[AsyncWorkflows]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -350,6 +362,7 @@ class Workflows(SyncResource[AsyncWorkflows]):
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -381,10 +394,13 @@ class Workflows(SyncResource[AsyncWorkflows]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(self._async.list_enabled, linked_account_id=linked_account_id, **options)
@@ -416,11 +432,14 @@ class Workflows(SyncResource[AsyncWorkflows]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._call(
@@ -464,11 +483,14 @@ class Workflows(SyncResource[AsyncWorkflows]):
             InvalidArgumentError: An argument does not fit the operation; nothing was sent.
             MissingCredentialError: The client has no credential this operation accepts; nothing was
                 sent.
+            MissingLinkedAccountError: With the API key, no linked account was named (neither
+                `linked_account_id=` nor `for_linked_account()`); nothing was sent.
             NotFoundError: No such resource (HTTP 404).
             RateLimitError: Still limited when the retries or the deadline ran out (HTTP 429), or
                 the rate-limit queue was longer than `max_queue_wait`.
             APIStatusError: Any other error answer; its subclass names the status
                 (`AuthenticationError`, `ServerError`, ...).
+            APIDecodeError: A success answer whose body does not fit the model.
             APIConnectionError: No usable answer after the retries (`APITimeoutError` for timeouts).
         """
         return self._paginate(

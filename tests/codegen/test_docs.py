@@ -184,5 +184,12 @@ def test_returns_and_raises_sections() -> None:
         assert names[-1] == "APIConnectionError", op.id
         assert all(hasattr(refold_async, name) for name in names), op.id  # exported names
         assert ("MissingCredentialError" in names) == (op.auth is not AuthScope.NONE), op.id
+        needs_account = (
+            op.linked_account
+            and not op.org_level
+            and op.auth in (AuthScope.ORG_KEY, AuthScope.KEY_OR_TOKEN)
+        )
+        assert ("MissingLinkedAccountError" in names) == needs_account, op.id
+        assert ("APIDecodeError" in names) == (op.returns not in (None, Any)), op.id
         if "{" in op.path and op.method in ("GET", "PUT", "PATCH", "DELETE"):
             assert "NotFoundError" in names, op.id
