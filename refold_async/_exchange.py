@@ -212,8 +212,9 @@ async def _follow(
 async def _hop(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
     """`http.send(request, stream=True, follow_redirects=False)`, at less than half its cost.
 
-    A client that adds nothing to a request on its way (no auth, event hooks, cookies or
-    `send()` of its own: any pool the SDK makes, and most given ones) has it handed straight
+    A client that adds nothing to a request on its way (no auth, event hooks, cookies, nor a
+    `send()` of its own or patched in by instrumentation or a recorder such as vcrpy: any
+    pool the SDK makes, and most given ones) has it handed straight
     to the transport `send()` would pick, mounts and proxies included. That skips httpx's
     cookie jar, auth flow and redirect loop, which a call here never uses (issue #13:
     about 40 µs a request). The response never leaves the SDK, so the one thing it lacks,
@@ -243,14 +244,19 @@ async def _hop(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Respons
     return response
 
 
-_SEND = httpx.AsyncClient.send
 _httpx_log = logging.getLogger("httpx")
+# The client layer `send()` runs through, as httpx defines it: a tool that patches any of
+# these (Sentry and ddtrace `send`, vcrpy `_send_single_request`) must see every request.
+_CLIENT_LAYER: tuple[tuple[str, object], ...] = tuple(
+    (name, getattr(httpx.AsyncClient, name, None))
+    for name in ("send", "_send_handling_auth", "_send_handling_redirects", "_send_single_request")
+)
 
 
 def _direct_transport(http: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBaseTransport | None:
     """The transport `http.send()` would use for `url`, if it would add nothing on the way."""
-    if type(http).send is not _SEND or _SEND_WRAPPED:
-        return None  # a subclass's, or one patched in by instrumentation (Sentry, ddtrace)
+    if _PATCHED_AT_IMPORT or not _own_client_layer(type(http)):
+        return None  # a subclass's, or one patched in by instrumentation or a recorder
     hooks = http.event_hooks
     if hooks["request"] or hooks["response"] or http.auth is not None or has_cookies(http):
         return None
@@ -263,12 +269,19 @@ def _direct_transport(http: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBas
     return transport
 
 
-def is_httpx_own(send: object) -> bool:
-    """Whether `send` is httpx's own `AsyncClient.send`, not a wrapper or a replacement."""
-    return not hasattr(send, "__wrapped__") and getattr(send, "__module__", None) == "httpx._client"
+def _own_client_layer(cls: type) -> bool:
+    return all(getattr(cls, name, None) is original for name, original in _CLIENT_LAYER)
 
 
-_SEND_WRAPPED = not is_httpx_own(_SEND)  # patched before this module was imported
+def is_httpx_own(method: object) -> bool:
+    """Whether `method` is httpx's own, not a wrapper or a replacement patched in."""
+    return not hasattr(method, "__wrapped__") and getattr(method, "__module__", None) == (
+        "httpx._client"
+    )
+
+
+# Patched before this module was imported (or an httpx without these methods).
+_PATCHED_AT_IMPORT = not all(is_httpx_own(original) for _, original in _CLIENT_LAYER)
 
 
 def has_cookies(http: httpx.AsyncClient) -> bool:

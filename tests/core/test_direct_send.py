@@ -194,15 +194,15 @@ async def test_a_closed_client_is_refused() -> None:
 
 
 def _count_client_sends(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record requests that pass httpx's client layer (`send()` leaves `send` itself alone)."""
+    """Record requests that pass httpx's client layer: its last step keeps cookies."""
     seen: list[str] = []
-    original = httpx.AsyncClient._send_single_request
+    original = httpx.Cookies.extract_cookies
 
-    async def single(self: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-        seen.append(request.url.path)
-        return await original(self, request)
+    def extract(self: httpx.Cookies, response: httpx.Response) -> None:
+        seen.append(response.request.url.path)
+        original(self, response)
 
-    monkeypatch.setattr(httpx.AsyncClient, "_send_single_request", single)
+    monkeypatch.setattr(httpx.Cookies, "extract_cookies", extract)
     return seen
 
 
@@ -319,3 +319,25 @@ def test_a_send_patched_before_import_is_recognised() -> None:
     assert is_httpx_own(original)
     assert not is_httpx_own(wrapped)
     assert not is_httpx_own(replaced)
+
+
+@pytest.mark.parametrize(
+    "step", ["send", "_send_handling_auth", "_send_handling_redirects", "_send_single_request"]
+)
+async def test_a_patched_step_of_the_client_layer_sees_every_request(
+    step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorder patching any step `send()` goes through (vcrpy patches
+    `_send_single_request`, Sentry `send`) sees the SDK's requests."""
+    seen: list[str] = []
+    original = getattr(httpx.AsyncClient, step)
+
+    async def patched(
+        self: httpx.AsyncClient, request: httpx.Request, *args: Any, **kwargs: Any
+    ) -> Any:
+        seen.append(request.url.path)
+        return await original(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, step, patched)
+    await _ping(_client(httpx.AsyncClient(transport=Counting())), "recorded")
+    assert seen == ["/ping/recorded"]
