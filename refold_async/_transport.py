@@ -132,7 +132,7 @@ class Transport:
         # Constant per operation (and linked account) for this transport's config (#13).
         self._plans: dict[tuple[int, str | None], tuple[Operation[Any], AuthPlan]] = {}
         self._base_headers: tuple[str, dict[str, str]] | None = None
-        self._urls = url_maker(config.base_url)
+        self._urls = url_maker(config.base_url)  # `config` is frozen, and never replaced
 
     def derive(
         self, config: TransportConfig, *, tokens: SessionTokenCache | None = None
@@ -178,6 +178,10 @@ class Transport:
         `files` (operations that take uploads) sends the body as `multipart/form-data`.
         """
         parts, plan = self._prepare(op, path, query, headers, body, options, files)
+        return await self._answer(op, parts, plan)
+
+    async def _answer(self, op: Operation[T], parts: RequestParts, plan: AuthPlan) -> T:
+        """Send the checked request and return the decoded response."""
         record = CallRecord(op, parts.path, self._clock())
         response = await self._call(op, parts, plan, record)
         if op.paginated:  # each page carries its response's metadata
@@ -222,8 +226,14 @@ class Transport:
         body: object,
         options: CallOptions | None,
         files: object = None,
+        *,
+        raw_path: str | None = None,
     ) -> tuple[RequestParts, AuthPlan]:
-        """The checked request and its credentials plan; raises before anything is sent."""
+        """The checked request and its credentials plan; raises before anything is sent.
+
+        `raw_path`: the caller's own path (`client.request()`), sent as given, on the base
+        URL's origin only.
+        """
         # Arguments first: a misspelled `linked_account_id=` is a typo to name, not a
         # missing linked account.
         parts = build_request(
@@ -235,6 +245,9 @@ class Transport:
             options=options or {},
             files=files,
         )
+        if raw_path is not None:
+            parts = attrs.evolve(parts, path=raw_path, raw_path=True)
+            self._check_origin(raw_path)
         plan = self._plan(op, headers, query)
         if plan.linked_account_id is not None:
             parts.headers["linked_account_id"] = plan.linked_account_id
@@ -317,26 +330,8 @@ class Transport:
 
         Kept apart from `send()` so that generated calls pay nothing for it.
         """
-        options = options or {}
-        parts = build_request(
-            op, path=None, query=query, headers=headers, body=body, options=options
-        )
-        parts = attrs.evolve(parts, path=raw_path, raw_path=True)
-        self._check_origin(raw_path)
-        plan = self._plan(op, headers, query)
-        if plan.linked_account_id is not None:
-            parts.headers["linked_account_id"] = plan.linked_account_id
-        record = CallRecord(op, parts.path, self._clock())
-        response = await self._call(op, parts, plan, record)
-        result: T = decode_body(
-            op,
-            status=response.status_code,
-            content=response.content,
-            path=parts.path,
-            headers=response.headers,
-            secrets=self._all_secrets(),
-        )
-        return result
+        parts, plan = self._prepare(op, None, query, headers, body, options, raw_path=raw_path)
+        return await self._answer(op, parts, plan)
 
     def _check_origin(self, raw_path: str) -> None:
         """Refuse a path that would take the request (and its credential) off the base URL."""
@@ -672,15 +667,12 @@ class Transport:
                 files=files or None,
                 timeout=attempt_timeout,
             )
-        urls = self._urls
-        if urls.base_url != self.config.base_url:
-            urls = self._urls = url_maker(self.config.base_url)
         if parts.raw_path:  # client.request(): the caller's text, which httpx must check
             url: httpx.URL | str = self.config.base_url + parts.path
             if parts.params:
                 url = f"{url}?{query_string(parts.params)}"
         else:
-            url = urls.url(parts.path, query_string(parts.params) if parts.params else "")
+            url = self._urls.url(parts.path, query_string(parts.params) if parts.params else "")
         return httpx.Request(
             parts.method,
             url,
