@@ -206,6 +206,33 @@ class Refold(ResourceNamespaces):
         clone._bind(_Derived(self._live, derive), pins_http_client=self._pins_http_client)
         return clone
 
+    def _scope(self, derive: Callable[[AsyncRefold], AsyncRefold]) -> Self:
+        """A scoped client, derived here rather than on the loop thread when it can be.
+
+        `for_linked_account()` and `for_session_token()` only copy settings (no limiter
+        lookup, no pool), which is safe from any thread: deriving from the parent's live
+        client here saves the hop to the loop thread, most of the cost of a derivation.
+        The clone owns no pool, so it needs no tracking or finalizer for its own; should
+        the loop change (a fork, exit), it re-derives on the loop like any other.
+        """
+        live = self._live_client
+        if (
+            live is None
+            or self._closed
+            or live[1] != os.getpid()
+            or live[0].is_closed()
+            or _portal.is_loop_thread()
+        ):
+            return self._derive(derive)
+        scoped = derive(live[2])
+        clone = object.__new__(type(self))
+        clone._make = _Derived(self._live, derive)
+        clone._pins_http_client = self._pins_http_client
+        clone._live_client = (live[0], live[1], scoped)
+        clone._closed = False
+        clone._async_client = cast("AsyncResourceNamespaces", _LiveAttribute(clone._live, ()))
+        return clone
+
     def with_options(self, **changes: Unpack[ClientOptions]) -> Self:
         """A client with some settings changed, sharing this one's pool and bucket.
 
@@ -222,7 +249,7 @@ class Refold(ResourceNamespaces):
         Shares this client's pool and bucket; a call naming another account raises
         `LinkedAccountScopeError` before sending.
         """
-        return self._derive(lambda parent: parent.for_linked_account(linked_account_id))
+        return self._scope(lambda parent: parent.for_linked_account(linked_account_id))
 
     def for_session_token(
         self, session_token: str, *, linked_account_id: str | None = None
@@ -238,7 +265,7 @@ class Refold(ResourceNamespaces):
             del session_token  # a traceback rendered with its locals shows the Secret only
         if token is None:
             raise InvalidArgumentError("session_token may not be empty")
-        return self._derive(
+        return self._scope(
             lambda parent: parent.for_session_token(
                 cast("str", token), linked_account_id=linked_account_id
             )
@@ -378,7 +405,9 @@ class Refold(ResourceNamespaces):
 
     async def _aclose(self) -> None:
         self._closed = True
-        self._finalizer.detach()
+        finalizer = getattr(self, "_finalizer", None)  # a scoped client may have none
+        if finalizer is not None:
+            finalizer.detach()
         live = self._live_client
         if live is not None and live[0] is asyncio.get_running_loop():
             await live[2].aclose()

@@ -21,6 +21,7 @@ from refold_async import (
     InvalidArgumentError,
     LinkedAccountScopeError,
     MissingCredentialError,
+    RefoldUsageError,
 )
 from refold_async._auth import Secret, check_accounts
 from refold_async.operations import OPERATIONS
@@ -332,10 +333,15 @@ def test_sync_scoped_clients_refuse_other_accounts(router: respx.Router) -> None
         assert router.calls.call_count == 0
         client.for_linked_account(ALICE).executions.list().first_page()
         assert router.calls.last.request.headers["linked_account_id"] == ALICE
-        client.for_session_token(TOKEN).executions.list().first_page()
+        scoped = client.for_session_token(TOKEN)
+        scoped.executions.list().first_page()
         sent = router.calls.last.request.headers
         assert "x-api-key" not in sent
         assert sent["authorization"] == f"Bearer {TOKEN}"
+        scoped.close()  # a scoped client closes alone: the parent's pool stays open
+        with pytest.raises(RefoldUsageError, match="closed"):
+            scoped.executions.list().first_page()
+        client.executions.list(linked_account_id=ALICE).first_page()
 
 
 def test_a_scoped_refusal_never_shows_a_credential() -> None:
