@@ -254,10 +254,9 @@ def _missing(
     """The refusal of a call this client holds no credential for, saying which it needs."""
     if session_token is not None:  # only an org-key operation refuses a token
         return MissingCredentialError(
-            f"{_call_name(op)} is an org-level operation and needs the org API key; this "
-            "client holds a session token, which acts for one linked account only and never "
-            "sends the key. Make it from a client created with api_key=... instead. "
-            "Nothing was sent.",
+            f"{_call_name(op)} accepts only the org API key; this client holds a session "
+            "token, which acts for one linked account only and never sends the key. Make "
+            "the call from a client created with api_key=... instead. Nothing was sent.",
             needs=needs,
         )
     # Advise only what can work for this operation's scope.
