@@ -28,6 +28,7 @@ from refold_async.operations import OPERATIONS
 from refold_async.testing import BASE_URL as EMULATOR_URL
 from refold_async.testing import Emulator
 from refold_sync import Refold
+from refold_sync.testing import sync_client
 from tests.helpers import API_KEY, BASE_URL, TOKEN, mock_client
 
 ALICE, BOB = "alice", "bob"
@@ -215,6 +216,29 @@ async def test_on_the_emulator_alices_token_cannot_reach_bob(
     assert len(sent.headers) == 2
     for headers in sent:
         assert headers == {"authorization": f"Bearer {token}"}
+
+
+def test_on_the_emulator_the_blocking_face_keeps_alice_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same on `Refold`: alice's token, the key in the environment, bob out of reach."""
+    emulator = Emulator(rate_limit=None)
+    with sync_client(emulator, rate_limit=None) as admin:
+        for account in (ALICE, BOB):
+            admin.linked_accounts.upsert(linked_account_id=account)
+        token = admin.session_tokens.create(linked_account_id=ALICE).token
+        assert token is not None
+        monkeypatch.setenv("REFOLD_API_KEY", emulator.api_key)
+        with Refold(session_token=token, base_url=EMULATOR_URL, rate_limit=None) as plain:
+            assert plain._snapshot()._transport.config.api_key is None
+        scoped = admin.for_session_token(token)
+        assert scoped.linked_accounts.retrieve_current().account_id == ALICE
+        with pytest.raises(MissingCredentialError):
+            scoped.linked_accounts.list().first_page()
+        with pytest.raises(LinkedAccountScopeError):
+            scoped.executions.list(linked_account_id=BOB).first_page()
+        pinned = admin.for_linked_account(ALICE)
+        assert pinned.linked_accounts.retrieve(ALICE).account_id == ALICE
+        with pytest.raises(LinkedAccountScopeError):
+            pinned.linked_accounts.retrieve(BOB)
 
 
 # --- scoped clients ------------------------------------------------------------------
