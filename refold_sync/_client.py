@@ -236,6 +236,9 @@ class Refold(ResourceNamespaces):
     def with_options(self, **changes: Unpack[ClientOptions]) -> Self:
         """A client with some settings changed, sharing this one's pool and bucket.
 
+        Passing `api_key` or `session_token` replaces the credential whole (a client holds
+        one: the other is dropped). A client pinned to a linked account stays pinned to it.
+
         Example:
             ```python
             patient = client.with_options(timeout=120, retry=RetryPolicy(max_attempts=8))
