@@ -218,6 +218,13 @@ def plan_auth(
             return AuthPlan(token=session_token)
         if api_key is not None and linked_account_id:
             return AuthPlan(mint_for=linked_account_id)
+        if api_key is not None:
+            raise MissingCredentialError(
+                f"{_call_name(op)} needs a linked account's session token; this client has "
+                "the API key but no linked account to mint one for: pass linked_account_id=... "
+                "to the call, or use client.for_linked_account(...). Nothing was sent.",
+                needs="session_token",
+            )
         raise _missing(op, session_token, needs="session_token")
     key_plan = _key_plan(op, api_key, linked_account_id)
     if key_plan is not None:

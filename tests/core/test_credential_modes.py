@@ -393,3 +393,17 @@ def test_scoped_arguments_are_checked() -> None:
         client.for_session_token("")
     with pytest.raises(InvalidArgumentError):
         client.for_session_token("tok with space")
+
+
+async def test_refusals_say_which_credential_the_call_needs(router: respx.Router) -> None:
+    """`MissingCredentialError.needs` names the credential; the message says how to get it."""
+    keyed = mock_client(router)
+    with pytest.raises(MissingCredentialError) as info:
+        await keyed.hosted_properties.retrieve()  # token-only, and no account to mint for
+    assert info.value.needs == "session_token"
+    assert "linked_account_id=" in str(info.value)
+    bare = mock_client(router, api_key=None)
+    with pytest.raises(MissingCredentialError) as info:
+        await bare.executions.list()
+    assert info.value.needs == "api_key or session_token"
+    assert router.calls.call_count == 0
