@@ -11,7 +11,11 @@ Run it (any Refold base URL; `refold emulator --port 8787` serves a local fake o
 - `GET /executions?page=1&limit=20`: one page of the user's workflow executions.
 
 Who the user is comes from the `X-User-Id` header here; put your own authentication in
-`current_user`. SDK errors become HTTP answers in one exception handler (`http_answer`).
+`current_user`. Each handler works through `for_linked_account(user)`: a client pinned to
+the user's own linked account (a few microseconds to make; the app's pool and rate
+budget), so no handler can reach another customer's data, even by mistake: a call naming
+another account raises `LinkedAccountScopeError` before sending. SDK errors become HTTP
+answers in one exception handler (`http_answer`).
 """
 
 from __future__ import annotations
@@ -70,12 +74,19 @@ def current_user(x_user_id: Annotated[str, Header(min_length=1, max_length=128)]
     return x_user_id
 
 
-Client = Annotated[AsyncRefold, Depends(refold)]
 UserId = Annotated[str, Depends(current_user)]
 
 
+def user_client(request: Request, user: UserId) -> AsyncRefold:
+    """The app's client pinned to the user's linked account (the user's id is its id)."""
+    return refold(request).for_linked_account(user)
+
+
+UserClient = Annotated[AsyncRefold, Depends(user_client)]
+
+
 @app.post("/session-token")
-async def session_token(user: UserId, client: Client) -> SessionTokenResponse:
+async def session_token(user: UserId, client: UserClient) -> SessionTokenResponse:
     """A session token for the user's linked account, made on first use."""
     try:
         return await client.session_tokens.create(linked_account_id=user)
@@ -87,24 +98,21 @@ async def session_token(user: UserId, client: Client) -> SessionTokenResponse:
 @app.post("/events/{event}")
 async def fire_event(
     event: str,
-    user: UserId,
-    client: Client,
+    client: UserClient,
     payload: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> WebhookFiredResponse:
     """Fire a custom event for the user; the workflows listening to it start."""
-    return await client.events.trigger(event=event, linked_account_id=user, payload=payload or {})
+    return await client.events.trigger(event=event, payload=payload or {})
 
 
 @app.get("/executions")
-async def list_executions(
-    user: UserId, client: Client, page: int = 1, limit: int = 20
-) -> Page[Execution]:
+async def list_executions(client: UserClient, page: int = 1, limit: int = 20) -> Page[Execution]:
     """One page of the user's executions, with the pagination metadata.
 
     `page` and `limit` go to the SDK as they are: it refuses values below 1 before
     sending (`InvalidArgumentError`, answered 422).
     """
-    return await client.executions.list(linked_account_id=user, page=page, limit=limit)
+    return await client.executions.list(page=page, limit=limit)
 
 
 def http_answer(error: RefoldError) -> tuple[int, dict[str, str]]:
@@ -114,7 +122,8 @@ def http_answer(error: RefoldError) -> tuple[int, dict[str, str]]:
     - the API's rate limit, or a slot too far away: 503 with `Retry-After`;
     - bad input (refused by the SDK before sending, or by the API): 422;
     - the API refused *our* credentials, or it failed or could not be reached: 502
-      (504 for a timeout); a credential missing from our configuration: 500.
+      (504 for a timeout); a credential missing from our configuration, or a call
+      naming another user's account (`LinkedAccountScopeError`, a bug here): 500.
     """
     if isinstance(error, NotFoundError):
         return 404, {}

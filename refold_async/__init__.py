@@ -32,6 +32,7 @@ from ._errors import ClientClosedError as ClientClosedError
 from ._errors import ConflictError as ConflictError
 from ._errors import EnvironmentMismatchError as EnvironmentMismatchError
 from ._errors import InvalidArgumentError as InvalidArgumentError
+from ._errors import LinkedAccountScopeError as LinkedAccountScopeError
 from ._errors import MissingCredentialError as MissingCredentialError
 from ._errors import MissingLinkedAccountError as MissingLinkedAccountError
 from ._errors import NotFoundError as NotFoundError
@@ -108,6 +109,7 @@ __all__ = [
     "ItemResult",
     "ItemState",
     "JournalMismatchError",
+    "LinkedAccountScopeError",
     "LocalRateLimiter",
     "MissingCredentialError",
     "MissingLinkedAccountError",

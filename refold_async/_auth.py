@@ -4,8 +4,12 @@ Secrets live only in `Secret` objects, whose repr shows a fingerprint. Anything 
 must name a credential (a rate-limit bucket, a log line, a cache) uses the fingerprint:
 the first 12 hex digits of the secret's SHA-256.
 
-`plan_auth()` is pure: from the operation's scope and the client's credentials it picks
-how to authenticate, or raises a `RefoldUsageError` before anything is sent.
+A client holds exactly one credential, which fixes its mode: the org API key; the org
+key pinned to one linked account; or a linked account's session token.
+`client_credentials()` resolves it (the environment only when no credential is passed
+at all), `plan_auth()` is pure: from the operation's scope and the client's credential it
+picks how to authenticate, or raises a `RefoldUsageError` before anything is sent, and
+`check_accounts()` refuses a scoped client's call that names another linked account.
 `SessionTokenCache` mints session tokens for token-only operations: one mint per linked
 account however many calls wait for it, reused until shortly before expiry.
 """
@@ -18,20 +22,27 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
 import anyio
 import attrs
 from typing_extensions import override
 
-from ._errors import InvalidArgumentError, MissingCredentialError, MissingLinkedAccountError
+from ._errors import (
+    InvalidArgumentError,
+    LinkedAccountScopeError,
+    MissingCredentialError,
+    MissingLinkedAccountError,
+)
 from ._operation import AuthScope, Operation
+from ._types import NotGiven
 
 __all__ = [
     "AuthPlan",
     "Secret",
     "SessionTokenCache",
+    "check_accounts",
     "client_credentials",
     "credential",
     "environment_of",
@@ -105,20 +116,25 @@ def credential(name: str, value: object) -> Secret:
 
 
 def client_credentials(
-    api_key: str | Secret | None, session_token: str | Secret | None
+    api_key: str | Secret | NotGiven | None, session_token: str | Secret | NotGiven | None
 ) -> tuple[Secret | None, Secret | None]:
-    """A client's API key (else `REFOLD_API_KEY`) and session token, as `Secret`s.
+    """A client's one credential, as a `Secret`: `(key, None)`, `(None, token)` or neither.
 
-    Empty values count as absent. The raw values leave this frame before any error
-    passes through it.
+    `REFOLD_API_KEY` is read only when neither credential is passed at all: `None` (or
+    `""`) passed explicitly means "no such credential", so a client made for a session
+    token never picks up the org key from the environment. Passing both is refused: a
+    client's calls would otherwise go out with either, depending on the operation. The
+    raw values leave this frame before any error passes through it.
     """
     try:
-        if api_key is None:
+        if isinstance(api_key, NotGiven) and isinstance(session_token, NotGiven):
             api_key = os.environ.get("REFOLD_API_KEY")
         key = credential("api_key", api_key) if api_key else None
         token = credential("session_token", session_token) if session_token else None
     finally:
         del api_key, session_token
+    if key is not None and token is not None:
+        raise _both_credentials()
     return key, token
 
 
@@ -126,7 +142,8 @@ def take_credentials(changes: dict[str, Any]) -> dict[str, Secret | None]:
     """Pop `api_key` and `session_token` out of `changes`, as `Secret`s (`None`: drop it).
 
     For `with_options(**changes)`: called first, so that no frame keeps a raw credential
-    in `changes` while the other options are checked.
+    in `changes` while the other options are checked. Passing either one switches the
+    client's mode, so the answer then has both names: the one not passed becomes `None`.
     """
     raw = {name: changes.pop(name) for name in _CREDENTIAL_NAMES if name in changes}
     taken: dict[str, Secret | None] = {}
@@ -136,7 +153,20 @@ def take_credentials(changes: dict[str, Any]) -> dict[str, Secret | None]:
             del raw[name]
     finally:
         raw.clear()
+    if taken:
+        for name in _CREDENTIAL_NAMES:
+            taken.setdefault(name, None)
+        if taken["api_key"] is not None and taken["session_token"] is not None:
+            raise _both_credentials()
     return taken
+
+
+def _both_credentials() -> InvalidArgumentError:
+    return InvalidArgumentError(
+        "pass api_key or session_token, not both: a client holds one credential. Keep the "
+        "org-key client, and derive a session-token one with client.for_session_token(token) "
+        "(it shares the connection pool)."
+    )
 
 
 def environment_of(api_key: Secret | None) -> Environment | None:
@@ -188,7 +218,14 @@ def plan_auth(
             return AuthPlan(token=session_token)
         if api_key is not None and linked_account_id:
             return AuthPlan(mint_for=linked_account_id)
-        raise _missing(op, "a session token, or an API key plus a linked account to mint one for")
+        if api_key is not None:
+            raise MissingCredentialError(
+                f"{_call_name(op)} needs a linked account's session token; this client has "
+                "the API key but no linked account to mint one for: pass linked_account_id=... "
+                "to the call, or use client.for_linked_account(...). Nothing was sent.",
+                needs="session_token",
+            )
+        raise _missing(op, session_token, needs="session_token")
     key_plan = _key_plan(op, api_key, linked_account_id)
     if key_plan is not None:
         return key_plan
@@ -196,13 +233,11 @@ def plan_auth(
         return AuthPlan(token=session_token)
     if api_key is not None:
         raise MissingLinkedAccountError(
-            f"{op.id} acts on one linked account: pass linked_account_id=... to the call, "
-            "or bind one with client.for_linked_account(...)"
+            f"{_call_name(op)} acts on one linked account: pass linked_account_id=... to the "
+            "call, or bind one with client.for_linked_account(...)"
         )
-    wanted = (
-        "the org API key" if scope is AuthScope.ORG_KEY else "the org API key or a session token"
-    )
-    raise _missing(op, wanted)
+    needs = "api_key" if scope is AuthScope.ORG_KEY else "api_key or session_token"
+    raise _missing(op, session_token, needs=needs)
 
 
 def _key_plan(op: Operation[object], api_key: Secret | None, linked: str | None) -> AuthPlan | None:
@@ -213,15 +248,93 @@ def _key_plan(op: Operation[object], api_key: Secret | None, linked: str | None)
     return AuthPlan(key=api_key, linked_account_id=linked if op.linked_account else None)
 
 
-def _missing(op: Operation[object], wanted: str) -> MissingCredentialError:
+_NEEDS = {
+    "api_key": "the org API key",
+    "session_token": "a session token, or an API key plus a linked account to mint one for",
+    "api_key or session_token": "the org API key or a session token",
+}
+
+
+def _missing(
+    op: Operation[object], session_token: Secret | None, *, needs: str
+) -> MissingCredentialError:
+    """The refusal of a call this client holds no credential for, saying which it needs."""
+    if session_token is not None:  # only an org-key operation refuses a token
+        return MissingCredentialError(
+            f"{_call_name(op)} accepts only the org API key; this client holds a session "
+            "token, which acts for one linked account only and never sends the key. Make "
+            "the call from a client created with api_key=... instead. Nothing was sent.",
+            needs=needs,
+        )
     # Advise only what can work for this operation's scope.
     advice = {
         AuthScope.ORG_KEY: "Pass api_key=... (or set REFOLD_API_KEY)",
         AuthScope.SESSION_TOKEN: "Pass session_token=..., or api_key=... with a linked account",
     }.get(op.auth, "Pass api_key=... (or set REFOLD_API_KEY) or session_token=...")
     return MissingCredentialError(
-        f"{op.id} needs {wanted}; this client has none. {advice} when creating the client."
+        f"{_call_name(op)} needs {_NEEDS[needs]}; this client has none. {advice} when "
+        "creating the client.",
+        needs=needs,
     )
+
+
+def _call_name(op: Operation[object]) -> str:
+    """How a message names the operation: the method the caller used, and its id."""
+    if op.resource and op.name:
+        return f"{op.resource}.{op.name}() ({op.id})"
+    return op.id
+
+
+def check_accounts(
+    op: Operation[object],
+    named: Iterable[str],
+    *,
+    allowed: str | None,
+    session_token: Secret | None,
+    secrets: Iterable[Secret],
+) -> None:
+    """Refuse a scoped client's call that names a linked account other than its own.
+
+    A client is scoped when it holds a session token (which the server ties to one linked
+    account) or is pinned to a linked account. Every account the call names, wherever it
+    travels, must be `allowed`; a session-token client not told its account may name none.
+
+    Args:
+        op: The operation.
+        named: The linked account ids the call names.
+        allowed: The account the client is pinned to, if any.
+        session_token: The client's session token, if it holds one.
+        secrets: The client's credentials: an id equal to one is never shown.
+    """
+    for account in named:
+        if account == allowed:
+            continue
+        shown = _shown_id(account, secrets)
+        if allowed is None:
+            message = (
+                f"{_call_name(op)} names linked account {shown}, but this client holds a "
+                "session token, which acts for its own linked account only, and was not told "
+                "which one that is. Leave the account out (the token names it), or create "
+                "the client with linked_account_id=... (or for_session_token(token, "
+                "linked_account_id=...)) to name that one account in calls."
+            )
+        else:
+            held = "a session token for" if session_token is not None else "the org key, pinned to"
+            message = (
+                f"{_call_name(op)} names linked account {shown}, but this client holds {held} "
+                f"linked account {allowed!r} and acts for it only. Call it from an unpinned "
+                "org-key client, or with that account's session token. Nothing was sent."
+            )
+        raise LinkedAccountScopeError(message, needs="api_key or session_token", allowed=allowed)
+
+
+def _shown_id(account: str, secrets: Iterable[Secret]) -> str:
+    """The id as an error may show it: never a value equal to one of the client's secrets."""
+    # By fingerprint: the id is the caller's text, not a credential to wrap.
+    fingerprint = hashlib.sha256(account.encode()).hexdigest()[:12]
+    if any(secret.fingerprint == fingerprint for secret in secrets):
+        return "(a value equal to one of this client's credentials, not shown)"
+    return repr(account)
 
 
 @attrs.frozen

@@ -2,7 +2,12 @@
 
 The client holds settings; every request goes through its `Transport`. Clients derived
 with `with_options()` or `for_linked_account()` share the connection pool, the session
-token cache and (through the process-wide limiter) the rate-limit bucket.
+token cache and (through the process-wide limiter) the rate-limit bucket;
+`for_session_token()` shares the pool and the limiter (the token has its own bucket).
+
+A client holds one credential, which fixes what it may call (see `_auth`): the org key;
+the org key pinned to one linked account; or a session token. A pinned client, and every
+client derived from it, acts for its account only.
 
 The pool the client makes for itself (`PerLoopPool`) keeps one `httpx.AsyncClient` per
 event loop, because httpx connections belong to the loop that opened them: a client made
@@ -26,10 +31,11 @@ from ._auth import (
     Secret,
     SessionTokenCache,
     client_credentials,
+    credential,
     environment_of,
     take_credentials,
 )
-from ._errors import EnvironmentMismatchError, InvalidArgumentError
+from ._errors import EnvironmentMismatchError, InvalidArgumentError, LinkedAccountScopeError
 from ._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from ._logs import configure_from_env
 from ._options import check_base_url, check_client_options, check_default_headers
@@ -80,10 +86,14 @@ class AsyncRefold(AsyncResourceNamespaces):
     """The asynchronous Refold client.
 
     Args:
-        api_key: The org API key (`pk…` live, `tk…` test). Defaults to `REFOLD_API_KEY`.
-        session_token: A linked account's session token, for frontend-scoped calls.
-        linked_account_id: The linked account that linked-account operations act on,
-            unless a call names another.
+        api_key: The org API key (`pk…` live, `tk…` test). Read from `REFOLD_API_KEY`
+            only when neither `api_key` nor `session_token` is passed; `None` means no key.
+        session_token: A linked account's session token instead of the key: the client
+            then sends only `Authorization: Bearer`, and refuses org-level operations and
+            other accounts' ids before sending. Pass one of `api_key` and `session_token`.
+        linked_account_id: Pin the client to this linked account: linked-account
+            operations act on it, and a call naming another account is refused before
+            sending (`LinkedAccountScopeError`).
         base_url: The API's address. Defaults to `REFOLD_BASE_URL`, else
             `https://app.refold.ai`. Plain `http` is refused except for loopback hosts.
         timeout: Seconds per request (connect, read, write and pool each).
@@ -120,8 +130,8 @@ class AsyncRefold(AsyncResourceNamespaces):
     def __init__(
         self,
         *,
-        api_key: str | None = None,
-        session_token: str | None = None,
+        api_key: str | NotGiven | None = NOT_GIVEN,
+        session_token: str | NotGiven | None = NOT_GIVEN,
         linked_account_id: str | None = None,
         base_url: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
@@ -182,11 +192,14 @@ class AsyncRefold(AsyncResourceNamespaces):
 
     @property
     def linked_account_id(self) -> str | None:
-        """The linked account bound to this client, if any."""
+        """The linked account this client is pinned to, if any."""
         return self._transport.config.linked_account_id
 
     def with_options(self, **changes: Unpack[ClientOptions]) -> Self:
         """A client with some settings changed, sharing this one's pool and bucket.
+
+        Passing `api_key` or `session_token` replaces the credential whole (a client holds
+        one: the other is dropped). A client pinned to a linked account stays pinned to it.
 
         Example:
             ```python
@@ -210,7 +223,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             else config.base_url,
             api_key=secrets.get("api_key", config.api_key),
             session_token=secrets.get("session_token", config.session_token),
-            linked_account_id=_linked_account(changes["linked_account_id"])
+            linked_account_id=_pin(config.linked_account_id, changes["linked_account_id"])
             if "linked_account_id" in changes
             else config.linked_account_id,
             default_headers={
@@ -242,19 +255,81 @@ class AsyncRefold(AsyncResourceNamespaces):
         same_identity = (
             new_config.api_key == config.api_key and new_config.base_url == config.base_url
         )
+        return self._derived(
+            new_config, settings, tokens=None if same_identity else SessionTokenCache()
+        )
+
+    def for_linked_account(self, linked_account_id: str) -> Self:
+        """A client pinned to one linked account, sharing this one's pool and bucket.
+
+        Made for a request handler: derive it from the app's shared client for the
+        authenticated user's account. It costs a few microseconds (no new pool, no new
+        limiter). Its calls act on that account, and a call naming another one (an
+        argument, the path, the query or the body) raises `LinkedAccountScopeError`
+        before sending; so does deriving a client for another account from it.
+
+        Example:
+            ```python
+            scoped = client.for_linked_account(user.account_id)
+            page = await scoped.executions.list()  # this account's executions only
+            ```
+        """
+        if not isinstance(cast("object", linked_account_id), str):
+            raise TypeError(
+                f"linked_account_id must be a str, not {type(linked_account_id).__name__}"
+            )
+        if not linked_account_id:
+            raise InvalidArgumentError("linked_account_id may not be empty")
+        config = self._transport.config
+        pinned = _pin(config.linked_account_id, linked_account_id)
+        return self._derived(attrs.evolve(config, linked_account_id=pinned), self._options)
+
+    def for_session_token(
+        self, session_token: str, *, linked_account_id: str | None = None
+    ) -> Self:
+        """A client that authenticates with a linked account's session token only.
+
+        For a token your frontend minted, used server-side for that user: the client
+        shares this one's pool and rate limiter, sends only `Authorization: Bearer` (never
+        this client's API key), and refuses org-level operations and other accounts' ids
+        before sending. `linked_account_id` names the token's account, so that calls may
+        name it too (a client pinned already keeps its account). Costs microseconds.
+
+        Example:
+            ```python
+            scoped = client.for_session_token(token, linked_account_id=user.account_id)
+            await scoped.linked_accounts.retrieve_current()
+            ```
+        """
+        try:
+            if session_token == "":
+                raise InvalidArgumentError("session_token may not be empty")
+            token = credential("session_token", session_token)
+        finally:
+            del session_token  # a traceback rendered with its locals shows the Secret only
+        config = self._transport.config
+        pinned = config.linked_account_id
+        if linked_account_id is not None:
+            pinned = _pin(pinned, linked_account_id)
+        new_config = attrs.evolve(
+            config, api_key=None, session_token=token, linked_account_id=pinned
+        )
+        # Its own token cache: it mints nothing, and holds none of this client's tokens.
+        return self._derived(new_config, self._options, tokens=SessionTokenCache())
+
+    def _derived(
+        self,
+        config: TransportConfig,
+        settings: _Settings,
+        *,
+        tokens: SessionTokenCache | None = None,
+    ) -> Self:
+        """A client on `config`, sharing this one's pool (and token cache unless given)."""
         clone = object.__new__(type(self))
         clone._options = settings
         clone._owns_http = False
-        clone._transport = self._transport.derive(
-            new_config, tokens=None if same_identity else SessionTokenCache()
-        )
+        clone._transport = self._transport.derive(config, tokens=tokens)
         return clone
-
-    def for_linked_account(self, linked_account_id: str) -> Self:
-        """A client bound to one linked account, sharing this one's pool and bucket."""
-        if not linked_account_id:
-            raise InvalidArgumentError("linked_account_id may not be empty")
-        return self.with_options(linked_account_id=linked_account_id)
 
     async def batch(
         self,
@@ -449,6 +524,20 @@ def _user_agent(app_info: AppInfo | None) -> str | None:
 def _linked_account(value: str | None) -> str | None:
     # It travels in a header: refuse CR, LF and the like here, not at the first call.
     return check_header_value("linked_account_id", value) if value else None
+
+
+def _pin(current: str | None, wanted: str | None) -> str | None:
+    """The linked account of a derived client: a pinned client's stays pinned to its own."""
+    account = _linked_account(wanted)
+    if current is None or account == current:
+        return account
+    raise LinkedAccountScopeError(
+        f"this client acts for linked account {current!r} only, so no client derived "
+        "from it may act for another (or for none); derive one from an unpinned org-key "
+        "client instead. Nothing was changed.",
+        needs="api_key or session_token",
+        allowed=current,
+    )
 
 
 def _limiter(rate_limit: RateLimit | None, rate_limiter: RateLimiter | None) -> RateLimiter:

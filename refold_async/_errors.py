@@ -3,7 +3,8 @@
 ```
 RefoldError
 ├── RefoldUsageError            raised before anything is sent
-│   ├── MissingCredentialError
+│   ├── MissingCredentialError  (.needs: the credential the call needs)
+│   │   └── LinkedAccountScopeError  a scoped client, another account's id (.allowed)
 │   ├── MissingLinkedAccountError
 │   ├── InvalidArgumentError    (also a ValueError)
 │   └── EnvironmentMismatchError
@@ -46,6 +47,7 @@ __all__ = [
     "ConflictError",
     "EnvironmentMismatchError",
     "InvalidArgumentError",
+    "LinkedAccountScopeError",
     "MissingCredentialError",
     "MissingLinkedAccountError",
     "NotFoundError",
@@ -97,9 +99,40 @@ class RefoldUsageError(RefoldError):
 
 
 class MissingCredentialError(RefoldUsageError):
-    """The client holds no credential that the operation accepts."""
+    """The client holds no credential that the operation accepts; nothing was sent.
+
+    Attributes:
+        needs: The credential the call needs: `"api_key"`, `"session_token"`,
+            `"api_key or session_token"`, or `None` when not said.
+    """
 
     __module__ = "refold_async"
+
+    def __init__(self, message: str, *, needs: str | None = None) -> None:
+        super().__init__(message)
+        self.needs = needs
+
+
+class LinkedAccountScopeError(MissingCredentialError):
+    """A scoped client was asked to act for another linked account; nothing was sent.
+
+    A client made with a session token, or pinned to one linked account (`linked_account_id=`,
+    `for_linked_account()`, `for_session_token()`), acts for that account only: a call
+    naming another one (in an argument, a header, the query, the path or the body) is
+    refused before sending.
+
+    Attributes:
+        allowed: The one linked account the client may act for, or `None` for a session
+            token whose account the client was not told (it may then name none).
+    """
+
+    __module__ = "refold_async"
+
+    def __init__(
+        self, message: str, *, needs: str | None = None, allowed: str | None = None
+    ) -> None:
+        super().__init__(message, needs=needs)
+        self.allowed = allowed
 
 
 class MissingLinkedAccountError(RefoldUsageError):

@@ -27,7 +27,7 @@ import httpx
 from typing_extensions import override
 
 from ._api_response import APIResponse, ResponseInfo
-from ._auth import AuthPlan, Secret, SessionTokenCache, plan_auth
+from ._auth import AuthPlan, Secret, SessionTokenCache, check_accounts, plan_auth
 from ._context import observe_call
 from ._errors import (
     APIConnectionError,
@@ -52,7 +52,7 @@ from ._pacing import Departure
 from ._pagination import AsyncPaginator, Page
 from ._ratelimit import SlotTooFar
 from ._record import CallRecord, log_call
-from ._request import RequestParts, build_request, query_string
+from ._request import LINKED_ACCOUNT_HEADER, RequestParts, build_request, query_string
 from ._response import decode_body, error_from_response, request_id_of, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, CallOptions, NotGiven
@@ -102,6 +102,32 @@ class TransportConfig:
     tracer: CallTracer | None = None  # OpenTelemetry spans, when the client asked for them
 
 
+def _named_accounts(
+    op: Operation[Any], path: Mapping[str, object] | None, parts: RequestParts
+) -> list[str]:
+    """Every linked account id the request names: header, query, path, body or form."""
+    named = [value for name, value in parts.params if name == LINKED_ACCOUNT_HEADER and value]
+    header = parts.headers.get(LINKED_ACCOUNT_HEADER)
+    if header:
+        named.append(header)
+    if path and "{linked_account_id}" in op.path:
+        named.append(str(path.get("linked_account_id", "")))
+    body = parts.json
+    if isinstance(body, Mapping):
+        fields = cast("Mapping[str, object]", body)
+        # `account_id` is another spelling of the id in the linked-account bodies only.
+        keys = (
+            ("linked_account_id", "account_id") if _names_account_id(op) else ("linked_account_id",)
+        )
+        named += [str(fields[key]) for key in keys if fields.get(key)]
+    named += [value for name, value in parts.form if name == LINKED_ACCOUNT_HEADER and value]
+    return named
+
+
+def _names_account_id(op: Operation[Any]) -> bool:
+    return any(p.location == "body" and p.wire_name == "account_id" for p in op.params)
+
+
 @attrs.frozen
 class _Attempt:
     """The outcome of one attempt: a response, or the exception that replaced it."""
@@ -133,6 +159,8 @@ class Transport:
         self._plans: dict[tuple[int, str | None], tuple[Operation[Any], AuthPlan]] = {}
         self._base_headers: tuple[str, dict[str, str]] | None = None
         self._urls = url_maker(config.base_url)  # `config` is frozen, and never replaced
+        # A session token, or a pinned linked account: each call's accounts are checked.
+        self._scoped = config.session_token is not None or config.linked_account_id is not None
 
     def derive(
         self, config: TransportConfig, *, tokens: SessionTokenCache | None = None
@@ -249,6 +277,15 @@ class Transport:
             parts = attrs.evolve(parts, path=raw_path, raw_path=True)
             self._check_origin(raw_path)
         plan = self._plan(op, headers, query)
+        if self._scoped:
+            config = self.config
+            check_accounts(
+                op,
+                _named_accounts(op, path, parts),
+                allowed=config.linked_account_id,
+                session_token=config.session_token,
+                secrets=[s for s in (config.api_key, config.session_token) if s is not None],
+            )
         if plan.linked_account_id is not None:
             parts.headers["linked_account_id"] = plan.linked_account_id
         return parts, plan

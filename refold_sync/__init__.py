@@ -35,6 +35,7 @@ from refold_async import ConflictError as ConflictError
 from refold_async import EnvironmentMismatchError as EnvironmentMismatchError
 from refold_async import HostRateLimiter as HostRateLimiter
 from refold_async import InvalidArgumentError as InvalidArgumentError
+from refold_async import LinkedAccountScopeError as LinkedAccountScopeError
 from refold_async import LocalRateLimiter as LocalRateLimiter
 from refold_async import MissingCredentialError as MissingCredentialError
 from refold_async import MissingLinkedAccountError as MissingLinkedAccountError
@@ -105,6 +106,7 @@ __all__ = [
     "ItemResult",
     "ItemState",
     "JournalMismatchError",
+    "LinkedAccountScopeError",
     "LocalRateLimiter",
     "MissingCredentialError",
     "MissingLinkedAccountError",

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 import httpx
 from typing_extensions import Self, Unpack, override
 
-from refold_async import AsyncRefold, ClientOptions, RefoldUsageError
-from refold_async._auth import client_credentials
+from refold_async import AsyncRefold, ClientOptions, InvalidArgumentError, RefoldUsageError
+from refold_async._auth import client_credentials, credential
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from refold_async._options import check_client_options
@@ -60,10 +60,14 @@ class Refold(ResourceNamespaces):
     `SyncPaginator`: iterate it for items, or call `.pages()` or `.first_page()`.
 
     Args:
-        api_key: The org API key (`pk…` live, `tk…` test). Defaults to `REFOLD_API_KEY`.
-        session_token: A linked account's session token, for frontend-scoped calls.
-        linked_account_id: The linked account that linked-account operations act on,
-            unless a call names another.
+        api_key: The org API key (`pk…` live, `tk…` test). Read from `REFOLD_API_KEY`
+            only when neither `api_key` nor `session_token` is passed; `None` means no key.
+        session_token: A linked account's session token instead of the key: the client
+            then sends only `Authorization: Bearer`, and refuses org-level operations and
+            other accounts' ids before sending. Pass one of `api_key` and `session_token`.
+        linked_account_id: Pin the client to this linked account: linked-account
+            operations act on it, and a call naming another account is refused before
+            sending (`LinkedAccountScopeError`).
         base_url: The API's address. Defaults to `REFOLD_BASE_URL`, else
             `https://app.refold.ai`.
         timeout: Seconds per request (connect, read, write and pool each).
@@ -110,8 +114,8 @@ class Refold(ResourceNamespaces):
     def __init__(
         self,
         *,
-        api_key: str | None = None,
-        session_token: str | None = None,
+        api_key: str | NotGiven | None = NOT_GIVEN,
+        session_token: str | NotGiven | None = NOT_GIVEN,
         linked_account_id: str | None = None,
         base_url: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
@@ -202,8 +206,38 @@ class Refold(ResourceNamespaces):
         clone._bind(_Derived(self._live, derive), pins_http_client=self._pins_http_client)
         return clone
 
+    def _scope(self, derive: Callable[[AsyncRefold], AsyncRefold]) -> Self:
+        """A scoped client, derived here rather than on the loop thread when it can be.
+
+        `for_linked_account()` and `for_session_token()` only copy settings (no limiter
+        lookup, no pool), which is safe from any thread: deriving from the parent's live
+        client here saves the hop to the loop thread, most of the cost of a derivation.
+        The clone owns no pool, so it needs no tracking or finalizer for its own; should
+        the loop change (a fork, exit), it re-derives on the loop like any other.
+        """
+        live = self._live_client
+        if (
+            live is None
+            or self._closed
+            or live[1] != os.getpid()
+            or live[0].is_closed()
+            or _portal.is_loop_thread()
+        ):
+            return self._derive(derive)
+        scoped = derive(live[2])
+        clone = object.__new__(type(self))
+        clone._make = _Derived(self._live, derive)
+        clone._pins_http_client = self._pins_http_client
+        clone._live_client = (live[0], live[1], scoped)
+        clone._closed = False
+        clone._async_client = cast("AsyncResourceNamespaces", _LiveAttribute(clone._live, ()))
+        return clone
+
     def with_options(self, **changes: Unpack[ClientOptions]) -> Self:
         """A client with some settings changed, sharing this one's pool and bucket.
+
+        Passing `api_key` or `session_token` replaces the credential whole (a client holds
+        one: the other is dropped). A client pinned to a linked account stays pinned to it.
 
         Example:
             ```python
@@ -213,8 +247,32 @@ class Refold(ResourceNamespaces):
         return self._derive(lambda parent: parent.with_options(**changes))
 
     def for_linked_account(self, linked_account_id: str) -> Self:
-        """A client bound to one linked account, sharing this one's pool and bucket."""
-        return self._derive(lambda parent: parent.for_linked_account(linked_account_id))
+        """A client pinned to one linked account; blocking `AsyncRefold.for_linked_account()`.
+
+        Shares this client's pool and bucket; a call naming another account raises
+        `LinkedAccountScopeError` before sending.
+        """
+        return self._scope(lambda parent: parent.for_linked_account(linked_account_id))
+
+    def for_session_token(
+        self, session_token: str, *, linked_account_id: str | None = None
+    ) -> Self:
+        """A client on a linked account's session token; `AsyncRefold.for_session_token()`.
+
+        Shares this client's pool and rate limiter, sends only the bearer token, and
+        refuses org-level operations and other accounts' ids before sending.
+        """
+        try:
+            token = credential("session_token", session_token) if session_token else None
+        finally:
+            del session_token  # a traceback rendered with its locals shows the Secret only
+        if token is None:
+            raise InvalidArgumentError("session_token may not be empty")
+        return self._scope(
+            lambda parent: parent.for_session_token(
+                cast("str", token), linked_account_id=linked_account_id
+            )
+        )
 
     def _snapshot(self) -> AsyncRefold:
         # The most recent async client, for its settings only: reading them is safe
@@ -350,7 +408,9 @@ class Refold(ResourceNamespaces):
 
     async def _aclose(self) -> None:
         self._closed = True
-        self._finalizer.detach()
+        finalizer = getattr(self, "_finalizer", None)  # a scoped client may have none
+        if finalizer is not None:
+            finalizer.detach()
         live = self._live_client
         if live is not None and live[0] is asyncio.get_running_loop():
             await live[2].aclose()

@@ -34,7 +34,8 @@ def mock_client(
     router: respx.Router, *, sleep: RecordingSleep | None = None, **options: Any
 ) -> AsyncRefold:
     """An `AsyncRefold` whose requests go to `router`; no rate limit unless asked."""
-    options.setdefault("api_key", API_KEY)
+    if "session_token" not in options:  # a client holds one credential
+        options.setdefault("api_key", API_KEY)
     options.setdefault("base_url", BASE_URL)
     options.setdefault("rate_limit", None)
     options.setdefault("retry", RetryPolicy())

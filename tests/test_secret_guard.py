@@ -32,7 +32,8 @@ def test_guard_flags_a_secret_in_a_message_or_its_arguments() -> None:
 
 def test_guard_sees_every_credential_a_test_creates(secret_guard: set[str]) -> None:
     """Credentials handed to a client are registered with the guard."""
-    AsyncRefold(api_key="tk_guard_registered_01", session_token="tok_guard_registered_02")
+    AsyncRefold(api_key="tk_guard_registered_01")
+    AsyncRefold(session_token="tok_guard_registered_02")
     assert {"tk_guard_registered_01", "tok_guard_registered_02"} <= secret_guard
 
 

@@ -106,8 +106,9 @@ class AsyncActions(AsyncResource):
         Args:
             slug: The application, by slug. Fills `{slug}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header. Required.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header. Required.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -152,8 +153,9 @@ class AsyncActions(AsyncResource):
             slug: The application, by slug. Fills `{slug}` in the path.
             action_id: Fills `{action_id}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header. Required.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header. Required.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -199,8 +201,9 @@ class AsyncActions(AsyncResource):
             slug: The application, by slug. Fills `{slug}` in the path.
             action_id: Fills `{action_id}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header. Required.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header. Required.
             body: Sent as the whole JSON request body.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.

@@ -166,8 +166,9 @@ class AsyncConfigFields(AsyncResource):
         Args:
             slug: The application, by slug. Sent in the `slug` header. Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -217,8 +218,9 @@ class AsyncConfigFields(AsyncResource):
                 Sent as the `config_id` query parameter.
             workflow_id: Sent as the `workflow_id` query parameter.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -279,8 +281,9 @@ class AsyncConfigFields(AsyncResource):
                 Sent as the `config_id` query parameter.
             workflow_id: Sent as the `workflow_id` query parameter.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -341,8 +344,9 @@ class AsyncConfigFields(AsyncResource):
                 Sent as the `config_id` query parameter.
             workflow_id: Sent as the `workflow_id` query parameter.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -402,8 +406,9 @@ class AsyncConfigFields(AsyncResource):
                 Sent as the `config_id` query parameter.
             workflow_id: Sent as the `workflow_id` query parameter.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 

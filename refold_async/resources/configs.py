@@ -257,8 +257,9 @@ class AsyncConfigs(AsyncResource):
         Args:
             slug: The application to install. Sent as the body's `slug` field. Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -333,8 +334,9 @@ class AsyncConfigs(AsyncResource):
             slug: The application whose installed config to change. Sent as the body's `slug` field.
                 Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -403,8 +405,9 @@ class AsyncConfigs(AsyncResource):
         Args:
             slug: The application, by slug. Fills `{slug}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -455,8 +458,9 @@ class AsyncConfigs(AsyncResource):
         Args:
             slug: The application, by slug. Fills `{slug}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -503,8 +507,9 @@ class AsyncConfigs(AsyncResource):
             slug: The application, by slug. Fills `{slug}` in the path.
             config_id: Fills `{configId}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -557,8 +562,9 @@ class AsyncConfigs(AsyncResource):
             slug: The application, by slug. Fills `{slug}` in the path.
             config_id: Fills `{configId}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -607,8 +613,9 @@ class AsyncConfigs(AsyncResource):
             workflow_id: Fills `{workflowId}` in the path.
             enabled: Sent as the body's `enabled` field. Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -652,8 +659,9 @@ class AsyncConfigs(AsyncResource):
         Args:
             slug: The application, by slug. Fills `{slug}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 

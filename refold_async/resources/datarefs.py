@@ -207,8 +207,9 @@ class AsyncDatarefs(AsyncResource):
         Args:
             ref_name: Sent as the body's `refName` field. Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -256,8 +257,9 @@ class AsyncDatarefs(AsyncResource):
             limit: How many entries each page holds. Sent as the `limit` query parameter. At least
                 1. The server's default is `100`.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -301,8 +303,9 @@ class AsyncDatarefs(AsyncResource):
         Args:
             ref_name: Fills `{refName}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -345,8 +348,9 @@ class AsyncDatarefs(AsyncResource):
         Args:
             ref_name: Fills `{refName}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -390,8 +394,9 @@ class AsyncDatarefs(AsyncResource):
         Args:
             ref_names: Sent as the body's `refNames` field. Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             group: Sent as the body's `group` field.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.

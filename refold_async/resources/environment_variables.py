@@ -333,8 +333,9 @@ class AsyncEnvironmentVariables(AsyncResource):
             variable_definition_id: Sent as the body's `variable_definition_id` field. Required.
             value: Sent as the body's `value` field. Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             scope_linked_account_id: For a value kept for one linked account: that account (the
                 body's `linked_account_id`, not the account the call acts for). Left out with
                 `workflow_id` also left out, the value is org-wide. Sent as the body's
@@ -450,8 +451,9 @@ class AsyncEnvironmentVariables(AsyncResource):
         Args:
             value_id: Fills `{value_id}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 

@@ -51,8 +51,9 @@ class Applications(SyncResource[AsyncApplications]):
             ecosystem: Sent as the `ecosystem` query parameter. Sent as `"true"` or `"false"`.
             auth_type: Sent as the `auth_type` query parameter.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -108,8 +109,9 @@ class Applications(SyncResource[AsyncApplications]):
             ecosystem: Sent as the `ecosystem` query parameter. Sent as `"true"` or `"false"`.
             auth_type: Sent as the `auth_type` query parameter.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 

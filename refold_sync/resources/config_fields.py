@@ -41,8 +41,9 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
         Args:
             slug: The application, by slug. Sent in the `slug` header. Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -90,8 +91,9 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
                 Sent as the `config_id` query parameter.
             workflow_id: Sent as the `workflow_id` query parameter.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -151,8 +153,9 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
                 Sent as the `config_id` query parameter.
             workflow_id: Sent as the `workflow_id` query parameter.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -212,8 +215,9 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
                 Sent as the `config_id` query parameter.
             workflow_id: Sent as the `workflow_id` query parameter.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -272,8 +276,9 @@ class ConfigFields(SyncResource[AsyncConfigFields]):
                 Sent as the `config_id` query parameter.
             workflow_id: Sent as the `workflow_id` query parameter.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 

@@ -55,8 +55,9 @@ class Configs(SyncResource[AsyncConfigs]):
         Args:
             slug: The application to install. Sent as the body's `slug` field. Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -127,8 +128,9 @@ class Configs(SyncResource[AsyncConfigs]):
             slug: The application whose installed config to change. Sent as the body's `slug` field.
                 Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -193,8 +195,9 @@ class Configs(SyncResource[AsyncConfigs]):
         Args:
             slug: The application, by slug. Fills `{slug}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -243,8 +246,9 @@ class Configs(SyncResource[AsyncConfigs]):
         Args:
             slug: The application, by slug. Fills `{slug}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -288,8 +292,9 @@ class Configs(SyncResource[AsyncConfigs]):
             slug: The application, by slug. Fills `{slug}` in the path.
             config_id: Fills `{configId}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             disable_field_options: True to skip working out each field's choices (faster when only
                 the values matter). Sent in the `disable_field_options` header. Sent as `"true"` or
                 `"false"`.
@@ -341,8 +346,9 @@ class Configs(SyncResource[AsyncConfigs]):
             slug: The application, by slug. Fills `{slug}` in the path.
             config_id: Fills `{configId}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -388,8 +394,9 @@ class Configs(SyncResource[AsyncConfigs]):
             workflow_id: Fills `{workflowId}` in the path.
             enabled: Sent as the body's `enabled` field. Required.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 
@@ -435,8 +442,9 @@ class Configs(SyncResource[AsyncConfigs]):
         Args:
             slug: The application, by slug. Fills `{slug}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             **options: Per-call options (`CallOptions`): `extra_headers`, `extra_query`,
                 `extra_body`, `timeout`, `max_queue_wait`, `max_response_bytes`.
 

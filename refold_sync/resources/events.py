@@ -226,8 +226,9 @@ class Events(SyncResource[AsyncEvents]):
             slug: The application the event belongs to (in the path, where `events.trigger()` takes
                 a header). Fills `{slug}` in the path.
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             config_id: Which of the linked account's installed configs of the application to use;
                 left out, its default one. Sent in the `config_id` header.
             instance_tag: A tag of your choosing, stored on the execution this starts so you can
@@ -298,8 +299,9 @@ class Events(SyncResource[AsyncEvents]):
 
         Args:
             linked_account_id: The linked account to act for; left out, the client's own (see
-                `for_linked_account()`). Not needed with a session token, which names its account.
-                Sent in the `linked_account_id` header.
+                `for_linked_account()`). Not needed with a session token, which names its account; a
+                pinned or session-token client may name only its own. Sent in the
+                `linked_account_id` header.
             config_id: Which of the linked account's installed configs of the application to use;
                 left out, its default one. Sent in the `config_id` header.
             slug: The application the event belongs to; left out, the org's built-in custom app.

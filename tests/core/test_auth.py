@@ -11,6 +11,7 @@ import respx
 
 from refold_async import (
     AuthenticationError,
+    LinkedAccountScopeError,
     MissingCredentialError,
     MissingLinkedAccountError,
 )
@@ -37,7 +38,7 @@ def _ok(router: respx.Router) -> None:
         pytest.param(
             ops.ORG_LINKED,
             {"session_token": TOKEN},
-            MissingLinkedAccountError,
+            MissingCredentialError,
             id="org-linked-token",
         ),
         pytest.param(ops.TOKEN_ONLY, {}, MissingCredentialError, id="token-only-key-no-account"),
@@ -113,14 +114,19 @@ async def test_credentials_sent_per_scope(
         assert sent.get(name) == expected.get(name), name
 
 
-async def test_call_level_linked_account_overrides_client(router: respx.Router) -> None:
-    """`linked_account_id` passed to a call wins over the client's."""
+async def test_call_level_linked_account_must_match_a_pinned_client(router: respx.Router) -> None:
+    """A client made with `linked_account_id` is pinned: a call naming another is refused."""
     _ok(router)
     client = mock_client(router, linked_account_id="bound")
+    with pytest.raises(LinkedAccountScopeError):
+        await client._transport.send(
+            ops.LINKED, path={"execution_id": "e"}, headers={"linked_account_id": "other"}
+        )
+    assert router.calls.call_count == 0
     await client._transport.send(
-        ops.LINKED, path={"execution_id": "e"}, headers={"linked_account_id": "other"}
+        ops.LINKED, path={"execution_id": "e"}, headers={"linked_account_id": "bound"}
     )
-    assert router.calls.last.request.headers["linked_account_id"] == "other"
+    assert router.calls.last.request.headers["linked_account_id"] == "bound"
 
 
 def _mint_route(router: respx.Router, tokens: list[str], expires_in: int = 3600) -> respx.Route:
@@ -168,8 +174,8 @@ async def test_tokens_are_per_linked_account(router: respx.Router) -> None:
     """Each linked account gets its own token."""
     mint = _mint_route(router, ["tok_minted_1", "tok_minted_2"])
     router.get("/api/v2/public/hosted-properties").mock(return_value=httpx.Response(200, json={}))
-    client = mock_client(router, linked_account_id="acct-1")
-    await client._transport.send(ops.TOKEN_ONLY)
+    client = mock_client(router)
+    await client.for_linked_account("acct-1")._transport.send(ops.TOKEN_ONLY)
     await client.for_linked_account("acct-2")._transport.send(ops.TOKEN_ONLY)
     await client.for_linked_account("acct-1")._transport.send(ops.TOKEN_ONLY)
     assert mint.call_count == 2
@@ -228,9 +234,9 @@ DELETE_INTEGRATION: Operation[Any] = Operation(
 
 
 async def test_query_named_account_is_the_one_in_the_header(router: respx.Router) -> None:
-    """An account named in the query wins over the client's bound one, header included."""
+    """An account named in the query is also sent in the header."""
     _ok(router)
-    client = mock_client(router, linked_account_id="acct-A")
+    client = mock_client(router)
     await client._transport.send(
         DELETE_INTEGRATION, path={"slug": "hubspot"}, query={"linked_account_id": "acct-B"}
     )

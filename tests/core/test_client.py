@@ -71,13 +71,14 @@ def test_plain_http_only_for_loopback(url: str, allowed: bool) -> None:
 
 def test_no_secret_in_repr_str_or_pickle() -> None:
     """Credentials never show in repr or str, and the client refuses to pickle."""
-    client = AsyncRefold(api_key=API_KEY, session_token=TOKEN, linked_account_id="acct")
-    for text in (repr(client), str(client), repr(client._transport.config)):
-        assert API_KEY not in text
-        assert TOKEN not in text
-    assert "fingerprint" in repr(client)
-    with pytest.raises(TypeError):
-        pickle.dumps(client)
+    keyed = AsyncRefold(api_key=API_KEY, linked_account_id="acct")
+    for client in (keyed, keyed.for_session_token(TOKEN)):
+        for text in (repr(client), str(client), repr(client._transport.config)):
+            assert API_KEY not in text
+            assert TOKEN not in text
+        assert "fingerprint" in repr(client)
+        with pytest.raises(TypeError):
+            pickle.dumps(client)
 
 
 async def test_with_options_shares_pool_and_bucket(router: respx.Router) -> None:

@@ -10,8 +10,8 @@ from refold_async import (
     AsyncRefold,
     AuthenticationError,
     BadRequestError,
+    LinkedAccountScopeError,
     NotFoundError,
-    PermissionDeniedError,
 )
 from refold_async.testing import EmulatedRequest, Emulator, FakeClock
 
@@ -51,18 +51,26 @@ async def test_test_and_live_keys_see_separate_worlds(
 async def test_a_token_acts_for_its_own_account_only(
     emulator: Emulator, client: AsyncRefold
 ) -> None:
-    """A session token reads its account, and is refused another account's data (403)."""
+    """A session token reads its account; the server refuses another account's data (403),
+    and the client refuses to ask for it."""
     await client.linked_accounts.upsert(linked_account_id="globex")
     token = await _token(client)
-    async with make_client(emulator, session_token=token) as scoped:
+    async with make_client(emulator, session_token=token, linked_account_id=ACCOUNT) as scoped:
         assert (await scoped.linked_accounts.retrieve_current()).account_id == ACCOUNT
         assert (
             await scoped.linked_accounts.retrieve(linked_account_id=ACCOUNT)
         ).account_id == ACCOUNT
-        with pytest.raises(PermissionDeniedError):
+        with pytest.raises(LinkedAccountScopeError):
             await scoped.linked_accounts.retrieve(linked_account_id="globex")
-        with pytest.raises(PermissionDeniedError):
+        with pytest.raises(LinkedAccountScopeError):
             await scoped.executions.list(linked_account_id="globex")
+    for path in ("/api/v2/public/linked-account/globex", "/api/v2/public/execution"):
+        request = EmulatedRequest(
+            method="GET",
+            path=path,
+            headers={"authorization": f"Bearer {token}", "linked_account_id": "globex"},
+        )
+        assert emulator.dispatch(request).status == 403, path
 
 
 async def test_org_level_operations_refuse_a_session_token_with_403(

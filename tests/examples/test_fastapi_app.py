@@ -9,7 +9,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from refold_async import (
     APITimeoutError,
     AsyncRefold,
     InvalidArgumentError,
+    LinkedAccountScopeError,
     MissingCredentialError,
     NotFoundError,
     RateLimitError,
@@ -152,6 +153,20 @@ async def test_lifespan_closes_the_shared_client(monkeypatch: pytest.MonkeyPatch
         await client.linked_accounts.list()
 
 
+async def test_handlers_use_a_client_pinned_to_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each request's client is the app's, pinned to the user's account: same pool, and
+    another account's id is refused before sending."""
+    async with _served(monkeypatch) as (_, module, _url):
+        app_client = module.app.state.refold
+        request = SimpleNamespace(app=module.app)
+        scoped = module.user_client(request, "user_42")
+        assert scoped.linked_account_id == "user_42"
+        assert scoped._transport.http is app_client._transport.http
+        assert scoped._transport.config.limiter is app_client._transport.config.limiter
+        with pytest.raises(LinkedAccountScopeError):
+            await scoped.executions.list(linked_account_id="user_43")
+
+
 @pytest.mark.parametrize(
     ("error", "status", "retry_after"),
     [
@@ -160,6 +175,7 @@ async def test_lifespan_closes_the_shared_client(monkeypatch: pytest.MonkeyPatch
         pytest.param(RateLimitError("x", status=429), 503, "1", id="429-no-retry-after"),
         pytest.param(InvalidArgumentError("x"), 422, None, id="invalid-argument"),
         pytest.param(MissingCredentialError("x"), 500, None, id="missing-credential"),
+        pytest.param(LinkedAccountScopeError("x"), 500, None, id="another-account"),
         pytest.param(APITimeoutError("x"), 504, None, id="timeout"),
         pytest.param(ServerError("x", status=503), 502, None, id="5xx"),
         pytest.param(RefoldError("x"), 500, None, id="other"),

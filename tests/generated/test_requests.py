@@ -17,7 +17,7 @@ from refold_async import AuthScope, Operation
 from refold_async._convert import structure
 from refold_async.operations import OPERATIONS
 from refold_sync import Refold
-from tests.generated.samples import answer, build_call, spec_params
+from tests.generated.samples import LINKED_ACCOUNT, answer, build_call, spec_params
 from tests.helpers import API_KEY, BASE_URL, TOKEN, mock_client
 
 CASES = [pytest.param(op, id=op.id) for op in sorted(OPERATIONS.values(), key=lambda o: o.id)]
@@ -25,7 +25,8 @@ CASES = [pytest.param(op, id=op.id) for op in sorted(OPERATIONS.values(), key=la
 
 def _credentials(op: Operation[Any]) -> dict[str, Any]:
     if op.auth is AuthScope.SESSION_TOKEN:
-        return {"api_key": None, "session_token": TOKEN}
+        # The token's account is told, so that calls may name it (the samples do).
+        return {"api_key": None, "session_token": TOKEN, "linked_account_id": LINKED_ACCOUNT}
     return {"api_key": API_KEY}
 
 

@@ -68,3 +68,14 @@ async def raw_requests(client: AsyncRefold, blocking: Refold) -> None:
     await client.request("GET", "/x", auth="cookie")  # type: ignore[call-overload]
     assert_type(Webhook.from_dict({}).to_dict(), dict[str, Any])
     assert_type(Webhook.from_dict({}), Webhook)
+
+
+def scoped_clients(client: AsyncRefold, blocking: Refold) -> None:
+    """Scoped clients keep their face's type; credentials are `str` or `None`."""
+    assert_type(client.for_linked_account("acct_1"), AsyncRefold)
+    assert_type(client.for_session_token("tok", linked_account_id="acct_1"), AsyncRefold)
+    assert_type(blocking.for_linked_account("acct_1"), Refold)
+    assert_type(blocking.for_session_token("tok"), Refold)
+    AsyncRefold(api_key=None, session_token="tok")
+    Refold(session_token=None)
+    client.for_session_token(None)  # type: ignore[arg-type]
