@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -151,12 +152,13 @@ class _StateDir:
     still be in use by another thread's transaction).
     """
 
-    __slots__ = ("checked", "fd", "path")
+    __slots__ = ("__weakref__", "checked", "fd", "path")
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self.fd = fd
         self.checked = time.monotonic()
+        weakref.finalize(self, _close, fd)
 
     @classmethod
     def open(cls, path: Path) -> _StateDir:
@@ -214,9 +216,10 @@ class _StateDir:
             return False
         return here.st_nlink > 0 and (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
-    def __del__(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _check_parent(parent: Path, info: os.stat_result) -> None:

@@ -25,9 +25,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import respx
 
+from refold_async import RateLimitQueueTimeout
 from refold_async._ratelimit import HostRateLimiter, RateLimit, SlotTooFar, _host
+from tests.core import ops
+from tests.helpers import mock_client
 
 Runner = Callable[[Callable[[], Coroutine[Any, Any, Any]]], Any]
 
@@ -498,3 +503,26 @@ def test_a_directory_pre_created_by_another_user_is_not_used(
     mine = HostRateLimiter(RATE, directory=shared_parent / "mine")
     asyncio.run(mine.acquire(KEY))
     assert mine.scope == "host"
+
+
+# --- what a caller sees ---------------------------------------------------------------
+
+
+async def test_a_caller_sees_a_typed_refusal_or_a_call_that_goes_through(
+    tmp_path: Path, router: respx.Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lock held elsewhere: `max_queue_wait` gives RateLimitQueueTimeout; else the call goes."""
+    monkeypatch.setattr(_host, "_LOCK_WAIT", 0.2)  # the bound, scaled down
+    router.route().mock(return_value=httpx.Response(200, json=[]))
+    limiter = HostRateLimiter(RATE, directory=tmp_path)
+    client = mock_client(router, rate_limiter=limiter)
+    await client._transport.send(ops.ORG)
+    with lock_held_by_another_process(bucket_file(tmp_path)):
+        with pytest.raises(RateLimitQueueTimeout) as info:
+            await client._transport.send(ops.ORG, options={"max_queue_wait": 0.05})
+        assert info.value.retry_after is not None
+        assert info.value.retry_after > 0
+        assert limiter.scope == "host"
+        await client._transport.send(ops.ORG)  # past the bound: on process scope
+        assert limiter.scope == "process"
+    assert router.calls.call_count == 2
