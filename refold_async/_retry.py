@@ -193,7 +193,7 @@ def parse_retry_after(value: str | None, *, date: str | None, now: float) -> flo
     text = value.strip()
     seconds = _SECONDS.fullmatch(text)
     if seconds is not None:
-        if len(seconds.group(1)) > 9:  # past 30 years: no need to read further
+        if len(seconds.group(1).lstrip("0")) > 9:  # past 30 years: no need to read further
             return LONGEST_RETRY_AFTER
         return min(float(text), LONGEST_RETRY_AFTER)
     target = _http_date(text)

@@ -143,6 +143,7 @@ NOW = 1_700_000_000.0
         pytest.param("1.5", None, 1.5, id="float"),
         pytest.param("0", None, 0.0, id="zero"),
         pytest.param(" 12 ", None, 12.0, id="spaces"),
+        pytest.param("0000000000002", None, 2.0, id="leading-zeros"),
         pytest.param(email.utils.formatdate(NOW + 7, usegmt=True), None, 7.0, id="imf-fixdate"),
         pytest.param("Tuesday, 14-Nov-23 22:13:27 GMT", None, 7.0, id="rfc850"),
         pytest.param("Tue Nov 14 22:13:27 2023", None, 7.0, id="asctime"),
