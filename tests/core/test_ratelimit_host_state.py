@@ -28,10 +28,13 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from refold_async import RateLimitQueueTimeout
 from refold_async._ratelimit import HostRateLimiter, RateLimit, SlotTooFar, _host
 from tests.core import ops
+from tests.core.conftest import VirtualClockLoop, run_virtual
 from tests.helpers import mock_client
 
 Runner = Callable[[Callable[[], Coroutine[Any, Any, Any]]], Any]
@@ -308,8 +311,6 @@ def test_a_process_whose_clock_is_ahead_cannot_stall_the_others(
 
 
 def _virtual_loop_at(start: float) -> asyncio.AbstractEventLoop:
-    from tests.core.conftest import VirtualClockLoop
-
     return VirtualClockLoop(start)
 
 
@@ -526,3 +527,31 @@ async def test_a_caller_sees_a_typed_refusal_or_a_call_that_goes_through(
         await client._transport.send(ops.ORG)  # past the bound: on process scope
         assert limiter.scope == "process"
     assert router.calls.call_count == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    state=st.one_of(
+        st.binary(max_size=64),
+        st.tuples(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(0, 2**64 - 1),
+        ).map(lambda values: STATE.pack(*values)),
+    )
+)
+def test_whatever_a_state_file_holds_the_limiter_neither_raises_nor_stalls(state: bytes) -> None:
+    """Any bytes in the state file: grants come, paced, within live state's horizon."""
+    with tempfile.TemporaryDirectory(prefix="refold-rl-fuzz-") as where:
+        directory = Path(where)
+        first_use(directory, run_virtual)
+        bucket_file(directory).write_bytes(state)
+        limiter = HostRateLimiter(RATE, directory=directory)
+
+        async def main() -> list[float]:
+            return await grant_times(limiter, 6, give_up=_host.LONGEST_PAUSE + 60)
+
+        times = run_virtual(main)
+    assert limiter.scope == "host"
+    assert_paced(times)
+    assert times[0] <= _host.LONGEST_PAUSE + _host._CLOCK_SLACK + 1e-6
