@@ -555,3 +555,49 @@ def test_whatever_a_state_file_holds_the_limiter_neither_raises_nor_stalls(state
     assert limiter.scope == "host"
     assert_paced(times)
     assert times[0] <= _host.LONGEST_PAUSE + _host._CLOCK_SLACK + 1e-6
+
+
+AHEAD = (
+    "import asyncio, sys\n"
+    "from refold_async._ratelimit import HostRateLimiter, RateLimit\n"
+    "async def main():\n"
+    "    limiter = HostRateLimiter(RateLimit(), directory=sys.argv[1])\n"
+    "    for _ in range(10):\n"
+    "        await limiter.acquire(sys.argv[2])\n"
+    "    await limiter.penalize(sys.argv[2], 30.0)\n"
+    "asyncio.run(main())\n"
+)
+
+
+def _time_namespaces() -> bool:
+    unshare = shutil.which("unshare")
+    if unshare is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    probe = subprocess.run(  # noqa: S603 - a fixed command
+        [unshare, "--time", "--monotonic", "3000", "--fork", "true"],
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _time_namespaces(), reason="needs root and `unshare --time` (Linux 5.6+ time namespaces)"
+)
+async def test_a_real_process_in_a_time_namespace_3000s_ahead_stalls_nobody(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process whose CLOCK_MONOTONIC runs 3000 s ahead writes its TATs and a 429's pause."""
+    unshare = shutil.which("unshare")
+    assert unshare is not None
+    child = await asyncio.create_subprocess_exec(
+        unshare, "--time", "--monotonic", "3000", "--fork",
+        sys.executable, "-c", AHEAD, str(tmp_path), KEY,
+        cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert await asyncio.wait_for(child.wait(), 60) == 0
+    limiter = HostRateLimiter(RATE, directory=tmp_path)
+    await grant_times(limiter, 10, give_up=30)  # the old limiter waited 3000 s here
+    assert limiter.scope == "host"
+    assert any("further ahead than any live state" in w for w in warnings_of(caplog))
