@@ -73,13 +73,13 @@ State = tuple[float, float, int]  # TAT, paused until (host clock, seconds), wri
 _STATE = struct.Struct("<ddQ")
 _EMPTY: State = (-math.inf, -math.inf, 0)
 _SEQ_LIMIT = 2**63  # a write count this high was not written by a live limiter
-# The longest pause a 429 sets (the transport never asks for more); the state's pause
-# can be no further ahead than this.
+# The longest pause a 429 sets (the transport never asks for more). No live state has
+# its pause further ahead than this, nor its TAT further than this plus a full bucket
+# (and `_CLOCK_SLACK`): a longer queue of reservations would have been refused by the
+# callers' own bounds first. Anything further ahead is reset, so a process whose clock
+# runs ahead (another time namespace) or a file from before a reboot stalls nobody for
+# longer than that.
 LONGEST_PAUSE = 900.0
-# Reservations the state may hold ahead of now beyond a full bucket: each loop holds
-# one at a time, so this many loops may wait on one key at once. A TAT further ahead
-# than that (plus a full bucket and `_CLOCK_SLACK`) cannot be live state.
-_BACKLOG = 256
 _CLOCK_SLACK = 1.0
 # Seconds a transaction may wait for a lock that another process holds. A transaction
 # takes microseconds, so a lock held this long means the host scope is unusable (a
@@ -357,8 +357,7 @@ class HostRateLimiter:
         self._interval = rate.interval
         self._tolerance = (capacity - 1) * self._interval
         self._full = capacity * self._interval
-        # No live state has its TAT further ahead of the later of now and the pause.
-        self._horizon = self._full + _BACKLOG * self._interval + _CLOCK_SLACK
+        self._horizon = LONGEST_PAUSE + self._full + _CLOCK_SLACK  # see LONGEST_PAUSE
         self._directory = Path(directory) if directory is not None else None
         self._turnstiles = PerLoop(Turnstile, Turnstile.is_idle)
         self._dirs: dict[Path, _StateDir] = {}
@@ -604,7 +603,7 @@ class HostRateLimiter:
             return _EMPTY, "held a time that is not a number"
         if seq >= _SEQ_LIMIT:
             return _EMPTY, "held a write count at its limit"
-        if paused > now + LONGEST_PAUSE + _CLOCK_SLACK or tat > max(now, paused) + self._horizon:
+        if paused > now + LONGEST_PAUSE + _CLOCK_SLACK or tat > now + self._horizon:
             return (-math.inf, -math.inf, seq), (
                 "held a time further ahead than any live state can be (a process whose "
                 "monotonic clock differs, or a file from before a reboot)"
