@@ -25,6 +25,10 @@ directory or file that is not ours, a lock another process holds for over a seco
 the limiter falls back to process scope (`LocalRateLimiter`), warns once per reason,
 and tries the host scope again every half minute. A file is opened per transaction,
 so no descriptor (and so no lock) is ever shared with a forked child.
+
+Longer than most modules (about 700 lines): the file layer (`_StateDir`, `_StateFile`)
+and the limiter that reads it are kept together, because each check on one side
+exists for a transaction on the other.
 """
 
 from __future__ import annotations
