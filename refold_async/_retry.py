@@ -11,9 +11,12 @@ What retries:
 
 from __future__ import annotations
 
+import calendar
 import email.utils
 import enum
+import math
 import random
+import re
 from collections.abc import Callable
 
 import attrs
@@ -21,6 +24,12 @@ import attrs
 __all__ = ["Failure", "FailureKind", "RetryPolicy", "parse_retry_after"]
 
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
+DEFAULT_INTERVAL = 1 / 20  # one interval of the default budget (20 requests per second)
+# A Retry-After past a day reads as a day: no server means more, and every wait the
+# policy and the limiter see stays finite (a date in year 10000 is past what `datetime`
+# and `mktime` can hold).
+LONGEST_RETRY_AFTER = 86_400.0
+_SECONDS = re.compile(r"([0-9]+)(?:\.[0-9]*)?", re.ASCII)
 
 
 class FailureKind(str, enum.Enum):
@@ -113,6 +122,7 @@ class RetryPolicy:
         elapsed: float,
         idempotent: bool,
         rand: Callable[[], float] = random.random,
+        interval: float = DEFAULT_INTERVAL,
     ) -> float | None:
         """Seconds to wait before the next attempt, or `None` to give up now.
 
@@ -122,6 +132,8 @@ class RetryPolicy:
             elapsed: Seconds since the first attempt started.
             idempotent: Whether the HTTP method is idempotent.
             rand: A source of uniform floats in [0, 1), for the jitter.
+            interval: Seconds between two requests of the budget: a 429 waits at least
+                this long before its retry (see `rate_limited_backoff`).
         """
         if not self.is_retryable(failure, idempotent=idempotent):
             return None
@@ -134,45 +146,93 @@ class RetryPolicy:
         )
         if attempt >= self.max_attempts and not by_deadline:
             return None
-        if failure.retry_after is not None:
-            if failure.retry_after > self.max_retry_after:
-                return None
-            delay = failure.retry_after
-        else:
-            delay = self.backoff(attempt, rand)
+        hint = failure.retry_after
+        if hint is not None and not math.isfinite(hint):
+            hint = None  # only `parse_retry_after` should make these; read as no hint
+        if hint is not None and hint > self.max_retry_after:
+            return None
+        delay = self.backoff(attempt, rand) if hint is None else max(hint, 0.0)
+        if failure.kind is FailureKind.RATE_LIMITED:
+            # A 429 never retries at once, whatever Retry-After said (0, a past date) and
+            # whether or not a limiter paces the retry: against a server that answers
+            # 429 forever, at most a few requests a second.
+            delay = max(delay, self.rate_limited_backoff(attempt, interval, rand))
         if self.deadline is not None and elapsed + delay >= self.deadline:
             return None  # no retry starts that could not finish before the deadline
         return delay
 
+    def rate_limited_backoff(
+        self,
+        retry_number: int,
+        interval: float = DEFAULT_INTERVAL,
+        rand: Callable[[], float] = random.random,
+    ) -> float:
+        """The least wait before retry `retry_number` after a 429, in seconds.
+
+        Exponential from one budget interval up to `backoff_base` (or the interval, if
+        longer), with jitter: between that floor and twice it.
+        """
+        ceiling = min(max(self.backoff_base, interval), interval * 2 ** min(retry_number - 1, 64))
+        return float(ceiling * (1.0 + rand()))
+
 
 def parse_retry_after(value: str | None, *, date: str | None, now: float) -> float | None:
-    """Seconds to wait from a `Retry-After` header, or `None` if absent or unreadable.
+    """Seconds to wait from a `Retry-After` header, or `None` for "no usable hint".
 
-    Accepts integer or decimal seconds, or an HTTP date in any of its three forms. A date
-    is measured against the response's own `Date` header when present (so clock skew
-    between us and the server does not count), else against `now` (epoch seconds).
-    Negative waits become 0.
+    Total: any text maps to `None` or to a finite number of seconds between 0 and
+    `LONGEST_RETRY_AFTER`, never to an exception. Accepts whole or decimal seconds, or
+    an HTTP date in any of its three forms. A date is measured against the response's
+    own `Date` header when that reads as a date (so clock skew between us and the
+    server does not count), else against `now` (epoch seconds). Negative, non-finite,
+    signed, hexadecimal or otherwise malformed values, and dates not in the future, are
+    no hint (`None`): the caller then backs off as it would without the header, rather
+    than retrying at once. A date past year 9999 is as far as a wait goes.
     """
     if value is None:
         return None
     text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
+    seconds = _SECONDS.fullmatch(text)
+    if seconds is not None:
+        if len(seconds.group(1).lstrip("0")) > 9:  # past 30 years: no need to read further
+            return LONGEST_RETRY_AFTER
+        return min(float(text), LONGEST_RETRY_AFTER)
     target = _http_date(text)
     if target is None:
         return None
     reference = _http_date(date) if date else None
-    return max(0.0, target - (reference if reference is not None else now))
+    if reference is None or not math.isfinite(reference):
+        reference = now
+    wait = target - reference
+    if not wait > 0:  # a past date (or `now` itself unreadable)
+        return None
+    return min(wait, LONGEST_RETRY_AFTER)
 
 
 def _http_date(text: str) -> float | None:
-    # parsedate_tz + mktime_tz read all three HTTP date forms as UTC (DESIGN §5).
-    parts = email.utils.parsedate_tz(text)
+    """Epoch seconds of an HTTP date; `inf` past year 9999; `None` if it is not one."""
+    # parsedate_tz + mktime_tz's arithmetic read all three HTTP date forms as UTC
+    # (DESIGN §5); every field is checked first, since parsedate_tz passes day 99 or
+    # hour 99 through and years past 9999 overflow `datetime`.
+    try:
+        parts = email.utils.parsedate_tz(text)
+    except (ValueError, TypeError, IndexError, OverflowError):  # pragma: no cover - defensive
+        return None
     if parts is None:
         return None
-    if parts[9] is None:
-        # asctime dates carry no zone; HTTP dates are always GMT, never local time.
-        parts = (*parts[:9], 0)
-    return float(email.utils.mktime_tz(parts))
+    year, month, day, hour, minute, second = parts[:6]
+    offset = parts[9] or 0  # asctime dates carry no zone; HTTP dates are always GMT
+    if not (
+        1 <= month <= 12
+        and 1 <= day <= 31
+        and 0 <= hour <= 23
+        and 0 <= minute <= 59
+        and 0 <= second <= 60
+        and abs(offset) <= 86_400
+        and year >= 1
+    ):
+        return None
+    if year > 9999:
+        return math.inf
+    if day > calendar.monthrange(year, month)[1]:
+        return None
+    return float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - offset)

@@ -12,15 +12,29 @@ Within a process, each loop queues its waiters for a key in a `Turnstile` and ho
 most one reservation at a time, so a cancelled waiter can usually hand its slot back
 (if nobody reserved after it), and otherwise burns one interval at most.
 
-Where no such lock works (no `fcntl`, a read-only or network file system, a directory
-we do not own) the limiter falls back to process scope (`LocalRateLimiter`), with one
-warning. A file is opened per transaction, so no descriptor (and so no lock) is ever
-shared with a forked child.
+Nothing on the file system is trusted by its path. The directory is opened once
+(`O_DIRECTORY | O_NOFOLLOW`, its parent writable by nobody else unless sticky) and each
+state file relative to it (`O_NOFOLLOW | O_NONBLOCK`); owner, type and mode are checked
+on the open descriptor. What a file holds is checked too: a value that is not a time, a
+counter at its limit, a wrong size, or a time further ahead than live state can be
+(another process's clock in another time namespace, a file from before a reboot) is
+reset with a warning, so no file can switch the limit off or stall the host.
+
+Where the host lock does not work (no `fcntl`, a read-only or network file system, a
+directory or file that is not ours, a lock another process holds for over a second)
+the limiter falls back to process scope (`LocalRateLimiter`), warns once per reason,
+and tries the host scope again every half minute. A file is opened per transaction,
+so no descriptor (and so no lock) is ever shared with a forked child.
+
+Longer than most modules (about 700 lines): the file layer (`_StateDir`, `_StateFile`)
+and the limiter that reads it are kept together, because each check on one side
+exists for a transaction on the other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import logging
@@ -31,6 +45,8 @@ import struct
 import sys
 import tempfile
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,17 +73,36 @@ __all__ = ["HostRateLimiter", "default_state_dir", "shared_host_limiter"]
 
 logger = logging.getLogger("refold.ratelimit")
 
-_STATE = struct.Struct("<ddQ")  # TAT, paused until (host clock, seconds), write count
-_EMPTY = (-math.inf, -math.inf, 0)
-# A TAT or pause this far ahead cannot be live state (every loop holds one interval at
-# most, and pauses are capped at a minute): a file that survived a reboot, whose
-# monotonic clock restarted. It is read as empty.
-_HORIZON = 3600.0
-_BUSY_RETRY = 0.0002  # seconds between two tries of a lock another process holds
+State = tuple[float, float, int]  # TAT, paused until (host clock, seconds), write count
+_STATE = struct.Struct("<ddQ")
+_EMPTY: State = (-math.inf, -math.inf, 0)
+_SEQ_LIMIT = 2**63  # a write count this high was not written by a live limiter
+# The longest pause a 429 sets (the transport never asks for more). No live state has
+# its pause further ahead than this, nor its TAT further than this plus a full bucket
+# (and `_CLOCK_SLACK`): a longer queue of reservations would have been refused by the
+# callers' own bounds first. Anything further ahead is reset, so a process whose clock
+# runs ahead (another time namespace) or a file from before a reboot stalls nobody for
+# longer than that.
+LONGEST_PAUSE = 900.0
+_CLOCK_SLACK = 1.0
+# Seconds a transaction may wait for a lock that another process holds. A transaction
+# takes microseconds, so a lock held this long means the host scope is unusable (a
+# stopped process holding it, a file system whose locks hang): process scope instead.
+_LOCK_WAIT = 1.0
+_PROBE_LOCK_WAIT = 0.1  # the same, when trying the host scope again after a fallback
+_FIRST_BACKOFF = 0.001  # seconds between tries of a busy lock: doubling, up to ...
+_LONGEST_BACKOFF = 0.05  # ... this, so a wait costs a few dozen tries a second at most
+_REPROBE_AFTER = 30.0  # seconds on process scope before trying the host scope again
+_RECHECK_DIR_AFTER = 5.0  # seconds between checks that the directory is still at its path
 _HANDBACK_TRIES = 50
+_MAX_NOTED = 256  # warnings remembered, so that each is logged once
 _NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre"}
 )
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 @attrs.frozen
@@ -80,6 +115,10 @@ class _Reservation:
 
 class _Unavailable(Exception):
     """The host lock does not work here; the reason is the message."""
+
+
+class _Gone(Exception):
+    """The state directory was removed while open: open it again by its path."""
 
 
 def default_state_dir() -> Path:
@@ -102,36 +141,106 @@ def default_state_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"refold-ratelimit-{uid}"
 
 
-def _prepare_dir(path: Path) -> None:
-    """Create `path` as a private directory, or say why it cannot be used."""
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = os.lstat(path)
-    except OSError as exc:
-        raise _Unavailable(f"cannot create {path}: {exc.strerror}") from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise _Unavailable(f"{path} is not a directory")
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise _Unavailable(f"{path} belongs to another user")
-    if info.st_mode & 0o077:
+def _uid() -> int:
+    return os.getuid() if hasattr(os, "getuid") else 0
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+class _StateDir:
+    """The state directory, opened once; every file is opened relative to it.
+
+    The descriptor is closed when the last user lets go of it (a replaced directory may
+    still be in use by another thread's transaction).
+    """
+
+    __slots__ = ("__weakref__", "checked", "fd", "path")
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.checked = time.monotonic()
+        weakref.finalize(self, _close, fd)
+
+    @classmethod
+    def open(cls, path: Path) -> _StateDir:
+        """Open (creating if needed) `path` as a private directory, or say why not.
+
+        Raises:
+            _Unavailable: the directory, or its parent, is not safe or not usable.
+        """
+        if os.open not in os.supports_dir_fd or not _O_NOFOLLOW or not _O_DIRECTORY:
+            raise _Unavailable("this platform cannot open files relative to a directory")
+        parent = path.parent
         try:
-            os.chmod(path, 0o700)
+            if not parent.is_dir():
+                os.makedirs(parent, mode=0o700, exist_ok=True)
+            parent_fd = os.open(parent, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+        except OSError as exc:
+            raise _Unavailable(f"cannot open {parent}: {_why(exc)}") from None
+        try:
+            _check_parent(parent, os.fstat(parent_fd))
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path.name, 0o700, dir_fd=parent_fd)
+            fd = os.open(
+                path.name, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=parent_fd
+            )
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise _Unavailable(f"{path} is not a directory (a link, or a file)") from None
+            raise _Unavailable(f"cannot open {path}: {_why(exc)}") from None
+        finally:
+            os.close(parent_fd)
+        directory = cls(path, fd)  # closes `fd` when dropped, also if a check fails
+        directory.check()
+        return directory
+
+    def check(self) -> None:
+        """Check the open directory: ours, private (made so if it is not), local."""
+        try:
+            info = os.fstat(self.fd)
+            if info.st_uid != _uid():
+                raise _Unavailable(f"{self.path} belongs to another user")
+            if stat.S_IMODE(info.st_mode) & 0o077:
+                os.fchmod(self.fd, 0o700)  # ours: nobody else may have a way in
+        except OSError as exc:
+            raise _Unavailable(f"cannot use {self.path}: {_why(exc)}") from None
+        kind = _filesystem_of(self.path)
+        if kind in _NETWORK_FILESYSTEMS:
+            raise _Unavailable(f"{self.path} is on a network file system ({kind})")
+
+    def is_current(self) -> bool:
+        """Whether the path still names this directory (not removed, nor replaced)."""
+        try:
+            here = os.fstat(self.fd)
+            there = os.stat(self.path, follow_symlinks=False)
         except OSError:
-            raise _Unavailable(f"{path} is open to other users") from None
-    if not os.access(path, os.W_OK):
-        raise _Unavailable(f"{path} is read-only")
-    kind = _filesystem_of(path)
-    if kind in _NETWORK_FILESYSTEMS:
-        raise _Unavailable(f"{path} is on a network file system ({kind})")
+            return False
+        return here.st_nlink > 0 and (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _check_parent(parent: Path, info: os.stat_result) -> None:
+    """Refuse a parent through which another user could swap the directory."""
+    if info.st_uid not in (_uid(), 0):
+        raise _Unavailable(f"{parent} belongs to another user, who could replace what is in it")
+    if stat.S_IMODE(info.st_mode) & 0o022 and not info.st_mode & stat.S_ISVTX:
+        raise _Unavailable(f"{parent} can be written by other users and is not sticky")
 
 
 def _filesystem_of(path: Path) -> str | None:
     """The file system type of `path` from /proc/self/mounts (Linux), else None."""
     try:
         mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
+        target = str(path.resolve())
+    except (OSError, RuntimeError):
         return None
-    target = str(path.resolve())
     best, kind = "", None
     for line in mounts:
         fields = line.split()
@@ -145,50 +254,75 @@ def _filesystem_of(path: Path) -> str | None:
 
 
 class _StateFile:
-    """One bucket's state file; every transaction opens, locks, reads, writes, closes."""
+    """One bucket's state file; every transaction opens, checks, locks, reads, writes, closes."""
 
-    __slots__ = ("path",)
+    __slots__ = ("directory", "name")
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, directory: _StateDir, name: str) -> None:
+        self.directory = directory
+        self.name = name
+
+    @property
+    def path(self) -> Path:
+        """Where the file is, for messages only: it is never opened by this path."""
+        return self.directory.path / self.name
 
     def transact(
-        self,
-        update: Callable[[tuple[float, float, int]], tuple[tuple[float, float, int] | None, Any]],
-        *,
-        shared: bool = False,
+        self, update: Callable[[State | None], tuple[State | None, Any]], *, shared: bool = False
     ) -> tuple[bool, Any]:
         """Run `update` on the state under the lock; (False, None) if another holds it.
 
-        `update` returns the new state (or None to leave it) and a result.
+        `update` gets the state as read (`None`: the file has the wrong size) and returns
+        the new state (or None to leave it) and a result.
 
         Raises:
-            _Unavailable: the file or its lock does not work here.
+            _Unavailable: the file or its lock does not work here, or is not ours.
+            _Gone: the directory was removed.
         """
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            fd = os.open(self.path, flags, 0o600)
-        except OSError as exc:
-            raise _Unavailable(f"cannot open {self.path}: {exc.strerror}") from None
+        fd = self._open()
         try:
             try:
                 fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False, None
-            except OSError as exc:
-                raise _Unavailable(f"cannot lock {self.path}: {exc.strerror}") from None
-            data = os.pread(fd, _STATE.size, 0)
-            state = _STATE.unpack(data) if len(data) == _STATE.size else _EMPTY
-            new_state, result = update(state)
+            data = os.pread(fd, _STATE.size + 1, 0)
+            state = _STATE.unpack(data) if len(data) == _STATE.size else None
+            new_state, result = update(_EMPTY if not data else state)
             if new_state is not None and not shared:
                 os.pwrite(fd, _STATE.pack(*new_state), 0)
+                if len(data) > _STATE.size:
+                    os.ftruncate(fd, _STATE.size)
             return True, result
         except OSError as exc:
-            if exc.errno in (errno.EROFS, errno.ENOSPC, errno.EIO):
-                raise _Unavailable(f"cannot write {self.path}: {exc.strerror}") from None
-            raise
+            raise _Unavailable(f"cannot use {self.path}: {_why(exc)}") from None
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+    def _open(self) -> int:
+        flags = os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC
+        try:
+            fd = os.open(self.name, flags, 0o600, dir_fd=self.directory.fd)
+        except FileNotFoundError:
+            raise _Gone from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _Unavailable(f"{self.path} is a symbolic link") from None
+            raise _Unavailable(f"cannot open {self.path}: {_why(exc)}") from None
+        try:
+            info = os.fstat(fd)
+            problem = None
+            if not stat.S_ISREG(info.st_mode):
+                problem = "is not a regular file"
+            elif info.st_uid != _uid():
+                problem = "belongs to another user"
+            elif stat.S_IMODE(info.st_mode) & 0o077:
+                problem = f"is open to other users (mode {stat.S_IMODE(info.st_mode):o})"
+        except OSError as exc:
+            problem = f"cannot be checked: {_why(exc)}"
+        if problem is not None:
+            os.close(fd)
+            raise _Unavailable(f"{self.path} {problem}")
+        return fd
 
 
 class HostRateLimiter:
@@ -200,8 +334,9 @@ class HostRateLimiter:
     in the order their reservations take the lock. Each grant costs one locked read and
     write of a small file in a per-user directory.
 
-    Where the host lock cannot work, this limiter logs one warning and behaves as
-    `LocalRateLimiter` (process scope).
+    Where the host lock cannot work, this limiter logs a warning (once per reason),
+    behaves as `LocalRateLimiter` (process scope), and tries the host scope again every
+    half minute.
 
     Example:
         ```python
@@ -226,14 +361,17 @@ class HostRateLimiter:
         self._interval = rate.interval
         self._tolerance = (capacity - 1) * self._interval
         self._full = capacity * self._interval
+        self._horizon = LONGEST_PAUSE + self._full + _CLOCK_SLACK  # see LONGEST_PAUSE
         self._directory = Path(directory) if directory is not None else None
         self._turnstiles = PerLoop(Turnstile, Turnstile.is_idle)
-        self._files: dict[tuple[Path, str], _StateFile] = {}
-        self._ready_dirs: set[Path] = set()
+        self._dirs: dict[Path, _StateDir] = {}
+        self._names: dict[str, str] = {}
         self._lock = threading.Lock()
         self._fallback: LocalRateLimiter | None = None
+        self._probe_at = math.inf
+        self._noted: set[str] = set()
         if sys.platform == "win32":  # pragma: no cover - no flock there
-            self._fall_back("this platform has no flock")
+            self._fall_back("this platform has no flock", math.inf)
 
     @property
     def rate(self) -> RateLimit:
@@ -242,7 +380,7 @@ class HostRateLimiter:
 
     @property
     def scope(self) -> str:
-        """`"host"`, or `"process"` after falling back."""
+        """`"host"`, or `"process"` while fallen back."""
         return "process" if self._fallback is not None else "host"
 
     async def acquire(
@@ -258,61 +396,66 @@ class HostRateLimiter:
         Args:
             key: The bucket: base URL plus credential fingerprint, never a secret.
             priority: Go ahead of this loop's waiters without priority (retries do).
-            max_wait: Raise `SlotTooFar` rather than wait longer than this, in seconds.
+            max_wait: Raise `SlotTooFar` rather than wait longer than this, in seconds
+                (waiting for another process's lock included).
             max_pause: Raise `SlotTooFar` at once if a pause lasts longer than this.
         """
-        if self._fallback is not None:
-            await self._fallback.acquire(
-                key, priority=priority, max_wait=max_wait, max_pause=max_pause
-            )
+        clock = loop_clock()
+        fallback = self._fallback
+        if fallback is not None and not self._probe_due(clock()):
+            await fallback.acquire(key, priority=priority, max_wait=max_wait, max_pause=max_pause)
             return
+        started = clock()
+        lock_wait = _LOCK_WAIT if fallback is None else _PROBE_LOCK_WAIT
         try:
-            state = self._state_file(key)
-            await self._acquire(key, state, priority, max_wait, max_pause)
+            await self._acquire(key, clock, priority, max_wait, max_pause, lock_wait)
         except _Unavailable as exc:
-            self._fall_back(str(exc))
-            await self.acquire(key, priority=priority, max_wait=max_wait, max_pause=max_pause)
+            fallback = self._fall_back(str(exc), clock())
+            left = None if max_wait is None else max(max_wait - (clock() - started), 0.0)
+            await fallback.acquire(key, priority=priority, max_wait=left, max_pause=max_pause)
+            return
+        if fallback is not None:
+            self._recovered()
 
     async def penalize(self, key: str, retry_after: float) -> None:
         """Pause bucket `key` for every process; when it ends, the bucket is full.
 
         Args:
             key: The bucket the 429 came from.
-            retry_after: Seconds to pause (negative means 0); a longer pause under way
-                is kept.
+            retry_after: Seconds to pause (negative means 0, more than 15 minutes means
+                15 minutes); a longer pause under way is kept.
 
         Raises:
             ValueError: `retry_after` is NaN or infinite.
         """
-        seconds = pause_length(retry_after)
-        if self._fallback is not None:
-            await self._fallback.penalize(key, seconds)
+        seconds = min(pause_length(retry_after), LONGEST_PAUSE)
+        fallback = self._fallback
+        if fallback is not None:
+            await fallback.penalize(key, seconds)
             return
         clock = loop_clock()
         full = self._full
 
-        def pause(state: tuple[float, float, int]) -> tuple[tuple[float, float, int], None]:
-            now = clock()
-            tat, paused, seq = _fresh(state, now)
+        def pause(state: State, now: float) -> tuple[State, None]:
+            tat, paused, seq = state
             end = now + seconds
             return (max(tat, end + full), max(paused, end), seq + 1), None
 
         try:
-            await _transact(self._state_file(key), pause)
+            await self._transact(key, pause, clock, lock_wait=_LOCK_WAIT)
         except _Unavailable as exc:
-            self._fall_back(str(exc))
-            await self.penalize(key, seconds)
+            await self._fall_back(str(exc), clock()).penalize(key, seconds)
 
     async def _acquire(
         self,
         key: str,
-        state: _StateFile,
+        clock: Callable[[], float],
         priority: bool,
         max_wait: float | None,
         max_pause: float | None,
+        lock_wait: float,
     ) -> None:
         turnstile, _ = self._turnstiles.get(key)
-        clock = loop_clock()
         deadline = None if max_wait is None else clock() + max_wait
         if max_wait is not None and not priority:
             # Each waiter ahead takes a slot; after the first `capacity`, one interval each.
@@ -325,8 +468,8 @@ class HostRateLimiter:
             try:
                 while True:
                     remaining = None if deadline is None else deadline - clock()
-                    reservation = await self._reserve(state, clock, remaining, max_pause)
-                    if await self._sleep_until(state, reservation, clock):
+                    reservation = await self._reserve(key, clock, remaining, max_pause, lock_wait)
+                    if await self._sleep_until(key, reservation, clock, lock_wait):
                         return
             finally:
                 turnstile.leave()
@@ -335,18 +478,16 @@ class HostRateLimiter:
 
     async def _reserve(
         self,
-        state: _StateFile,
+        key: str,
         clock: Callable[[], float],
         max_wait: float | None,
         max_pause: float | None,
+        lock_wait: float,
     ) -> _Reservation:
         interval, tolerance = self._interval, self._tolerance
 
-        def reserve(
-            current: tuple[float, float, int],
-        ) -> tuple[tuple[float, float, int] | None, _Reservation | SlotTooFar]:
-            now = clock()
-            tat, paused, seq = _fresh(current, now)
+        def reserve(state: State, now: float) -> tuple[State | None, _Reservation | SlotTooFar]:
+            tat, paused, seq = state
             if max_pause is not None and paused - now > max_pause:
                 return None, SlotTooFar(paused - now, paused=True)
             slot = max(now, tat - tolerance)
@@ -355,14 +496,16 @@ class HostRateLimiter:
             new_tat = max(tat, now) + interval
             return (new_tat, paused, seq + 1), _Reservation(slot, new_tat, seq + 1, paused)
 
-        result = await _transact(state, reserve)
+        result = await self._transact(
+            key, reserve, clock, lock_wait=lock_wait, max_wait=max_wait, max_pause=max_pause
+        )
         if isinstance(result, SlotTooFar):
             raise result
         reservation: _Reservation = result
         return reservation
 
     async def _sleep_until(
-        self, state: _StateFile, reservation: _Reservation, clock: Callable[[], float]
+        self, key: str, reservation: _Reservation, clock: Callable[[], float], lock_wait: float
     ) -> bool:
         """Sleep until the slot; False if a 429 paused the bucket meanwhile.
 
@@ -374,18 +517,20 @@ class HostRateLimiter:
             return True  # due now: no time for a pause to have landed since the reservation
         try:
             await asyncio.sleep(delay)
-            paused = await _transact(state, _read_pause, shared=True)
+            paused = await self._transact(key, _read_pause, clock, shared=True, lock_wait=lock_wait)
         except BaseException:
-            self._hand_back(state, reservation)
+            self._hand_back(key, reservation)
             raise
         new_pause = bool(paused > reservation.paused)
         return not (new_pause and reservation.slot < paused + self._interval - 1e-9)
 
-    def _hand_back(self, state: _StateFile, reservation: _Reservation) -> None:
+    def _hand_back(self, key: str, reservation: _Reservation) -> None:
         """Undo a reservation if nothing was reserved after it; else it lapses."""
         interval = self._interval
 
-        def undo(current: tuple[float, float, int]) -> tuple[tuple[float, float, int] | None, None]:
+        def undo(current: State | None) -> tuple[State | None, None]:
+            if current is None:
+                return None, None
             tat, paused, seq = current
             if tat != reservation.tat or seq != reservation.seq:
                 return None, None
@@ -393,61 +538,153 @@ class HostRateLimiter:
 
         for _ in range(_HANDBACK_TRIES):
             try:
-                done, _ = state.transact(undo)
-            except (_Unavailable, OSError):
+                done, _ = self._state_file(key).transact(undo)
+            except (_Unavailable, _Gone):
                 return
             if done:
                 return
 
+    async def _transact(
+        self,
+        key: str,
+        update: Callable[[State, float], tuple[State | None, Any]],
+        clock: Callable[[], float],
+        *,
+        shared: bool = False,
+        lock_wait: float,
+        max_wait: float | None = None,
+        max_pause: float | None = None,
+    ) -> Any:
+        """Run `update(state, now)` on bucket `key`'s checked state, under its lock.
+
+        A lock another process holds is tried again after a backoff (1 ms doubling to
+        50 ms): within the caller's bounds (else `SlotTooFar`) and `lock_wait` (else the
+        host scope is unusable: `_Unavailable`). A removed directory is made again once.
+        """
+        started = clock()
+        backoff = _FIRST_BACKOFF
+        problems: list[str] = []
+        reopened = False
+
+        def checked(raw: State | None) -> tuple[State | None, Any]:
+            now = clock()
+            state, problem = self._check(raw, now)
+            if problem is not None:
+                problems.append(problem)
+            return update(state, now)
+
+        while True:
+            file = self._state_file(key)
+            try:
+                done, result = file.transact(checked, shared=shared)
+            except _Gone:
+                if reopened:
+                    raise _Unavailable(f"{file.directory.path} keeps disappearing") from None
+                self._forget(file.directory)
+                reopened = True
+                continue
+            if done:
+                for problem in problems:
+                    self._note(f"rate-limit state file {file.path} {problem}; it was reset")
+                return result
+            waited = clock() - started
+            if waited >= lock_wait:
+                raise _Unavailable(
+                    f"{file.path} stayed locked by another process for over {lock_wait:g}s"
+                )
+            for bound, paused in ((max_wait, False), (max_pause, True)):
+                if bound is not None and waited + backoff > bound:
+                    raise SlotTooFar(max(bound, 0.0), paused=paused)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _LONGEST_BACKOFF)
+
+    def _check(self, raw: State | None, now: float) -> tuple[State, str | None]:
+        """The state if it can be live, else an empty one and what was wrong with it."""
+        if raw is None:
+            return _EMPTY, "had the wrong size"
+        tat, paused, seq = raw
+        if math.isnan(tat) or math.isnan(paused) or math.inf in (tat, paused):
+            return _EMPTY, "held a time that is not a number"
+        if seq >= _SEQ_LIMIT:
+            return _EMPTY, "held a write count at its limit"
+        if paused > now + LONGEST_PAUSE + _CLOCK_SLACK or tat > now + self._horizon:
+            return (-math.inf, -math.inf, seq), (
+                "held a time further ahead than any live state can be (a process whose "
+                "monotonic clock differs, or a file from before a reboot)"
+            )
+        return raw, None
+
     def _state_file(self, key: str) -> _StateFile:
         directory = self._directory or default_state_dir()
-        rate = self._rate
         with self._lock:
-            found = self._files.get((directory, key))
-            if found is not None:
-                return found
-            if directory not in self._ready_dirs:
-                _prepare_dir(directory)
-                self._ready_dirs.add(directory)
-            name = hashlib.sha256(f"{key}|{rate.per_second!r}|{rate.burst}".encode()).hexdigest()
-            found = self._files[(directory, key)] = _StateFile(directory / f"{name[:32]}.bucket")
-            if len(self._files) > 4096:  # one per key in use; forget the oldest
-                del self._files[next(iter(self._files))]
-            return found
+            handle = self._dirs.get(directory)
+            now = time.monotonic()
+            if handle is not None and now - handle.checked > _RECHECK_DIR_AFTER:
+                if handle.is_current():
+                    handle.checked = now
+                else:
+                    handle = None  # removed or replaced: open what the path names now
+            if handle is None:
+                handle = self._dirs[directory] = _StateDir.open(directory)
+            name = self._names.get(key)
+            if name is None:
+                rate = self._rate
+                digest = hashlib.sha256(f"{key}|{rate.per_second!r}|{rate.burst}".encode())
+                name = self._names[key] = f"{digest.hexdigest()[:32]}.bucket"
+                if len(self._names) > 4096:  # one per key in use; forget the oldest
+                    del self._names[next(iter(self._names))]
+            return _StateFile(handle, name)
 
-    def _fall_back(self, reason: str) -> None:
+    def _forget(self, directory: _StateDir) -> None:
         with self._lock:
-            if self._fallback is not None:
-                return
-            self._fallback = shared_local_limiter(self._rate)
-        logger.warning(
-            "the host-wide rate limiter is unavailable (%s); falling back to one budget per "
-            "process, so several processes using one key can exceed the API's limit. Use "
-            "RedisRateLimiter to share one budget",
-            reason,
+            if self._dirs.get(directory.path) is directory:
+                del self._dirs[directory.path]
+
+    def _probe_due(self, now: float) -> bool:
+        """Whether this caller should try the host scope again (one caller per period)."""
+        with self._lock:
+            if now < self._probe_at:
+                return False
+            self._probe_at = now + _REPROBE_AFTER
+            return True
+
+    def _fall_back(self, reason: str, now: float) -> LocalRateLimiter:
+        with self._lock:
+            self._probe_at = now + _REPROBE_AFTER
+            self._dirs.clear()  # open everything afresh when trying again
+            fallback = self._fallback
+            if fallback is None:
+                fallback = self._fallback = shared_local_limiter(self._rate)
+        self._note(
+            f"the host-wide rate limiter is unavailable ({reason}); falling back to one "
+            "budget per process, so several processes using one key can exceed the API's "
+            "limit, and trying again every "
+            f"{_REPROBE_AFTER:g}s. Use RedisRateLimiter to share one budget"
         )
+        return fallback
+
+    def _recovered(self) -> None:
+        with self._lock:
+            if self._fallback is None:
+                return
+            self._fallback = None
+            self._probe_at = math.inf
+        logger.info("the host-wide rate limiter works again: one budget for the host")
+
+    def _note(self, message: str) -> None:
+        """Log `message` as a warning the first time, at debug level after that."""
+        with self._lock:
+            first = message not in self._noted
+            if first and len(self._noted) < _MAX_NOTED:
+                self._noted.add(message)
+        logger.log(logging.WARNING if first else logging.DEBUG, "%s", message)
 
     def __repr__(self) -> str:
         return f"HostRateLimiter({self._rate!r}, scope={self.scope!r})"
 
 
-def _fresh(state: tuple[float, float, int], now: float) -> tuple[float, float, int]:
-    tat, paused, seq = state
-    if tat > now + _HORIZON or paused > now + _HORIZON:
-        return -math.inf, -math.inf, seq
-    return tat, paused, seq
-
-
-def _read_pause(state: tuple[float, float, int]) -> tuple[None, float]:
+def _read_pause(state: State, _now: float) -> tuple[None, float]:
     return None, state[1]
-
-
-async def _transact(state: _StateFile, update: Callable[..., Any], *, shared: bool = False) -> Any:
-    while True:
-        done, result = state.transact(update, shared=shared)
-        if done:
-            return result
-        await asyncio.sleep(_BUSY_RETRY)
 
 
 _SHARED: PerRate[HostRateLimiter] = PerRate(HostRateLimiter)

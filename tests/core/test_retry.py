@@ -1,14 +1,31 @@
-"""The retry policy (pure) and Retry-After parsing."""
+"""The retry policy (pure), Retry-After parsing, and what the transport makes of them."""
 
 from __future__ import annotations
 
 import email.utils
+import math
 
+import httpx
 import pytest
+import respx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refold_async._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
+from refold_async import (
+    APIStatusError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
+from refold_async._retry import (
+    LONGEST_RETRY_AFTER,
+    Failure,
+    FailureKind,
+    RetryPolicy,
+    parse_retry_after,
+)
+from tests.core import ops
+from tests.helpers import RecordingSleep, mock_client
 
 RATE_LIMITED = Failure(kind=FailureKind.RATE_LIMITED, status=429)
 NOT_SENT = Failure(kind=FailureKind.NOT_SENT)
@@ -124,7 +141,9 @@ NOW = 1_700_000_000.0
     [
         pytest.param("3", None, 3.0, id="integer"),
         pytest.param("1.5", None, 1.5, id="float"),
-        pytest.param("-4", None, 0.0, id="negative"),
+        pytest.param("0", None, 0.0, id="zero"),
+        pytest.param(" 12 ", None, 12.0, id="spaces"),
+        pytest.param("0000000000002", None, 2.0, id="leading-zeros"),
         pytest.param(email.utils.formatdate(NOW + 7, usegmt=True), None, 7.0, id="imf-fixdate"),
         pytest.param("Tuesday, 14-Nov-23 22:13:27 GMT", None, 7.0, id="rfc850"),
         pytest.param("Tue Nov 14 22:13:27 2023", None, 7.0, id="asctime"),
@@ -134,11 +153,164 @@ NOW = 1_700_000_000.0
             9.0,
             id="against-date-header",
         ),
-        pytest.param(email.utils.formatdate(NOW - 60, usegmt=True), None, 0.0, id="date-in-past"),
-        pytest.param("soon", None, None, id="garbage"),
         pytest.param(None, None, None, id="absent"),
+        # No usable hint: the caller backs off as without the header (never "now").
+        pytest.param(email.utils.formatdate(NOW - 60, usegmt=True), None, None, id="date-in-past"),
+        pytest.param("soon", None, None, id="garbage"),
+        pytest.param("-4", None, None, id="negative"),
+        pytest.param("-0.5", None, None, id="negative-float"),
+        pytest.param("nan", None, None, id="nan"),
+        pytest.param("NaN", None, None, id="nan-upper"),
+        pytest.param("inf", None, None, id="inf"),
+        pytest.param("-inf", None, None, id="minus-inf"),
+        pytest.param("1e3", None, None, id="exponent"),
+        pytest.param("0x10", None, None, id="hex"),
+        pytest.param("+5", None, None, id="plus-sign"),
+        pytest.param("1_000", None, None, id="underscores"),
+        pytest.param("\u0663", None, None, id="arabic-indic-digit"),
+        pytest.param("", None, None, id="empty"),
+        pytest.param("Tue, 31 Feb 2099 00:00:00 GMT", None, None, id="no-such-day"),
+        pytest.param("Tue, 99 Nov 2099 99:99:99 GMT", None, None, id="fields-out-of-range"),
+        # Far-future waits are as long as a wait goes: the policy then refuses them.
+        pytest.param("Fri, 31 Dec 10000 23:59:59 GMT", None, LONGEST_RETRY_AFTER, id="year-10000"),
+        pytest.param(
+            "Fri, 31 Dec 99999999999 23:59:59 GMT", None, LONGEST_RETRY_AFTER, id="year-huge"
+        ),
+        pytest.param("9" * 5000, None, LONGEST_RETRY_AFTER, id="5000-digits"),
+        pytest.param("100000", None, 86_400.0, id="over-a-day"),
+        # A Date header that does not read as a date is ignored, not trusted.
+        pytest.param(
+            email.utils.formatdate(NOW + 7, usegmt=True),
+            "Fri, 31 Dec 10000 23:59:59 GMT",
+            7.0,
+            id="date-header-far-future",
+        ),
+        pytest.param(
+            email.utils.formatdate(NOW + 7, usegmt=True), "garbage", 7.0, id="date-header-garbage"
+        ),
     ],
 )
 def test_parse_retry_after(value: str | None, date: str | None, expected: float | None) -> None:
     """Retry-After reads as seconds or any of the three HTTP date forms."""
     assert parse_retry_after(value, date=date, now=NOW) == expected
+
+
+@given(
+    value=st.one_of(
+        st.text(),
+        st.from_regex(r"\A[ -~]{0,6}[0-9]{1,40}(\.[0-9]*)?[ -~]{0,6}\Z"),
+        st.builds(
+            "{}, {:02d} {} {} {:02d}:{:02d}:{:02d} {}".format,
+            st.sampled_from(["Mon", "Tue", "Fri"]),
+            st.integers(-5, 120),
+            st.sampled_from(["Jan", "Feb", "Dec", "Xyz"]),
+            st.integers(-10, 10**15),
+            st.integers(-5, 120),
+            st.integers(-5, 120),
+            st.integers(-5, 120),
+            st.sampled_from(["GMT", "+9999", "-2400", "UT", "EST", ""]),
+        ),
+    ),
+    date=st.one_of(st.none(), st.text(max_size=40)),
+)
+def test_any_retry_after_maps_to_none_or_a_bounded_wait(value: str, date: str | None) -> None:
+    """Parsing is total: any text is no hint or a finite wait in [0, a day]."""
+    result = parse_retry_after(value, date=date, now=NOW)
+    assert result is None or (math.isfinite(result) and 0 <= result <= LONGEST_RETRY_AFTER)
+
+
+@pytest.mark.parametrize("hint", [None, 0.0])
+def test_a_429_never_retries_at_once(hint: float | None) -> None:
+    """Whatever Retry-After said, a 429 waits at least one budget interval, growing."""
+    policy = RetryPolicy(deadline=None, max_attempts=100)
+    failure = Failure(kind=FailureKind.RATE_LIMITED, status=429, retry_after=hint)
+    zero = lambda: 0.0  # noqa: E731 - the least jitter: the floor itself
+    delays = [
+        policy.delay_for(failure, attempt=n, elapsed=0, idempotent=True, rand=zero)
+        for n in range(1, 7)
+    ]
+    assert delays == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5]
+    slow = policy.delay_for(failure, attempt=1, elapsed=0, idempotent=True, rand=zero, interval=1)
+    assert slow == 1.0  # a budget of one request a second: at least a second
+    # Jitter spreads retries over [floor, 2 * floor).
+    assert policy.rate_limited_backoff(1, 0.05, lambda: 0.999) == pytest.approx(0.09995)
+
+
+def test_other_statuses_keep_a_zero_retry_after() -> None:
+    """Only a 429 gets the floor: a 503 saying Retry-After: 0 retries at once."""
+    failure = Failure(kind=FailureKind.STATUS, status=503, retry_after=0.0)
+    assert RetryPolicy().delay_for(failure, attempt=1, elapsed=0, idempotent=True) == 0.0
+
+
+@pytest.mark.parametrize("hint", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_hint_reads_as_no_hint(hint: float) -> None:
+    """A hint that is not a number of seconds is ignored: the normal backoff applies."""
+    failure = Failure(kind=FailureKind.STATUS, status=503, retry_after=hint)
+    half = lambda: 0.5  # noqa: E731
+    assert (
+        RetryPolicy().delay_for(failure, attempt=1, elapsed=0, idempotent=True, rand=half) == 0.25
+    )
+
+
+# --- end to end: the transport never sees a built-in error, nor storms -----------------
+
+FAR_FUTURE = "Fri, 31 Dec 10000 23:59:59 GMT"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        pytest.param(429, RateLimitError, id="429"),
+        pytest.param(404, NotFoundError, id="404"),
+        pytest.param(503, ServerError, id="503"),
+    ],
+)
+async def test_a_far_future_retry_after_is_a_typed_error(
+    router: respx.Router, status: int, error: type[APIStatusError]
+) -> None:
+    """Retry-After in year 10000 raises the status's own error, at once, never ValueError."""
+    router.route().mock(return_value=httpx.Response(status, headers={"retry-after": FAR_FUTURE}))
+    sleep = RecordingSleep()
+    client = mock_client(router, sleep=sleep)
+    with pytest.raises(error) as info:
+        await client._transport.send(ops.ORG)
+    assert sleep.calls == []
+    assert router.calls.call_count == 1
+    if status == 429:
+        assert isinstance(info.value, RateLimitError)
+        assert info.value.retry_after == LONGEST_RETRY_AFTER
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        pytest.param("0", id="zero"),
+        pytest.param("-1", id="negative"),
+        pytest.param("NaN", id="nan"),
+        pytest.param("Mon, 01 Jan 2001 00:00:00 GMT", id="past-date"),
+        pytest.param("0x1", id="hex"),
+        pytest.param(None, id="absent"),
+    ],
+)
+async def test_no_retry_storm_against_a_server_answering_429_forever(
+    router: respx.Router, retry_after: str | None
+) -> None:
+    """rate_limit=None, 429 forever: a few requests a second on the call's clock, no more."""
+    answered: list[float] = []
+    sleep = RecordingSleep()
+
+    def forever(request: httpx.Request) -> httpx.Response:
+        answered.append(sleep.now)
+        if len(answered) > 500:  # the old storm: stop it, and fail below
+            return httpx.Response(404)
+        headers = {} if retry_after is None else {"retry-after": retry_after}
+        return httpx.Response(429, headers=headers)
+
+    router.route().mock(side_effect=forever)
+    client = mock_client(router, sleep=sleep, retry=RetryPolicy(deadline=5))
+    client._transport._rand = lambda: 0.0  # the least jitter: the shortest waits
+    with pytest.raises(RateLimitError):
+        await client._transport.send(ops.ORG)
+    assert answered[-1] < 5  # the deadline (on the call's clock) ended it
+    assert len(answered) <= 15  # 5 s: at most 3 a second on average
+    assert len([t for t in answered if t < 1]) <= 6  # and no burst at the start
