@@ -36,7 +36,12 @@ from ._options import check_base_url, check_client_options, check_default_header
 from ._pool import PerLoopPool
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
 from ._raw import RequestAuth, send_request
-from ._request import check_header_value, check_max_response_bytes, refuse_unknown
+from ._request import (
+    KeywordsChecked,
+    check_header_value,
+    check_max_response_bytes,
+    refuse_unknown,
+)
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
 from ._types import NOT_GIVEN, NotGiven
@@ -76,7 +81,7 @@ class ClientOptions(TypedDict, total=False):
     tracing: bool | TracerProviderLike
 
 
-class AsyncRefold(AsyncResourceNamespaces):
+class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
     """The asynchronous Refold client.
 
     Args:

@@ -29,6 +29,7 @@ from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environmen
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from refold_async._options import check_client_options
 from refold_async._raw import RequestAuth
+from refold_async._request import KeywordsChecked
 from refold_async._types import NOT_GIVEN, NotGiven
 from refold_async._useragent import AppInfo
 
@@ -47,7 +48,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class Refold(ResourceNamespaces):
+class Refold(KeywordsChecked, ResourceNamespaces):
     """The blocking Refold client; same options, resources and methods as `AsyncRefold`.
 
     Every `Refold` in the process runs its calls on one shared event-loop thread, so
