@@ -43,7 +43,7 @@ from refold_sync import Refold
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted((ROOT / "docs").glob("**/*.md"))
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
 FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```python\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S
 )
@@ -90,7 +90,7 @@ EXAMPLES = examples()
 def test_the_pages_have_examples_and_every_skip_says_why() -> None:
     """The collector finds the blocks (README and guides), and each not-run marker has a reason."""
     pages = {example.page.name for example in EXAMPLES}
-    assert {"quickstart.md", "batch.md", "web-backends.md", "testing.md"} <= pages
+    assert {"README.md", "quickstart.md", "batch.md", "web-backends.md", "testing.md"} <= pages
     assert all(example.not_run != "" for example in EXAMPLES)
     for page in PAGES:  # a marker must sit right before a block, or it silently does nothing
         text = page.read_text()
