@@ -11,8 +11,9 @@ environment reach it. Then, by what the block is:
 - test functions without arguments that a block defines are called; a block whose tests
   take fixtures (the pytest plugin's) is a test file: it runs under pytest in a
   subprocess, in pytest-asyncio's strict mode;
-- a FastAPI `app` a block defines is served with its lifespan by FastAPI's `TestClient`,
-  and each of its routes is called.
+- a FastAPI `app` a block defines is served with its lifespan (through httpx's ASGI
+  transport), and each of its routes is called;
+- a batch journal a block writes must show every item succeeded.
 
 A block that cannot run is preceded by `<!-- not-run: the reason -->`; the reason is
 required. The emulator is seeded with what the pages name: linked account `acct_1`,
@@ -35,7 +36,7 @@ import attrs
 import httpx
 import pytest
 
-from refold_async import AsyncRefold, _useragent
+from refold_async import AsyncRefold, BatchReport, _useragent
 from refold_async.testing import Emulator
 from refold_async.webhooks import sign
 from refold_sync import Refold
@@ -152,6 +153,7 @@ def test_the_example_runs(
         _serve_app(namespace, served)
     finally:
         _close_clients(namespace)
+    _check_journals(Path.cwd())
 
 
 async def _run_awaiting(code: Any, namespace: dict[str, Any]) -> None:
@@ -167,6 +169,14 @@ def _call_tests(namespace: dict[str, Any]) -> None:
                 asyncio.run(value())
             else:
                 value()
+
+
+def _check_journals(directory: Path) -> None:
+    """A batch example's journal shows every item succeeded: a printed failure is a failure."""
+    for journal in directory.glob("*.jsonl"):
+        counts = BatchReport.from_journal(journal).counts
+        assert counts["succeeded"] > 0, (journal.name, counts)
+        assert counts["failed"] == counts["unknown"] == 0, (journal.name, counts)
 
 
 def _close_clients(namespace: dict[str, Any]) -> None:
