@@ -57,6 +57,10 @@ __all__ = ["DEFAULT_BASE_URL", "AsyncRefold", "ClientOptions", "PerLoopPool"]
 DEFAULT_BASE_URL = "https://app.refold.ai"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RATE_LIMIT = RateLimit()
+_REQUEST_KEYWORDS = (
+    "query", "body", "headers", "auth", "cast_to", "linked_account_id", "timeout",
+    "max_queue_wait", "max_response_bytes",
+)  # fmt: skip
 Environment = Literal["live", "test"]
 T = TypeVar("T")
 R = TypeVar("R")
@@ -339,6 +343,7 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_queue_wait: float | NotGiven | None = NOT_GIVEN,
         max_response_bytes: int | NotGiven = NOT_GIVEN,
+        **unknown: object,  # not in the overloads: type checkers refuse it; here a hint
     ) -> Any:
         """Call an endpoint the SDK has no method for, with the client's auth, budget and retries.
 
@@ -377,6 +382,10 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
             raw = await client.request("POST", "/api/v2/public/beta/thing", body={"a": 1})
             ```
         """
+        if unknown:
+            names = list(unknown)
+            unknown.clear()  # a value given by a wrong name may be a credential: not kept
+            refuse_unknown("request()", names, _REQUEST_KEYWORDS)
         return await send_request(
             self._transport,
             method,

@@ -313,6 +313,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_queue_wait: float | NotGiven | None = NOT_GIVEN,
         max_response_bytes: int | NotGiven = NOT_GIVEN,
+        **unknown: object,  # not in the overloads; the async method refuses it with a hint
     ) -> Any:
         """Call an endpoint the SDK has no method for; blocking `AsyncRefold.request()`.
 
@@ -339,6 +340,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
             timeout=timeout,
             max_queue_wait=max_queue_wait,
             max_response_bytes=max_response_bytes,
+            **unknown,
         )
 
     def close(self) -> None:

@@ -98,3 +98,21 @@ async def test_a_404_from_the_emulator_has_status_code() -> None:
         with pytest.raises(NotFoundError) as info:
             await client.webhooks.retrieve("wh_missing")
     assert info.value.status_code == 404
+
+
+async def test_request_and_batch_refuse_a_misspelled_keyword_with_a_hint() -> None:
+    """The hand-written methods (`request()`, `batch()`) raise the same `TypeError` with a hint."""
+    emulator = Emulator(rate_limit=None)
+
+    async def nothing(client: AsyncRefold, item: str) -> None:
+        return None
+
+    async with emulator.client() as client:
+        with pytest.raises(UnknownArgumentError, match="did you mean 'timeout'"):
+            await client.request("GET", "/api/v2/public/webhook", tiemout=1)  # type: ignore[call-overload]
+        with pytest.raises(UnknownArgumentError, match="did you mean 'journal'"):
+            await client.batch(["a"], nothing, jurnal="x.jsonl")  # type: ignore[call-arg]
+    refused = pytest.raises(TypeError, match="did you mean 'timeout'")
+    with sync_client(emulator, rate_limit=None) as blocking, refused:
+        blocking.request("GET", "/api/v2/public/webhook", tiemout=1)  # type: ignore[call-overload]
+    assert emulator.stats.requests == 0
