@@ -116,7 +116,7 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
             Off by default.
 
     The `REFOLD_LOG` environment variable (`info` or `debug`), read when a client is
-    made, sends the `refold` logger's records to stderr (see the README).
+    made, sends the `refold` logger's records to stderr (see the logging guide).
 
     Example:
         ```python
