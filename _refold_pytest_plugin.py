@@ -19,8 +19,13 @@ Fixtures (each fresh per test):
   `REFOLD_BASE_URL` and `REFOLD_API_KEY` are set for the test (restored after), so code
   that builds its own client finds it. Yields the `BackgroundServer` (`.url`, `.emulator`).
 
+The fixtures are plain (synchronous) ones, so they work with any async test runner and
+in any mode; an `async def` test still needs its runner's mark: `@pytest.mark.asyncio`
+in pytest-asyncio's default strict mode (none in its auto mode), or `@pytest.mark.anyio`.
+
 Example:
     ```python
+    @pytest.mark.asyncio
     async def test_onboarding(refold_client, refold_emulator):
         await onboard(refold_client, "acme")
         assert "acme" in refold_emulator.world().linked_accounts

@@ -1,4 +1,4 @@
-"""The project's sessions. `nox` alone runs the whole gate: lint, typecheck, tests, drift check.
+"""The project's sessions. `nox` alone runs the whole gate: lint, typecheck, tests, drift check, docs.
 
 The codegen drift check needs the API contract: `REFOLD_SPEC` or, by default,
 `../shared/refold-openapi.yaml` beside the repository.
@@ -15,7 +15,7 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "codegen_check"]
+nox.options.sessions = ["lint", "typecheck", "tests", "codegen_check", "docs"]
 
 ROOT = Path(__file__).parent
 SPEC = os.environ.get("REFOLD_SPEC", str(ROOT.parent / "shared" / "refold-openapi.yaml"))
@@ -72,6 +72,15 @@ def codegen_check(session: nox.Session) -> None:
     session.install("-e", ".[codegen]")
     session.run("python", "-m", "codegen", "generate", "--spec", SPEC, "--check")
     session.run("python", "-m", "codegen", "coverage", "--spec", SPEC)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built with `mkdocs build --strict` (a broken link or
+    reference fails it); the examples on its pages run in the tests."""
+    session.install("-e", ".[docs]")
+    env = {"NO_MKDOCS_2_WARNING": "1"}  # mkdocs-material's banner about its successor
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"), env=env)
 
 
 # Benchmarks that need more than Python run only in their own session.

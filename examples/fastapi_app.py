@@ -35,6 +35,7 @@ from refold_async import (
     AsyncRefold,
     AuthenticationError,
     BadRequestError,
+    ConflictError,
     InvalidArgumentError,
     MissingCredentialError,
     NotFoundError,
@@ -42,6 +43,7 @@ from refold_async import (
     PermissionDeniedError,
     RateLimitError,
     RefoldError,
+    RetryPolicy,
     UnprocessableEntityError,
 )
 from refold_async.models import Execution, SessionTokenResponse, WebhookFiredResponse
@@ -52,10 +54,13 @@ async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
     """One client for the whole app: one connection pool and one rate budget.
 
     It reads `REFOLD_API_KEY` and `REFOLD_BASE_URL`, and is closed at shutdown. A web
-    handler should fail fast rather than queue behind a long rate-limit pause:
-    `max_queue_wait` turns such a wait into a `RateLimitError` (503 below).
+    handler should fail fast rather than hold its caller: `max_queue_wait` bounds the wait
+    for a rate-limit slot, `max_retry_after` refuses to sleep out a long `Retry-After`,
+    and `deadline` bounds the retries. Either way a `RateLimitError` (503 below) comes
+    instead, so a handler waits at most about `max_queue_wait + deadline` seconds.
     """
-    async with AsyncRefold(max_queue_wait=5.0) as client:
+    retry = RetryPolicy(deadline=10.0, max_retry_after=2.0)
+    async with AsyncRefold(max_queue_wait=2.0, timeout=10.0, retry=retry) as client:
         app.state.refold = client
         yield
 
@@ -118,7 +123,7 @@ async def list_executions(client: UserClient, page: int = 1, limit: int = 20) ->
 def http_answer(error: RefoldError) -> tuple[int, dict[str, str]]:
     """The HTTP status (and headers) to answer for an SDK error.
 
-    - the thing asked for does not exist: 404;
+    - the thing asked for does not exist: 404; it already exists (or clashes): 409;
     - the API's rate limit, or a slot too far away: 503 with `Retry-After`;
     - bad input (refused by the SDK before sending, or by the API): 422;
     - the API refused *our* credentials, or it failed or could not be reached: 502
@@ -127,6 +132,8 @@ def http_answer(error: RefoldError) -> tuple[int, dict[str, str]]:
     """
     if isinstance(error, NotFoundError):
         return 404, {}
+    if isinstance(error, ConflictError):
+        return 409, {}
     if isinstance(error, RateLimitError):
         wait = error.retry_after if error.retry_after is not None else 1.0
         return 503, {"Retry-After": str(max(1, math.ceil(wait)))}
@@ -149,6 +156,6 @@ async def refold_error(request: Request, error: Exception) -> JSONResponse:
     the user's own mistakes (4xx) are explained; upstream trouble stays generic."""
     assert isinstance(error, RefoldError)  # noqa: S101 - registered for RefoldError only
     status, headers = http_answer(error)
-    message = str(error) if status in (404, 422) else "the integration service is unavailable"
+    message = str(error) if status in (404, 409, 422) else "the integration service is unavailable"
     body = {"error": type(error).__name__, "message": message}
     return JSONResponse(body, status_code=status, headers=headers)

@@ -42,6 +42,7 @@ from ._errors import RateLimitQueueTimeout as RateLimitQueueTimeout
 from ._errors import RefoldError as RefoldError
 from ._errors import RefoldUsageError as RefoldUsageError
 from ._errors import ServerError as ServerError
+from ._errors import UnknownArgumentError as UnknownArgumentError
 from ._errors import UnprocessableEntityError as UnprocessableEntityError
 from ._errors import WebhookReplayError as WebhookReplayError
 from ._errors import WebhookSignatureError as WebhookSignatureError
@@ -130,6 +131,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "Shape",
+    "UnknownArgumentError",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
     "UploadContent",

@@ -126,7 +126,7 @@ def _rate(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1") from None
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1 (0.1 faults 10%%)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1 (0.1 faults 10%)")
     return value
 
 

@@ -42,7 +42,12 @@ from ._options import check_base_url, check_client_options, check_default_header
 from ._pool import PerLoopPool
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
 from ._raw import RequestAuth, send_request
-from ._request import check_header_value, check_max_response_bytes, refuse_unknown
+from ._request import (
+    KeywordsChecked,
+    check_header_value,
+    check_max_response_bytes,
+    refuse_unknown,
+)
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
 from ._types import NOT_GIVEN, NotGiven
@@ -58,6 +63,10 @@ __all__ = ["DEFAULT_BASE_URL", "AsyncRefold", "ClientOptions", "PerLoopPool"]
 DEFAULT_BASE_URL = "https://app.refold.ai"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RATE_LIMIT = RateLimit()
+_REQUEST_KEYWORDS = (
+    "query", "body", "headers", "auth", "cast_to", "linked_account_id", "timeout",
+    "max_queue_wait", "max_response_bytes",
+)  # fmt: skip
 Environment = Literal["live", "test"]
 T = TypeVar("T")
 R = TypeVar("R")
@@ -82,7 +91,7 @@ class ClientOptions(TypedDict, total=False):
     tracing: bool | TracerProviderLike
 
 
-class AsyncRefold(AsyncResourceNamespaces):
+class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
     """The asynchronous Refold client.
 
     Args:
@@ -117,7 +126,7 @@ class AsyncRefold(AsyncResourceNamespaces):
             Off by default.
 
     The `REFOLD_LOG` environment variable (`info` or `debug`), read when a client is
-    made, sends the `refold` logger's records to stderr (see the README).
+    made, sends the `refold` logger's records to stderr (see the logging guide).
 
     Example:
         ```python
@@ -409,6 +418,7 @@ class AsyncRefold(AsyncResourceNamespaces):
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_queue_wait: float | NotGiven | None = NOT_GIVEN,
         max_response_bytes: int | NotGiven = NOT_GIVEN,
+        **unknown: object,  # not in the overloads: type checkers refuse it; here a hint
     ) -> Any:
         """Call an endpoint the SDK has no method for, with the client's auth, budget and retries.
 
@@ -447,6 +457,10 @@ class AsyncRefold(AsyncResourceNamespaces):
             raw = await client.request("POST", "/api/v2/public/beta/thing", body={"a": 1})
             ```
         """
+        if unknown:
+            names = list(unknown)
+            unknown.clear()  # a value given by a wrong name may be a credential: not kept
+            refuse_unknown("request()", names, _REQUEST_KEYWORDS)
         return await send_request(
             self._transport,
             method,

@@ -7,14 +7,15 @@ RefoldError
 │   │   └── LinkedAccountScopeError  a scoped client, another account's id (.allowed)
 │   ├── MissingLinkedAccountError
 │   ├── InvalidArgumentError    (also a ValueError)
+│   │   └── UnknownArgumentError  a misspelled keyword (also a TypeError)
 │   └── EnvironmentMismatchError
 ├── ClientClosedError           the call was cut off by interpreter exit (.sent)
 ├── APIConnectionError          no usable response (.host .reason .sent .attempts)
 │   └── APITimeoutError
-├── APIResponseTooLargeError    a body past max_response_bytes (.limit .status)
-├── APIRedirectError            a redirect the SDK will not follow (.location .status)
+├── APIResponseTooLargeError    a body past max_response_bytes (.limit .status_code)
+├── APIRedirectError            a redirect the SDK will not follow (.location .status_code)
 ├── APIDecodeError              a 2xx body that does not fit its model (.problems)
-├── APIStatusError              .status .code .message .method .path .request_id .attempts
+├── APIStatusError              .status_code .code .message .method .path .request_id .attempts
 │   ├── BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
 │   │   NotFoundError 404, ConflictError 409, UnprocessableEntityError 422
 │   ├── RateLimitError 429 (.retry_after)
@@ -25,7 +26,8 @@ RefoldError
 ```
 
 Errors hold plain values only, never live httpx requests or responses (their headers
-carry credentials), so no secret can reach a message, a repr or a pickle.
+carry credentials), so no secret can reach a message, a repr or a pickle. An error that
+carries an HTTP status has it as `status_code` (and as `status`, its older name).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ __all__ = [
     "RefoldError",
     "RefoldUsageError",
     "ServerError",
+    "UnknownArgumentError",
     "UnprocessableEntityError",
     "WebhookReplayError",
     "WebhookSignatureError",
@@ -147,6 +150,27 @@ class InvalidArgumentError(RefoldUsageError, ValueError):
     __module__ = "refold_async"
 
 
+class UnknownArgumentError(InvalidArgumentError, TypeError):
+    """A keyword argument that the constructor or method does not take (a misspelling, say).
+
+    A `TypeError`, as Python raises for an unexpected keyword, and an
+    `InvalidArgumentError`; the message names the nearest known keyword.
+    """
+
+    __module__ = "refold_async"
+
+
+class _HasHTTPStatus:
+    """The HTTP status an error carries, as `status_code` (openai's and httpx's name)."""
+
+    status: int
+
+    @property
+    def status_code(self) -> int:
+        """The response's HTTP status; `status` is the same value under its older name."""
+        return self.status
+
+
 class EnvironmentMismatchError(RefoldUsageError):
     """The API key belongs to another environment than the client expects."""
 
@@ -215,7 +239,7 @@ class APITimeoutError(APIConnectionError):
     __module__ = "refold_async"
 
 
-class APIResponseTooLargeError(RefoldError):
+class APIResponseTooLargeError(_HasHTTPStatus, RefoldError):
     """The response body grew past `max_response_bytes`; it was dropped unread. Not retried.
 
     The size is counted on the decoded bytes as they arrive, so a compressed body that
@@ -224,7 +248,7 @@ class APIResponseTooLargeError(RefoldError):
     Attributes:
         method: The request's HTTP method.
         path: The request's path.
-        status: The response's HTTP status.
+        status_code: The response's HTTP status (also `status`).
         limit: The limit in bytes that the body passed.
         attempts: How many times the request was tried.
     """
@@ -242,7 +266,7 @@ class APIResponseTooLargeError(RefoldError):
         self.attempts = attempts
 
 
-class APIRedirectError(RefoldError):
+class APIRedirectError(_HasHTTPStatus, RefoldError):
     """The server redirected the request somewhere the SDK will not follow. Not retried.
 
     A redirect is followed only when the `httpx.AsyncClient` asks for it
@@ -252,7 +276,7 @@ class APIRedirectError(RefoldError):
     Attributes:
         method: The request's HTTP method.
         path: The request's path.
-        status: The redirect's HTTP status.
+        status_code: The redirect's HTTP status (also `status`).
         location: The target's origin (`scheme://host:port`), no path or query.
         attempts: How many times the request was tried.
     """
@@ -277,12 +301,12 @@ class APIRedirectError(RefoldError):
         self.attempts = attempts
 
 
-class APIDecodeError(RefoldError):
+class APIDecodeError(_HasHTTPStatus, RefoldError):
     """A successful response's body does not fit the operation's model.
 
     Attributes:
         problems: Where and why decoding failed, one line per problem.
-        status: The response's HTTP status.
+        status_code: The response's HTTP status (also `status`).
         method: The request's HTTP method.
         path: The request's path.
         request_id: The server's request id header, if it sent one.
@@ -311,11 +335,11 @@ class APIDecodeError(RefoldError):
         self.request_id = request_id
 
 
-class APIStatusError(RefoldError):
+class APIStatusError(_HasHTTPStatus, RefoldError):
     """The API answered with an error status.
 
     Attributes:
-        status: The HTTP status code.
+        status_code: The HTTP status code (also `status`).
         code: The API's internal error code (`error` or `error_code` in the body).
         message: The API's message, or a short excerpt of a non-JSON body.
         method: The request's HTTP method.

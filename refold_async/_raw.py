@@ -24,7 +24,10 @@ from ._types import NOT_GIVEN, CallOptions, NotGiven
 if TYPE_CHECKING:
     from ._transport import Transport
 
-__all__ = ["RequestAuth", "check_raw_path", "send_request"]
+__all__ = ["RAW_OPERATION_ID", "RequestAuth", "check_raw_path", "send_request"]
+
+RAW_OPERATION_ID = "request"
+"""The operation id of `client.request()` calls (no generated operation is named so)."""
 
 RequestAuth = Literal["api_key", "session_token", "key_or_token", "none"] | AuthScope
 """Which credential a `client.request()` call sends.
@@ -119,7 +122,7 @@ def _operation(method: HTTPMethod, scope: AuthScope, cast_to: object) -> Operati
         raise TypeError(f"cast_to must be a type, such as a model class, got {cast_to!r}") from None
     if op is None:
         op = _OPERATIONS[key] = Operation(
-            id="request",
+            id=RAW_OPERATION_ID,
             method=method,
             path="/",  # the descriptor's template is unused: `send_to` takes the path
             auth=scope,

@@ -17,10 +17,11 @@ from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 import attrs
+from typing_extensions import Self
 
 from ._arguments import check_arguments, where
 from ._convert import format_datetime, unstructure
-from ._errors import InvalidArgumentError
+from ._errors import InvalidArgumentError, UnknownArgumentError
 from ._operation import Operation
 from ._types import CallOptions, NotGiven
 from ._uploads import FilePart, check_uploads, resendable
@@ -30,6 +31,7 @@ __all__ = [
     "LINKED_ACCOUNT_HEADER",
     "MAX_PATH_LENGTH",
     "MAX_QUERY_LENGTH",
+    "KeywordsChecked",
     "RequestParts",
     "build_request",
     "check_header_name",
@@ -279,7 +281,7 @@ def check_timeout(option: str, value: object) -> None:
 def refuse_unknown(
     where: str, given: Iterable[str], allowed: Collection[str], *, also: Iterable[str] = ()
 ) -> None:
-    """Raise `InvalidArgumentError` for names outside `allowed`, suggesting a near one.
+    """Raise `UnknownArgumentError` for names outside `allowed`, suggesting a near one.
 
     A misspelled keyword would otherwise be dropped in silence, and a call meant for one
     linked account would act on the client's default one.
@@ -293,7 +295,7 @@ def refuse_unknown(
     hints = [difflib.get_close_matches(name, known, n=1) for name in unknown]
     advice = "".join(f"; did you mean {hint[0]!r}?" for hint in hints if hint)
     names = ", ".join(map(repr, unknown))
-    raise InvalidArgumentError(f"{where} got unexpected keyword argument(s) {names}{advice}")
+    raise UnknownArgumentError(f"{where} got unexpected keyword argument(s) {names}{advice}")
 
 
 def _given(value: object) -> bool:
@@ -416,3 +418,43 @@ def _json_object(data: object) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidArgumentError("extra_body needs a JSON object body to merge into")
     return cast("dict[str, Any]", data)
+
+
+_VARKEYWORDS = 0x08  # inspect.CO_VARKEYWORDS, without importing inspect at startup
+_INIT_KEYWORDS: dict[type, frozenset[str] | None] = {}
+
+
+class KeywordsChecked:
+    """A base whose subclasses' constructors refuse an unknown keyword with a did-you-mean.
+
+    Python's own `TypeError` for a misspelled keyword names no alternative (before 3.13);
+    this one is an `UnknownArgumentError` (a `TypeError` too) naming the nearest keyword
+    that `__init__` takes. The check runs in `__new__`, before `__init__`, and keeps no
+    argument value in its frame when it raises: the values may be credentials.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        allowed = _init_keywords(cls)
+        if allowed is not None and not kwargs.keys() <= allowed:
+            names = list(kwargs)
+            del args, kwargs  # no credential in this frame's locals when the error passes
+            refuse_unknown(f"{cls.__name__}()", names, allowed)
+        return super().__new__(cls)
+
+
+def _init_keywords(cls: type) -> frozenset[str] | None:
+    """The keywords `cls.__init__` takes, or `None` when it takes any (`**kwargs`)."""
+    try:
+        return _INIT_KEYWORDS[cls]
+    except KeyError:
+        pass
+    init: object = getattr(cls, "__init__", None)
+    code = getattr(init, "__code__", None)
+    names: frozenset[str] | None = None
+    if code is not None and not code.co_flags & _VARKEYWORDS:
+        count = code.co_argcount + code.co_kwonlyargcount
+        names = frozenset(code.co_varnames[1:count])
+    _INIT_KEYWORDS[cls] = names
+    return names

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ._errors import RefoldUsageError
+from ._raw import RAW_OPERATION_ID
 from ._record import CallRecord
 from ._useragent import sdk_version
 
@@ -94,7 +95,8 @@ class CallTracer:
             attributes={
                 "refold.operation_id": op.id,
                 "http.request.method": op.method,
-                "url.template": op.path,
+                # `client.request()` has no template: its path is the one the caller wrote.
+                "url.template": record.path if op.id == RAW_OPERATION_ID else op.path,
                 **self._attributes,
             },
         )

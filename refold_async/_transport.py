@@ -672,12 +672,12 @@ class Transport:
             )
             return _Attempt(None, outcome)
         logger.debug(
-            "%s %s %s -> %d in %.1f ms (attempt %d)",
+            "%s %s %s -> %d in %.3fs (attempt %d)",
             op.id,
             parts.method,
             parts.path,
             outcome.status_code,
-            (time.perf_counter() - started) * 1000,
+            time.perf_counter() - started,
             attempt,
         )
         return _Attempt(outcome)

@@ -55,6 +55,7 @@ from refold_async import ResponseInfo as ResponseInfo
 from refold_async import RetryPolicy as RetryPolicy
 from refold_async import ServerError as ServerError
 from refold_async import Shape as Shape
+from refold_async import UnknownArgumentError as UnknownArgumentError
 from refold_async import UnlimitedRateLimiter as UnlimitedRateLimiter
 from refold_async import UnprocessableEntityError as UnprocessableEntityError
 from refold_async import UploadContent as UploadContent
@@ -129,6 +130,7 @@ __all__ = [
     "ServerError",
     "Shape",
     "SyncPaginator",
+    "UnknownArgumentError",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
     "UploadContent",

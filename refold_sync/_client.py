@@ -29,6 +29,7 @@ from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environmen
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from refold_async._options import check_client_options
 from refold_async._raw import RequestAuth
+from refold_async._request import KeywordsChecked
 from refold_async._types import NOT_GIVEN, NotGiven
 from refold_async._useragent import AppInfo
 
@@ -47,7 +48,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class Refold(ResourceNamespaces):
+class Refold(KeywordsChecked, ResourceNamespaces):
     """The blocking Refold client; same options, resources and methods as `AsyncRefold`.
 
     Every `Refold` in the process runs its calls on one shared event-loop thread, so
@@ -370,6 +371,7 @@ class Refold(ResourceNamespaces):
         timeout: float | NotGiven | None = NOT_GIVEN,
         max_queue_wait: float | NotGiven | None = NOT_GIVEN,
         max_response_bytes: int | NotGiven = NOT_GIVEN,
+        **unknown: object,  # not in the overloads; the async method refuses it with a hint
     ) -> Any:
         """Call an endpoint the SDK has no method for; blocking `AsyncRefold.request()`.
 
@@ -396,6 +398,7 @@ class Refold(ResourceNamespaces):
             timeout=timeout,
             max_queue_wait=max_queue_wait,
             max_response_bytes=max_response_bytes,
+            **unknown,
         )
 
     def close(self) -> None:

@@ -24,8 +24,8 @@ connection pool per credential, whichever thread they are called from (DESIGN §
   nothing of the parent's is finalized (or its sockets shut) from the child.
 - **Inside a running event loop** (a coroutine, a Jupyter cell) a call *works*: it runs
   on this module's loop thread while the caller's thread, and so the caller's loop,
-  blocks for its duration. Nothing is logged or warned; async code that cares about
-  blocking should use `refold_async.AsyncRefold`.
+  blocks for its duration. The first such call of the process warns (`RuntimeWarning`,
+  pointing at the caller's line): async code should use `refold_async.AsyncRefold`.
 - **On the loop thread itself** a call would wait for the thread it blocks: it raises
   `RefoldUsageError` instead of deadlocking.
 """
@@ -36,9 +36,11 @@ import asyncio
 import atexit
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from contextlib import suppress
+from types import FrameType
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from typing_extensions import ParamSpec
@@ -143,6 +145,38 @@ _inherited: list[object] = []
 """What a forked child inherited from its parent's loop thread, kept so it is never finalized."""
 
 
+_warned_in_a_loop = False
+"""Set once a call from inside a running event loop has warned: the warning comes once."""
+
+IN_A_LOOP_WARNING = (
+    "refold_sync.Refold was called inside a running event loop: each call blocks that "
+    "loop until it returns. In async code use refold_async.AsyncRefold and await its calls"
+)
+
+
+def _warn_if_in_a_loop() -> None:
+    """Warn, once per process, when the calling thread is running an event loop."""
+    global _warned_in_a_loop
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # the usual case: a plain thread
+    _warned_in_a_loop = True
+    warnings.warn(IN_A_LOOP_WARNING, RuntimeWarning, stacklevel=_callers_level())
+
+
+def _callers_level() -> int:
+    """The `stacklevel` of the first frame outside the SDK: the user's line."""
+    import inspect  # only on the warning's path: it costs an import
+
+    here = inspect.currentframe()
+    frame: FrameType | None = here.f_back if here is not None else None  # stacklevel 1
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("refold_"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _loop_thread() -> _LoopThread:
     """The current process's loop thread, started on first use."""
     current = _current
@@ -183,6 +217,8 @@ def run(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> 
             completed, or had stopped before it was made.
     """
     current = _loop_thread()
+    if not _warned_in_a_loop:
+        _warn_if_in_a_loop()
     loop = current.loop
     call: _Call[T] = _Call()
     # The call exists before anything is scheduled, so an interruption at any point

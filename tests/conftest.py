@@ -38,6 +38,7 @@ SLOW_MODULES = (
     "tests/core/test_ratelimit_redis_outage.py",
     "tests/examples/",
     "tests/plugin/",
+    "tests/test_docs_examples.py",
 )
 
 

@@ -36,6 +36,7 @@ from typing_extensions import TypedDict
 from refold_async._context import observing
 from refold_async._errors import APIDecodeError, RefoldError, RefoldUsageError
 from refold_async._ratelimit import RateLimit
+from refold_async._request import refuse_unknown
 
 from ._classify import AttemptEnd, attempt_end, error_is_unknown, is_repeatable
 from ._journal import Journal, JournalState, digest
@@ -131,9 +132,7 @@ class _Settings:
 
     @classmethod
     def of(cls, options: BatchOptions) -> _Settings:
-        unknown = set(options) - set(BatchOptions.__annotations__)
-        if unknown:
-            raise TypeError(f"batch() got unexpected keyword arguments: {sorted(unknown)}")
+        refuse_unknown("batch()", options, BatchOptions.__annotations__)
         journal = options.get("journal")
         return cls(
             key=options.get("key"),

@@ -19,6 +19,7 @@ facade's loop thread, a test's own) and answers as if requests were serialized.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -145,6 +146,7 @@ class Emulator:
         """Seconds every answer waits (on the emulator's clock) before it is worked out."""
         self._send_retry_after = send_retry_after
         self._stats = StatsRecorder()
+        self._request_ids = itertools.count(1)  # answers carry x-request-id, as the API's do
         self._lock = threading.RLock()
         self._backend = Backend(settings=self.settings)
         self._outbox = Outbox(webhook_retry_delays)
@@ -390,7 +392,7 @@ class Emulator:
             else:
                 response = await self._with_fault(request, fault)
             await self.pump()
-            return response
+            return self._with_request_id(response)
         finally:
             with self._lock:
                 self._stats.depart(credential)
@@ -403,6 +405,15 @@ class Emulator:
         except ApiError as error:
             body = error_body(error, code_field=error_field_for(request.path))
             return json_response(error.status, body, error.headers)
+
+    def _with_request_id(self, response: EmulatedResponse) -> EmulatedResponse:
+        """`response` with an `x-request-id` header (`req_` and a counter), unless dropped."""
+        if response.drop is not None:
+            return response
+        with self._lock:
+            number = next(self._request_ids)
+        header = ("x-request-id", f"req_emu_{number:08d}")
+        return attrs.evolve(response, headers=(*response.headers, header))
 
     def _operation_id(self, request: EmulatedRequest) -> str | None:
         try:

@@ -208,3 +208,16 @@ def test_without_the_extra_tracing_fails_clearly() -> None:
     )
     assert "pip install 'refold[otel]'" in result.stdout
     assert issubclass(RefoldUsageError, Exception)
+
+
+async def test_a_request_call_span_carries_its_path(
+    router: respx.Router, provider: Any, exporter: Any
+) -> None:
+    """`client.request()` has no template: its span's `url.template` is the path given, not `/`."""
+    router.get(url__regex=r".*/api/v2/public/custom/thing$").mock(
+        return_value=httpx.Response(200, json={"ok": True})
+    )
+    client = mock_client(router, tracing=provider)
+    assert await client.request("GET", "/api/v2/public/custom/thing") == {"ok": True}
+    [span] = exporter.get_finished_spans()
+    assert span.attributes["url.template"] == "/api/v2/public/custom/thing"

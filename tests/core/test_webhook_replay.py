@@ -384,13 +384,13 @@ def test_a_custom_store_gets_each_key_with_its_ttl(clock: Clock) -> None:
     assert workflow.dedup_key not in store.keys
 
 
-# The Redis store shown in ReplayStore's docstring and the README, against a real server.
+# The Redis store shown in ReplayStore's docstring and the webhooks guide, against a real server.
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class RedisReplayStore:
-    """The example of ReplayStore's docstring and the README (the client typed loosely)."""
+    """The example of ReplayStore's docstring and the webhooks guide (the client typed loosely)."""
 
     def __init__(self, client: Any, prefix: str = "refold:webhook:") -> None:
         self._redis, self._prefix = client, prefix

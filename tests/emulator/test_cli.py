@@ -226,8 +226,8 @@ def test_the_demo_reports_an_unreachable_api_without_a_traceback(
 
 
 def test_the_readme_shows_the_banner_as_printed() -> None:
-    """The README's `refold emulator` session is what the command prints for those options."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    """The testing guide's `refold emulator` session is what the command prints for those options."""
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text()
     session = re.search(r"```console\n\$ refold (emulator .*?)\n(.*?)```", readme, re.DOTALL)
     assert session is not None
     args = parse_args(session.group(1).split())
@@ -239,3 +239,15 @@ def test_the_readme_shows_the_banner_as_printed() -> None:
         seed=args.seed,
     )
     assert printed == session.group(2).rstrip("\n")
+
+
+def test_a_bad_fault_rate_prints_a_plain_percent_sign(capsys: pytest.CaptureFixture[str]) -> None:
+    """The error reads `10%`, not argparse's unformatted `10%%`; so does the help."""
+    with pytest.raises(SystemExit):
+        main(["emulator", "--fault-rate", "1.5"])
+    err = capsys.readouterr().err
+    assert "10%" in err
+    assert "%%" not in err
+    with pytest.raises(SystemExit):
+        main(["emulator", "--help"])
+    assert "%%" not in capsys.readouterr().out

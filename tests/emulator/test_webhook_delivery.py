@@ -344,16 +344,16 @@ def test_advance_blocking_serves_blocking_tests() -> None:
 
 
 def _readme_block(name: str) -> str:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
     return next(b for b in blocks if f"def {name}(" in b)
 
 
 async def test_the_readme_webhook_example_runs() -> None:
-    """The README's webhooks-and-schedules example passes as written."""
+    """The testing guide's webhooks-and-schedules example passes as written."""
     block = _readme_block("test_a_run_is_announced_when_it_ends")
     namespace: dict[str, Any] = {}
-    exec(block, namespace)  # noqa: S102 - our README
+    exec(block, namespace)  # noqa: S102 - our docs
     test = cast("Callable[[], Awaitable[None]]", namespace["test_a_run_is_announced_when_it_ends"])
     await test()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import uvicorn
@@ -19,6 +20,7 @@ import uvicorn
 from refold_async import (
     APITimeoutError,
     AsyncRefold,
+    ConflictError,
     InvalidArgumentError,
     LinkedAccountScopeError,
     MissingCredentialError,
@@ -141,6 +143,30 @@ async def test_sdk_errors_become_http_answers(monkeypatch: pytest.MonkeyPatch) -
         assert limited.headers["retry-after"] == "600"
 
 
+async def test_a_long_retry_after_is_answered_at_once_not_waited_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 429 asking for 30 s is not slept out inside a handler: 503 at once, one request."""
+    async with _served(monkeypatch) as (emulator, _, url), httpx.AsyncClient(base_url=url) as http:
+        assert (await http.post("/session-token", headers=USER)).status_code == 200
+        emulator.reset_stats()
+        emulator.faults.add(status=429, count=1, retry_after=30)
+        with anyio.fail_after(20):  # a hang guard: the old recipe held the handler 30 s
+            limited = await http.get("/executions", headers=USER)
+        assert limited.status_code == 503
+        assert limited.headers["retry-after"] == "30"
+        assert emulator.stats.requests == 1  # not retried after the wait
+
+
+async def test_a_conflict_is_answered_409(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 409 from the API reaches the caller as 409 with the SDK's message, not 502."""
+    async with _served(monkeypatch) as (emulator, _, url), httpx.AsyncClient(base_url=url) as http:
+        emulator.faults.add(status=409, count=1)
+        conflict = await http.post("/session-token", headers=USER)
+        assert conflict.status_code == 409
+        assert conflict.json()["error"] == "ConflictError"
+
+
 async def test_lifespan_closes_the_shared_client(monkeypatch: pytest.MonkeyPatch) -> None:
     """One client is made at startup, used by every request, and closed at shutdown."""
     async with _served(monkeypatch) as (_, module, url):
@@ -171,6 +197,7 @@ async def test_handlers_use_a_client_pinned_to_the_user(monkeypatch: pytest.Monk
     ("error", "status", "retry_after"),
     [
         pytest.param(NotFoundError("x", status=404), 404, None, id="404"),
+        pytest.param(ConflictError("x", status=409), 409, None, id="409"),
         pytest.param(RateLimitError("x", status=429, retry_after=2.5), 503, "3", id="429"),
         pytest.param(RateLimitError("x", status=429), 503, "1", id="429-no-retry-after"),
         pytest.param(InvalidArgumentError("x"), 422, None, id="invalid-argument"),

@@ -168,12 +168,41 @@ def test_the_installed_entry_point_loads_the_plugin(user_project: pytest.Pyteste
     result.assert_outcomes(passed=5)
 
 
-def test_the_readme_example_test_passes(pytester: pytest.Pytester) -> None:
-    """The README's testing section's example test file passes as written, with the plugin."""
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+STRICT = INI + "asyncio_mode = strict\n"
+"""pytest-asyncio's default mode: only tests marked `asyncio` run on a loop."""
+
+
+def test_the_docs_example_test_passes_in_strict_mode(pytester: pytest.Pytester) -> None:
+    """The testing guide's example test file passes as written, without asyncio_mode = auto."""
+    guide = (ROOT / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", guide, flags=re.DOTALL)
     example = next(block for block in blocks if "def test_" in block and "refold_client" in block)
-    pytester.makeini(INI + "asyncio_mode = auto\n")
-    pytester.makepyfile(test_readme_example=example)
+    pytester.makeini(STRICT)
+    pytester.makepyfile(test_docs_example=example)
     result = pytester.runpytest_subprocess(*PLUGIN)
     result.assert_outcomes(passed=3)
+
+
+STRICT_TESTS = """
+import pytest
+
+
+@pytest.mark.asyncio
+async def test_with_pytest_asyncio(refold_client, refold_emulator):
+    await refold_client.linked_accounts.upsert(linked_account_id="a", name="A")
+    assert "a" in refold_emulator.world().linked_accounts
+
+
+@pytest.mark.anyio
+async def test_with_anyio(refold_client, refold_emulator):
+    await refold_client.linked_accounts.upsert(linked_account_id="b", name="B")
+    assert "b" in refold_emulator.world().linked_accounts
+"""
+
+
+def test_the_async_client_fixture_needs_no_auto_mode(pytester: pytest.Pytester) -> None:
+    """`refold_client` serves tests marked for pytest-asyncio (strict mode) or for anyio."""
+    pytester.makeini(STRICT)
+    pytester.makepyfile(test_strict=STRICT_TESTS)
+    result = pytester.runpytest_subprocess(*PLUGIN)
+    result.assert_outcomes(passed=2)

@@ -93,10 +93,10 @@ def test_misuse_is_refused_at_the_call() -> None:
 
 
 def test_the_readme_one_liner_runs() -> None:
-    """The README's blocking-client example runs as written."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    """The testing guide's blocking-client example runs as written."""
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
     block = next(b for b in blocks if "sync_client(emulator" in b)
     namespace: dict[str, Any] = {}
-    exec(block, namespace)  # noqa: S102 - our README
+    exec(block, namespace)  # noqa: S102 - our docs
     assert "acct_1" in namespace["emulator"].world().linked_accounts
