@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 import httpx
 from typing_extensions import Self, Unpack, override
 
-from refold_async import AsyncRefold, ClientOptions, RefoldUsageError
+from refold_async import AsyncRefold, ClientOptions, InvalidArgumentError, RefoldUsageError
 from refold_async._auth import client_credentials
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
-from refold_async._options import check_client_options
+from refold_async._options import check_base_url, check_client_options
 from refold_async._raw import RequestAuth
 from refold_async._types import NOT_GIVEN, NotGiven
 from refold_async._useragent import AppInfo
@@ -133,6 +133,12 @@ class Refold(ResourceNamespaces):
         finally:
             del api_key, session_token
         check_client_options(locals())
+        try:
+            if base_url is not None:
+                check_base_url(base_url)
+        except InvalidArgumentError:
+            del base_url  # it may hold a password: not left in this frame
+            raise
         make = _Recipe(
             partial(
                 AsyncRefold,
