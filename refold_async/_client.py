@@ -142,8 +142,8 @@ class AsyncRefold(AsyncResourceNamespaces):
             key, token = client_credentials(api_key, session_token)
         finally:
             del api_key, session_token
-        check_client_options(locals())
         try:
+            check_client_options(locals())
             url = _check_base_url(base_url or os.environ.get("REFOLD_BASE_URL") or DEFAULT_BASE_URL)
         finally:
             del base_url  # a refused one may hold a password: not left in this frame

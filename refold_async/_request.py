@@ -368,7 +368,9 @@ def _body(
         return None, False
     if isinstance(body, Mapping):
         fields = cast("Mapping[str, object]", body)
-        data: Any = {k: _unstructured(op, k, v) for k, v in fields.items() if _given(v)}
+        data: Any = {
+            k: _unstructured(op, f"body[{k!r}]", v, 2) for k, v in fields.items() if _given(v)
+        }
         _check_json(op, "body", data, 1)
         if not data and not extra and not required:
             # An optional body whose every field was left out is not sent at all.
@@ -376,11 +378,11 @@ def _body(
     elif isinstance(body, NotGiven):
         data = dict[str, Any]()
     else:
-        data = _unstructured(op, "body", body)
+        data = _unstructured(op, "body", body, 1)
         _check_json(op, "body", data, 1)
     if extra:
         merged = _json_object(data)
-        added = _unstructured(op, "extra_body", dict(extra))
+        added = _unstructured(op, "extra_body", dict(extra), 1)
         _check_json(op, "extra_body", added, 1)
         merged.update(added)
         return merged, True
@@ -392,12 +394,16 @@ MAX_JSON_DEPTH = 128
 level 1); a deeper one is refused before sending, as many servers would refuse it."""
 
 
-def _unstructured(op: Operation[Any], name: object, value: object) -> Any:
-    """`unstructure(value)`, with a typed error for a value nested past any sane depth."""
+def _unstructured(op: Operation[Any], label: str, value: object, depth: int) -> Any:
+    """`unstructure(value)`, with typed errors for what no JSON can hold: nesting past any
+    sane depth, or a key cattrs cannot convert (a tuple)."""
     try:
         return unstructure(value)
     except RecursionError:
-        raise _too_deep(op, name) from None
+        raise _too_deep(op, label) from None
+    except TypeError:
+        _check_json(op, label, value, depth)  # names a bad key, if that is the cause
+        raise
 
 
 def _check_json(op: Operation[Any], name: str, data: object, depth: int) -> None:
@@ -431,7 +437,7 @@ def _check_json(op: Operation[Any], name: str, data: object, depth: int) -> None
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _too_deep(op: Operation[Any], name: object) -> InvalidArgumentError:
+def _too_deep(op: Operation[Any], name: str) -> InvalidArgumentError:
     return InvalidArgumentError(
         f"{where(op)}: {name} is nested deeper than {MAX_JSON_DEPTH} levels of objects and "
         "arrays; flatten it"

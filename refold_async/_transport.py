@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -244,6 +244,8 @@ class Transport:
         `raw_path`: the caller's own path (`client.request()`), sent as given, on the base
         URL's origin only.
         """
+        if self._own_lengths:
+            self._refuse_own_secret(op, (path, query, headers, *_extras(options)))
         # Arguments first: a misspelled `linked_account_id=` is a typo to name, not a
         # missing linked account.
         parts = build_request(
@@ -258,15 +260,13 @@ class Transport:
         if raw_path is not None:
             parts = attrs.evolve(parts, path=raw_path, raw_path=True)
             self._check_origin(raw_path)
-        if self._own_lengths:
-            self._refuse_own_secret(op, path, parts)
         plan = self._plan(op, headers, query)
         if plan.linked_account_id is not None:
             parts.headers["linked_account_id"] = plan.linked_account_id
         return parts, plan
 
     def _refuse_own_secret(
-        self, op: Operation[Any], path: Mapping[str, object] | None, parts: RequestParts
+        self, op: Operation[Any], arguments: tuple[Mapping[str, object] | None, ...]
     ) -> None:
         """Refuse a path, query or header value that is this client's own key or token.
 
@@ -275,16 +275,20 @@ class Transport:
         names the argument, never the value.
         """
         lengths = self._own_lengths
-        values = [*(path or {}).items(), *parts.params, *parts.headers.items()]
-        for name, value in values:
-            if type(value) is str and len(value) in lengths:
-                which = self._own_secret(value)
-                if which is not None:
-                    del values, value, path, parts  # the frame drops what it can
-                    raise InvalidArgumentError(
-                        f"{where(op)}: {name!r} is this client's own {which}; pass an id "
-                        "there, never a credential (the value is not shown, nor sent)"
-                    )
+        for mapping in arguments:
+            for name, value in (mapping or {}).items():
+                values = (
+                    cast("Sequence[object]", value) if isinstance(value, list | tuple) else (value,)
+                )
+                for item in values:
+                    if type(item) is str and len(item) in lengths:
+                        which = self._own_secret(item)
+                        if which is not None:
+                            del arguments, mapping, value, values, item  # not left here
+                            raise InvalidArgumentError(
+                                f"{where(op)}: {name!r} is this client's own {which}; pass an "
+                                "id there, never a credential (the value is not shown, nor sent)"
+                            )
 
     def _own_secret(self, value: str) -> str | None:
         """`"API key"` or `"session token"` if `value` is that credential of the client."""
@@ -875,6 +879,14 @@ class _Credential:
         assert self.secret is not None  # noqa: S101 - callers check first
         value = self.secret.reveal()
         return f"Bearer {value}" if self.header == "authorization" else value
+
+
+def _extras(options: CallOptions | None) -> tuple[Mapping[str, object] | None, ...]:
+    """The call's `extra_query` and `extra_headers`, when given as mappings."""
+    if not options:
+        return ()
+    found = (options.get("extra_query"), options.get("extra_headers"))
+    return tuple(extra for extra in found if isinstance(extra, Mapping))
 
 
 def _timeouts(seconds: float | None) -> dict[str, float | None]:

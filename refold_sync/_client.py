@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 import httpx
 from typing_extensions import Self, Unpack, override
 
-from refold_async import AsyncRefold, ClientOptions, InvalidArgumentError, RefoldUsageError
+from refold_async import AsyncRefold, ClientOptions, RefoldUsageError
 from refold_async._auth import client_credentials
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
@@ -132,11 +132,11 @@ class Refold(ResourceNamespaces):
             key, token = client_credentials(api_key, session_token)
         finally:
             del api_key, session_token
-        check_client_options(locals())
         try:
+            check_client_options(locals())
             if base_url is not None:
                 check_base_url(base_url)
-        except InvalidArgumentError:
+        except Exception:
             del base_url  # it may hold a password: not left in this frame
             raise
         make = _Recipe(

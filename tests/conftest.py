@@ -12,7 +12,7 @@ import logging
 import pickle
 import socket
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,8 @@ def _record_refused_credentials(monkeypatch: pytest.MonkeyPatch, guard: SecretGu
     mint with, accepted or refused (`read_mint_answer`): no output may show them either.
     """
     credential = _auth.credential
-    read_mint_answer = _transport.read_mint_answer
+    read_mint_answer: Callable[..., tuple[str, float | None]]
+    read_mint_answer = vars(_transport)["read_mint_answer"]
 
     def recording_credential(name: str, value: object) -> _auth.Secret:
         if isinstance(value, str):
