@@ -8,9 +8,10 @@ lists, a URL or a proxy's echo holds it percent-encoded, a JSON body holds it es
 `RedactingFilter` is a `logging.Filter` on the `httpx` and `httpcore` loggers (those
 libraries log headers, a server's echo of a key among them, at DEBUG). It acts only on
 records logged while the SDK sends a request (the transport marks that span, per task,
-with the `SENDING` context variable): it replaces the credentials of that request's client, and the
-values of credential headers (`authorization`, `x-api-key`), with `[redacted]`. Any other
-record, your own httpx clients' included, passes untouched; no record is ever dropped.
+with the `SENDING` context variable): it replaces the credentials of that request's
+client, and the values of credential headers (`authorization`, `x-api-key`), with
+`[redacted]`. Any other record, your own httpx clients' included, passes untouched; no
+record is ever dropped.
 It costs nothing unless those loggers are enabled at the record's level (httpx and
 httpcore build no record otherwise), and installing it twice adds it once.
 """
@@ -42,10 +43,11 @@ __all__ = [
 
 REDACTED = "[redacted]"
 
-# Header values as httpcore logs them (`(b'x-api-key', b'...')`), and as header lines.
+# Header values as httpcore logs them (`(b'x-api-key', b'...')`), in a dict's repr, and
+# as header lines (`authorization: ...`).
 _CREDENTIAL_HEADER = re.compile(
     r"""(?ix)
-    (b?['"](?:authorization|proxy-authorization|x-api-key)['"],\s*b?)
+    (b?['"](?:authorization|proxy-authorization|x-api-key)['"]\s*[,:]\s*b?)
     ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
     |
     ((?:^|[\s,{])(?:authorization|proxy-authorization|x-api-key)\s*[:=]\s*)
@@ -84,9 +86,9 @@ def forms_of(value: str) -> list[str]:
         value.encode("unicode_escape").decode("ascii"),
         json.dumps(value)[1:-1],
         repr(encoded)[2:-1],
-        quote(value, safe=""),
-        quote(value),
-        quote_plus(value, safe=""),
+        quote(value, safe="", errors="surrogatepass"),
+        quote(value, errors="surrogatepass"),
+        quote_plus(value, safe="", errors="surrogatepass"),
     }
     forms.discard("")
     return sorted(forms, key=len, reverse=True)

@@ -138,7 +138,7 @@ class Transport:
         self._urls = url_maker(config.base_url)  # `config` is frozen, and never replaced
         self._lazy_secrets = _LazySecrets(self)
         # The lengths of the client's own credentials: an argument of another length
-        # cannot be one of them, and costs one set lookup to rule out (#13).
+        # cannot be one of them, and costs one set lookup to rule out.
         self._own_lengths = frozenset(
             len(secret.reveal()) for secret in (config.api_key, config.session_token) if secret
         )
