@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 import httpx
 from typing_extensions import Self, Unpack, override
 
-from refold_async import AsyncRefold, ClientOptions, RefoldUsageError
-from refold_async._auth import client_credentials
+from refold_async import AsyncRefold, ClientOptions, InvalidArgumentError, RefoldUsageError
+from refold_async._auth import client_credentials, take_credentials
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from refold_async._options import check_base_url, check_client_options
@@ -216,6 +216,18 @@ class Refold(ResourceNamespaces):
             patient = client.with_options(timeout=120, retry=RetryPolicy(max_attempts=8))
             ```
         """
+        # Raw credentials become `Secret`s and a base URL is checked first: neither this
+        # frame nor the closure below keeps a credential, or a refused URL's password.
+        options = cast("dict[str, Any]", changes)
+        options.update(take_credentials(options))
+        url = options.get("base_url")
+        try:
+            if isinstance(url, str):
+                check_base_url(url)
+        except InvalidArgumentError:
+            options.clear()
+            del url, changes, options
+            raise
         return self._derive(lambda parent: parent.with_options(**changes))
 
     def for_linked_account(self, linked_account_id: str) -> Self:

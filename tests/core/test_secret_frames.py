@@ -76,3 +76,25 @@ def test_base_url_type_is_still_checked() -> None:
     client = AsyncRefold(api_key=OTHER)
     with pytest.raises(TypeError, match="base_url must be a str"):
         client.with_options(base_url=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"base_url": f"https://user:{KEY}@api.refold.invalid"}, id="userinfo"),
+        pytest.param({"api_key": KEY, "timeout": "slow"}, id="key-beside-a-bad-option"),
+        pytest.param({"api_key": KEY + "\n"}, id="refused-key"),
+    ],
+)
+def test_the_sync_with_options_leaves_no_trace(
+    changes: dict[str, Any], secret_guard: SecretGuard
+) -> None:
+    """`Refold.with_options()`: credentials and a refused URL leave its frame (and closure) first."""
+    secret_guard.add(KEY)
+    with Refold(api_key=OTHER, rate_limit=None) as client:
+        with pytest.raises((InvalidArgumentError, TypeError)) as info:
+            client.with_options(**changes)
+        assert not exception_leaks(info.value, {KEY, KEY + "\n"}, tolerate=False)
+        derived = client.with_options(api_key=KEY, timeout=5)
+        assert derived.environment == "test"
+        assert "Secret(fingerprint=" in repr(derived)
