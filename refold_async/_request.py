@@ -410,28 +410,29 @@ def _check_json(op: Operation[Any], name: str, data: object, depth: int) -> None
     """Refuse JSON object keys that are not `str`, and nesting past `MAX_JSON_DEPTH`.
 
     `json.dumps` would turn `True` into `"true"` (beside a `"true"` key already there: a
-    duplicate the server reads either way), and fail on other keys.
-    Walked without recursion; plain values cost one type test each.
+    duplicate the server reads either way), and fail on other keys. Walked without
+    recursion, for every body sent: plain values cost one type test each.
     """
-    todo: list[tuple[object, int, str]] = [(data, depth, name)]
+    # (value, its level, the top-level field it is in, if any: errors name it)
+    todo: list[tuple[object, int, object]] = [(data, depth, None)]
     while todo:
-        value, level, label = todo.pop()
-        if isinstance(value, dict | list | tuple):
-            if level > MAX_JSON_DEPTH:
-                raise _too_deep(op, name)
-            if isinstance(value, dict):
-                items = cast("dict[object, object]", value)
-                for key, item in items.items():
-                    if type(key) is not str:
-                        raise _bad_key(op, label, key)
-                    if type(item) not in _SCALARS:
-                        todo.append((item, level + 1, f"{label}[{key!r}]" if level == 1 else label))
-            else:
-                todo.extend(
-                    (item, level + 1, label)
-                    for item in cast("list[object]", value)
-                    if type(item) not in _SCALARS
-                )
+        value, level, field = todo.pop()
+        if level > MAX_JSON_DEPTH:
+            raise _too_deep(op, name)
+        if isinstance(value, dict):
+            for key, item in cast("dict[object, object]", value).items():
+                if type(key) is not str:
+                    raise _bad_key(op, _label(name, field), key)
+                if type(item) not in _SCALARS:
+                    todo.append((item, level + 1, key if level == 1 else field))
+        elif isinstance(value, list | tuple):
+            for item in cast("Sequence[object]", value):
+                if type(item) not in _SCALARS:
+                    todo.append((item, level + 1, field))
+
+
+def _label(name: str, field: object) -> str:
+    return name if field is None else f"{name}[{field!r}]"
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

@@ -272,23 +272,45 @@ class Transport:
 
         An API key pasted where an id belongs would otherwise travel in the URL, into
         server and proxy logs, the error's path and the `refold` log lines. The error
-        names the argument, never the value.
+        names the argument, never the value. Runs for every call: a value whose length
+        is no credential's costs one set lookup.
         """
         lengths = self._own_lengths
+        error: InvalidArgumentError | None = None
         for mapping in arguments:
-            for name, value in (mapping or {}).items():
-                values = (
-                    cast("Sequence[object]", value) if isinstance(value, list | tuple) else (value,)
-                )
-                for item in values:
-                    if type(item) is str and len(item) in lengths:
-                        which = self._own_secret(item)
-                        if which is not None:
-                            del arguments, mapping, value, values, item  # not left here
-                            raise InvalidArgumentError(
-                                f"{where(op)}: {name!r} is this client's own {which}; pass an "
-                                "id there, never a credential (the value is not shown, nor sent)"
-                            )
+            if not mapping:
+                continue
+            for name, value in mapping.items():
+                if type(value) is str:
+                    if len(value) in lengths:
+                        error = self._own_error(op, name, value)
+                elif isinstance(value, list | tuple):
+                    error = self._own_error_among(op, name, cast("Sequence[object]", value))
+                if error is not None:
+                    del arguments, mapping, value  # the values stay out of this frame
+                    raise error
+
+    def _own_error_among(
+        self, op: Operation[Any], name: str, values: Sequence[object]
+    ) -> InvalidArgumentError | None:
+        """The refusal of the first of `values` (a repeated query value) that is a credential."""
+        lengths = self._own_lengths
+        for item in values:
+            if type(item) is str and len(item) in lengths:
+                error = self._own_error(op, name, item)
+                if error is not None:
+                    return error
+        return None
+
+    def _own_error(self, op: Operation[Any], name: str, value: str) -> InvalidArgumentError | None:
+        """The refusal of `value` if it is this client's own credential (naming `name`)."""
+        which = self._own_secret(value)
+        if which is None:
+            return None
+        return InvalidArgumentError(
+            f"{where(op)}: {name!r} is this client's own {which}; pass an id there, never a "
+            "credential (the value is not shown, nor sent)"
+        )
 
     def _own_secret(self, value: str) -> str | None:
         """`"API key"` or `"session token"` if `value` is that credential of the client."""

@@ -131,7 +131,7 @@ def _own_argument_frames(guard: Any) -> None:
     code can take it back. What the SDK controls, its error and logs, is asserted above.
     """
     names = ("linked_account_id", "execution_id", "path", "query", "page_query", "headers")
-    forwarded = ("args", "kwargs")  # the sync face forwards the call's arguments as they are
+    forwarded = ("args", "kwargs", "options")  # forwarded as they are (sync face, headers)
     allowed = tuple(f"local {name!r}" for name in (*names, *forwarded))
     stray = [finding for finding in guard.findings if not finding.startswith(allowed)]
     assert not stray, stray
@@ -208,3 +208,17 @@ def test_refusals_are_refold_errors() -> None:
     """The refusal is an `InvalidArgumentError`: a `RefoldError` and a `ValueError`."""
     assert issubclass(InvalidArgumentError, RefoldError)
     assert issubclass(InvalidArgumentError, ValueError)
+
+
+async def test_the_key_among_repeated_query_values_is_refused(
+    router: respx.Router, secret_guard: Any
+) -> None:
+    """A list value (a repeated query parameter) holding the key is refused too."""
+    route = router.route().mock(return_value=httpx.Response(200, json={}))
+    client = mock_client(router)
+    with pytest.raises(InvalidArgumentError, match="'ids' is this client's own API key"):
+        await client.request("GET", "/api/v2/public/anything", query={"ids": ["a", API_KEY]})
+    with pytest.raises(InvalidArgumentError, match="'x-trace' is this client's own API key"):
+        await client.request("GET", "/api/v2/public/anything", headers={"x-trace": API_KEY})
+    assert not route.called
+    _own_argument_frames(secret_guard)
