@@ -161,8 +161,11 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
             key, token = client_credentials(api_key, session_token)
         finally:
             del api_key, session_token
-        check_client_options(locals())
-        url = _check_base_url(base_url or os.environ.get("REFOLD_BASE_URL") or DEFAULT_BASE_URL)
+        try:
+            check_client_options(locals())
+            url = _check_base_url(base_url or os.environ.get("REFOLD_BASE_URL") or DEFAULT_BASE_URL)
+        finally:
+            del base_url  # a refused one may hold a password: not left in this frame
         config = TransportConfig(
             base_url=url,
             api_key=key,
@@ -216,6 +219,7 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
             ```
         """
         secrets = take_credentials(cast("dict[str, Any]", changes))  # first: DESIGN §12
+        new_url = _take_base_url(cast("dict[str, Any]", changes))  # it may hold a password
         refuse_unknown("with_options()", changes, ClientOptions.__annotations__)
         check_client_options(changes, derived=True)
         config = self._transport.config
@@ -227,9 +231,7 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
         )
         new_config = attrs.evolve(
             config,
-            base_url=_check_base_url(changes["base_url"])
-            if "base_url" in changes
-            else config.base_url,
+            base_url=config.base_url if new_url is None else new_url,
             api_key=secrets.get("api_key", config.api_key),
             session_token=secrets.get("session_token", config.session_token),
             linked_account_id=_pin(config.linked_account_id, changes["linked_account_id"])
@@ -587,8 +589,28 @@ def _check_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return check_default_headers(headers)
 
 
+def _take_base_url(changes: dict[str, Any]) -> str | None:
+    """Pop `base_url` out of `with_options()` changes, checked (`None`: not changed).
+
+    Popped first, so no frame keeps a refused URL (it may hold a password) in `changes`.
+    """
+    if "base_url" not in changes:
+        return None
+    value = changes.pop("base_url")
+    try:
+        if not isinstance(value, str):
+            raise TypeError(f"base_url must be a str, got {type(value).__name__}")
+        return _check_base_url(value)
+    finally:
+        del value
+
+
 def _check_base_url(base_url: str) -> str:
-    check_base_url(base_url)
+    try:
+        check_base_url(base_url)
+    except InvalidArgumentError:
+        del base_url  # it may hold a password: not left in this frame
+        raise
     url = httpx.URL(base_url)
     if url.scheme not in ("http", "https") or not url.host:
         raise InvalidArgumentError(f"base_url must be an http(s) URL, got {base_url!r}")

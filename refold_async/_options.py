@@ -43,11 +43,15 @@ def check_client_options(options: Mapping[str, object], *, derived: bool = False
             "the default" for `base_url`, `retry` and `default_headers`.
     """
     kinds = {name: type(options[name]) for name in _SECRETS if name in options}
+    # The base URL too is checked by type only here: a refused one may hold a password.
+    url_kind = type(options["base_url"]) if "base_url" in options else str
     public = {name: value for name, value in options.items() if name in _CHECKS}
     del options  # only the credentials' types stay in this frame, never their values
     for name, kind in kinds.items():
         if kind is not str and kind is not type(None):
             raise TypeError(f"{name} must be a str or None, got {kind.__name__}")
+    if url_kind is not str and (derived or url_kind is not type(None)):
+        raise TypeError(f"base_url must be a str, got {url_kind.__name__}")
     for name, value in public.items():
         _CHECKS[name](name, value, derived)
 
@@ -59,20 +63,27 @@ def check_base_url(base_url: str) -> None:
     would swallow it; userinfo would become Basic auth and show in reprs and logs. The
     error never shows the URL, which may hold a password.
     """
+    # On a refusal, this frame drops the URL and its parts first: they may hold a
+    # password, which a traceback rendered with capture_locals=True would show.
     try:
         parts = urlsplit(base_url)
     except ValueError:
+        del base_url
         raise InvalidArgumentError("base_url is not a valid URL (the value is not shown)") from None
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+    userinfo = parts.username is not None or parts.password is not None or "@" in parts.netloc
+    query = bool(parts.query) or "?" in base_url
+    fragment = bool(parts.fragment) or "#" in base_url
+    del base_url, parts
+    if userinfo:
         raise InvalidArgumentError(
             "base_url may not carry a user name or password (user:pass@host): the SDK "
             "authenticates with api_key or session_token. The value is not shown."
         )
-    if parts.query or "?" in base_url:
+    if query:
         raise InvalidArgumentError(
             "base_url may not have a query (?...): each operation's path is appended to it"
         )
-    if parts.fragment or "#" in base_url:
+    if fragment:
         raise InvalidArgumentError(
             "base_url may not have a fragment (#...): each operation's path is appended to it"
         )
@@ -173,7 +184,6 @@ def _environment(name: str, value: object, derived: bool) -> None:
 
 _CHECKS: dict[str, Callable[[str, object, bool], None]] = {
     "linked_account_id": _nullable(str, "a str or None"),
-    "base_url": _optional(str, "a str"),
     "timeout": _timeout,
     "retry": _optional(RetryPolicy, "a RetryPolicy"),
     "rate_limit": _nullable(RateLimit, "a RateLimit or None"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import urllib.request
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
@@ -60,6 +61,7 @@ class PerLoopPool(httpx.AsyncClient):
             limits=self._limits,
             follow_redirects=False,
             cookies=self.cookies.jar,  # one cookie jar, as with a single client
+            mounts=_direct_plain_http(self._limits),
         )
         pool = _LoopPool(http, _close_with_loop(http, lambda: self._forget(loop)))
         with self._lock:
@@ -86,6 +88,22 @@ class PerLoopPool(httpx.AsyncClient):
             elif not loop.is_closed():
                 with contextlib.suppress(RuntimeError):  # it closed meanwhile
                     asyncio.run_coroutine_threadsafe(pool.watcher.aclose(), loop)
+
+
+def _direct_plain_http(limits: httpx.Limits) -> dict[str, httpx.AsyncBaseTransport] | None:
+    """A proxy-free transport for plain-http URLs, when the environment names a proxy for them.
+
+    The client sends plain http only to this machine (loopback hosts: it refuses any
+    other `http://` base URL), where a proxy has no business: `HTTP_PROXY` or
+    `ALL_PROXY` would otherwise receive every request, its API key in clear, and send
+    `localhost` to the proxy's own machine. https follows httpx's `trust_env` (the
+    environment's proxies and `NO_PROXY`), as any httpx client does. httpx reads the
+    environment the same way (`urllib.request.getproxies()`) when the pool is opened.
+    """
+    proxies = urllib.request.getproxies()
+    if not (proxies.get("http") or proxies.get("all")):
+        return None  # nothing to bypass: no mount, no pattern to match per request
+    return {"http://": httpx.AsyncHTTPTransport(limits=limits)}
 
 
 @attrs.frozen

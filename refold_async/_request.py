@@ -29,6 +29,7 @@ from ._uploads import FilePart, check_uploads, resendable
 __all__ = [
     "CREDENTIAL_HEADERS",
     "LINKED_ACCOUNT_HEADER",
+    "MAX_JSON_DEPTH",
     "MAX_PATH_LENGTH",
     "MAX_QUERY_LENGTH",
     "KeywordsChecked",
@@ -116,7 +117,7 @@ def build_request(
         uploads, form = _multipart(op, body, options.get("extra_body"), files)
         json_body, has_json = None, False
     else:
-        json_body, has_json = _body(body, options.get("extra_body"), required=op.body_required)
+        json_body, has_json = _body(op, body, options.get("extra_body"), required=op.body_required)
     return RequestParts(
         method=op.method,
         path=expand_path(op.path, path),
@@ -362,24 +363,96 @@ def _check_query_length(params: list[tuple[str, str]]) -> None:
         )
 
 
-def _body(body: object, extra: Mapping[str, object] | None, *, required: bool) -> tuple[Any, bool]:
+def _body(
+    op: Operation[Any], body: object, extra: Mapping[str, object] | None, *, required: bool
+) -> tuple[Any, bool]:
     if isinstance(body, NotGiven) and not extra:
         return None, False
     if isinstance(body, Mapping):
         fields = cast("Mapping[str, object]", body)
-        data: Any = {k: unstructure(v) for k, v in fields.items() if _given(v)}
+        data: Any = {
+            k: _unstructured(op, f"body[{k!r}]", v, 2) for k, v in fields.items() if _given(v)
+        }
+        _check_json(op, "body", data, 1)
         if not data and not extra and not required:
             # An optional body whose every field was left out is not sent at all.
             return None, False
     elif isinstance(body, NotGiven):
         data = dict[str, Any]()
     else:
-        data = unstructure(body)
+        data = _unstructured(op, "body", body, 1)
+        _check_json(op, "body", data, 1)
     if extra:
         merged = _json_object(data)
-        merged.update(unstructure(dict(extra)))
+        added = _unstructured(op, "extra_body", dict(extra), 1)
+        _check_json(op, "extra_body", added, 1)
+        merged.update(added)
         return merged, True
     return data, True
+
+
+MAX_JSON_DEPTH = 128
+"""The deepest nesting of objects and arrays a request body may have (the body itself is
+level 1); a deeper one is refused before sending, as many servers would refuse it."""
+
+
+def _unstructured(op: Operation[Any], label: str, value: object, depth: int) -> Any:
+    """`unstructure(value)`, with typed errors for what no JSON can hold: nesting past any
+    sane depth, or a key cattrs cannot convert (a tuple)."""
+    try:
+        return unstructure(value)
+    except RecursionError:
+        raise _too_deep(op, label) from None
+    except TypeError:
+        _check_json(op, label, value, depth)  # names a bad key, if that is the cause
+        raise
+
+
+def _check_json(op: Operation[Any], name: str, data: object, depth: int) -> None:
+    """Refuse JSON object keys that are not `str`, and nesting past `MAX_JSON_DEPTH`.
+
+    `json.dumps` would turn `True` into `"true"` (beside a `"true"` key already there: a
+    duplicate the server reads either way), and fail on other keys. Walked without
+    recursion, for every body sent: plain values cost one type test each.
+    """
+    # (value, its level, the top-level field it is in, if any: errors name it)
+    todo: list[tuple[object, int, object]] = [(data, depth, None)]
+    while todo:
+        value, level, field = todo.pop()
+        if level > MAX_JSON_DEPTH:
+            raise _too_deep(op, name)
+        if isinstance(value, dict):
+            for key, item in cast("dict[object, object]", value).items():
+                if type(key) is not str:
+                    raise _bad_key(op, _label(name, field), key)
+                if type(item) not in _SCALARS:
+                    todo.append((item, level + 1, key if level == 1 else field))
+        elif isinstance(value, list | tuple):
+            for item in cast("Sequence[object]", value):
+                if type(item) not in _SCALARS:
+                    todo.append((item, level + 1, field))
+
+
+def _label(name: str, field: object) -> str:
+    return name if field is None else f"{name}[{field!r}]"
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _too_deep(op: Operation[Any], name: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"{where(op)}: {name} is nested deeper than {MAX_JSON_DEPTH} levels of objects and "
+        "arrays; flatten it"
+    )
+
+
+def _bad_key(op: Operation[Any], label: str, key: object) -> InvalidArgumentError:
+    shown = repr(key) if key is None or isinstance(key, bool | int | float) else "a key"
+    return InvalidArgumentError(
+        f"{where(op)}: {label} has {shown} of type {type(key).__name__} in a JSON object: "
+        "JSON object keys must be str"
+    )
 
 
 def _multipart(

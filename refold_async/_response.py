@@ -24,20 +24,16 @@ from ._errors import (
     status_error_class,
 )
 from ._operation import Operation
+from ._redact import redact
 
 __all__ = ["decode_body", "error_from_response", "request_id_of", "scrub"]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
-_REDACTED = "[redacted]"
 
 
 def scrub(text: str, secrets: Iterable[str | Secret | None]) -> str:
-    """`text` with every occurrence of any of `secrets` replaced by a marker."""
-    for secret in secrets:
-        value = secret.reveal() if isinstance(secret, Secret) else secret
-        if value:
-            text = text.replace(value, _REDACTED)
-    return text
+    """`text` with every form of any of `secrets` (raw, escaped, percent-encoded) redacted."""
+    return redact(text, secrets)
 
 
 def request_id_of(headers: Mapping[str, str], secrets: Iterable[str | Secret | None]) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -27,6 +27,7 @@ import httpx
 from typing_extensions import override
 
 from ._api_response import APIResponse, ResponseInfo
+from ._arguments import where
 from ._auth import AuthPlan, Secret, SessionTokenCache, check_accounts, plan_auth
 from ._context import observe_call
 from ._errors import (
@@ -47,11 +48,13 @@ from ._exchange import (
     request_sent,
     with_accepted_encodings,
 )
+from ._mint import read_mint_answer
 from ._operation import AuthScope, Operation
 from ._pacing import Departure
 from ._pagination import AsyncPaginator, Page
 from ._ratelimit import SlotTooFar
 from ._record import CallRecord, log_call
+from ._redact import SENDING, forms_of, install_log_redaction
 from ._request import LINKED_ACCOUNT_HEADER, RequestParts, build_request, query_string
 from ._response import decode_body, error_from_response, request_id_of, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
@@ -161,6 +164,13 @@ class Transport:
         self._urls = url_maker(config.base_url)  # `config` is frozen, and never replaced
         # A session token, or a pinned linked account: each call's accounts are checked.
         self._scoped = config.session_token is not None or config.linked_account_id is not None
+        self._lazy_secrets = _LazySecrets(self)
+        # The lengths of the client's own credentials: an argument of another length
+        # cannot be one of them, and costs one set lookup to rule out.
+        self._own_lengths = frozenset(
+            len(secret.reveal()) for secret in (config.api_key, config.session_token) if secret
+        )
+        install_log_redaction()  # once per process: httpx's and httpcore's records
 
     def derive(
         self, config: TransportConfig, *, tokens: SessionTokenCache | None = None
@@ -262,6 +272,8 @@ class Transport:
         `raw_path`: the caller's own path (`client.request()`), sent as given, on the base
         URL's origin only.
         """
+        if self._own_lengths:
+            self._refuse_own_secret(op, (path, query, headers, *_extras(options)))
         # Arguments first: a misspelled `linked_account_id=` is a typo to name, not a
         # missing linked account.
         parts = build_request(
@@ -289,6 +301,62 @@ class Transport:
         if plan.linked_account_id is not None:
             parts.headers["linked_account_id"] = plan.linked_account_id
         return parts, plan
+
+    def _refuse_own_secret(
+        self, op: Operation[Any], arguments: tuple[Mapping[str, object] | None, ...]
+    ) -> None:
+        """Refuse a path, query or header value that is this client's own key or token.
+
+        An API key pasted where an id belongs would otherwise travel in the URL, into
+        server and proxy logs, the error's path and the `refold` log lines. The error
+        names the argument, never the value. Runs for every call: a value whose length
+        is no credential's costs one set lookup.
+        """
+        lengths = self._own_lengths
+        error: InvalidArgumentError | None = None
+        for mapping in arguments:
+            if not mapping:
+                continue
+            for name, value in mapping.items():
+                if type(value) is str:
+                    if len(value) in lengths:
+                        error = self._own_error(op, name, value)
+                elif isinstance(value, list | tuple):
+                    error = self._own_error_among(op, name, cast("Sequence[object]", value))
+                if error is not None:
+                    del arguments, mapping, value  # the values stay out of this frame
+                    raise error
+
+    def _own_error_among(
+        self, op: Operation[Any], name: str, values: Sequence[object]
+    ) -> InvalidArgumentError | None:
+        """The refusal of the first of `values` (a repeated query value) that is a credential."""
+        lengths = self._own_lengths
+        for item in values:
+            if type(item) is str and len(item) in lengths:
+                error = self._own_error(op, name, item)
+                if error is not None:
+                    return error
+        return None
+
+    def _own_error(self, op: Operation[Any], name: str, value: str) -> InvalidArgumentError | None:
+        """The refusal of `value` if it is this client's own credential (naming `name`)."""
+        which = self._own_secret(value)
+        if which is None:
+            return None
+        return InvalidArgumentError(
+            f"{where(op)}: {name!r} is this client's own {which}; pass an id there, never a "
+            "credential (the value is not shown, nor sent)"
+        )
+
+    def _own_secret(self, value: str) -> str | None:
+        """`"API key"` or `"session token"` if `value` is that credential of the client."""
+        config = self.config
+        if config.api_key is not None and value == config.api_key.reveal():
+            return "API key"
+        if config.session_token is not None and value == config.session_token.reveal():
+            return "session token"
+        return None
 
     def _info(self, record: CallRecord, response: httpx.Response) -> ResponseInfo:
         """The public metadata of a call that succeeded, scrubbed of its secrets."""
@@ -425,23 +493,16 @@ class Transport:
 
     async def _mint(self, linked_account_id: str, force: bool) -> tuple[str, float | None]:
         # force_refresh: after a 401 the server's current token is the one it refused.
-        # `Transport.send`, not `self.send`: a raw view's mint still wants the token.
-        answer: object = await Transport.send(
+        # `Transport.send_raw`, not `self.send`: a raw view's mint still wants the token.
+        # The answer is checked (`_mint.py`) before it becomes a `Secret`; no local here
+        # holds the decoded body, whose token a refusal must not show.
+        raw = await Transport.send_raw(
             self,
             _MINT,
             query={"force_refresh": "true" if force else NOT_GIVEN},
             body={"linked_account_id": linked_account_id},
         )
-        data = cast("dict[str, Any]", answer) if isinstance(answer, dict) else {}
-        token = data.get("token")
-        if not isinstance(token, str) or not token:
-            raise APIConnectionError(
-                "the session-token endpoint answered without a token",
-                method="POST",
-                path=_MINT.path,
-            )
-        lifetime = data.get("expires_in")
-        return token, float(lifetime) if isinstance(lifetime, int | float) else None
+        return read_mint_answer(raw.parse(), status=raw.status_code, path=_MINT.path)
 
     async def _call(
         self, op: Operation[Any], parts: RequestParts, plan: AuthPlan, record: CallRecord
@@ -643,6 +704,9 @@ class Transport:
             raise InvalidArgumentError(f"the request body cannot be sent as JSON: {exc}") from None
         _authorize(request, credential)
         started = time.perf_counter()
+        # While this attempt runs, httpx's and httpcore's log records are redacted of
+        # this client's credentials (`_redact.RedactingFilter`), a server's echo included.
+        sending = SENDING.set(self._lazy_secrets)
         try:
             outcome = await exchange(
                 self.http,
@@ -661,6 +725,8 @@ class Transport:
             if (usage := stale_loop_error(exc)) is not None:  # issue #11: a RefoldError
                 raise usage from None
             raise exc
+        finally:
+            SENDING.reset(sending)
         if isinstance(outcome, httpx.HTTPError):
             logger.debug(
                 "%s %s %s failed: %s (attempt %d)",
@@ -874,6 +940,14 @@ class _Credential:
         return f"Bearer {value}" if self.header == "authorization" else value
 
 
+def _extras(options: CallOptions | None) -> tuple[Mapping[str, object] | None, ...]:
+    """The call's `extra_query` and `extra_headers`, when given as mappings."""
+    if not options:
+        return ()
+    found = (options.get("extra_query"), options.get("extra_headers"))
+    return tuple(extra for extra in found if isinstance(extra, Mapping))
+
+
 def _timeouts(seconds: float | None) -> dict[str, float | None]:
     """httpx's per-phase timeouts for an attempt of `seconds` (the request's extension)."""
     found = _TIMEOUTS.get(seconds)
@@ -907,9 +981,14 @@ _INVALID_REQUEST = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
 
 
 def _echoes(items: list[tuple[str, str]], secrets: tuple[Secret | None, ...]) -> bool:
-    """Whether any header value holds one of `secrets` (the secrets stay in their frames)."""
+    """Whether any header value holds any form of one of `secrets` (raw, escaped,
+    percent-encoded); the secrets stay in their frames."""
     return any(
-        secret is not None and secret.reveal() in value for _, value in items for secret in secrets
+        form in value
+        for secret in secrets
+        if secret is not None
+        for form in forms_of(secret.reveal())
+        for _, value in items
     )
 
 

@@ -24,10 +24,10 @@ import httpx
 from typing_extensions import Self, Unpack, override
 
 from refold_async import AsyncRefold, ClientOptions, InvalidArgumentError, RefoldUsageError
-from refold_async._auth import client_credentials, credential
+from refold_async._auth import client_credentials, credential, take_credentials
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
-from refold_async._options import check_client_options
+from refold_async._options import check_base_url, check_client_options
 from refold_async._raw import RequestAuth
 from refold_async._request import KeywordsChecked
 from refold_async._types import NOT_GIVEN, NotGiven
@@ -137,7 +137,13 @@ class Refold(KeywordsChecked, ResourceNamespaces):
             key, token = client_credentials(api_key, session_token)
         finally:
             del api_key, session_token
-        check_client_options(locals())
+        try:
+            check_client_options(locals())
+            if base_url is not None:
+                check_base_url(base_url)
+        except Exception:
+            del base_url  # it may hold a password: not left in this frame
+            raise
         make = _Recipe(
             partial(
                 AsyncRefold,
@@ -245,6 +251,18 @@ class Refold(KeywordsChecked, ResourceNamespaces):
             patient = client.with_options(timeout=120, retry=RetryPolicy(max_attempts=8))
             ```
         """
+        # Raw credentials become `Secret`s and a base URL is checked first: neither this
+        # frame nor the closure below keeps a credential, or a refused URL's password.
+        options = cast("dict[str, Any]", changes)
+        options.update(take_credentials(options))
+        url = options.get("base_url")
+        try:
+            if isinstance(url, str):
+                check_base_url(url)
+        except InvalidArgumentError:
+            options.clear()
+            del url, changes, options
+            raise
         return self._derive(lambda parent: parent.with_options(**changes))
 
     def for_linked_account(self, linked_account_id: str) -> Self:

@@ -12,7 +12,7 @@ import logging
 import pickle
 import socket
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ import pytest
 import refold_async
 import refold_async.testing
 import refold_sync
-from refold_async import _auth
+from refold_async import _auth, _transport
+from refold_async._redact import forms_of
 
 _real_connect = socket.socket.connect
 
@@ -108,6 +109,7 @@ def secret_guard(
         original(self, value)
 
     monkeypatch.setattr(_auth.Secret, "__init__", recording_init)
+    _record_refused_credentials(monkeypatch, guard)
     _observe_exceptions(monkeypatch, guard)
     caplog.set_level(logging.DEBUG, logger="refold")
     yield guard
@@ -116,6 +118,31 @@ def secret_guard(
     assert not guard.findings, "an exception raised through the SDK shows a secret:\n" + (
         "\n".join(guard.findings[:5])
     )
+
+
+def _record_refused_credentials(monkeypatch: pytest.MonkeyPatch, guard: SecretGuard) -> None:
+    """Have `guard` know credentials that never become a `Secret` because they are refused.
+
+    A caller's key with a newline (`_auth.credential`), and a token a server answered the
+    mint with, accepted or refused (`read_mint_answer`): no output may show them either.
+    """
+    credential = _auth.credential
+    read_mint_answer: Callable[..., tuple[str, float | None]]
+    read_mint_answer = vars(_transport)["read_mint_answer"]
+
+    def recording_credential(name: str, value: object) -> _auth.Secret:
+        if isinstance(value, str):
+            guard.add(value)
+        return credential(name, value)
+
+    def recording_mint(answer: object, **kwargs: Any) -> tuple[str, float | None]:
+        token = answer.get("token") if isinstance(answer, dict) else None
+        if isinstance(token, str):
+            guard.add(token)
+        return read_mint_answer(answer, **kwargs)
+
+    monkeypatch.setattr(_auth, "credential", recording_credential)
+    monkeypatch.setattr(_transport, "read_mint_answer", recording_mint)
 
 
 def _observe_exceptions(monkeypatch: pytest.MonkeyPatch, guard: SecretGuard) -> None:
@@ -136,18 +163,21 @@ def _observe_exceptions(monkeypatch: pytest.MonkeyPatch, guard: SecretGuard) -> 
     monkeypatch.setattr(info_cls, "from_exc_info", classmethod(wrapping))
 
 
+def shown_forms(secrets: set[str]) -> list[str]:
+    """Every form of each secret worth searching for: raw, escaped, percent-encoded."""
+    return sorted({form for secret in secrets if len(secret) >= 6 for form in forms_of(secret)})
+
+
 def leaked_secrets(records: list[logging.LogRecord], secrets: set[str]) -> list[str]:
-    """The messages of `records` that contain any of `secrets` (exceptions included)."""
+    """The messages of `records` that contain any form of `secrets` (exceptions included)."""
+    forms = shown_forms(secrets)
     return [
-        record.getMessage()
-        for record in records
-        for secret in secrets
-        if len(secret) >= 6 and secret in _record_text(record)
+        record.getMessage() for record in records for form in forms if form in _record_text(record)
     ]
 
 
 def _record_text(record: logging.LogRecord) -> str:
-    text = record.getMessage()
+    text = record.getMessage() + str(record.msg) + repr(record.args)
     if record.exc_info and record.exc_info[1] is not None:
         text += repr(record.exc_info[1]) + str(record.exc_info[1])
     return text
@@ -217,7 +247,8 @@ def _passes_through_sdk(error: BaseException) -> bool:
 def exception_leaks(error: BaseException, secrets: set[str], *, tolerate: bool = True) -> list[str]:
     """Where `error`, rendered as a crash reporter renders it, shows one of `secrets`.
 
-    Only for an exception that passed through the SDK. Checked: the rendering with
+    Only for an exception that passed through the SDK. Every form of a secret is searched
+    for (`forms_of`: raw, repr-escaped, percent-encoded). Checked: the rendering with
     `capture_locals=True` must not fail, and must show no secret and no failed repr in
     the locals of SDK frames or of the library frames they call (the emulator's and the
     tests' frames, the server side, are exempt); the text of every exception in the
@@ -226,7 +257,7 @@ def exception_leaks(error: BaseException, secrets: set[str], *, tolerate: bool =
     """
     if not _passes_through_sdk(error):
         return []
-    wanted = [secret for secret in secrets if len(secret) >= 6]
+    wanted = shown_forms(secrets)
     try:
         rendered = traceback.TracebackException.from_exception(error, capture_locals=True)
     except Exception as crash:  # Python 3.10 and 3.11 give up on a failing repr()

@@ -155,3 +155,39 @@ def test_guard_sees_what_pytest_catches(secret_guard: SecretGuard) -> None:
         pytest.ExceptionInfo.from_current()  # what pytest's runner does with a failure
     assert any("'held'" in finding for finding in secret_guard.findings)
     secret_guard.findings.clear()  # seen: let this test pass
+
+
+def test_guard_finds_every_form_of_a_secret() -> None:
+    """Escaped and percent-encoded forms count: a token with CR/LF shows as `\\r\\n`."""
+    token = "tok_guard_crlf_0123\r\nX: 1"
+    sdk = _probe(SDK)
+    escaped = _raised(sdk["fail"], f"Illegal header value {token.encode()!r}")
+    assert any("text of an exception" in leak for leak in exception_leaks(escaped, {token}))
+    encoded = _raised(sdk["hold_and_raise"], "key=tk%2Fguard%2Bpercent_0123")
+    assert any("'held'" in leak for leak in exception_leaks(encoded, {"tk/guard+percent_0123"}))
+    assert leaked_secrets([_record("sent %r", token)], {token})
+
+
+def test_guard_knows_refused_credentials(secret_guard: SecretGuard) -> None:
+    """A key refused for its newline never becomes a `Secret`; the guard knows it anyway."""
+    with pytest.raises(RefoldError):
+        AsyncRefold(api_key="tk_guard_refused_0123\n")
+    assert "tk_guard_refused_0123\n" in secret_guard
+
+
+async def test_guard_knows_every_minted_token(secret_guard: SecretGuard) -> None:
+    """Tokens a server answered the mint with, used or refused, are searched for too."""
+    import httpx
+    import respx
+
+    from tests.core import ops
+    from tests.helpers import BASE_URL, mock_client
+
+    router = respx.Router(base_url=BASE_URL, assert_all_called=False)
+    router.post("/api/v2/public/session-token").mock(
+        return_value=httpx.Response(200, json={"token": "tok_guard_minted bad", "expires_in": 9})
+    )
+    client = mock_client(router, linked_account_id="acct_1")
+    with pytest.raises(RefoldError):
+        await client._transport.send(ops.TOKEN_ONLY)
+    assert "tok_guard_minted bad" in secret_guard
