@@ -74,7 +74,10 @@ if _typing.TYPE_CHECKING:
     from .batch import BatchReport as BatchReport
     from .batch import ItemResult as ItemResult
     from .batch import ItemState as ItemState
+    from .batch import JournalLockedError as JournalLockedError
     from .batch import JournalMismatchError as JournalMismatchError
+    from .batch import JournalWriteError as JournalWriteError
+    from .batch import UnknownItem as UnknownItem
 
 __version__ = "0.1.0"
 
@@ -107,7 +110,9 @@ __all__ = [
     "InvalidArgumentError",
     "ItemResult",
     "ItemState",
+    "JournalLockedError",
     "JournalMismatchError",
+    "JournalWriteError",
     "LocalRateLimiter",
     "MissingCredentialError",
     "MissingLinkedAccountError",
@@ -129,6 +134,7 @@ __all__ = [
     "ServerError",
     "Shape",
     "UnlimitedRateLimiter",
+    "UnknownItem",
     "UnprocessableEntityError",
     "UploadContent",
     "UploadFile",
@@ -147,7 +153,10 @@ _BATCH_NAMES = (
     "BatchReport",
     "ItemResult",
     "ItemState",
+    "JournalLockedError",
     "JournalMismatchError",
+    "JournalWriteError",
+    "UnknownItem",
 )
 if not _typing.TYPE_CHECKING:  # type checkers read the imports above
     __getattr__ = _attribute_loader(

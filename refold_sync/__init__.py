@@ -74,8 +74,11 @@ if TYPE_CHECKING:
     from refold_async import BatchReport as BatchReport
     from refold_async import ItemResult as ItemResult
     from refold_async import ItemState as ItemState
+    from refold_async import JournalLockedError as JournalLockedError
     from refold_async import JournalMismatchError as JournalMismatchError
+    from refold_async import JournalWriteError as JournalWriteError
     from refold_async import RedisRateLimiter as RedisRateLimiter
+    from refold_async import UnknownItem as UnknownItem
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -104,7 +107,9 @@ __all__ = [
     "InvalidArgumentError",
     "ItemResult",
     "ItemState",
+    "JournalLockedError",
     "JournalMismatchError",
+    "JournalWriteError",
     "LocalRateLimiter",
     "MissingCredentialError",
     "MissingLinkedAccountError",
@@ -128,6 +133,7 @@ __all__ = [
     "Shape",
     "SyncPaginator",
     "UnlimitedRateLimiter",
+    "UnknownItem",
     "UnprocessableEntityError",
     "UploadContent",
     "UploadFile",
@@ -150,8 +156,11 @@ if not TYPE_CHECKING:  # the batch runner loads on first use (import cost, #13)
                 "BatchReport",
                 "ItemResult",
                 "ItemState",
+                "JournalLockedError",
                 "JournalMismatchError",
+                "JournalWriteError",
                 "RedisRateLimiter",
+                "UnknownItem",
             ),
             "refold_async",
         ),

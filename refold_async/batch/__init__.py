@@ -10,7 +10,11 @@ return and raise:
   `skipped`, `duplicate`);
 - `BatchProgress`: the snapshot a `progress=` callback receives;
 - `BatchInterrupted`: raised, with the partial report, after Ctrl-C or SIGTERM;
-- `JournalMismatchError`: the journal belongs to another job;
+- `JournalMismatchError`: the journal belongs to another job (or is not a journal);
+- `JournalLockedError`: another run holds the journal;
+- `JournalWriteError`: a record could not be written (full disk), with the partial report;
+- `UnknownItem`, `Reconciler`, `check_linked_account()`, `check_webhook()`,
+  `first_answer()`: settling `unknown` items on resume (`reconcile=`);
 - `shard_of()`: which shard a key belongs to.
 
 Example:
@@ -26,8 +30,15 @@ Example:
     ```
 """
 
+from ._journal import JournalLockedError as JournalLockedError
 from ._journal import JournalMismatchError as JournalMismatchError
+from ._journal import JournalWriteError as JournalWriteError
 from ._progress import BatchProgress as BatchProgress
+from ._reconcile import Reconciler as Reconciler
+from ._reconcile import UnknownItem as UnknownItem
+from ._reconcile import check_linked_account as check_linked_account
+from ._reconcile import check_webhook as check_webhook
+from ._reconcile import first_answer as first_answer
 from ._report import BatchReport as BatchReport
 from ._report import ItemResult as ItemResult
 from ._report import ItemState as ItemState
@@ -42,7 +53,14 @@ __all__ = [
     "BatchReport",
     "ItemResult",
     "ItemState",
+    "JournalLockedError",
     "JournalMismatchError",
+    "JournalWriteError",
+    "Reconciler",
+    "UnknownItem",
+    "check_linked_account",
+    "check_webhook",
+    "first_answer",
     "shard_of",
 ]
 

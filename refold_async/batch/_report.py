@@ -62,6 +62,7 @@ class ItemResult(Generic[T, R]):
         attempt: Which run of this item this was (1 the first time; resumes count up).
         requests: HTTP requests the item sent in this run, retries included.
         seconds: How long the item ran.
+        reconciled: Whether `reconcile=` (or `refold batch resolve`) settled its state.
     """
 
     key: str
@@ -76,6 +77,7 @@ class ItemResult(Generic[T, R]):
     attempt: int = 1
     requests: int = 0
     seconds: float = 0.0
+    reconciled: bool = False
 
     def record(self) -> dict[str, Any]:
         """The journal's fields for this result (no value, no item, no message)."""
@@ -85,6 +87,8 @@ class ItemResult(Generic[T, R]):
             value = getattr(self, name)
             if value is not None:
                 fields[name] = value
+        if self.reconciled:
+            fields["reconciled"] = True
         return fields
 
 

@@ -19,7 +19,9 @@ how items are pulled (directly, or on a worker thread). One run:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import inspect
 import math
 import operator
 import os
@@ -38,8 +40,19 @@ from refold_async._errors import APIDecodeError, RefoldError, RefoldUsageError
 from refold_async._ratelimit import RateLimit
 
 from ._classify import AttemptEnd, attempt_end, error_is_unknown, is_repeatable
-from ._journal import Journal, JournalState, digest
+from ._journal import (
+    FSYNC_POLICIES,
+    FsyncPolicy,
+    Journal,
+    JournalLockedError,
+    JournalState,
+    JournalWriteError,
+    LockedFile,
+    check_lockable,
+    digest,
+)
 from ._progress import BatchProgress, ProgressSink, make_sink
+from ._reconcile import Reconcile, UnknownItem, reconcile_all
 from ._report import BatchReport, ItemResult, ItemState, counts_of
 from ._sizing import InFlightSizer
 from ._stop import Stopper, stop_on_signals
@@ -57,6 +70,8 @@ FINGERPRINT_KEYS = 64
 """How many first keys identify a job's input in its journal."""
 
 DRAIN_TIMEOUT = 10.0
+LOCK_POLL = 0.05
+"""Seconds between tries for a journal another run holds (`wait_for_journal=`)."""
 
 
 class BatchOptions(TypedDict, total=False):
@@ -70,7 +85,25 @@ class BatchOptions(TypedDict, total=False):
             terminal and the `progress` extra is installed.
         max_in_flight: Items run at once; default sized from the client's rate budget.
         shard: `(i, n)`: run only the items whose key hashes to shard `i` of `n`.
-        retry_unknown: Run again items an earlier run left `unknown` (may duplicate them).
+        retry_unknown: Run again items an earlier run left `unknown` that `reconcile`
+            could not settle. This MAY DUPLICATE THEM: their POST or PATCH may have taken
+            effect already, and the API has no idempotency keys. Prefer `reconcile=`, or
+            `refold batch resolve` after checking by hand.
+        reconcile: Called on resume, before any item runs, for each item an earlier run
+            left `unknown` or in flight, as `reconcile(client, unknown)` with an
+            `UnknownItem` (key, item, the operation that was in flight); awaited on the
+            async face. It returns `True` (the work took effect: the item succeeded),
+            `False` (it did not: safe to run again) or `None` (still unknown). See
+            `check_linked_account()` and `check_webhook()` for ready-made ones.
+        wait_for_journal: Seconds to wait for another run to release the journal;
+            default `None`: raise `JournalLockedError` at once.
+        allow_unreliable_locks: Use a journal on a network file system (NFS, SMB, ...),
+            whose locks may not keep two runs apart: you make sure only one runs.
+        journal_fsync: When the journal is forced to disk: `"write_ahead"` (default:
+            each record written before a POST or PATCH leaves, and at the end),
+            `"always"` (every record), `"end"` (when the run ends) or `"never"`. Every
+            record reaches the OS before the run goes on, which survives a `kill -9`;
+            fsync is what survives a power cut or an OS crash.
         keep_values: Keep succeeded items' results in the report (default `True`; turn
             it off for millions of items: the journal and the counts remain).
         journal_items: Write each item itself into the journal (it must be JSON-able).
@@ -88,6 +121,10 @@ class BatchOptions(TypedDict, total=False):
     journal_items: bool
     drain_timeout: float
     handle_signals: bool
+    reconcile: Reconcile | None
+    wait_for_journal: float | None
+    allow_unreliable_locks: bool
+    journal_fsync: FsyncPolicy
 
 
 class BatchInterrupted(RefoldError):
@@ -128,6 +165,10 @@ class _Settings:
     journal_items: bool
     drain_timeout: float
     handle_signals: bool
+    reconcile: Reconcile | None
+    wait_for_journal: float | None
+    allow_unreliable_locks: bool
+    journal_fsync: FsyncPolicy
 
     @classmethod
     def of(cls, options: BatchOptions) -> _Settings:
@@ -146,7 +187,31 @@ class _Settings:
             journal_items=bool(options.get("journal_items", False)),
             drain_timeout=float(options.get("drain_timeout", DRAIN_TIMEOUT)),
             handle_signals=bool(options.get("handle_signals", True)),
+            reconcile=_check_reconcile(options.get("reconcile")),
+            wait_for_journal=_check_wait(options.get("wait_for_journal")),
+            allow_unreliable_locks=bool(options.get("allow_unreliable_locks", False)),
+            journal_fsync=_check_fsync(options.get("journal_fsync", "write_ahead")),
         )
+
+
+def _check_reconcile(value: object) -> Reconcile | None:
+    if value is not None and not callable(value):
+        raise TypeError(f"reconcile must be a callable (client, unknown) or None, not {value!r}")
+    return cast("Reconcile | None", value)
+
+
+def _check_wait(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"wait_for_journal must be seconds (>= 0) or None, not {value!r}")
+    return float(value)
+
+
+def _check_fsync(value: object) -> FsyncPolicy:
+    if value not in FSYNC_POLICIES:
+        raise ValueError(f"journal_fsync must be one of {', '.join(FSYNC_POLICIES)}; not {value!r}")
+    return cast("FsyncPolicy", value)
 
 
 def _check_in_flight(value: object) -> int | None:
@@ -194,8 +259,8 @@ class _Call:
             raise RefoldUsageError("the batch has stopped: this call was not sent")
         if attempt == 1:
             tracker.queued += time.monotonic() - self.started
-        if not self.repeatable:
-            tracker.announce(self.op)
+            if not self.repeatable:
+                tracker.announce(self.op)  # may raise: then this call is not sent
         self.pending = True
 
     def after_attempt(self, status: int | None, error: BaseException | None) -> None:
@@ -235,10 +300,21 @@ class _ItemTracker:
         return call
 
     def announce(self, op: Operation[Any]) -> None:
-        # DESIGN §11: write-ahead, flushed before the first POST or PATCH leaves.
-        if not self.announced and self.runner.journal is not None:
-            self.runner.journal.item(self.key, "in_flight", attempt=self.attempt, operation=op.id)
+        # Write-ahead: each POST or PATCH of the item is recorded, whole, before it
+        # leaves, naming the operation a reconciler would check. A record that cannot
+        # be written raises here, and the call is not sent.
+        journal = self.runner.journal
+        if journal is not None:
+            try:
+                journal.in_flight(self.key, self.attempt, op.id, op.method, op.path)
+            except JournalWriteError:
+                self.runner.wake()  # the producer stops taking items
+                raise
         self.announced = True
+
+    def sent_unrepeatable(self) -> bool:
+        """Whether a POST or PATCH of this item was sent (an attempt of it ended)."""
+        return any(not c.repeatable and c.last is not None for c in self.calls)
 
     def first_unknown(self, *, in_flight_counts: bool) -> _Call | None:
         return next(
@@ -260,8 +336,11 @@ class _Runner(Generic[T, R]):
         rate: RateLimit | None,
         stopper: Stopper,
         total: int | None,
+        reconcile: Callable[[UnknownItem[T]], Awaitable[object]] | None = None,
     ) -> None:
         self.invoke = invoke
+        self.reconcile = reconcile
+        self.reconciled: dict[int, bool | BaseException | None] = {}
         self.settings = settings
         self.rate = rate
         self.stopper = stopper
@@ -286,26 +365,53 @@ class _Runner(Generic[T, R]):
 
     async def run(self, source: AsyncIterator[T], fn_name: str) -> BatchReport[T, R]:
         head, keys = await self._head(source)
-        self._open_journal(fn_name, keys)
+        await self._open_journal(fn_name, keys)
         self.sink = make_sink(self.settings.progress, self.total)
         try:
+            await self._reconcile_unknown()
             await self._run_all(head, keys, source)
         finally:
             report = self.report()
             if self.journal is not None:
-                self.journal.end_run(
+                self._end_journal(self.journal, report)
+            if self.sink is not None:
+                self.sink.close(self.snapshot(done=True))
+        failed = self.journal.failed if self.journal is not None else None
+        if failed is not None:
+            raise JournalWriteError(
+                failed.message, path=failed.path, errno=failed.errno, report=report
+            ) from failed
+        if self.stopper.stopping():
+            raise BatchInterrupted(report)
+        return report
+
+    def _end_journal(self, journal: Journal, report: BatchReport[T, R]) -> None:
+        try:
+            with contextlib.suppress(JournalWriteError):  # kept in journal.failed
+                journal.end_run(
                     elapsed=round(report.elapsed, 3),
                     requests=self.requests,
                     rate_limited=self.rate_limited,
                     interrupted=self.interrupted,
                     stopped_by=self.stopper.reason,
                 )
-                self.journal.close()
-            if self.sink is not None:
-                self.sink.close(self.snapshot(done=True))
-        if self.stopper.stopping():
-            raise BatchInterrupted(report)
-        return report
+        finally:
+            journal.close()
+
+    def halted(self) -> bool:
+        """Whether to take no more items: a stop request, or a journal that failed."""
+        return self.stopper.stopping() or (
+            self.journal is not None and self.journal.failed is not None
+        )
+
+    def record(self, key: str, state: str, **fields: Any) -> None:
+        """Journal an item's state; a failed write stops the run (see `halted()`)."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.item(key, state, **fields)
+        except JournalWriteError:
+            self.wake()
 
     async def _head(self, source: AsyncIterator[T]) -> tuple[list[T], list[str]]:
         """The first items and their keys: they identify the input in the journal."""
@@ -317,16 +423,49 @@ class _Runner(Generic[T, R]):
                     break
         return head, [self.key_of(item) for item in head]
 
-    def _open_journal(self, fn_name: str, keys: list[str]) -> None:
-        path = self.settings.journal
+    async def _open_journal(self, fn_name: str, keys: list[str]) -> None:
+        settings = self.settings
+        path = settings.journal
         if path is None:
             return
+        if not settings.allow_unreliable_locks:
+            check_lockable(path)
         fingerprint = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
-        shard = list(self.settings.shard) if self.settings.shard else None
-        self.journal = Journal(path, {"fn": fn_name, "input": fingerprint, "shard": shard})
-        self.previous = self.journal.state
+        shard = list(settings.shard) if settings.shard else None
+        lock = await _lock(path, settings.wait_for_journal)
+        try:
+            journal = Journal(
+                path, {"fn": fn_name, "input": fingerprint, "shard": shard}, lock,
+                settings.journal_fsync,
+            )  # fmt: skip
+        except BaseException:
+            lock.release()
+            raise
+        self.journal = journal
+        self.previous = journal.state
         rate = [self.rate.per_second, self.rate.burst] if self.rate is not None else None
-        self.journal.start_run(rate)
+        try:
+            journal.start_run(rate)
+        except JournalWriteError:
+            journal.close()
+            raise
+
+    async def _reconcile_unknown(self) -> None:
+        """Ask `reconcile` about every item earlier runs left open, before any item runs."""
+        if self.reconcile is None or not self.previous.open_records:
+            return
+        strings = self.settings.key is None  # then each item is its own key
+        unknown = [
+            UnknownItem.of(record, item_is_key=strings)
+            for record in self.previous.open_records.values()
+        ]
+        outcomes = await reconcile_all(self.reconcile, unknown, self.sizer.limit)
+        for entry, outcome in zip(unknown, outcomes, strict=True):
+            self.reconciled[digest(entry.key)] = outcome
+            if outcome is True:
+                self.record(entry.key, "succeeded", attempt=entry.attempt, reconciled=True)
+            elif outcome is False:
+                self.record(entry.key, "failed", attempt=entry.attempt, reconciled=True)
 
     async def _run_all(self, head: list[T], keys: list[str], source: AsyncIterator[T]) -> None:
         failure: BaseException | None = None
@@ -362,7 +501,7 @@ class _Runner(Generic[T, R]):
 
     async def _offer(self, group: anyio.abc.TaskGroup, item: T, key: str) -> bool:
         """Start `item` unless it is settled already; `False` once the run is stopping."""
-        if self.stopper.stopping():
+        if self.halted():
             return False
         shard = self.settings.shard
         if shard is not None and shard_of(key, shard[1]) != shard[0]:
@@ -370,9 +509,9 @@ class _Runner(Generic[T, R]):
         attempt = self._admit(item, key)
         if attempt is None:
             return True
-        while self.in_flight >= self.sizer.limit and not self.stopper.stopping():
+        while self.in_flight >= self.sizer.limit and not self.halted():
             await self._wait_for_room()
-        if self.stopper.stopping():
+        if self.halted():
             return False
         # A cancelled batch takes no more items, even when room is free at once (the
         # cancelled items' own ends free it): starting a task is not a checkpoint.
@@ -389,29 +528,43 @@ class _Runner(Generic[T, R]):
             return None
         self.seen.add(code)
         state, attempt = self.previous.states.get(code, ("", 0))
+        outcome = self.reconciled.get(code)
+        if outcome is True:
+            result: ItemResult[T, R] = ItemResult(
+                key=key, state=ItemState.SUCCEEDED, item=item, attempt=attempt, reconciled=True
+            )
+            self._settle(result, journal=False)
+            return None
+        if outcome is False:
+            return attempt + 1
         if state == "succeeded":
             self.counts[ItemState.SKIPPED] += 1
             self._progress()
             return None
         if state in ("in_flight", "unknown") and not self.settings.retry_unknown:
-            self._left_unknown(item, key, self.previous.open_records.get(code, {}), attempt)
+            record = self.previous.open_records.get(code, {})
+            self._left_unknown(item, key, record, attempt, outcome)
             return None
         return attempt + 1
 
-    def _left_unknown(self, item: T, key: str, record: dict[str, Any], attempt: int) -> None:
+    def _left_unknown(
+        self, item: T, key: str, record: dict[str, Any], attempt: int, outcome: object
+    ) -> None:
+        error = outcome if isinstance(outcome, BaseException) else None
         result: ItemResult[T, R] = ItemResult(
             key=key,
             state=ItemState.UNKNOWN,
             item=item,
+            error=error,
             error_type=record.get("error_type") or _interrupted_type(record),
             status=record.get("status"),
             code=record.get("code"),
             operation=record.get("operation"),
             attempt=attempt,
         )
-        if record.get("state") == "in_flight" and self.journal is not None:
+        if record.get("state") == "in_flight":
             # A run died with this item's POST or PATCH in flight: say so, once.
-            self.journal.item(key, "unknown", **result.record())
+            self.record(key, "unknown", **result.record(), **_where(record))
         self._settle(result, journal=False)
 
     async def _wait_for_room(self) -> None:
@@ -483,7 +636,10 @@ class _Runner(Generic[T, R]):
             # decides for a 2xx that could not be read, or a call they did not see.
             decides = isinstance(error, APIDecodeError) or not tracker.calls
             unknown_error = decides and error_is_unknown(error)
-            state = ItemState.UNKNOWN if unknown_error else ItemState.FAILED
+            # Stopped by the journal after an earlier POST or PATCH of it went out: part
+            # of its work may be done, so running it again is not safe.
+            partly_done = isinstance(error, JournalWriteError) and tracker.sent_unrepeatable()
+            state = ItemState.UNKNOWN if unknown_error or partly_done else ItemState.FAILED
         if error is not None:
             fields.update(_error_fields(error))
         elif cancelled:
@@ -492,10 +648,10 @@ class _Runner(Generic[T, R]):
 
     def _interrupted(self, tracker: _ItemTracker) -> None:
         self.interrupted += 1
-        if tracker.announced and self.journal is not None:
+        if tracker.announced:
             # Its POSTs were all answered: running it again from the start is the user's
             # call to make, as for a failed item, so resume does run it again.
-            self.journal.item(tracker.key, "interrupted", attempt=tracker.attempt)
+            self.record(tracker.key, "interrupted", attempt=tracker.attempt)
 
     def _settle(
         self, result: ItemResult[T, R], *, journal: bool = True, rate_limited: int = 0
@@ -506,7 +662,7 @@ class _Runner(Generic[T, R]):
             extra: dict[str, Any] = {"rate_limited": rate_limited} if rate_limited else {}
             if self.settings.journal_items:
                 extra["item"] = result.item
-            self.journal.item(result.key, result.state.value, **result.record(), **extra)
+            self.record(result.key, result.state.value, **result.record(), **extra)
         if result.state is not ItemState.SUCCEEDED or self.settings.keep_values:
             self.results.append(result)
         self._progress()
@@ -574,6 +730,23 @@ class _Runner(Generic[T, R]):
         )
 
 
+async def _lock(path: Path, wait: float | None) -> LockedFile:
+    """The journal's lock; polled for up to `wait` seconds while another run holds it."""
+    deadline = None if wait is None else time.monotonic() + wait
+    while True:
+        try:
+            return LockedFile.try_acquire(path)
+        except JournalLockedError:
+            if deadline is None or time.monotonic() >= deadline:
+                raise
+        await anyio.sleep(min(LOCK_POLL, max(0.0, deadline - time.monotonic())))
+
+
+def _where(record: dict[str, Any]) -> dict[str, Any]:
+    """The in-flight operation's method and path, carried into the `unknown` record."""
+    return {name: record[name] for name in ("method", "path") if record.get(name)}
+
+
 def _interrupted_type(record: dict[str, Any]) -> str | None:
     return "Interrupted" if record.get("state") == "in_flight" else None
 
@@ -631,6 +804,7 @@ async def run_batch(
     rate: RateLimit | None,
     source: AsyncIterator[T] | None = None,
     stopper: Stopper | None = None,
+    reconcile: Callable[[UnknownItem[T]], Awaitable[object]] | None = None,
 ) -> BatchReport[T, R]:
     """Run one batch on the current loop (see the module's docs).
 
@@ -642,13 +816,31 @@ async def run_batch(
         rate: The client's rate budget, for sizing, the ETA and the report's floor.
         source: How to pull items, if not straight from `items`.
         stopper: Where stop requests arrive (signals are handled here when not given).
+        reconcile: Calls the `reconcile=` option with the face's client (`bind_reconcile`).
     """
     settings = _Settings.of(options)
     own_stopper = stopper is None
     stopper = stopper or Stopper()
     stopper.bind()
     total = expected_total(items, settings.shard)
-    runner = _Runner(invoke, settings, rate=rate, stopper=stopper, total=total)
+    runner = _Runner(
+        invoke, settings, rate=rate, stopper=stopper, total=total, reconcile=reconcile
+    )
     stopper.on_change = runner.wake
     with stop_on_signals(stopper, enabled=own_stopper and settings.handle_signals):
         return await runner.run(source or aiterate(items), fn_name(fn))
+
+
+def bind_reconcile(
+    options: BatchOptions, client: object
+) -> Callable[[UnknownItem[Any]], Awaitable[object]] | None:
+    """The async face's `reconcile=` option, called with `client` and awaited if need be."""
+    reconcile = options.get("reconcile")
+    if reconcile is None:
+        return None
+
+    async def call(unknown: UnknownItem[Any]) -> object:
+        outcome = reconcile(client, unknown)
+        return await outcome if inspect.isawaitable(outcome) else outcome
+
+    return call
