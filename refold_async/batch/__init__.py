@@ -15,6 +15,7 @@ return and raise:
 - `JournalWriteError`: a record could not be written (full disk), with the partial report;
 - `UnknownItem`, `Reconciler`, `check_linked_account()`, `check_webhook()`,
   `first_answer()`: settling `unknown` items on resume (`reconcile=`);
+- `resolve()`: mark unknown items by hand (`refold batch resolve`);
 - `shard_of()`: which shard a key belongs to.
 
 Example:
@@ -33,6 +34,7 @@ Example:
 from ._journal import JournalLockedError as JournalLockedError
 from ._journal import JournalMismatchError as JournalMismatchError
 from ._journal import JournalWriteError as JournalWriteError
+from ._journal import resolve as resolve
 from ._progress import BatchProgress as BatchProgress
 from ._reconcile import Reconciler as Reconciler
 from ._reconcile import UnknownItem as UnknownItem
@@ -61,6 +63,7 @@ __all__ = [
     "check_linked_account",
     "check_webhook",
     "first_answer",
+    "resolve",
     "shard_of",
 ]
 

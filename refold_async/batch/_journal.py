@@ -39,7 +39,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -65,6 +65,7 @@ __all__ = [
     "JournalWriteError",
     "LockedFile",
     "read_records",
+    "resolve",
 ]
 
 logger = logging.getLogger("refold.batch")
@@ -350,7 +351,7 @@ class Journal:
     """
 
     def __init__(
-        self, path: Path, job: Mapping[str, Any], lock: LockedFile, fsync: FsyncPolicy
+        self, path: Path, job: Mapping[str, Any] | None, lock: LockedFile, fsync: FsyncPolicy
     ) -> None:
         self.path = path
         self.fsync = fsync
@@ -361,7 +362,9 @@ class Journal:
         if size:
             for record in read_records(path):
                 self.state.add(record)
-        if self.state.job is not None:
+        if job is None and self.state.job is None:
+            raise JournalMismatchError(f"{path} is not a batch journal (it has no records)")
+        if self.state.job is not None and job is not None:
             _check_same_job(path, self.state.job, job)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._size = os.fstat(self._fd).st_size
@@ -371,7 +374,7 @@ class Journal:
             self._size = 0
         elif self._size:
             self._end_torn_line()
-        if self.state.job is None:
+        if self.state.job is None and job is not None:
             self._write({"type": "job", "version": VERSION, **job, "created": _now()})
         self.run = self.state.runs + 1
 
@@ -459,6 +462,43 @@ class Journal:
         )
         self.failed = self.failed or error
         return error
+
+
+def resolve(path: Path, keys: Sequence[str], state: str) -> None:
+    """Mark items a run left `unknown` (or in flight) as `succeeded` or `failed`, by hand.
+
+    For when you checked yourself whether their work took effect: `succeeded` items are
+    skipped when the job runs again, `failed` ones run again. Nothing is written unless
+    every key is open.
+
+    Args:
+        path: The job's journal (no run may hold it).
+        keys: The items' keys.
+        state: `"succeeded"` or `"failed"`.
+
+    Raises:
+        JournalLockedError: A run holds the journal.
+        JournalMismatchError: The file is not a batch journal.
+        RefoldUsageError: A key is not open in it (unknown, settled, or not there).
+    """
+    if state not in ("succeeded", "failed"):
+        raise ValueError(f"state must be 'succeeded' or 'failed', not {state!r}")
+    if not path.is_file():
+        raise RefoldUsageError(f"{path} does not exist")
+    journal = Journal(path, None, LockedFile.try_acquire(path), "always")
+    try:
+        found = journal.state.states
+        attempts = {key: found.get(digest(key), ("", 0)) for key in keys}
+        closed = [key for key, (was, _) in attempts.items() if was not in OPEN_STATES]
+        if closed:
+            raise RefoldUsageError(
+                f"not unknown in {path}, so left as they are: {', '.join(closed)} (only "
+                "items a run left unknown or in flight can be resolved)"
+            )
+        for key, (_, attempt) in attempts.items():
+            journal.item(key, state, attempt=attempt, reconciled=True, resolved="by hand")
+    finally:
+        journal.close()
 
 
 def _check_same_job(path: Path, found: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:

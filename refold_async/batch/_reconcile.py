@@ -20,7 +20,7 @@ They run on the SDK's loop with the async client, on either face.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
 import attrs
@@ -96,27 +96,26 @@ async def reconcile_all(
     Raises:
         TypeError: A reconciler answered something other than `True`, `False` or `None`.
     """
-    outcomes: list[bool | BaseException | None] = [None] * len(unknown)
+    answers: list[object] = [None] * len(unknown)
     slots = anyio.Semaphore(max(1, limit))
 
     async def one(index: int) -> None:
         async with slots:
             try:
-                answer = await call(unknown[index])
+                answers[index] = await call(unknown[index])
             except Exception as exc:  # the check failed: the item stays unknown
-                outcomes[index] = exc
-                return
-        if answer is not None and not isinstance(answer, bool):
-            raise TypeError(
-                f"reconcile must return True, False or None; it returned {answer!r} "
-                f"for {unknown[index].key!r}"
-            )
-        outcomes[index] = answer
+                answers[index] = exc
 
     async with anyio.create_task_group() as group:
         for index in range(len(unknown)):
             group.start_soon(one, index)
-    return outcomes
+    for entry, answer in zip(unknown, answers, strict=True):
+        if answer is not None and not isinstance(answer, bool | BaseException):
+            raise TypeError(
+                f"reconcile must return True, False or None; it returned {answer!r} "
+                f"for {entry.key!r}"
+            )
+    return cast("list[bool | BaseException | None]", answers)
 
 
 class Reconciler:

@@ -823,9 +823,7 @@ async def run_batch(
     stopper = stopper or Stopper()
     stopper.bind()
     total = expected_total(items, settings.shard)
-    runner = _Runner(
-        invoke, settings, rate=rate, stopper=stopper, total=total, reconcile=reconcile
-    )
+    runner = _Runner(invoke, settings, rate=rate, stopper=stopper, total=total, reconcile=reconcile)
     stopper.on_change = runner.wake
     with stop_on_signals(stopper, enabled=own_stopper and settings.handle_signals):
         return await runner.run(source or aiterate(items), fn_name(fn))

@@ -1,19 +1,27 @@
 """A batch job in a child process, for the kill -9 and shard tests.
 
     python -m tests.batch.child URL JOURNAL COUNT [--shard I N] [--redis PREFIX]
-        [--rate PER_SECOND BURST]
+        [--rate PER_SECOND BURST] [--upsert] [--reconcile] [--wait SECONDS]
+        [--file-size-limit BYTES]
 
 Runs `support.create_account` (one POST per item) over keys `k00000...` against the
 loopback emulator at URL, with the journal at JOURNAL; prints the summary at the end.
+`--reconcile` checks unknown accounts first (`check_linked_account()`); `--wait` waits
+for a journal another run holds; `--file-size-limit` caps the size of files this process
+may write (RLIMIT_FSIZE, SIGXFSZ ignored: writes past it fail with EFBIG). Exit status:
+0 done, 3 `JournalWriteError`, 4 `JournalLockedError` (its pid on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
+import signal
 import sys
 
-from refold_async import AsyncRefold, RateLimit
+from refold_async import AsyncRefold, JournalLockedError, JournalWriteError, RateLimit
+from refold_async.batch import check_linked_account
 
 from .support import TEST_KEY, create_account, upsert_account
 
@@ -27,7 +35,13 @@ async def main() -> None:
     parser.add_argument("--redis")
     parser.add_argument("--rate", type=float, nargs=2, default=(200.0, 10))
     parser.add_argument("--upsert", action="store_true")
+    parser.add_argument("--reconcile", action="store_true")
+    parser.add_argument("--wait", type=float)
+    parser.add_argument("--file-size-limit", type=int)
     args = parser.parse_args()
+    if args.file_size_limit is not None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a dead process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (args.file_size_limit,) * 2)
     rate = RateLimit(per_second=args.rate[0], burst=int(args.rate[1]))
     options: dict[str, object] = {"rate_limit": rate}
     if args.redis:
@@ -41,9 +55,20 @@ async def main() -> None:
     async with AsyncRefold(api_key=TEST_KEY, base_url=args.url, **options) as client:  # type: ignore[arg-type]
         keys = [f"k{i:05d}" for i in range(args.count)]
         fn = upsert_account if args.upsert else create_account
-        report = await client.batch(
-            keys, fn, journal=args.journal, shard=tuple(args.shard) if args.shard else None
-        )
+        try:
+            report = await client.batch(
+                keys, fn, journal=args.journal, shard=tuple(args.shard) if args.shard else None,
+                reconcile=check_linked_account() if args.reconcile else None,
+                wait_for_journal=args.wait,
+            )  # fmt: skip
+        except JournalWriteError as error:
+            if error.report is not None:
+                sys.stdout.write(error.report.summary() + "\n")
+            sys.stderr.write(f"JournalWriteError errno={error.errno}\n")
+            raise SystemExit(3) from None
+        except JournalLockedError as error:
+            sys.stderr.write(f"JournalLockedError pid={error.pid} host={error.host}\n")
+            raise SystemExit(4) from None
     sys.stdout.write(report.summary() + "\n")
 
 
