@@ -38,6 +38,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -50,12 +51,8 @@ from refold_async._errors import RefoldError, RefoldUsageError
 if TYPE_CHECKING:
     from ._report import BatchReport
 
-try:
+if sys.platform != "win32":  # Windows has no flock(): no lock is taken there
     import fcntl
-except ImportError:  # pragma: no cover - not on POSIX: no advisory locks to take
-    _HAS_FLOCK = False
-else:
-    _HAS_FLOCK = True
 
 __all__ = [
     "Journal",
@@ -270,7 +267,7 @@ class LockedFile:
         """The lock, or `JournalLockedError` naming the holder if another run has it."""
         path = journal.with_name(journal.name + LOCK_SUFFIX)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        if not _HAS_FLOCK:  # pragma: no cover - not on POSIX
+        if sys.platform == "win32":  # pragma: no cover - no flock() to take
             return cls(fd, path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -398,7 +395,8 @@ class Journal:
                 again): the request must not be sent.
         """
         durable = self.fsync in ("write_ahead", "always")
-        record = {"type": "item", "key": key, "state": "in_flight", "attempt": attempt}
+        record: dict[str, Any] = {"type": "item", "key": key, "state": "in_flight"}
+        record["attempt"] = attempt
         record.update(operation=op_id, method=method, path=path, t=round(time.time(), 3))
         self._write(record, durable=durable)
 

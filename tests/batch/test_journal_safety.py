@@ -28,6 +28,7 @@ from refold_async.batch import BatchProgress, check_linked_account, check_webhoo
 from refold_async.batch import _journal as journal_module
 from refold_async.batch._journal import LockedFile, filesystem_type
 from refold_async.batch._progress import _Bar
+from refold_async.batch._reconcile import Reconcile
 from refold_async.batch._report import busy_time
 from refold_async.testing import BASE_URL
 from refold_sync import Refold
@@ -328,7 +329,10 @@ async def test_reconcile_none_or_an_error_leaves_items_unknown(tmp_path: Path) -
     async with make_client(emulator) as client:
         report = await client.batch(KEYS, create_account, journal=journal, reconcile=unsure)
         with pytest.raises(TypeError, match="True, False or None"):
-            await client.batch(KEYS, create_account, journal=journal, reconcile=lambda c, u: "yes")
+            await client.batch(
+                KEYS, create_account, journal=journal,
+                reconcile=lambda c, u: "yes",  # type: ignore[arg-type, return-value]
+            )  # fmt: skip
     assert {r.key for r in report.unknown} == unknown
     errors = {r.key: r.error for r in report.unknown}
     assert isinstance(errors[first], RuntimeError)
@@ -383,7 +387,8 @@ def test_reconcile_on_the_sync_face(tmp_path: Path) -> None:
         api_key=emulator.api_key, base_url=BASE_URL, http_client=emulator.http_client(),
         rate_limit=None, retry=NO_BACKOFF,
     ) as client:  # fmt: skip
-        for index, reconcile in enumerate((by_hand, check_linked_account())):
+        reconcilers: tuple[Reconcile, ...] = (by_hand, check_linked_account())
+        for index, reconcile in enumerate(reconcilers):
             journal = tmp_path / f"job-{index}.jsonl"
             keys = [f"{k}-{index}" for k in KEYS]
             emulator.faults.add(drop="disconnect", count=1, method="POST")
