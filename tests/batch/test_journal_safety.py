@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ from .support import (
 )
 
 KEYS = [f"k{i}" for i in range(6)]
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _created(emulator: RecordingEmulator) -> dict[str, int]:
@@ -507,3 +509,44 @@ def test_the_bar_shows_skipped_items_and_no_stray_separators(
         assert "·  " not in last
         assert not last.rstrip().endswith("·")
         assert "failed" not in last
+
+
+async def test_readme_reconcile_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's reconcile example, run twice around a lost answer: the account whose
+    POST took effect is reconciled, none is created twice."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    namespace: dict[str, Any] = {}
+    exec(next(b for b in blocks if "def create_accounts(" in b), namespace)  # noqa: S102 - our README
+    monkeypatch.chdir(tmp_path)  # the example's journal is relative
+    emulator = RecordingEmulator(rate_limit=None)
+    ids = [f"acct-{i}" for i in range(5)]
+    async with make_client(emulator) as client:
+        emulator.faults.add(drop="disconnect", count=1, method="POST")
+        await namespace["create_accounts"](client, ids)
+        assert "1 unknown" in capsys.readouterr().out
+        emulator.faults.clear()
+        await namespace["create_accounts"](client, ids)
+    assert "1 succeeded, 0 failed, 0 unknown, 4 skipped" in capsys.readouterr().out
+    posted = [
+        json.loads(body)["linked_account_id"] for m, _, body in emulator.handled if m == "POST"
+    ]
+    assert sorted(posted) == ids  # each account created once
+
+
+def test_a_journal_report_counts_interrupted_items(tmp_path: Path) -> None:
+    """An item whose last record is `interrupted` (stopped with its calls answered) is
+    counted as interrupted by `from_journal()`, which the report then calls not ok."""
+    journal = tmp_path / "job.jsonl"
+    records = [
+        {"type": "job", "version": 1, "fn": "f", "input": "x", "shard": None},
+        {"type": "item", "key": "a", "state": "succeeded", "requests": 1, "t": 2.0},
+        {"type": "item", "key": "b", "state": "in_flight", "attempt": 1, "t": 2.0},
+        {"type": "item", "key": "b", "state": "interrupted", "attempt": 1, "t": 3.0},
+    ]
+    journal.write_text("".join(json.dumps(r) + "\n" for r in records))
+    report = BatchReport.from_journal(journal)
+    assert report.interrupted == 1
+    assert report.counts[ItemState.SUCCEEDED] == 1
+    assert not report.ok
