@@ -45,8 +45,8 @@ from ._report import BatchReport as BatchReport
 from ._report import ItemResult as ItemResult
 from ._report import ItemState as ItemState
 from ._runner import BatchInterrupted as BatchInterrupted
-from ._runner import BatchOptions as BatchOptions
 from ._runner import shard_of as shard_of
+from ._settings import BatchOptions as BatchOptions
 
 __all__ = [
     "BatchInterrupted",
