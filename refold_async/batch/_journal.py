@@ -404,7 +404,7 @@ class Journal:
         """Record one item's state (how it ended, or how it was resolved)."""
         record = {"type": "item", "key": key, "state": state, **fields}
         record["t"] = round(time.time(), 3)
-        self._write(record, durable=self.fsync == "always")
+        self._write(record)
 
     def end_run(self, **totals: Any) -> None:
         """Record this run's totals, and make the file durable (unless `fsync="never"`)."""
@@ -420,8 +420,10 @@ class Journal:
         finally:
             self._lock.release()
 
-    def _write(self, record: Mapping[str, Any], *, durable: bool = False) -> None:
+    def _write(self, record: Mapping[str, Any], *, durable: bool | None = None) -> None:
         line = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+        if durable is None:
+            durable = self.fsync == "always"
         self._write_bytes((line + "\n").encode(), durable=durable)
 
     def _write_bytes(self, data: bytes, *, durable: bool) -> None:

@@ -550,3 +550,38 @@ def test_a_journal_report_counts_interrupted_items(tmp_path: Path) -> None:
     assert report.interrupted == 1
     assert report.counts[ItemState.SUCCEEDED] == 1
     assert not report.ok
+
+
+@pytest.mark.parametrize(
+    ("policy", "syncs"),
+    [
+        pytest.param("write_ahead", [0, 1, 2, 3], id="write-ahead"),
+        pytest.param("always", [0, 0, 0, 1, 1, 2, 2, 3, 3], id="always"),
+        pytest.param("end", [3], id="end"),
+        pytest.param("never", [], id="never"),
+    ],
+)
+async def test_journal_fsync_policy_syncs_each_write_ahead_record_before_its_post(
+    policy: str, syncs: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`journal_fsync="write_ahead"` forces each in-flight record to disk before its POST
+    reaches the server (the server had seen 0, 1, 2 POSTs at the syncs), and the file at
+    the end; "always" every record; "end" once; "never" not at all."""
+    emulator = RecordingEmulator(rate_limit=None)
+    seen: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        seen.append(len(emulator.handled))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    async with make_client(emulator) as client:
+        report = await client.batch(
+            KEYS[:3], create_account, journal=tmp_path / "j", max_in_flight=1,
+            journal_fsync=policy,  # type: ignore[arg-type]
+        )  # fmt: skip
+        with pytest.raises(ValueError, match="journal_fsync"):
+            await client.batch(KEYS, create_account, journal_fsync="sometimes")  # type: ignore[arg-type]
+    assert report.counts[ItemState.SUCCEEDED] == 3
+    assert seen == syncs
