@@ -387,8 +387,11 @@ class Journal:
         """Record the start of this run."""
         self._write({"type": "run", "run": self.run, "started": _now(), "rate": rate})
 
-    def in_flight(self, key: str, attempt: int, op_id: str, method: str, path: str) -> None:
-        """Write-ahead: record that a POST or PATCH of `key` is about to be sent.
+    def in_flight(
+        self, key: str, attempt: int, op_id: str, method: str, path: str, **extra: Any
+    ) -> None:
+        """Write-ahead: record that a POST or PATCH of `key` is about to be sent (`extra`:
+        the item itself, when the job journals items).
 
         Raises:
             JournalWriteError: The record could not be written whole (it was cut off
@@ -397,7 +400,8 @@ class Journal:
         durable = self.fsync in ("write_ahead", "always")
         record: dict[str, Any] = {"type": "item", "key": key, "state": "in_flight"}
         record["attempt"] = attempt
-        record.update(operation=op_id, method=method, path=path, t=round(time.time(), 3))
+        record.update(operation=op_id, method=method, path=path, **extra)
+        record["t"] = round(time.time(), 3)
         self._write(record, durable=durable)
 
     def item(self, key: str, state: str, **fields: Any) -> None:

@@ -146,7 +146,8 @@ class _Call:
 class _ItemTracker:
     """The call hooks of one item (a `refold_async._context.CallHooks`)."""
 
-    def __init__(self, runner: _Runner[Any, Any], key: str, attempt: int) -> None:
+    def __init__(self, runner: _Runner[Any, Any], key: str, attempt: int, item: object) -> None:
+        self.item = item
         self.runner = runner
         self.key = key
         self.attempt = attempt
@@ -168,7 +169,8 @@ class _ItemTracker:
         journal = self.runner.journal
         if journal is not None:
             try:
-                journal.in_flight(self.key, self.attempt, op.id, op.method, op.path)
+                extra = {"item": self.item} if self.runner.settings.journal_items else {}
+                journal.in_flight(self.key, self.attempt, op.id, op.method, op.path, **extra)
             except JournalWriteError:
                 self.runner.wake()  # the producer stops taking items
                 raise
@@ -446,7 +448,7 @@ class _Runner(Generic[T, R]):
     # -- one item --------------------------------------------------------------------
 
     async def _item(self, item: T, key: str, attempt: int) -> None:
-        tracker = _ItemTracker(self, key, attempt)
+        tracker = _ItemTracker(self, key, attempt, item)
         started = time.monotonic()
         value: R | None = None
         error: Exception | None = None

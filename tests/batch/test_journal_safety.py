@@ -585,3 +585,33 @@ async def test_journal_fsync_policy_syncs_each_write_ahead_record_before_its_pos
             await client.batch(KEYS, create_account, journal_fsync="sometimes")  # type: ignore[arg-type]
     assert report.counts[ItemState.SUCCEEDED] == 3
     assert seen == syncs
+
+
+async def test_reconcile_gets_the_item_when_the_job_journals_items(tmp_path: Path) -> None:
+    """With `key=` and `journal_items=True`, the in-flight record carries the item, so a
+    reconciler sees it even after a kill left nothing else (simulated: the outcome
+    records removed)."""
+    emulator = RecordingEmulator(rate_limit=None)
+    journal = tmp_path / "job.jsonl"
+    items = [{"id": f"acct-{i}", "url": f"https://hooks.example/{i}"} for i in range(3)]
+
+    async def create(client: AsyncRefold, item: dict[str, str]) -> None:
+        await client.linked_accounts.create(linked_account_id=item["id"], name=item["url"])
+
+    seen: list[object] = []
+
+    def remember(client: AsyncRefold, unknown: UnknownItem[Any]) -> None:
+        seen.append(unknown.item)
+
+    options: dict[str, Any] = {"key": lambda i: i["id"], "journal": journal}
+    async with make_client(emulator) as client:
+        emulator.faults.add(drop="disconnect", count=1, method="POST")
+        first = await client.batch(items, create, journal_items=True, max_in_flight=1, **options)
+        (lost,) = first.unknown
+        kept = [
+            line for line in journal.read_text().splitlines(keepends=True)
+            if f'"{lost.key}"' not in line or '"in_flight"' in line
+        ]  # fmt: skip
+        journal.write_text("".join(kept))  # as if killed with the POST in flight
+        await client.batch(items, create, reconcile=remember, **options)
+    assert seen == [next(i for i in items if i["id"] == lost.key)]
