@@ -286,8 +286,11 @@ class LockedFile:
                 host=host if isinstance(host, str) else None,
             ) from None
         holder_info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder_info).encode() + b"\n", 0)
+        try:  # who holds it is for the message of a run refused; the lock is what counts
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder_info).encode() + b"\n", 0)
+        except OSError:
+            logger.warning("batch journal %s: could not name this run in its lock file", path)
         return cls(fd, path)
 
     def release(self) -> None:
@@ -364,6 +367,15 @@ class Journal:
         if self.state.job is not None and job is not None:
             _check_same_job(path, self.state.job, job)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            self._start(job)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self.run = self.state.runs + 1
+
+    def _start(self, job: Mapping[str, Any] | None) -> None:
+        """Ready the file for appending: a torn tail ended, a new job's header written."""
         self._size = os.fstat(self._fd).st_size
         if self.state.job is None and self._size:
             # Only a torn job header (a kill as the first run began): nothing ran.
@@ -373,7 +385,6 @@ class Journal:
             self._end_torn_line()
         if self.state.job is None and job is not None:
             self._write({"type": "job", "version": VERSION, **job, "created": _now()})
-        self.run = self.state.runs + 1
 
     def _end_torn_line(self) -> None:
         """Finish a torn last line with a newline: readers skip it, the next record is whole."""

@@ -229,7 +229,11 @@ class _Runner(Generic[T, R]):
 
     async def run(self, source: AsyncIterator[T], fn_name: str) -> BatchReport[T, R]:
         head, keys = await self._head(source)
-        await self._open_journal(fn_name, keys)
+        try:
+            await self._open_journal(fn_name, keys)
+        except JournalWriteError as error:  # a full disk before the first item
+            error.report = self.report()
+            raise
         self.sink = make_sink(self.settings.progress, self.total)
         try:
             await self._reconcile_unknown()
