@@ -114,11 +114,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 16 KiB tmpfs, unmounted afterwards (skips where mounting is not allowed)."""
     point = tmp_path / "disk"
     point.mkdir()
-    mounted = subprocess.run(  # noqa: S603 - fixed arguments
-        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(point)],  # noqa: S607
-        capture_output=True,
-        check=False,
-    )
+    command = ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(point)]
+    try:
+        mounted = subprocess.run(command, capture_output=True, check=False)  # noqa: S603 - fixed arguments
+    except FileNotFoundError:
+        pytest.skip("no mount command here")
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
