@@ -192,7 +192,9 @@ async def test_fifty_kills_at_random_points_lose_nothing_and_duplicate_nothing(
     """50 times: start the job (which first reconciles what the last run left unknown),
     `kill -9` it at a random moment of its run. Then finish it: every account exists,
     created exactly once, by the server's count."""
-    trials, count = 50, 1500
+    # At 50/s (burst 10), a run killed within 1 s of starting settles at most 60 items:
+    # 50 runs cannot finish 3,500, so every run is still going when its kill comes.
+    trials, count = 50, 3500
     seed = int(os.environ.get("REFOLD_KILL_SEED", uuid.uuid4().int % 10_000))
     draw = random.Random(seed)
     emulator = RecordingEmulator(rate_limit=None)
@@ -204,7 +206,7 @@ async def test_fifty_kills_at_random_points_lose_nothing_and_duplicate_nothing(
         # interpreter per run would take seconds to start on a loaded machine.
         command = [
             sys.executable, "-m", "tests.batch.child", server.url, str(journal), str(count),
-            "--reconcile", "--rate", "100", "10", "--fork-server",
+            "--reconcile", "--rate", "50", "10", "--fork-server",
         ]  # fmt: skip
         runs = subprocess.Popen(  # noqa: S603, ASYNC220 - our own module; returns at once
             command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -235,10 +237,10 @@ async def test_fifty_kills_at_random_points_lose_nothing_and_duplicate_nothing(
             runs.stdout.close()
         killed_runs = journal_records(journal)
         report = await _finish(server.url, journal, count)
-    assert kills >= trials - 2, f"seed {seed}: the job ended before it was killed"
+    assert kills == trials, f"seed {seed}: a run ended before it was killed"
     # The kills found POSTs in flight, which the next run reconciled, and the runs got on.
     assert sum(1 for r in killed_runs if r.get("reconciled")) >= trials // 5, f"seed {seed}"
-    assert report.counts[ItemState.SKIPPED] >= count // 4, f"seed {seed}"
+    assert report.counts[ItemState.SKIPPED] >= count // 10, f"seed {seed}"
     created = _created(emulator)
     twice = sorted(k for k, n in created.items() if n > 1)
     lost = sorted(set(_keys(count)) - set(created))
