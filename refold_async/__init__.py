@@ -76,7 +76,10 @@ if _typing.TYPE_CHECKING:
     from .batch import BatchReport as BatchReport
     from .batch import ItemResult as ItemResult
     from .batch import ItemState as ItemState
+    from .batch import JournalLockedError as JournalLockedError
     from .batch import JournalMismatchError as JournalMismatchError
+    from .batch import JournalWriteError as JournalWriteError
+    from .batch import UnknownItem as UnknownItem
 
 __version__ = "0.1.0"
 
@@ -109,7 +112,9 @@ __all__ = [
     "InvalidArgumentError",
     "ItemResult",
     "ItemState",
+    "JournalLockedError",
     "JournalMismatchError",
+    "JournalWriteError",
     "LinkedAccountScopeError",
     "LocalRateLimiter",
     "MissingCredentialError",
@@ -131,6 +136,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "Shape",
+    "UnknownItem",
     "UnknownArgumentError",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
@@ -151,7 +157,10 @@ _BATCH_NAMES = (
     "BatchReport",
     "ItemResult",
     "ItemState",
+    "JournalLockedError",
     "JournalMismatchError",
+    "JournalWriteError",
+    "UnknownItem",
 )
 if not _typing.TYPE_CHECKING:  # type checkers read the imports above
     __getattr__ = _attribute_loader(

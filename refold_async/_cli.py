@@ -1,4 +1,4 @@
-"""The `refold` console script: `refold demo`, `refold emulator`, `refold batch report`.
+"""The `refold` console script: `refold demo`, `refold emulator`, `refold batch ...`.
 
 - `refold demo [--accounts N] [--base-url URL --api-key KEY]` runs a batch job through
   the SDK (`client.batch()`) against the in-process emulator (or a test environment),
@@ -9,6 +9,9 @@
   `--seed` and `--rate-limit PER_SECOND:BURST` make it misbehave on purpose.
 - `refold batch report JOURNAL...` summarizes batch journals (the shards of one job
   together); exit status 1 if any item failed or is unknown.
+- `refold batch resolve JOURNAL KEY... --as succeeded|failed` marks items a run left
+  unknown, once you have checked them: `succeeded` ones are skipped on resume, `failed`
+  ones run again.
 
 `demo` and `batch report` never print a key or a token. `emulator` prints the emulator's
 own test keys, which are fakes the emulator made up or was given for the purpose (it
@@ -26,6 +29,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._client import is_loopback_host
@@ -66,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--jsonl", metavar="PATH", help="also write each unfinished or failed item to PATH"
     )
+    resolve = batch_commands.add_parser(
+        "resolve", help="mark unknown items of a journal as succeeded or failed, by hand"
+    )
+    resolve.add_argument("journal", metavar="JOURNAL", help="the job's journal")
+    resolve.add_argument("keys", nargs="+", metavar="KEY", help="an unknown item's key")
+    resolve.add_argument(
+        "--as", dest="state", required=True, choices=("succeeded", "failed"),
+        help="succeeded: its work took effect (skipped on resume); failed: it did not "
+        "(runs again on resume)",
+    )  # fmt: skip
     return parser
 
 
@@ -292,6 +306,21 @@ def _batch_report(args: argparse.Namespace) -> int:
     return EXIT_OK if merged.ok else EXIT_FAILED
 
 
+def _batch_resolve(args: argparse.Namespace) -> int:
+    from .batch import resolve
+
+    try:
+        resolve(Path(args.journal), args.keys, args.state)
+    except OSError as error:
+        _err(f"cannot update {args.journal}: {error.strerror}")
+        return EXIT_USAGE
+    except RefoldError as error:
+        _err(str(error))
+        return EXIT_USAGE
+    _out(f"{len(args.keys)} items marked {args.state} in {args.journal}")
+    return EXIT_OK
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The parsed command line (argparse exits with status 2 and a message on bad input)."""
     return _parser().parse_args(argv)
@@ -303,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(args)
     if args.command == "batch":
+        if args.batch_command == "resolve":
+            return _batch_resolve(args)
         return _batch_report(args)
     return _emulator(args)
 

@@ -357,7 +357,10 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
 
         Raises:
             BatchInterrupted: After Ctrl-C or SIGTERM, carrying the partial report.
-            JournalMismatchError: `journal` belongs to another job.
+            JournalMismatchError: `journal` belongs to another job, or is not a journal.
+            JournalLockedError: Another run holds `journal`.
+            JournalWriteError: The journal could not be written (a full disk): the run
+                stopped, sending nothing it could not record; carries the partial report.
 
         Example:
             ```python
@@ -369,10 +372,13 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
             print(report.summary())
             ```
         """
-        from .batch._runner import rate_of, run_batch  # loaded on first use
+        from .batch._runner import bind_reconcile, rate_of, run_batch  # loaded on first use
 
         invoke = partial(fn, self)
-        return await run_batch(items, invoke, options, fn=fn, rate=rate_of(self))
+        reconcile = bind_reconcile(options, self)
+        return await run_batch(
+            items, invoke, options, fn=fn, rate=rate_of(self), reconcile=reconcile
+        )
 
     @overload
     async def request(

@@ -76,8 +76,11 @@ if TYPE_CHECKING:
     from refold_async import BatchReport as BatchReport
     from refold_async import ItemResult as ItemResult
     from refold_async import ItemState as ItemState
+    from refold_async import JournalLockedError as JournalLockedError
     from refold_async import JournalMismatchError as JournalMismatchError
+    from refold_async import JournalWriteError as JournalWriteError
     from refold_async import RedisRateLimiter as RedisRateLimiter
+    from refold_async import UnknownItem as UnknownItem
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -106,7 +109,9 @@ __all__ = [
     "InvalidArgumentError",
     "ItemResult",
     "ItemState",
+    "JournalLockedError",
     "JournalMismatchError",
+    "JournalWriteError",
     "LinkedAccountScopeError",
     "LocalRateLimiter",
     "MissingCredentialError",
@@ -130,6 +135,7 @@ __all__ = [
     "ServerError",
     "Shape",
     "SyncPaginator",
+    "UnknownItem",
     "UnknownArgumentError",
     "UnlimitedRateLimiter",
     "UnprocessableEntityError",
@@ -154,8 +160,11 @@ if not TYPE_CHECKING:  # the batch runner loads on first use (import cost, #13)
                 "BatchReport",
                 "ItemResult",
                 "ItemState",
+                "JournalLockedError",
                 "JournalMismatchError",
+                "JournalWriteError",
                 "RedisRateLimiter",
+                "UnknownItem",
             ),
             "refold_async",
         ),

@@ -11,20 +11,29 @@ thread (the main one, if it is) and handed to the runner's loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from refold_async.batch import BatchOptions, BatchReport
-from refold_async.batch._runner import rate_of, run_batch
+from refold_async.batch import BatchOptions, BatchReport, Reconciler, UnknownItem
+from refold_async.batch._runner import bind_reconcile, rate_of, run_batch
 from refold_async.batch._sizing import MAX_IN_FLIGHT
 from refold_async.batch._stop import Stopper, stop_on_signals
 
 from . import _portal
 
 if TYPE_CHECKING:
+    from refold_async import AsyncRefold
+
     from ._client import Refold
 
 __all__ = ["run_sync_batch"]
@@ -55,10 +64,30 @@ async def _run(
             fn, client, item, limiter=workers, abandon_on_cancel=True
         )
 
-    rate = rate_of(client._live())  # pyright: ignore[reportPrivateUsage]
+    live = client._live()  # pyright: ignore[reportPrivateUsage]
     return await run_batch(
-        items, invoke, options, fn=fn, rate=rate, source=_pulled(items), stopper=stopper
-    )
+        items, invoke, options, fn=fn, rate=rate_of(live), source=_pulled(items),
+        stopper=stopper, reconcile=_reconcile_call(options, client, live, workers),
+    )  # fmt: skip
+
+
+def _reconcile_call(
+    options: BatchOptions, client: Refold, live: AsyncRefold, workers: anyio.CapacityLimiter
+) -> Callable[[UnknownItem[Any]], Awaitable[object]] | None:
+    """`reconcile=` on this face: a plain function on a worker thread, given this client;
+    a shipped `Reconciler` on the loop, given the async client behind it."""
+    reconcile = options.get("reconcile")
+    if reconcile is None:
+        return None
+    if isinstance(reconcile, Reconciler):
+        return bind_reconcile(options, live)
+
+    async def call(unknown: UnknownItem[Any]) -> object:
+        return await anyio.to_thread.run_sync(
+            reconcile, client, unknown, limiter=workers, abandon_on_cancel=True
+        )
+
+    return call
 
 
 async def _pulled(items: Iterable[T]) -> AsyncIterator[T]:

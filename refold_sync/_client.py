@@ -323,11 +323,15 @@ class Refold(KeywordsChecked, ResourceNamespaces):
 
         The same runner as `AsyncRefold.batch()` (see `BatchOptions` and DESIGN §11):
         items taken lazily and in order, each ending `succeeded`, `failed` or `unknown`,
-        an optional journal to resume from, progress, shards. `fn` is a plain function.
+        an optional journal to resume from, progress, shards. `fn` is a plain function,
+        and so is `reconcile=` (the shipped `Reconciler`s run on the SDK's loop).
 
         Raises:
             BatchInterrupted: After Ctrl-C or SIGTERM, carrying the partial report.
-            JournalMismatchError: `journal` belongs to another job.
+            JournalMismatchError: `journal` belongs to another job, or is not a journal.
+            JournalLockedError: Another run holds `journal`.
+            JournalWriteError: The journal could not be written (a full disk): the run
+                stopped, sending nothing it could not record; carries the partial report.
 
         Example:
             ```python

@@ -31,6 +31,7 @@ _real_connect = socket.socket.connect
 # gate runs them on the oldest and the newest supported Python, and the rest of the suite
 # on every Python (noxfile.py: FULL_PYTHONS), to stay within CI's time budget.
 SLOW_MODULES = (
+    "tests/batch/test_crash_safety.py",
     "tests/batch/test_processes.py",
     "tests/batch/test_progress_and_scale.py",
     "tests/codegen/test_docs.py",

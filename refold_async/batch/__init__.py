@@ -10,7 +10,12 @@ return and raise:
   `skipped`, `duplicate`);
 - `BatchProgress`: the snapshot a `progress=` callback receives;
 - `BatchInterrupted`: raised, with the partial report, after Ctrl-C or SIGTERM;
-- `JournalMismatchError`: the journal belongs to another job;
+- `JournalMismatchError`: the journal belongs to another job (or is not a journal);
+- `JournalLockedError`: another run holds the journal;
+- `JournalWriteError`: a record could not be written (full disk), with the partial report;
+- `UnknownItem`, `Reconciler`, `check_linked_account()`, `check_webhook()`,
+  `first_answer()`: settling `unknown` items on resume (`reconcile=`);
+- `resolve()`: mark unknown items by hand (`refold batch resolve`);
 - `shard_of()`: which shard a key belongs to.
 
 Example:
@@ -26,14 +31,22 @@ Example:
     ```
 """
 
+from ._journal import JournalLockedError as JournalLockedError
 from ._journal import JournalMismatchError as JournalMismatchError
+from ._journal import JournalWriteError as JournalWriteError
+from ._journal import resolve as resolve
 from ._progress import BatchProgress as BatchProgress
+from ._reconcile import Reconciler as Reconciler
+from ._reconcile import UnknownItem as UnknownItem
+from ._reconcile import check_linked_account as check_linked_account
+from ._reconcile import check_webhook as check_webhook
+from ._reconcile import first_answer as first_answer
 from ._report import BatchReport as BatchReport
 from ._report import ItemResult as ItemResult
 from ._report import ItemState as ItemState
 from ._runner import BatchInterrupted as BatchInterrupted
-from ._runner import BatchOptions as BatchOptions
 from ._runner import shard_of as shard_of
+from ._settings import BatchOptions as BatchOptions
 
 __all__ = [
     "BatchInterrupted",
@@ -42,7 +55,15 @@ __all__ = [
     "BatchReport",
     "ItemResult",
     "ItemState",
+    "JournalLockedError",
     "JournalMismatchError",
+    "JournalWriteError",
+    "Reconciler",
+    "UnknownItem",
+    "check_linked_account",
+    "check_webhook",
+    "first_answer",
+    "resolve",
     "shard_of",
 ]
 

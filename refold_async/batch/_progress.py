@@ -86,6 +86,24 @@ class BatchProgress:
         floor = f" (budget floor {self.eta_floor:.0f} s)" if self.eta_floor is not None else ""
         return f"  ETA {self.eta:.0f} s{floor}"
 
+    def postfix(self) -> str:
+        """The counts, pace and ETA as short parts joined by " · " (the bar's postfix):
+        only the parts that have something to say, so no separator stands alone."""
+        parts = [f"ok {self.succeeded}"]
+        for count, name in (
+            (self.failed, "failed"),
+            (self.unknown, "unknown"),
+            (self.skipped, "skipped"),
+            (self.duplicates, "duplicate"),
+        ):
+            if count:
+                parts.append(f"{name} {count}")
+        parts.append(f"{self.items_per_second:.1f} items/s")
+        eta = self._eta().strip()
+        if eta:
+            parts.append(eta)
+        return " · ".join(parts)
+
 
 class ProgressSink(Protocol):
     """Where snapshots go."""
@@ -149,12 +167,15 @@ class _Bar:
     def __init__(self, total: int | None, stream: TextIO) -> None:
         # The `progress` extra, imported only when a bar is wanted (and untyped: Any).
         tqdm: Any = importlib.import_module("tqdm").tqdm
+        # Our text goes in `desc`, placed at the end: tqdm puts ", " before a postfix
+        # and ": " after a leading desc, separators with nothing on one side.
+        shape = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}" if total else "{n_fmt} items"
         self._bar: Any = tqdm(
             total=total,
             file=stream,
             unit="item",
             dynamic_ncols=True,
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {postfix}",
+            bar_format=shape + "  {desc}",
         )
         self._last = 0.0
 
@@ -167,12 +188,7 @@ class _Bar:
 
     def _draw(self, snapshot: BatchProgress) -> None:
         self._bar.n = snapshot.finished
-        eta = snapshot._eta()  # pyright: ignore[reportPrivateUsage]
-        self._bar.set_postfix_str(
-            f"ok {snapshot.succeeded} · failed {snapshot.failed} · unknown {snapshot.unknown}"
-            f" · {snapshot.items_per_second:.1f} items/s{eta}",
-            refresh=True,
-        )
+        self._bar.set_description_str(snapshot.postfix(), refresh=True)
 
     def close(self, snapshot: BatchProgress) -> None:
         self._draw(snapshot)

@@ -22,6 +22,9 @@ from ._journal import FINAL_STATES, read_records
 
 __all__ = ["BatchReport", "ItemResult", "ItemState"]
 
+SUMMARY_PROBLEMS = 10
+"""Unknown (and failed) items `summary()` names one by one before "... and N more"."""
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -62,6 +65,7 @@ class ItemResult(Generic[T, R]):
         attempt: Which run of this item this was (1 the first time; resumes count up).
         requests: HTTP requests the item sent in this run, retries included.
         seconds: How long the item ran.
+        reconciled: Whether `reconcile=` (or `refold batch resolve`) settled its state.
     """
 
     key: str
@@ -76,6 +80,7 @@ class ItemResult(Generic[T, R]):
     attempt: int = 1
     requests: int = 0
     seconds: float = 0.0
+    reconciled: bool = False
 
     def record(self) -> dict[str, Any]:
         """The journal's fields for this result (no value, no item, no message)."""
@@ -85,6 +90,8 @@ class ItemResult(Generic[T, R]):
             value = getattr(self, name)
             if value is not None:
                 fields[name] = value
+        if self.reconciled:
+            fields["reconciled"] = True
         return fields
 
 
@@ -192,10 +199,23 @@ class BatchReport(Generic[T, R]):
         if c[ItemState.UNKNOWN]:
             lines.append(
                 "  unknown items may or may not have taken effect (no answer came back): "
-                "check them, then rerun with retry_unknown=True if they did not"
+                "rerun with reconcile= to check them, or check by hand and mark them with "
+                "`refold batch resolve JOURNAL KEY... --as succeeded|failed`"
             )
-        lines.extend(f"  {r.state.value:<17} {r.key}  {_problem(r)}" for r in self._problems(5))
+        lines.extend(self._problem_lines(SUMMARY_PROBLEMS))
         return "\n".join(lines)
+
+    def _problem_lines(self, limit: int) -> list[str]:
+        """Unknown items first (they need a decision), then failed ones; each list shows
+        up to `limit` and says how many more the counts hold."""
+        lines: list[str] = []
+        for state in (ItemState.UNKNOWN, ItemState.FAILED):
+            kept = self.of(state)
+            lines.extend(f"  {state.value:<17} {r.key}  {_problem(r)}" for r in kept[:limit])
+            more = self.counts[state] - min(limit, len(kept))
+            if more > 0:
+                lines.append(f"  {state.value:<17} ... and {more} more")
+        return lines
 
     def _pace(self) -> str:
         rate = f"{self.achieved_rate:.1f} req/s"
@@ -205,10 +225,6 @@ class BatchReport(Generic[T, R]):
         budget = f"budget {self.rate.per_second:g}/s, burst {self.rate.burst}"
         over = f", {(self.elapsed / floor - 1) * 100:+.1f}%" if floor > 0 else ""
         return f"({rate}; {budget}: floor {floor:.2f} s{over})"
-
-    def _problems(self, limit: int) -> list[ItemResult[T, R]]:
-        shown = [r for r in self.results if r.state in (ItemState.FAILED, ItemState.UNKNOWN)]
-        return shown[:limit]
 
     def to_jsonl(self, path: str | Path) -> None:
         """Write the kept results, one JSON object per line (the journal's item fields)."""
@@ -236,14 +252,23 @@ class BatchReport(Generic[T, R]):
 
     @classmethod
     def from_journal(cls, path: str | Path) -> BatchReport[Any, Any]:
-        """Rebuild a report from a journal: each key's last state, and every run's totals."""
+        """Rebuild a report from a journal: each key's last state, every run's requests,
+        and as `elapsed` the time items were running (gaps between runs left out)."""
         return _JournalSummary.read(Path(path)).report()
 
 
 def _problem(result: ItemResult[Any, Any]) -> str:
     parts = [result.error_type or "", str(result.status or ""), result.code or ""]
     where = f" in {result.operation}" if result.operation else ""
-    return " ".join(p for p in parts if p) + where
+    return " ".join(p for p in parts if p) + where or "-"
+
+
+_JOURNAL_STATES = {
+    "succeeded": ItemState.SUCCEEDED,
+    "failed": ItemState.FAILED,
+    "unknown": ItemState.UNKNOWN,
+    "in_flight": ItemState.UNKNOWN,  # the run died with it in flight
+}
 
 
 @attrs.define
@@ -252,9 +277,7 @@ class _JournalSummary:
     requests: int = 0
     rate_limited: int = 0
     rate: RateLimit | None = None
-    first: float | None = None
-    final: float | None = None
-    elapsed: float = 0.0
+    busy: list[tuple[float, float]] = attrs.field(factory=list[tuple[float, float]])
 
     @classmethod
     def read(cls, path: Path) -> _JournalSummary:
@@ -270,33 +293,35 @@ class _JournalSummary:
             self.rate = RateLimit(per_second=float(per_second), burst=int(burst))
         elif kind == "item":
             self._item(record)
-        elif kind == "end":
-            self.elapsed += float(record.get("elapsed") or 0.0)
 
     def _item(self, record: dict[str, Any]) -> None:
-        stamp = float(record.get("t") or 0.0)
-        self.first = stamp if self.first is None else min(self.first, stamp)
-        self.final = stamp if self.final is None else max(self.final, stamp)
         self.last[str(record.get("key"))] = record
         if record.get("state") in FINAL_STATES:
             self.requests += int(record.get("requests") or 0)
             self.rate_limited += int(record.get("rate_limited") or 0)
+            seconds = float(record.get("seconds") or 0.0)
+            stamp = float(record.get("t") or 0.0)
+            if seconds > 0 and stamp > 0:
+                self.busy.append((stamp - seconds, stamp))
 
     def report(self) -> BatchReport[Any, Any]:
         counts = dict.fromkeys(_COUNTED, 0)
         results: list[ItemResult[Any, Any]] = []
+        interrupted = 0
         for key, record in self.last.items():
-            state = ItemState(
-                "unknown" if record.get("state") == "in_flight" else str(record.get("state"))
-            )
+            written = str(record.get("state"))
+            if written not in _JOURNAL_STATES:  # stopped with its calls answered: reruns
+                interrupted += 1
+                continue
+            state = _JOURNAL_STATES[written]
             counts[state] += 1
             if state is not ItemState.SUCCEEDED:
                 results.append(_result_from(key, state, record))
-        elapsed = self.elapsed or max(0.0, (self.final or 0.0) - (self.first or 0.0))
         return BatchReport(
             counts=counts,
             results=tuple(results),
-            elapsed=elapsed,
+            interrupted=interrupted,
+            elapsed=busy_time(self.busy),
             requests=self.requests,
             rate_limited=self.rate_limited,
             rate=self.rate,
@@ -314,7 +339,20 @@ def _result_from(key: str, state: ItemState, record: Mapping[str, Any]) -> ItemR
         attempt=int(record.get("attempt") or 1),
         requests=int(record.get("requests") or 0),
         seconds=float(record.get("seconds") or 0.0),
+        reconciled=bool(record.get("reconciled")),
     )
+
+
+def busy_time(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one of the (start, end) spans: the time items were
+    running, so the gaps between runs of a resumed job (or a dead process) do not count."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end <= reach:
+            continue
+        total += end - max(start, reach)
+        reach = end
+    return total
 
 
 def counts_of(results: Iterable[ItemState]) -> dict[ItemState, int]:

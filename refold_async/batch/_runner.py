@@ -14,34 +14,48 @@ how items are pulled (directly, or on a worker thread). One run:
    before an item's first POST or PATCH is sent, and knows afterwards whether a call
    ended unknown (`_classify`);
 4. on a stop request (a signal) it takes no more items, waits up to `drain_timeout`
-   for those in flight, cancels the rest, and raises `BatchInterrupted` with the report.
+   for those in flight, cancels the rest, and raises `BatchInterrupted` with the report;
+   when the journal cannot be written, it takes no more items, lets those in flight
+   end, and raises `JournalWriteError` with the report.
+
+Before taking items, a resumed run asks `reconcile=` about what earlier runs left open
+(`_reconcile`). The module runs past 600 lines because `_Runner` is one run's state and
+every step above reads and updates it; the options live in `_settings`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import inspect
 import math
 import operator
-import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
-import attrs
-from typing_extensions import TypedDict
 
 from refold_async._context import observing
 from refold_async._errors import APIDecodeError, RefoldError, RefoldUsageError
 from refold_async._ratelimit import RateLimit
-from refold_async._request import refuse_unknown
 
 from ._classify import AttemptEnd, attempt_end, error_is_unknown, is_repeatable
-from ._journal import Journal, JournalState, digest
+from ._journal import (
+    Journal,
+    JournalLockedError,
+    JournalState,
+    JournalWriteError,
+    LockedFile,
+    check_lockable,
+    digest,
+)
 from ._progress import BatchProgress, ProgressSink, make_sink
+from ._reconcile import UnknownItem, reconcile_all
 from ._report import BatchReport, ItemResult, ItemState, counts_of
+from ._settings import BatchOptions, Settings
 from ._sizing import InFlightSizer
 from ._stop import Stopper, stop_on_signals
 
@@ -49,7 +63,7 @@ if TYPE_CHECKING:
     from refold_async._client import AsyncRefold
     from refold_async._operation import Operation
 
-__all__ = ["BatchInterrupted", "BatchOptions", "rate_of", "run_batch", "shard_of"]
+__all__ = ["BatchInterrupted", "bind_reconcile", "rate_of", "run_batch", "shard_of"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,38 +71,8 @@ R = TypeVar("R")
 FINGERPRINT_KEYS = 64
 """How many first keys identify a job's input in its journal."""
 
-DRAIN_TIMEOUT = 10.0
-
-
-class BatchOptions(TypedDict, total=False):
-    """The options of `AsyncRefold.batch()` and `Refold.batch()`.
-
-    Attributes:
-        key: A stable string key per item (default: the item, when it is a string).
-        journal: A JSONL file that makes the job resumable; the same file resumes it.
-        progress: `True` for a bar (or plain lines off a terminal), `False` for none,
-            a callable for `BatchProgress` snapshots; default: a bar if stderr is a
-            terminal and the `progress` extra is installed.
-        max_in_flight: Items run at once; default sized from the client's rate budget.
-        shard: `(i, n)`: run only the items whose key hashes to shard `i` of `n`.
-        retry_unknown: Run again items an earlier run left `unknown` (may duplicate them).
-        keep_values: Keep succeeded items' results in the report (default `True`; turn
-            it off for millions of items: the journal and the counts remain).
-        journal_items: Write each item itself into the journal (it must be JSON-able).
-        drain_timeout: Seconds to wait for items in flight after Ctrl-C or SIGTERM.
-        handle_signals: Stop gracefully on SIGINT and SIGTERM (main thread only).
-    """
-
-    key: Callable[[Any], str] | None
-    journal: str | os.PathLike[str] | None
-    progress: bool | Callable[[BatchProgress], object] | None
-    max_in_flight: int | None
-    shard: tuple[int, int] | None
-    retry_unknown: bool
-    keep_values: bool
-    journal_items: bool
-    drain_timeout: float
-    handle_signals: bool
+LOCK_POLL = 0.05
+"""Seconds between tries for a journal another run holds (`wait_for_journal=`)."""
 
 
 class BatchInterrupted(RefoldError):
@@ -117,62 +101,6 @@ def shard_of(key: str, shards: int) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % shards
 
 
-@attrs.frozen(kw_only=True)
-class _Settings:
-    key: Callable[[Any], str] | None
-    journal: Path | None
-    progress: bool | Callable[[BatchProgress], object] | None
-    max_in_flight: int | None
-    shard: tuple[int, int] | None
-    retry_unknown: bool
-    keep_values: bool
-    journal_items: bool
-    drain_timeout: float
-    handle_signals: bool
-
-    @classmethod
-    def of(cls, options: BatchOptions) -> _Settings:
-        refuse_unknown("batch()", options, BatchOptions.__annotations__)
-        journal = options.get("journal")
-        return cls(
-            key=options.get("key"),
-            journal=Path(journal) if journal is not None else None,
-            progress=options.get("progress"),
-            max_in_flight=_check_in_flight(options.get("max_in_flight")),
-            shard=_check_shard(options.get("shard")),
-            retry_unknown=bool(options.get("retry_unknown", False)),
-            keep_values=bool(options.get("keep_values", True)),
-            journal_items=bool(options.get("journal_items", False)),
-            drain_timeout=float(options.get("drain_timeout", DRAIN_TIMEOUT)),
-            handle_signals=bool(options.get("handle_signals", True)),
-        )
-
-
-def _check_in_flight(value: object) -> int | None:
-    if value is None:
-        return None
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"max_in_flight must be a positive integer or None, not {value!r}")
-    return value
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_shard(value: object) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    if not isinstance(value, tuple | list) or len(value) != 2:  # pyright: ignore[reportUnknownArgumentType]
-        raise ValueError(f"shard must be a pair (i, n), not {value!r}")
-    index, count = cast("tuple[object, object]", tuple(value))  # pyright: ignore[reportUnknownArgumentType]
-    if not (_is_int(index) and _is_int(count)):
-        raise ValueError(f"shard must be two integers (i, n), not {value!r}")
-    if not 0 <= index < count:
-        raise ValueError(f"shard (i, n) needs 0 <= i < n, not {value!r}")
-    return (index, count)
-
-
 class _Call:
     """Watches one call of an item (a `refold_async._context.CallObserver`)."""
 
@@ -193,8 +121,8 @@ class _Call:
             raise RefoldUsageError("the batch has stopped: this call was not sent")
         if attempt == 1:
             tracker.queued += time.monotonic() - self.started
-        if not self.repeatable:
-            tracker.announce(self.op)
+            if not self.repeatable:
+                tracker.announce(self.op)  # may raise: then this call is not sent
         self.pending = True
 
     def after_attempt(self, status: int | None, error: BaseException | None) -> None:
@@ -218,7 +146,8 @@ class _Call:
 class _ItemTracker:
     """The call hooks of one item (a `refold_async._context.CallHooks`)."""
 
-    def __init__(self, runner: _Runner[Any, Any], key: str, attempt: int) -> None:
+    def __init__(self, runner: _Runner[Any, Any], key: str, attempt: int, item: object) -> None:
+        self.item = item
         self.runner = runner
         self.key = key
         self.attempt = attempt
@@ -234,10 +163,22 @@ class _ItemTracker:
         return call
 
     def announce(self, op: Operation[Any]) -> None:
-        # DESIGN §11: write-ahead, flushed before the first POST or PATCH leaves.
-        if not self.announced and self.runner.journal is not None:
-            self.runner.journal.item(self.key, "in_flight", attempt=self.attempt, operation=op.id)
+        # Write-ahead: each POST or PATCH of the item is recorded, whole, before it
+        # leaves, naming the operation a reconciler would check. A record that cannot
+        # be written raises here, and the call is not sent.
+        journal = self.runner.journal
+        if journal is not None:
+            try:
+                extra = {"item": self.item} if self.runner.settings.journal_items else {}
+                journal.in_flight(self.key, self.attempt, op.id, op.method, op.path, **extra)
+            except JournalWriteError:
+                self.runner.wake()  # the producer stops taking items
+                raise
         self.announced = True
+
+    def sent_unrepeatable(self) -> bool:
+        """Whether a POST or PATCH of this item was sent (an attempt of it ended)."""
+        return any(not c.repeatable and c.last is not None for c in self.calls)
 
     def first_unknown(self, *, in_flight_counts: bool) -> _Call | None:
         return next(
@@ -254,13 +195,16 @@ class _Runner(Generic[T, R]):
     def __init__(
         self,
         invoke: Invoke[T, R],
-        settings: _Settings,
+        settings: Settings,
         *,
         rate: RateLimit | None,
         stopper: Stopper,
         total: int | None,
+        reconcile: Callable[[UnknownItem[T]], Awaitable[object]] | None = None,
     ) -> None:
         self.invoke = invoke
+        self.reconcile = reconcile
+        self.reconciled: dict[int, bool | BaseException | None] = {}
         self.settings = settings
         self.rate = rate
         self.stopper = stopper
@@ -285,26 +229,57 @@ class _Runner(Generic[T, R]):
 
     async def run(self, source: AsyncIterator[T], fn_name: str) -> BatchReport[T, R]:
         head, keys = await self._head(source)
-        self._open_journal(fn_name, keys)
+        try:
+            await self._open_journal(fn_name, keys)
+        except JournalWriteError as error:  # a full disk before the first item
+            error.report = self.report()
+            raise
         self.sink = make_sink(self.settings.progress, self.total)
         try:
+            await self._reconcile_unknown()
             await self._run_all(head, keys, source)
         finally:
             report = self.report()
             if self.journal is not None:
-                self.journal.end_run(
+                self._end_journal(self.journal, report)
+            if self.sink is not None:
+                self.sink.close(self.snapshot(done=True))
+        failed = self.journal.failed if self.journal is not None else None
+        if failed is not None:
+            raise JournalWriteError(
+                failed.message, path=failed.path, errno=failed.errno, report=report
+            ) from failed
+        if self.stopper.stopping():
+            raise BatchInterrupted(report)
+        return report
+
+    def _end_journal(self, journal: Journal, report: BatchReport[T, R]) -> None:
+        try:
+            with contextlib.suppress(JournalWriteError):  # kept in journal.failed
+                journal.end_run(
                     elapsed=round(report.elapsed, 3),
                     requests=self.requests,
                     rate_limited=self.rate_limited,
                     interrupted=self.interrupted,
                     stopped_by=self.stopper.reason,
                 )
-                self.journal.close()
-            if self.sink is not None:
-                self.sink.close(self.snapshot(done=True))
-        if self.stopper.stopping():
-            raise BatchInterrupted(report)
-        return report
+        finally:
+            journal.close()
+
+    def halted(self) -> bool:
+        """Whether to take no more items: a stop request, or a journal that failed."""
+        return self.stopper.stopping() or (
+            self.journal is not None and self.journal.failed is not None
+        )
+
+    def record(self, key: str, state: str, **fields: Any) -> None:
+        """Journal an item's state; a failed write stops the run (see `halted()`)."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.item(key, state, **fields)
+        except JournalWriteError:
+            self.wake()
 
     async def _head(self, source: AsyncIterator[T]) -> tuple[list[T], list[str]]:
         """The first items and their keys: they identify the input in the journal."""
@@ -316,16 +291,49 @@ class _Runner(Generic[T, R]):
                     break
         return head, [self.key_of(item) for item in head]
 
-    def _open_journal(self, fn_name: str, keys: list[str]) -> None:
-        path = self.settings.journal
+    async def _open_journal(self, fn_name: str, keys: list[str]) -> None:
+        settings = self.settings
+        path = settings.journal
         if path is None:
             return
+        if not settings.allow_unreliable_locks:
+            check_lockable(path)
         fingerprint = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
-        shard = list(self.settings.shard) if self.settings.shard else None
-        self.journal = Journal(path, {"fn": fn_name, "input": fingerprint, "shard": shard})
-        self.previous = self.journal.state
+        shard = list(settings.shard) if settings.shard else None
+        lock = await _lock(path, settings.wait_for_journal)
+        try:
+            journal = Journal(
+                path, {"fn": fn_name, "input": fingerprint, "shard": shard}, lock,
+                settings.journal_fsync,
+            )  # fmt: skip
+        except BaseException:
+            lock.release()
+            raise
+        self.journal = journal
+        self.previous = journal.state
         rate = [self.rate.per_second, self.rate.burst] if self.rate is not None else None
-        self.journal.start_run(rate)
+        try:
+            journal.start_run(rate)
+        except JournalWriteError:
+            journal.close()
+            raise
+
+    async def _reconcile_unknown(self) -> None:
+        """Ask `reconcile` about every item earlier runs left open, before any item runs."""
+        if self.reconcile is None or not self.previous.open_records:
+            return
+        strings = self.settings.key is None  # then each item is its own key
+        unknown = [
+            UnknownItem.of(record, item_is_key=strings)
+            for record in self.previous.open_records.values()
+        ]
+        outcomes = await reconcile_all(self.reconcile, unknown, self.sizer.limit)
+        for entry, outcome in zip(unknown, outcomes, strict=True):
+            self.reconciled[digest(entry.key)] = outcome
+            if outcome is True:
+                self.record(entry.key, "succeeded", attempt=entry.attempt, reconciled=True)
+            elif outcome is False:
+                self.record(entry.key, "failed", attempt=entry.attempt, reconciled=True)
 
     async def _run_all(self, head: list[T], keys: list[str], source: AsyncIterator[T]) -> None:
         failure: BaseException | None = None
@@ -361,7 +369,7 @@ class _Runner(Generic[T, R]):
 
     async def _offer(self, group: anyio.abc.TaskGroup, item: T, key: str) -> bool:
         """Start `item` unless it is settled already; `False` once the run is stopping."""
-        if self.stopper.stopping():
+        if self.halted():
             return False
         shard = self.settings.shard
         if shard is not None and shard_of(key, shard[1]) != shard[0]:
@@ -369,9 +377,9 @@ class _Runner(Generic[T, R]):
         attempt = self._admit(item, key)
         if attempt is None:
             return True
-        while self.in_flight >= self.sizer.limit and not self.stopper.stopping():
+        while self.in_flight >= self.sizer.limit and not self.halted():
             await self._wait_for_room()
-        if self.stopper.stopping():
+        if self.halted():
             return False
         # A cancelled batch takes no more items, even when room is free at once (the
         # cancelled items' own ends free it): starting a task is not a checkpoint.
@@ -388,29 +396,43 @@ class _Runner(Generic[T, R]):
             return None
         self.seen.add(code)
         state, attempt = self.previous.states.get(code, ("", 0))
+        outcome = self.reconciled.get(code)
+        if outcome is True:
+            result: ItemResult[T, R] = ItemResult(
+                key=key, state=ItemState.SUCCEEDED, item=item, attempt=attempt, reconciled=True
+            )
+            self._settle(result, journal=False)
+            return None
+        if outcome is False:
+            return attempt + 1
         if state == "succeeded":
             self.counts[ItemState.SKIPPED] += 1
             self._progress()
             return None
         if state in ("in_flight", "unknown") and not self.settings.retry_unknown:
-            self._left_unknown(item, key, self.previous.open_records.get(code, {}), attempt)
+            record = self.previous.open_records.get(code, {})
+            self._left_unknown(item, key, record, attempt, outcome)
             return None
         return attempt + 1
 
-    def _left_unknown(self, item: T, key: str, record: dict[str, Any], attempt: int) -> None:
+    def _left_unknown(
+        self, item: T, key: str, record: dict[str, Any], attempt: int, outcome: object
+    ) -> None:
+        error = outcome if isinstance(outcome, BaseException) else None
         result: ItemResult[T, R] = ItemResult(
             key=key,
             state=ItemState.UNKNOWN,
             item=item,
+            error=error,
             error_type=record.get("error_type") or _interrupted_type(record),
             status=record.get("status"),
             code=record.get("code"),
             operation=record.get("operation"),
             attempt=attempt,
         )
-        if record.get("state") == "in_flight" and self.journal is not None:
+        if record.get("state") == "in_flight":
             # A run died with this item's POST or PATCH in flight: say so, once.
-            self.journal.item(key, "unknown", **result.record())
+            self.record(key, "unknown", **result.record(), **_where(record))
         self._settle(result, journal=False)
 
     async def _wait_for_room(self) -> None:
@@ -430,7 +452,7 @@ class _Runner(Generic[T, R]):
     # -- one item --------------------------------------------------------------------
 
     async def _item(self, item: T, key: str, attempt: int) -> None:
-        tracker = _ItemTracker(self, key, attempt)
+        tracker = _ItemTracker(self, key, attempt, item)
         started = time.monotonic()
         value: R | None = None
         error: Exception | None = None
@@ -482,7 +504,10 @@ class _Runner(Generic[T, R]):
             # decides for a 2xx that could not be read, or a call they did not see.
             decides = isinstance(error, APIDecodeError) or not tracker.calls
             unknown_error = decides and error_is_unknown(error)
-            state = ItemState.UNKNOWN if unknown_error else ItemState.FAILED
+            # Stopped by the journal after an earlier POST or PATCH of it went out: part
+            # of its work may be done, so running it again is not safe.
+            partly_done = isinstance(error, JournalWriteError) and tracker.sent_unrepeatable()
+            state = ItemState.UNKNOWN if unknown_error or partly_done else ItemState.FAILED
         if error is not None:
             fields.update(_error_fields(error))
         elif cancelled:
@@ -491,10 +516,10 @@ class _Runner(Generic[T, R]):
 
     def _interrupted(self, tracker: _ItemTracker) -> None:
         self.interrupted += 1
-        if tracker.announced and self.journal is not None:
+        if tracker.announced:
             # Its POSTs were all answered: running it again from the start is the user's
             # call to make, as for a failed item, so resume does run it again.
-            self.journal.item(tracker.key, "interrupted", attempt=tracker.attempt)
+            self.record(tracker.key, "interrupted", attempt=tracker.attempt)
 
     def _settle(
         self, result: ItemResult[T, R], *, journal: bool = True, rate_limited: int = 0
@@ -505,7 +530,7 @@ class _Runner(Generic[T, R]):
             extra: dict[str, Any] = {"rate_limited": rate_limited} if rate_limited else {}
             if self.settings.journal_items:
                 extra["item"] = result.item
-            self.journal.item(result.key, result.state.value, **result.record(), **extra)
+            self.record(result.key, result.state.value, **result.record(), **extra)
         if result.state is not ItemState.SUCCEEDED or self.settings.keep_values:
             self.results.append(result)
         self._progress()
@@ -573,6 +598,23 @@ class _Runner(Generic[T, R]):
         )
 
 
+async def _lock(path: Path, wait: float | None) -> LockedFile:
+    """The journal's lock; polled for up to `wait` seconds while another run holds it."""
+    deadline = None if wait is None else time.monotonic() + wait
+    while True:
+        try:
+            return LockedFile.try_acquire(path)
+        except JournalLockedError:
+            if deadline is None or time.monotonic() >= deadline:
+                raise
+        await anyio.sleep(min(LOCK_POLL, max(0.0, deadline - time.monotonic())))
+
+
+def _where(record: dict[str, Any]) -> dict[str, Any]:
+    """The in-flight operation's method and path, carried into the `unknown` record."""
+    return {name: record[name] for name in ("method", "path") if record.get(name)}
+
+
 def _interrupted_type(record: dict[str, Any]) -> str | None:
     return "Interrupted" if record.get("state") == "in_flight" else None
 
@@ -630,6 +672,7 @@ async def run_batch(
     rate: RateLimit | None,
     source: AsyncIterator[T] | None = None,
     stopper: Stopper | None = None,
+    reconcile: Callable[[UnknownItem[T]], Awaitable[object]] | None = None,
 ) -> BatchReport[T, R]:
     """Run one batch on the current loop (see the module's docs).
 
@@ -641,13 +684,29 @@ async def run_batch(
         rate: The client's rate budget, for sizing, the ETA and the report's floor.
         source: How to pull items, if not straight from `items`.
         stopper: Where stop requests arrive (signals are handled here when not given).
+        reconcile: Calls the `reconcile=` option with the face's client (`bind_reconcile`).
     """
-    settings = _Settings.of(options)
+    settings = Settings.of(options)
     own_stopper = stopper is None
     stopper = stopper or Stopper()
     stopper.bind()
     total = expected_total(items, settings.shard)
-    runner = _Runner(invoke, settings, rate=rate, stopper=stopper, total=total)
+    runner = _Runner(invoke, settings, rate=rate, stopper=stopper, total=total, reconcile=reconcile)
     stopper.on_change = runner.wake
     with stop_on_signals(stopper, enabled=own_stopper and settings.handle_signals):
         return await runner.run(source or aiterate(items), fn_name(fn))
+
+
+def bind_reconcile(
+    options: BatchOptions, client: object
+) -> Callable[[UnknownItem[Any]], Awaitable[object]] | None:
+    """The async face's `reconcile=` option, called with `client` and awaited if need be."""
+    reconcile = options.get("reconcile")
+    if reconcile is None:
+        return None
+
+    async def call(unknown: UnknownItem[Any]) -> object:
+        outcome = reconcile(client, unknown)
+        return await outcome if inspect.isawaitable(outcome) else outcome
+
+    return call
