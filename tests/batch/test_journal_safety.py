@@ -45,7 +45,7 @@ from .support import (
 )
 
 KEYS = [f"k{i}" for i in range(6)]
-README = Path(__file__).resolve().parents[2] / "docs" / "batch.md"
+BATCH_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "batch.md"
 
 
 def _created(emulator: RecordingEmulator) -> dict[str, int]:
@@ -514,9 +514,9 @@ def test_the_bar_shows_skipped_items_and_no_stray_separators(
 async def test_readme_reconcile_example_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The README's reconcile example, run twice around a lost answer: the account whose
+    """The batch guide's reconcile example, run twice around a lost answer: the account whose
     POST took effect is reconciled, none is created twice."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    blocks = re.findall(r"```python\n(.*?)```", BATCH_GUIDE.read_text(), flags=re.DOTALL)
     namespace: dict[str, Any] = {}
     exec(next(b for b in blocks if "def create_accounts(" in b), namespace)  # noqa: S102 - our docs
     monkeypatch.chdir(tmp_path)  # the example's journal is relative
