@@ -30,6 +30,11 @@ class OpenEnum(str, enum.Enum):
         member._value_ = value
         return member
 
+    def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
+        # By value, so a member made for an unknown value pickles too (some 3.11 releases
+        # pickle enum members by name, which only the listed ones have).
+        return type(self), (self._value_,)
+
 
 class WidgetColor(OpenEnum):
     """Values of `Widget.color` and other fields like it."""
