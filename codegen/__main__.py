@@ -1,4 +1,4 @@
-"""Command line: `python -m codegen [generate] [--spec PATH] [--check]` and `coverage`."""
+"""Command line: `python -m codegen [generate] [--spec PATH] [--check]`, `coverage`, `snapshot`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,15 @@
-"""The generator's commands: `generate` (the default; `--check` for drift) and `coverage`.
+"""The generator's commands: `generate` (the default; `--check` for drift), `coverage` and
+`snapshot`.
+
+`generate` and `coverage` read the committed facts snapshot `codegen/spec-facts.json` unless
+`--spec` names another file (the official spec gives the same output). `snapshot` extracts
+the facts of the official spec (`--spec`, else `$REFOLD_SPEC`, else
+`../shared/refold-openapi.yaml` beside the repository) into the snapshot, or with `--check`
+proves the committed snapshot equals them; without the official spec it prints why it
+skipped and succeeds.
 
 Exit codes: 0 success, 1 drift or incomplete coverage, 2 generator errors (every
-`GeneratorIssue` is printed first).
+`GeneratorIssue` is printed first) or a named spec that is missing.
 """
 
 from __future__ import annotations
@@ -16,19 +24,29 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .ir import Api
-from .load import load_spec
+from .load import facts_text, load_spec
 from .normalize import build_api, load_overrides
 from .render import generated_paths, render_api, write_files
 
-__all__ = ["ROOT", "default_spec", "main"]
+__all__ = ["FACTS", "ROOT", "default_spec", "main", "official_spec"]
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERRIDES = Path(__file__).resolve().parent / "overrides.toml"
+FACTS = Path(__file__).resolve().parent / "spec-facts.json"
 
 
 def default_spec() -> Path:
-    """`$REFOLD_SPEC`, else `../shared/refold-openapi.yaml` beside the repository."""
-    return Path(os.environ.get("REFOLD_SPEC") or ROOT.parent / "shared" / "refold-openapi.yaml")
+    """What `generate`, `coverage` and the tests read: the committed facts snapshot."""
+    return FACTS
+
+
+def official_spec() -> tuple[Path, bool]:
+    """The official spec's path, and whether someone named it (`$REFOLD_SPEC`).
+
+    Unnamed, it is `../shared/refold-openapi.yaml` beside the repository, where CI puts it.
+    """
+    named = os.environ.get("REFOLD_SPEC")
+    return Path(named or ROOT.parent / "shared" / "refold-openapi.yaml"), bool(named)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,10 +55,22 @@ def _parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="write the generated code (or --check it)")
     coverage = commands.add_parser("coverage", help="count the operations each face implements")
     for command in (generate, coverage):
-        command.add_argument("--spec", type=Path, default=None, help="the OpenAPI file")
+        command.add_argument(
+            "--spec", type=Path, default=None, help="an OpenAPI file (default: the facts snapshot)"
+        )
         command.add_argument("--overrides", type=Path, default=OVERRIDES, help=argparse.SUPPRESS)
         command.add_argument("--out", type=Path, default=ROOT, help="the tree to write into")
     generate.add_argument("--check", action="store_true", help="fail if committed code differs")
+    snapshot = commands.add_parser(
+        "snapshot", help="extract the official spec's facts into codegen/spec-facts.json"
+    )
+    snapshot.add_argument(
+        "--spec", type=Path, default=None, help="the official OpenAPI file (default: $REFOLD_SPEC)"
+    )
+    snapshot.add_argument("--facts", type=Path, default=FACTS, help=argparse.SUPPRESS)
+    snapshot.add_argument(
+        "--check", action="store_true", help="fail if the snapshot differs from the spec's facts"
+    )
     return parser
 
 
@@ -49,6 +79,8 @@ def main(argv: Sequence[str]) -> int:
     if not argv or argv[0].startswith("-"):
         argv = ["generate", *argv]
     args = _parser().parse_args(argv)
+    if args.command == "snapshot":
+        return snapshot(args.spec, args.facts, check_only=args.check)
     api = _build(args.spec or default_spec(), args.overrides)
     if api is None:
         return 2
@@ -67,6 +99,53 @@ def _build(spec_path: Path, overrides_path: Path) -> Api | None:
     for issue in api.issues:
         print(issue, file=sys.stderr)
     return None if any(i.level == "error" for i in api.issues) else api
+
+
+def snapshot(spec: Path | None, facts: Path, *, check_only: bool) -> int:
+    """Write the facts of `spec` (default: the official spec) to `facts`, or check them."""
+    named = spec is not None
+    if spec is None:
+        spec, named = official_spec()
+    if not spec.exists():
+        if named:
+            print(f"the spec {spec} does not exist", file=sys.stderr)
+            return 2
+        print(
+            f"snapshot{' check' if check_only else ''} skipped: the official spec is not at {spec} "
+            "(set REFOLD_SPEC or pass --spec); generating from the committed "
+            f"{_shown(facts)}"
+        )
+        return 0
+    text = facts_text(spec)
+    current = facts.read_text(encoding="utf-8") if facts.exists() else ""
+    if not check_only:
+        if current != text:
+            facts.write_text(text, encoding="utf-8")
+        print(f"{_shown(facts)}: the facts of {spec.name} ({len(text)} bytes)")
+        return 0
+    if current != text:
+        diff = difflib.unified_diff(
+            current.splitlines(keepends=True),
+            text.splitlines(keepends=True),
+            _shown(facts),
+            f"the facts of {spec.name}",
+        )
+        sys.stdout.writelines(list(diff)[:200])
+        print(
+            f"\n{_shown(facts)} differs from the facts of {spec}: run "
+            "`python -m codegen snapshot`, then `python -m codegen generate`"
+        )
+        return 1
+    print(f"{_shown(facts)} equals the facts of {spec}")
+    return 0
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository where it lies inside it."""
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def check(files: Mapping[str, str], out: Path) -> int:

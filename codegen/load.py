@@ -1,12 +1,15 @@
-"""Reading the OpenAPI document: YAML, its sha256, `$ref` lookup and `allOf` merging.
+"""Reading the API contract: its facts (`facts.py`), their sha256, `$ref` lookup and `allOf` merging.
 
-Nothing here knows about Python code; `normalize.py` turns what this module reads into
-the IR.
+The input is the official OpenAPI file (YAML or JSON) or the committed facts snapshot
+`codegen/spec-facts.json`; either way the generator sees only the facts, so both give the
+same generated code. Nothing here knows about Python code; `normalize.py` turns what this
+module reads into the IR.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -14,7 +17,9 @@ from typing import Any, cast
 import attrs
 import yaml  # type: ignore[import-untyped, unused-ignore]  # types-PyYAML is not a dependency
 
-__all__ = ["SCHEMA_PREFIX", "Spec", "load_spec", "schema_ref_name"]
+from .facts import canonical_json, extract_facts
+
+__all__ = ["SCHEMA_PREFIX", "Spec", "facts_text", "load_spec", "schema_ref_name"]
 
 SCHEMA_PREFIX = "#/components/schemas/"
 Node = Mapping[str, Any]
@@ -25,8 +30,9 @@ class Spec:
     """A loaded OpenAPI document.
 
     Attributes:
-        data: The parsed document.
-        sha256: The hex sha256 of the file's bytes, recorded in every generated file.
+        data: The spec's facts (`facts.extract_facts`), as JSON values.
+        sha256: The hex sha256 of the facts' canonical JSON (the bytes of the committed
+            `codegen/spec-facts.json`), recorded in every generated file.
     """
 
     data: Mapping[str, Any]
@@ -93,10 +99,17 @@ def schema_ref_name(node: Node) -> str | None:
     return None
 
 
-def load_spec(path: Path) -> Spec:
-    """Read and parse the OpenAPI file at `path`."""
+def facts_text(path: Path) -> str:
+    """The canonical JSON of the facts of the OpenAPI file or facts snapshot at `path`."""
     raw = path.read_bytes()
-    data: object = yaml.safe_load(raw)
+    data: object = json.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
     if not isinstance(data, Mapping) or "paths" not in data:
         raise ValueError(f"{path} is not an OpenAPI document")
-    return Spec(data=cast("Mapping[str, Any]", data), sha256=hashlib.sha256(raw).hexdigest())
+    return canonical_json(extract_facts(cast("Mapping[str, Any]", data)))
+
+
+def load_spec(path: Path) -> Spec:
+    """Read the facts of the OpenAPI file or facts snapshot at `path`."""
+    text = facts_text(path)
+    data: Mapping[str, Any] = json.loads(text)
+    return Spec(data=data, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())

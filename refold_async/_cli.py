@@ -12,6 +12,7 @@
 - `refold batch resolve JOURNAL KEY... --as succeeded|failed` marks items a run left
   unknown, once you have checked them: `succeeded` ones are skipped on resume, `failed`
   ones run again.
+- `refold --version` prints the installed version.
 
 `demo` and `batch report` never print a key or a token. `emulator` prints the emulator's
 own test keys, which are fakes the emulator made up or was given for the purpose (it
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
 import math
 import os
 import signal
@@ -32,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import __version__
 from ._client import is_loopback_host
 from ._errors import EnvironmentMismatchError, RefoldError
 from .batch import BatchInterrupted, BatchReport
@@ -39,7 +42,7 @@ from .batch import BatchInterrupted, BatchReport
 if TYPE_CHECKING:
     from .testing import Emulator
 
-__all__ = ["emulator_from_args", "main", "parse_args"]
+__all__ = ["emulator_from_args", "main", "package_version", "parse_args"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -49,6 +52,7 @@ EXIT_INTERRUPTED = 130
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refold", description="Tools of the Refold Python SDK.")
+    parser.add_argument("--version", action="version", version=f"refold {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="run a batch job through the SDK, against the emulator by default"
@@ -81,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
         "(runs again on resume)",
     )  # fmt: skip
     return parser
+
+
+def package_version() -> str:
+    """The installed distribution's version; the package's own where it is not installed."""
+    try:
+        return importlib.metadata.version("refold")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return __version__
 
 
 def _emulator_parser(server: argparse.ArgumentParser) -> None:

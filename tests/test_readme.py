@@ -29,6 +29,7 @@ def _block_defining(page: Path, name: str) -> str:
 def test_the_readme_keeps_the_two_set_up_commands() -> None:
     """The demo command and the gate command, exactly as CI runs them."""
     commands = [block.strip() for block in _blocks(README, "sh")]
+    assert len(commands) == 2, commands  # exactly the two: nothing else to copy and paste
     assert (
         "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/refold demo"
         in commands

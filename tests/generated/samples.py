@@ -1,8 +1,9 @@
 """Sample arguments, requests and answers for every operation, built from the spec itself.
 
 The tests of generated code check it against the contract, not against itself: the wire
-names, locations and shapes expected here are read from `refold-openapi.yaml` (through the
-generator's loader, which only parses YAML and resolves `$ref`/`allOf`).
+names, locations and shapes expected here are read from the facts of `refold-openapi.yaml`,
+the committed `codegen/spec-facts.json` (through the generator's loader, which only parses
+it and resolves `$ref`/`allOf`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ UNKNOWN_KEY = "keyTheSpecDoesNotKnow"
 
 @cache
 def spec() -> Spec:
-    """The API contract (CI has it beside the repository)."""
+    """The API contract's facts (the committed snapshot)."""
     return load_spec(default_spec())
 
 
