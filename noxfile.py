@@ -1,4 +1,5 @@
-nox.options.sessions = ["lint", "typecheck", "tests", "codegen_check", "docs", "package"]
+"""The project's sessions. `nox` alone runs the whole gate: lint, typecheck, tests, drift
+check, the docs build and the package smoke test.
 
 Everything the gate needs is in the repository: the generator reads the API's facts from
 `codegen/spec-facts.json`. Where the official spec is at hand (`REFOLD_SPEC`, or
