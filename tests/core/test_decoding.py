@@ -1,0 +1,94 @@
+"""Content decoding (`_decoding`): chains undone in order, every step bounded."""
+
+from __future__ import annotations
+
+import importlib.util
+import zlib
+
+import pytest
+
+from refold_async import _decoding as decoding
+from refold_async._decoding import STEP, UnsupportedEncoding, chain
+
+MiB = 1024 * 1024
+
+
+def _zlib(data: bytes, wbits: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _decode(encoding: str, packed: bytes, read: int = 64 * 1024) -> list[bytes]:
+    decoder = chain(encoding)
+    assert decoder is not None
+    return [
+        piece
+        for start in range(0, len(packed), read)
+        for piece in decoder.feed(packed[start : start + read])
+    ]
+
+
+def test_a_chain_is_undone_last_encoding_first() -> None:
+    """`deflate, gzip` was deflated, then gzipped: gunzip, then inflate."""
+    data = bytes(range(256)) * 4000
+    packed = _zlib(_zlib(data, 15), 31)
+    assert b"".join(_decode("deflate, gzip", packed)) == data
+    assert b"".join(_decode(" GZIP , identity", _zlib(data, 31))) == data
+
+
+def test_every_stage_of_a_chain_is_bounded() -> None:
+    """32 MiB of zeros, gzipped twice, comes out in pieces of at most `STEP`."""
+    data = bytes(32 * MiB)
+    pieces = _decode("gzip, gzip", _zlib(_zlib(data, 31), 31))
+    assert max(map(len, pieces)) <= STEP
+    assert sum(map(len, pieces)) == len(data)
+
+
+def test_identity_alone_needs_no_decoder() -> None:
+    assert chain("identity") is None
+    assert chain("") is None
+
+
+@pytest.mark.parametrize("encoding", ["compress", "gzip, compress", "x-unknown", "br2"])
+def test_an_encoding_not_decoded_here_is_refused(encoding: str) -> None:
+    with pytest.raises(UnsupportedEncoding):
+        chain(encoding)
+
+
+def test_accepted_encodings_are_what_is_installed() -> None:
+    brotli = any(importlib.util.find_spec(m) for m in ("brotli", "brotlicffi"))
+    assert ("br" in decoding.ACCEPTED) == (brotli and decoding._BROTLI is not None)
+    assert decoding.ACCEPTED[:2] == ("gzip", "deflate")
+
+
+@pytest.mark.skipif(decoding._BROTLI is None, reason="no brotli module with an output limit")
+def test_brotli_is_bounded_and_exact() -> None:
+    import brotli  # type: ignore[import-not-found,unused-ignore]
+
+    zeros = bytes(16 * MiB)
+    pieces = _decode("br", brotli.compress(zeros, quality=5))
+    assert max(map(len, pieces)) <= STEP
+    assert b"".join(pieces) == zeros
+    text = bytes(range(256)) * 3000
+    assert b"".join(_decode("br", brotli.compress(text), read=7)) == text
+
+
+@pytest.mark.skipif(importlib.util.find_spec("zstandard") is None, reason="no zstandard")
+def test_zstandard_is_bounded_and_exact() -> None:
+    """`zstandard` has no output limit: fed a few bytes at a time, a step stays bounded."""
+    import zstandard  # type: ignore[import-not-found,unused-ignore]
+
+    zeros = bytes(16 * MiB)
+    decoder = decoding.UnzstdSliced(zstandard)
+    packed = zstandard.ZstdCompressor(level=3).compress(zeros)
+    pieces = list(decoder.feed(packed))
+    assert max(map(len, pieces)) <= STEP
+    assert b"".join(pieces) == zeros
+    text = bytes(range(256)) * 3000
+    two_frames = zstandard.ZstdCompressor().compress(text) * 2
+    assert b"".join(decoding.UnzstdSliced(zstandard).feed(two_frames)) == text * 2
+
+
+def test_corrupt_input_fails_as_decode_failed() -> None:
+    with pytest.raises(decoding.DecodeFailed):
+        _decode("gzip", b"not gzip at all")
