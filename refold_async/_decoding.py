@@ -9,19 +9,23 @@ decoded bytes, and give the event loop a turn, between steps.
 gzip, deflate (zlib-wrapped or raw) and identity are always decoded; brotli when the
 `brotli` or `brotlicffi` module is installed (a version whose decompressor takes an
 output limit), zstd when `compression.zstd` (Python 3.14), `backports.zstd` or
-`zstandard` is. `ACCEPTED` lists what this installation decodes; any other encoding is
-refused by `chain()` (`UnsupportedEncoding`), never handed to a decoder that would
-inflate a whole read at once.
+`zstandard` is. `accepted()` lists what this installation decodes; any other encoding
+is refused by `chain()` (`UnsupportedEncoding`), never handed to a decoder that would
+inflate a whole read at once. The optional modules are imported when first needed
+(brotli when the first request asks what is accepted, zstd at the first zstd body):
+importing the SDK costs nothing more for them.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 import zlib
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-__all__ = ["ACCEPTED", "STEP", "DecodeFailed", "Decoder", "UnsupportedEncoding", "chain"]
+__all__ = ["STEP", "DecodeFailed", "Decoder", "UnsupportedEncoding", "accepted", "chain"]
 
 STEP = 256 * 1024  # the most bytes one step of one stage may produce or take in
 
@@ -92,6 +96,7 @@ class Inflater:
                 return
 
 
+@functools.cache
 def _brotli() -> Any:
     """A brotli module whose decompressor takes an output limit, or None."""
     for name in ("brotli", "brotlicffi"):
@@ -136,6 +141,7 @@ class Unbrotli:
                 return  # all output given (accepting input does not mean none is pending)
 
 
+@functools.cache
 def _zstd_bounded() -> Any:
     """A zstd module with `ZstdDecompressor.decompress(data, max_length)`, or None."""
     for name in ("compression.zstd", "backports.zstd"):
@@ -146,6 +152,7 @@ def _zstd_bounded() -> Any:
     return None
 
 
+@functools.cache
 def _zstandard() -> Any:
     try:
         return importlib.import_module("zstandard")
@@ -220,16 +227,23 @@ class UnzstdSliced:
                     piece = memoryview(rest)
 
 
-_BROTLI = _brotli()
-_ZSTD = _zstd_bounded()
-_ZSTANDARD = None if _ZSTD is not None else _zstandard()
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent package missing (`compression` before 3.14)
+        return False
 
-ACCEPTED: tuple[str, ...] = (
-    "gzip",
-    "deflate",
-    *(("br",) if _BROTLI is not None else ()),
-    *(("zstd",) if _ZSTD is not None or _ZSTANDARD is not None else ()),
-)
+
+@functools.cache
+def accepted() -> tuple[str, ...]:
+    """The encodings this installation decodes, for `Accept-Encoding`."""
+    zstd = any(map(_installed, ("compression.zstd", "backports.zstd", "zstandard")))
+    return (
+        "gzip",
+        "deflate",
+        *(("br",) if _brotli() is not None else ()),
+        *(("zstd",) if zstd else ()),
+    )
 
 
 def _stage(name: str) -> Decoder:
@@ -239,12 +253,13 @@ def _stage(name: str) -> Decoder:
         return Inflater(gzip=False)
     if name == "identity":
         return Identity()
-    if name == "br" and _BROTLI is not None:
-        return Unbrotli(_BROTLI)
-    if name == "zstd" and _ZSTD is not None:
-        return Unzstd(_ZSTD)
-    if name == "zstd" and _ZSTANDARD is not None:
-        return UnzstdSliced(_ZSTANDARD)
+    if name == "br" and (brotli := _brotli()) is not None:
+        return Unbrotli(brotli)
+    if name == "zstd":
+        if (bounded := _zstd_bounded()) is not None:
+            return Unzstd(bounded)
+        if (zstandard := _zstandard()) is not None:
+            return UnzstdSliced(zstandard)
     raise UnsupportedEncoding(name)
 
 

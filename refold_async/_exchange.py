@@ -20,6 +20,7 @@ operations, credentials or retries.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -36,10 +37,10 @@ from ._errors import APIDecodeError, APIRedirectError, APIResponseTooLargeError
 from ._pool import PerLoopPool
 
 __all__ = [
-    "ACCEPTED_ENCODINGS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "AttemptTimeout",
     "TraceListener",
+    "accepted_encodings",
     "exchange",
     "has_cookies",
     "is_httpx_own",
@@ -48,9 +49,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-# The encodings this installation decodes in bounded steps (br and zstd when their
-# optional modules are installed); a response in any other is refused, typed.
-ACCEPTED_ENCODINGS = ", ".join(decoding.ACCEPTED)
 _STEP = decoding.STEP  # the most decoded bytes one step may produce
 _CLOSE_GRACE = 1.0  # seconds a cancelled attempt may spend closing its connection
 
@@ -84,7 +82,14 @@ def with_accepted_encodings(headers: Mapping[str, str]) -> dict[str, str]:
     """`headers` asking for the encodings decoded here, unless they name their own."""
     if any(name.lower() == "accept-encoding" for name in headers):
         return dict(headers)
-    return {"accept-encoding": ACCEPTED_ENCODINGS, **headers}
+    return {"accept-encoding": accepted_encodings(), **headers}
+
+
+@functools.cache
+def accepted_encodings() -> str:
+    """The encodings this installation decodes in bounded steps (br and zstd when their
+    optional modules are installed); a response in any other is refused, typed."""
+    return ", ".join(decoding.accepted())
 
 
 async def exchange(

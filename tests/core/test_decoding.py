@@ -9,6 +9,7 @@ import pytest
 
 from refold_async import _decoding as decoding
 from refold_async._decoding import STEP, UnsupportedEncoding, chain
+from refold_async._response import MAX_RESPONSE_JSON_DEPTH, too_deep
 
 MiB = 1024 * 1024
 
@@ -56,12 +57,13 @@ def test_an_encoding_not_decoded_here_is_refused(encoding: str) -> None:
 
 
 def test_accepted_encodings_are_what_is_installed() -> None:
-    brotli = any(importlib.util.find_spec(m) for m in ("brotli", "brotlicffi"))
-    assert ("br" in decoding.ACCEPTED) == (brotli and decoding._BROTLI is not None)
-    assert decoding.ACCEPTED[:2] == ("gzip", "deflate")
+    assert ("br" in decoding.accepted()) == (decoding._brotli() is not None)
+    zstd = any(map(decoding._installed, ("compression.zstd", "backports.zstd", "zstandard")))
+    assert ("zstd" in decoding.accepted()) == zstd
+    assert decoding.accepted()[:2] == ("gzip", "deflate")
 
 
-@pytest.mark.skipif(decoding._BROTLI is None, reason="no brotli module with an output limit")
+@pytest.mark.skipif(decoding._brotli() is None, reason="no brotli module with an output limit")
 def test_brotli_is_bounded_and_exact() -> None:
     import brotli  # type: ignore[import-not-found,unused-ignore]
 
@@ -92,3 +94,21 @@ def test_zstandard_is_bounded_and_exact() -> None:
 def test_corrupt_input_fails_as_decode_failed() -> None:
     with pytest.raises(decoding.DecodeFailed):
         _decode("gzip", b"not gzip at all")
+
+
+@pytest.mark.parametrize(
+    ("body", "deep"),
+    [
+        pytest.param(b"[" * 512 + b"]" * 512, False, id="at-the-limit"),
+        pytest.param(b"[" * 513 + b"]" * 513, True, id="one-past"),
+        pytest.param(b'{"a": "' + b"[" * 2000 + b'"}', False, id="brackets-in-a-string"),
+        pytest.param(b'["\\"' + b"[" * 2000 + b'"]', False, id="escaped-quote-in-a-string"),
+        pytest.param(b"[" * 100_000, True, id="never-closed"),
+        pytest.param(b"[" * 600 + b'"' + b"]" * 600 + b'"', True, id="closers-in-a-string"),
+        pytest.param(b"[" + b"[[]]," * 1000 + b"[]]", False, id="wide-not-deep"),
+        pytest.param(b"{" + b'"k":{' * 600 + b"1" + b"}" * 601, True, id="objects"),
+    ],
+)
+def test_json_depth_is_checked_before_parsing(body: bytes, deep: bool) -> None:
+    assert too_deep(body) is deep
+    assert MAX_RESPONSE_JSON_DEPTH == 512
