@@ -316,7 +316,9 @@ async def _read(response: httpx.Response, limits: _Limits) -> httpx.Response:
     try:
         decoder = None if declared_encoding is None else decoding.chain(declared_encoding)
     except decoding.UnsupportedEncoding as exc:
-        raise _undecodable(response, limits, f"an encoding not decoded here ({exc})") from None
+        if _has_body(response):
+            raise _undecodable(response, limits, f"an encoding not decoded here ({exc})") from None
+        decoder = None  # a HEAD's or a 304's: there is no body to decode
     if (
         decoder is None
         and declared.isdigit()

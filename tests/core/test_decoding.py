@@ -112,3 +112,23 @@ def test_corrupt_input_fails_as_decode_failed() -> None:
 def test_json_depth_is_checked_before_parsing(body: bytes, deep: bool) -> None:
     assert too_deep(body) is deep
     assert MAX_RESPONSE_JSON_DEPTH == 512
+
+
+def test_a_decompressor_with_an_output_limit_is_bounded_frame_after_frame() -> None:
+    """The `compression.zstd` path (3.14, `backports.zstd`), driven by bz2's decompressor,
+    which has the same API (`decompress(data, max_length)`, `eof`, `needs_input`,
+    `unused_data`): bounded steps, and a second frame after the first."""
+    import bz2
+    from types import SimpleNamespace
+
+    module = SimpleNamespace(ZstdDecompressor=bz2.BZ2Decompressor, ZstdError=OSError)
+    zeros = bytes(8 * MiB)
+    packed = bz2.compress(zeros) + bz2.compress(b"tail")
+    decoder = decoding.Unzstd(module)
+    pieces = [
+        piece for i in range(0, len(packed), 100) for piece in decoder.feed(packed[i : i + 100])
+    ]
+    assert max(map(len, pieces)) <= STEP
+    assert b"".join(pieces) == zeros + b"tail"
+    with pytest.raises(decoding.DecodeFailed):
+        list(decoding.Unzstd(module).feed(b"BZh9 not bzip2 data at all"))

@@ -121,6 +121,20 @@ async def test_an_encoding_not_decoded_here_is_refused_typed(server: FaultServer
     assert info.value.status == 200
 
 
+async def test_a_head_answer_in_an_unknown_encoding_is_not_refused(server: FaultServer) -> None:
+    """A HEAD's Content-Encoding describes a body that never comes: nothing to decode."""
+
+    async def answer(conn: Connection) -> None:
+        await conn.head(200, ("Content-Encoding", "compress"), ("Content-Length", "100"))
+
+    server.answer = answer
+    async with httpx.AsyncClient() as http:
+        request = http.build_request("HEAD", server.url + "/x")
+        response = await exchange(http, request, within=1.0, max_bytes=1000, path="/x")
+    assert isinstance(response, httpx.Response)
+    assert response.status_code == 200
+
+
 async def test_a_head_answer_may_declare_a_large_body(server: FaultServer) -> None:
     """A HEAD's Content-Length names a body that never comes: it is not refused."""
 
