@@ -20,24 +20,27 @@ operations, credentials or retries.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import time
 import weakref
-import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 
-from ._errors import APIRedirectError, APIResponseTooLargeError
+from . import _decoding as decoding
+from ._errors import APIDecodeError, APIRedirectError, APIResponseTooLargeError
 from ._pool import PerLoopPool
 
 __all__ = [
-    "ACCEPTED_ENCODINGS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "AttemptTimeout",
     "TraceListener",
+    "accepted_encodings",
     "exchange",
     "has_cookies",
     "is_httpx_own",
@@ -46,10 +49,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-# The encodings decoded here in bounded steps; asking only for them keeps servers from
-# choosing one (brotli, zstd) that httpx would inflate a whole network read at a time.
-ACCEPTED_ENCODINGS = "gzip, deflate"
-_STEP = 256 * 1024  # the most decoded bytes one step may produce
+_STEP = decoding.STEP  # the most decoded bytes one step may produce
 _CLOSE_GRACE = 1.0  # seconds a cancelled attempt may spend closing its connection
 
 TraceListener = Callable[[str, Mapping[str, Any]], Awaitable[None]]
@@ -82,7 +82,14 @@ def with_accepted_encodings(headers: Mapping[str, str]) -> dict[str, str]:
     """`headers` asking for the encodings decoded here, unless they name their own."""
     if any(name.lower() == "accept-encoding" for name in headers):
         return dict(headers)
-    return {"accept-encoding": ACCEPTED_ENCODINGS, **headers}
+    return {"accept-encoding": accepted_encodings(), **headers}
+
+
+@functools.cache
+def accepted_encodings() -> str:
+    """The encodings this installation decodes in bounded steps (br and zstd when their
+    optional modules are installed); a response in any other is refused, typed."""
+    return ", ".join(decoding.accepted())
 
 
 async def exchange(
@@ -305,10 +312,15 @@ async def _close(response: httpx.Response) -> None:
 async def _read(response: httpx.Response, limits: _Limits) -> httpx.Response:
     """The response with its body read and decoded, or `APIResponseTooLargeError`."""
     declared_encoding = response.headers.get("content-encoding")
-    encoding = (declared_encoding or "identity").strip().lower()
     declared = response.headers.get("content-length", "")
+    try:
+        decoder = None if declared_encoding is None else decoding.chain(declared_encoding)
+    except decoding.UnsupportedEncoding as exc:
+        if _has_body(response):
+            raise _undecodable(response, limits, f"an encoding not decoded here ({exc})") from None
+        decoder = None  # a HEAD's or a 304's: there is no body to decode
     if (
-        encoding in ("", "identity")
+        decoder is None
         and declared.isdigit()
         and int(declared) > limits.max_bytes
         and _has_body(response)
@@ -316,10 +328,12 @@ async def _read(response: httpx.Response, limits: _Limits) -> httpx.Response:
         raise _too_large(response, limits, f"declares {declared} bytes")
     chunks: list[bytes] = []
     size = 0
-    if encoding in ("identity", "") and not response.is_stream_consumed:
+    if response.is_stream_consumed:  # read already (a mock transport's): in memory, decoded
+        chunks_in: AsyncIterator[bytes] = response.aiter_bytes()
+    elif decoder is None:
         chunks_in = response.aiter_raw()  # nothing to decode: no generator of ours between
     else:
-        chunks_in = _decoded(response, encoding)
+        chunks_in = _decoded(response, decoder)
     async for chunk in chunks_in:
         size += len(chunk)
         if size > limits.max_bytes:
@@ -352,52 +366,23 @@ def _has_body(response: httpx.Response) -> bool:
 
 # The body is stored decoded: headers that described it on the wire no longer fit.
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_TURN = 0.005  # seconds of decoding between two turns given to the event loop
 
 
-async def _decoded(response: httpx.Response, encoding: str) -> AsyncIterator[bytes]:
-    if response.is_stream_consumed or encoding not in ("gzip", "x-gzip", "deflate", "identity", ""):
-        # Read already (a mock transport's response), or an encoding asked for elsewhere
-        # (say, brotli), which httpx decodes one network read at a time.
-        async for chunk in response.aiter_bytes():
-            yield chunk
-        return
-    inflater = None if encoding in ("identity", "") else _Inflater(gzip=encoding != "deflate")
+async def _decoded(response: httpx.Response, decoder: decoding.Decoder) -> AsyncIterator[bytes]:
+    """The raw body through `decoder`, a step at a time, the loop getting a turn every
+    `_TURN` seconds of decoding: a bomb never stalls the other tasks."""
+    clock = time.perf_counter
+    turn_at = clock() + _TURN
     async for raw in response.aiter_raw():
-        if inflater is None:
-            yield raw
-            continue
         try:
-            for chunk in inflater.feed(raw):
+            for chunk in decoder.feed(raw):
                 yield chunk
-        except zlib.error as exc:
+                if clock() >= turn_at:
+                    await anyio.lowlevel.checkpoint()
+                    turn_at = clock() + _TURN
+        except decoding.DecodeFailed as exc:
             raise httpx.DecodingError(str(exc), request=response.request) from None
-
-
-class _Inflater:
-    """gzip or deflate decoding that never produces more than `_STEP` bytes at once."""
-
-    def __init__(self, *, gzip: bool) -> None:
-        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
-        self._may_be_raw = not gzip  # "deflate" is zlib-wrapped or, from some servers, raw
-        self._has_more = False  # the last step stopped at `_STEP`: output may be pending
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while data or self._has_more:
-            try:
-                out = self._zlib.decompress(data, _STEP)
-            except zlib.error:
-                if not self._may_be_raw:
-                    raise
-                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                self._may_be_raw = False
-                continue
-            self._may_be_raw = False
-            self._has_more = len(out) == _STEP and not self._zlib.eof
-            data = self._zlib.unconsumed_tail
-            if out:
-                yield out
-            if self._zlib.eof:
-                return
 
 
 def _too_large(response: httpx.Response, limits: _Limits, how: str) -> APIResponseTooLargeError:
@@ -411,6 +396,18 @@ def _too_large(response: httpx.Response, limits: _Limits, how: str) -> APIRespon
         status=response.status_code,
         limit=limits.max_bytes,
         attempts=limits.attempt,
+    )
+
+
+def _undecodable(response: httpx.Response, limits: _Limits, why: str) -> APIDecodeError:
+    method = response.request.method
+    return APIDecodeError(
+        f"{method} {limits.path}: the {response.status_code} response's body cannot be "
+        f"decoded: {why}",
+        problems=[why],
+        status=response.status_code,
+        method=method,
+        path=limits.path,
     )
 
 

@@ -20,7 +20,8 @@ from refold_async import (
     RefoldError,
     RetryPolicy,
 )
-from refold_async._exchange import _STEP, DEFAULT_MAX_RESPONSE_BYTES, _Inflater
+from refold_async._decoding import Inflater as _Inflater
+from refold_async._exchange import _STEP, DEFAULT_MAX_RESPONSE_BYTES
 from refold_sync import Refold
 from tests.core import ops
 from tests.helpers import API_KEY, BASE_URL, mock_client

@@ -2,8 +2,9 @@
 
 `python -m tests.faults.rss_probe URL [MAX_RESPONSE_BYTES]` warms the client up on
 `URL/warm`, notes the peak RSS, calls `URL/attack`, and prints one JSON line: the error
-class, the seconds it took, and the peak RSS growth in MiB (`ru_maxrss` is a peak, so the
-growth covers every moment of the call). A process of its own keeps the pytest process's
+class, the seconds it took, the peak RSS growth in MiB (`ru_maxrss` is a peak, so the
+growth covers every moment of the call) and the loop's lag: the longest gap seen by a
+task that asks to wake every 5 ms during the call. A process of its own keeps the pytest process's
 memory, and the server's, out of the figure.
 """
 
@@ -44,17 +45,32 @@ async def main(url: str, limit: int | None) -> dict[str, Any]:
         await client._transport.send(_WARM)
         baseline = _peak_mib()
         started = time.monotonic()
+        lag = [0.0]
+        ticker = asyncio.create_task(_tick(lag))
         try:
             await client._transport.send(_ATTACK)
             outcome = "no error"
         except Exception as exc:  # the class is the measurement
             outcome = type(exc).__name__
+        finally:
+            ticker.cancel()
         return {
             "outcome": outcome,
             "seconds": round(time.monotonic() - started, 2),
             "growth_mib": round(_peak_mib() - baseline, 1),
             "baseline_mib": round(baseline, 1),
+            "lag_ms": round(lag[0] * 1000, 1),
         }
+
+
+async def _tick(lag: list[float]) -> None:
+    """Sleep 5 ms at a time, noting in `lag[0]` the longest time a wake-up took."""
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(0.005)
+        now = time.monotonic()
+        lag[0] = max(lag[0], now - last)
+        last = now
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ import anyio
 import httpx
 import pytest
 
-from refold_async import APIConnectionError, APIResponseTooLargeError, AsyncRefold, RetryPolicy
+from refold_async import (
+    APIConnectionError,
+    APIDecodeError,
+    AsyncRefold,
+    RetryPolicy,
+)
 from refold_async._exchange import exchange
 from tests.core import ops
 from tests.faults import server as faults
@@ -100,9 +105,8 @@ async def test_corrupt_gzip_is_a_connection_error(server: FaultServer) -> None:
     assert info.value.reason.startswith("DecodingError")
 
 
-async def test_an_encoding_decoded_by_httpx_is_still_counted(server: FaultServer) -> None:
-    """An encoding we did not ask for goes through httpx's decoder, and the limit holds."""
-    server.answer = faults.plain_body(4 * faults.CHUNK, declare=False)
+async def test_an_encoding_not_decoded_here_is_refused_typed(server: FaultServer) -> None:
+    """An encoding the SDK does not decode is refused (APIDecodeError), never handed on."""
 
     async def answer(conn: Connection) -> None:
         await conn.head(200, ("Content-Encoding", "compress"))
@@ -111,8 +115,24 @@ async def test_an_encoding_decoded_by_httpx_is_still_counted(server: FaultServer
 
     server.answer = answer
     async with _client(server, max_response_bytes=faults.CHUNK) as client:
-        with pytest.raises(APIResponseTooLargeError):
+        with pytest.raises(APIDecodeError) as info:
             await client._transport.send(ops.ORG)
+    assert "compress" in str(info.value)
+    assert info.value.status == 200
+
+
+async def test_a_head_answer_in_an_unknown_encoding_is_not_refused(server: FaultServer) -> None:
+    """A HEAD's Content-Encoding describes a body that never comes: nothing to decode."""
+
+    async def answer(conn: Connection) -> None:
+        await conn.head(200, ("Content-Encoding", "compress"), ("Content-Length", "100"))
+
+    server.answer = answer
+    async with httpx.AsyncClient() as http:
+        request = http.build_request("HEAD", server.url + "/x")
+        response = await exchange(http, request, within=1.0, max_bytes=1000, path="/x")
+    assert isinstance(response, httpx.Response)
+    assert response.status_code == 200
 
 
 async def test_a_head_answer_may_declare_a_large_body(server: FaultServer) -> None:
