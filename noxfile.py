@@ -116,10 +116,15 @@ def tests(session: nox.Session) -> None:
     """The test suite on each supported Python found (Redis tests need 127.0.0.1:6379)."""
     # typing too: a codegen test type-checks generated output with mypy.
     session.install("-e", ".[test,redis,codegen,typing,progress,otel]")
-    args = list(session.posargs)
-    if TEST_PYTHONS and session.python not in FULL_PYTHONS and not args:
-        args = ["-m", "not slow"]
-    session.run("pytest", *args)
+    if session.posargs:
+        session.run("pytest", *session.posargs)
+        return
+    # The fast tests spread over the machine's cores (pytest-xdist: about a third less wall
+    # time on two cores); the slow ones (real time, subprocesses, timing) run alone, and
+    # only on the oldest and the newest Python found.
+    session.run("pytest", "-m", "not slow", "-n", "auto")
+    if session.python in FULL_PYTHONS or not TEST_PYTHONS:
+        session.run("pytest", "-m", "slow")
 
 
 @nox.session
