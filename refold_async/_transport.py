@@ -53,6 +53,7 @@ from ._pagination import AsyncPaginator, Page
 from ._ratelimit import SlotTooFar
 from ._record import CallRecord, log_call
 from ._request import RequestParts, build_request, query_string
+from ._reservation import reserved_block
 from ._response import decode_body, error_from_response, request_id_of, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, CallOptions, NotGiven
@@ -534,6 +535,12 @@ class Transport:
         Retries go first; the wait is bounded by the queue and the deadline.
         """
         asked = self._clock()
+        block = reserved_block(self.config.limiter, bucket)
+        if block is not None and (slot := block.take()) is not None:
+            # A slot reserved up front (`client.reserve()`): wait for it, nothing to ask.
+            if (delay := slot - block.clock()) > 0:
+                await self._sleep(delay)
+            return self._clock() - asked
         try:
             await self.config.limiter.acquire(
                 bucket, priority=attempt > 1, max_wait=queue_bound, max_pause=remaining
@@ -551,6 +558,15 @@ class Transport:
                 attempt,
             )
         return waited
+
+    def bucket_of_client(self) -> str:
+        """The bucket of the client's own credential (the API key, else the session token).
+
+        Calls that authenticate with a token minted for a linked account use that
+        token's bucket instead.
+        """
+        secret = self.config.api_key or self.config.session_token
+        return f"{self.config.base_url}#{_Credential('', secret).fingerprint}"
 
     def _pause_for(self, failure: Failure, delay: float | None, attempt: int) -> float:
         """How long a 429 pauses the bucket: the wait, else Retry-After or a backoff.
@@ -1011,5 +1027,6 @@ def _slot_error(
     return RateLimitQueueTimeout(
         f"the next rate-limit slot is {exc.wait:.2f}s away, past max_queue_wait="
         f"{queue_bound}s; not sent",
+        slot_at=time.time() + exc.wait,
         **fields,
     )

@@ -42,6 +42,7 @@ from ._base import (
     PerLoop,
     PerRate,
     RateLimit,
+    SlotBlock,
     SlotTooFar,
     Turnstile,
     client_capacity,
@@ -314,11 +315,9 @@ class HostRateLimiter:
         turnstile, _ = self._turnstiles.get(key)
         clock = loop_clock()
         deadline = None if max_wait is None else clock() + max_wait
-        if max_wait is not None and not priority:
-            # Each waiter ahead takes a slot; after the first `capacity`, one interval each.
-            ahead = turnstile.waiting() - client_capacity(self._rate) + 1
-            if ahead * self._interval > max_wait:
-                raise SlotTooFar(ahead * self._interval, paused=False)
+        if deadline is not None and not priority:
+            await self._acquire_bounded(state, clock, deadline, max_pause)
+            return
         turnstile.users += 1
         try:
             await turnstile.enter(priority=priority, timeout=max_wait)
@@ -380,6 +379,81 @@ class HostRateLimiter:
             raise
         new_pause = bool(paused > reservation.paused)
         return not (new_pause and reservation.slot < paused + self._interval - 1e-9)
+
+    # --- reserving at once: bounded waits and `reserve()` -------------------------------
+    # Kept apart from the queue above. A caller with a bound on its wait reserves its
+    # slot in the file at once instead of queueing on its loop, so the file's TAT counts
+    # every bounded caller of every process, and "no slot within the bound" is read from
+    # the host's whole queue in one locked read (a refusal takes microseconds, not the
+    # bound). Such a caller is not served in arrival order with the unbounded ones.
+
+    async def _acquire_bounded(
+        self,
+        state: _StateFile,
+        clock: Callable[[], float],
+        deadline: float,
+        max_pause: float | None,
+    ) -> None:
+        while True:
+            reservation = await self._reserve(state, clock, deadline - clock(), max_pause)
+            if await self._sleep_until(state, reservation, clock):
+                return
+
+    async def reserve(self, key: str, count: int, *, max_wait: float | None = None) -> SlotBlock:
+        """Reserve the next `count` slots of bucket `key` at once, host-wide, or none.
+
+        Args:
+            key: The bucket: base URL plus credential fingerprint, never a secret.
+            count: How many slots (at least 1).
+            max_wait: Raise `SlotTooFar` if the last slot is further away than this.
+
+        Returns:
+            The slots' times on `loop_clock()`; those not taken can be handed back.
+        """
+        if self._fallback is not None:
+            return await self._fallback.reserve(key, count, max_wait=max_wait)
+        try:
+            state = self._state_file(key)
+            return await self._reserve_block(state, count, max_wait)
+        except _Unavailable as exc:
+            self._fall_back(str(exc))
+            return await self.reserve(key, count, max_wait=max_wait)
+
+    async def _reserve_block(
+        self, state: _StateFile, count: int, max_wait: float | None
+    ) -> SlotBlock:
+        clock = loop_clock()
+        interval, tolerance = self._interval, self._tolerance
+
+        def book(
+            current: tuple[float, float, int],
+        ) -> tuple[tuple[float, float, int] | None, tuple[list[float], float, int] | SlotTooFar]:
+            now = clock()
+            tat, paused, seq = _fresh(current, now)
+            times: list[float] = []
+            for _ in range(count):
+                times.append(max(now, tat - tolerance))
+                tat = max(tat, now) + interval
+            if max_wait is not None and times[-1] - now > max_wait:
+                return None, SlotTooFar(times[-1] - now, paused=False)
+            return (tat, paused, seq + 1), (times, tat, seq + 1)
+
+        result = await _transact(state, book)
+        if isinstance(result, SlotTooFar):
+            raise result
+        times, tat, seq = result
+
+        async def hand_back(unused: int) -> None:
+            def undo(
+                current: tuple[float, float, int],
+            ) -> tuple[tuple[float, float, int] | None, None]:
+                if current[0] != tat or current[2] != seq:
+                    return None, None  # reserved after us: our slots lapse
+                return (tat - unused * interval, current[1], seq + 1), None
+
+            await _transact(state, undo)
+
+        return SlotBlock(times, clock, hand_back)
 
     def _hand_back(self, state: _StateFile, reservation: _Reservation) -> None:
         """Undo a reservation if nothing was reserved after it; else it lapses."""

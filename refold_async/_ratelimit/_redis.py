@@ -22,6 +22,8 @@ from ._base import (
     PerLoop,
     RateLimit,
     RateLimiter,
+    SlotBlock,
+    SlotReserver,
     SlotTooFar,
     Turnstile,
     client_capacity,
@@ -100,6 +102,32 @@ local new_tat = math.ceil(tat + tonumber(ARGV[1]))
 redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', new_tat), 'seq', seq)
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((math.max(new_tat, pause) - now) / 1000)))
 return {delay, new_tat, seq, now, 0}
+"""
+)
+
+# ARGV: emission interval, burst tolerance, max wait (µs; negative: none), count.
+# Reserves `count` slots at once, or none. Returns {first delay, last delay, tat before,
+# new tat, seq, refused, now}: slot i (from 0) comes max(0, tat before + i * interval -
+# tolerance - now) µs from now.
+_RESERVE_MANY = _Script(
+    _NOW_US
+    + """
+local state = redis.call('HMGET', KEYS[1], 'tat', 'seq', 'pause')
+local tat = math.max(tonumber(state[1]) or now, now)
+local seq = (tonumber(state[2]) or 0) + 1
+local pause = tonumber(state[3]) or 0
+local interval = tonumber(ARGV[1])
+local count = tonumber(ARGV[4])
+local first = math.max(0, math.ceil(tat - tonumber(ARGV[2]) - now))
+local last = math.max(0, math.ceil(tat + (count - 1) * interval - tonumber(ARGV[2]) - now))
+local max_wait = tonumber(ARGV[3])
+if max_wait >= 0 and last > max_wait then
+  return {first, last, 0, 0, 0, 1, now}
+end
+local new_tat = math.ceil(tat + count * interval)
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', new_tat), 'seq', seq)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((math.max(new_tat, pause) - now) / 1000)))
+return {first, last, string.format('%.0f', tat), string.format('%.0f', new_tat), seq, 0, now}
 """
 )
 
@@ -265,9 +293,14 @@ class RedisRateLimiter:
         if max_pause is not None and gate.paused_until - loop.time() > max_pause:
             raise SlotTooFar(gate.paused_until - loop.time(), paused=True)
         turnstile = gate.turnstile
+        # A caller with a bound on its wait reserves in Redis at once, without queueing
+        # on this loop: Redis's TAT then counts every bounded caller of every process and
+        # host, so a slot past the bound is refused by the script, in one round trip.
+        queued = deadline is None or priority
         turnstile.users += 1
         try:
-            await turnstile.enter(priority=priority, timeout=max_wait)
+            if queued:
+                await turnstile.enter(priority=priority, timeout=max_wait)
             try:
                 while True:
                     if self._down_since is not None and not probe:
@@ -276,7 +309,8 @@ class RedisRateLimiter:
                     if await self._wait_for_slot(key, gate, remaining, max_pause):
                         break  # else a 429 paused the bucket while we slept: reserve again
             finally:
-                turnstile.leave()
+                if queued:
+                    turnstile.leave()
         except _RedisDown as exc:
             self._went_down(loop, str(exc))
             await self._backup().acquire(
@@ -311,6 +345,49 @@ class RedisRateLimiter:
         except _RedisDown as exc:
             self._went_down(loop, str(exc))
             await self._backup().penalize(key, seconds)
+
+    async def reserve(self, key: str, count: int, *, max_wait: float | None = None) -> SlotBlock:
+        """Reserve the next `count` slots of bucket `key` in Redis at once, or none.
+
+        During an outage the fallback reserves them.
+
+        Args:
+            key: The bucket: base URL plus credential fingerprint, never a secret.
+            count: How many slots (at least 1).
+            max_wait: Raise `SlotTooFar` if the last slot is further away than this.
+        """
+        loop = asyncio.get_running_loop()
+        if not self._skip_redis(loop):
+            args = (
+                _us(self._interval_us),
+                _us(self._tolerance_us),
+                _us(-1 if max_wait is None else max(max_wait, 0) * 1e6),
+                str(count),
+            )
+            try:
+                reply = await self._call(_RESERVE_MANY, key, *args)
+            except _RedisDown as exc:
+                self._went_down(loop, str(exc))
+            else:
+                self._came_back()
+                _first, last, tat, new_tat, seq, refused, server_now = (int(v) for v in reply)
+                if refused:
+                    raise SlotTooFar(last / 1e6, paused=False)
+                now = loop.time()
+                base = tat - self._tolerance_us - server_now
+                times = [now + max(0.0, base + i * self._interval_us) / 1e6 for i in range(count)]
+                return SlotBlock(times, loop.time, partial(self._hand_back, key, new_tat, seq))
+        backup = self._backup()
+        if isinstance(backup, SlotReserver):
+            return await backup.reserve(key, count, max_wait=max_wait)
+        return SlotBlock([], loop.time)  # a fallback that cannot reserve: calls acquire
+
+    async def _hand_back(self, key: str, tat: int, seq: int, unused: int) -> None:
+        args = (str(tat), str(seq), _us(unused * self._interval_us))
+        try:
+            await self._call(_RELEASE, key, *args)
+        except _RedisDown:
+            logger.info("could not hand back reserved rate-limit slots")
 
     async def _wait_for_slot(
         self, key: str, gate: _Gate, max_wait: float | None, max_pause: float | None
