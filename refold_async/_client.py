@@ -35,6 +35,7 @@ from ._logs import configure_from_env
 from ._options import check_base_url, check_client_options, check_default_headers
 from ._pool import PerLoopPool
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
+from ._ratelimit._adaptive import adaptive
 from ._raw import RequestAuth, send_request
 from ._request import check_header_value, check_max_response_bytes, refuse_unknown
 from ._reservation import Reservation
@@ -481,11 +482,12 @@ def _linked_account(value: str | None) -> str | None:
 
 
 def _limiter(rate_limit: RateLimit | None, rate_limiter: RateLimiter | None) -> RateLimiter:
+    # Every paced limiter gets the layer that backs off when a neighbour spends the key.
     if rate_limiter is not None:
-        return rate_limiter
+        return adaptive(rate_limiter)
     if rate_limit is None:
         return UnlimitedRateLimiter()
-    return shared_host_limiter(rate_limit)
+    return adaptive(shared_host_limiter(rate_limit))
 
 
 def _check_queue_wait(value: object) -> float | None:

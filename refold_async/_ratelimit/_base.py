@@ -217,6 +217,24 @@ class SlotBlock:
         """The time of the last slot not taken yet (None: none left)."""
         return self._times[-1] if self._times else None
 
+    def thinned(self, keep: int) -> SlotBlock:
+        """A block of `keep` of these slots, evenly spread, ending with the last.
+
+        The others are left unused: what a request costing more than one slot pays.
+        Handing back an unused kept slot hands back its share of the others too.
+        """
+        times = list(self._times)
+        total = len(times)
+        chosen = [times[(i + 1) * total // keep - 1] for i in range(keep)]
+        back = self._hand_back
+        if back is None:
+            return SlotBlock(chosen, self.clock)
+
+        async def hand_back(unused: int) -> None:
+            await back(min(total, -(-unused * total // keep)))
+
+        return SlotBlock(chosen, self.clock, hand_back)
+
     async def hand_back(self) -> None:
         """Give the slots not taken back to the bucket, if the limiter can; else they lapse."""
         unused = len(self._times)

@@ -293,17 +293,26 @@ async def test_a_redis_refusal_counts_every_process_queue() -> None:
         await clients[0].ping()
     except Exception:
         pytest.skip("no Redis on 127.0.0.1:6379")
-    a, b = (RedisRateLimiter(c, RATE, prefix=prefix) for c in clients)
+    # Slow enough that A's reservations stay in Redis while we look (30 s of them; the
+    # waiters are cancelled at the end), and a generous script timeout: on a loaded
+    # machine 60 first calls must not count as an outage and go to the fallback.
+    rate = RateLimit(per_second=2, burst=2)
+    a, b = (RedisRateLimiter(c, rate, prefix=prefix, timeout=10) for c in clients)
     try:
-        waiting = [asyncio.ensure_future(a.acquire("k", max_wait=5)) for _ in range(60)]
-        deadline = time.monotonic() + 10
-        while int(await clients[1].hget(prefix + "k", "seq") or 0) < 60:
+        await a.acquire("k")  # the script is cached from here on
+        waiting = [asyncio.ensure_future(a.acquire("k", max_wait=60)) for _ in range(60)]
+        deadline = time.monotonic() + 20
+        while int(await clients[1].hget(prefix + "k", "seq") or 0) < 61:
             assert time.monotonic() < deadline
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.01)
         with pytest.raises(SlotTooFar) as refused:
             await b.acquire("k", max_wait=1)
-        await asyncio.gather(*waiting)
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        await asyncio.gather(*a._releases, return_exceptions=True)
     finally:
+        await clients[1].delete(prefix + "k")
         for c in clients:
             await c.aclose()
     assert refused.value.wait > 1
