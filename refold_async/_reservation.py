@@ -5,8 +5,9 @@ limiter's shared state (the host's bucket file, Redis, or the process's bucket) 
 `max_wait`, or none is and `RateLimitQueueTimeout` is raised before the first call: no
 work is left half done for want of a slot. Inside the block, calls on the same bucket
 take the reserved slots in order (one `ContextVar`, so tasks started inside the block
-share them, and the sync face carries it to its loop thread); calls past k, or on
-another bucket, wait for the limiter as usual. Slots not taken are handed back on exit
+share them, and the sync face carries it to its loop thread); calls past k (a retry
+took a slot) wait for the limiter without the queue bound, since the work is under way;
+calls on another bucket wait as usual. Slots not taken are handed back on exit
 where the limiter can tell they are still the last reserved; otherwise they lapse.
 """
 
@@ -22,11 +23,18 @@ from ._errors import RateLimitQueueTimeout
 from ._ratelimit import RateLimiter, SlotTooFar
 from ._ratelimit._base import SlotBlock, SlotReserver
 
-__all__ = ["Reservation", "reserved_block"]
+__all__ = ["Reservation", "in_reservation", "reserved_block"]
 
 _held: ContextVar[tuple[tuple[RateLimiter, str, SlotBlock], ...]] = ContextVar(
     "refold_reserved_slots", default=()
 )
+
+
+def in_reservation(limiter: RateLimiter, key: str) -> bool:
+    """A reservation on (`limiter`, `key`) is current, with slots left or not."""
+    return any(
+        held_limiter is limiter and held_key == key for held_limiter, held_key, _ in _held.get()
+    )
 
 
 def reserved_block(limiter: RateLimiter, key: str) -> SlotBlock | None:

@@ -53,7 +53,7 @@ from ._pagination import AsyncPaginator, Page
 from ._ratelimit import SlotTooFar
 from ._record import CallRecord, log_call
 from ._request import RequestParts, build_request, query_string
-from ._reservation import reserved_block
+from ._reservation import in_reservation, reserved_block
 from ._response import decode_body, error_from_response, request_id_of, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, CallOptions, NotGiven
@@ -535,12 +535,20 @@ class Transport:
         Retries go first; the wait is bounded by the queue and the deadline.
         """
         asked = self._clock()
-        block = reserved_block(self.config.limiter, bucket)
-        if block is not None and (slot := block.take()) is not None:
-            # A slot reserved up front (`client.reserve()`): wait for it, nothing to ask.
-            if (delay := slot - block.clock()) > 0:
-                await self._sleep(delay)
-            return self._clock() - asked
+        limiter = self.config.limiter
+        if in_reservation(limiter, bucket):
+            # Work admitted by `client.reserve()`: take its next reserved slot that is not
+            # stale (a slot left unused for more than half an interval would bunch with
+            # the slots after it), else wait for a fresh one without the queue bound: the
+            # work is under way and must not be shed between its calls.
+            slack = limiter.rate.interval / 2 if limiter.rate is not None else 0.0
+            block = reserved_block(limiter, bucket)
+            while block is not None and (slot := block.take()) is not None:
+                if (delay := slot - block.clock()) >= -slack:
+                    if delay > 0:
+                        await self._sleep(delay)
+                    return self._clock() - asked
+            queue_bound = None
         try:
             await self.config.limiter.acquire(
                 bucket, priority=attempt > 1, max_wait=queue_bound, max_pause=remaining

@@ -42,9 +42,11 @@ def state_dir() -> str:
     return tempfile.mkdtemp(prefix="refold-overload-")
 
 
-async def fill(limiter: RateLimiter, n: int, max_wait: float) -> list[asyncio.Task[None]]:
+async def fill(
+    limiter: RateLimiter, n: int, max_wait: float, key: str = "k"
+) -> list[asyncio.Task[None]]:
     """`n` bounded waiters on `limiter`, started and given a turn to reserve."""
-    tasks = [asyncio.ensure_future(limiter.acquire("k", max_wait=max_wait)) for _ in range(n)]
+    tasks = [asyncio.ensure_future(limiter.acquire(key, max_wait=max_wait)) for _ in range(n)]
     for _ in range(5):
         await asyncio.sleep(0)
     return tasks
@@ -316,3 +318,26 @@ async def test_a_redis_refusal_counts_every_process_queue() -> None:
         for c in clients:
             await c.aclose()
     assert refused.value.wait > 1
+
+
+def test_calls_past_the_reservation_are_not_shed() -> None:
+    """A handler admitted with `reserve(1)` that makes a second call (as a retry would
+    take a slot) waits for it without the queue bound: its work is under way."""
+    directory = state_dir()
+
+    async def main() -> list[Any]:
+        server = Server()
+        client = client_for(server, HostRateLimiter(RATE, directory=directory), max_queue_wait=0.1)
+        other = HostRateLimiter(RATE, directory=directory)  # another process, busy
+        bucket = client._transport.bucket_of_client()
+        waiting = await fill(other, 20, max_wait=5, key=bucket)
+        async with client.reserve(1, max_wait=5):
+            waiting += await fill(other, 40, max_wait=5, key=bucket)  # busy behind us
+            results = [await call(client), await call(client)]
+        waiting += await fill(other, 20, max_wait=5, key=bucket)
+        with pytest.raises(RateLimitQueueTimeout):
+            await call(client)  # outside the block the bound holds again
+        await asyncio.gather(*waiting)
+        return results
+
+    assert run_virtual(main) == [{}, {}]
