@@ -6,7 +6,8 @@ Redis, another team's program, another SDK. The client keeps inside the budget, 
 limiter (every scope: process, host, Redis) and answers like TCP's congestion control
 (AIMD): each 429 cuts this client's share of the budget multiplicatively (at most once
 per `cooldown`, so one collision's burst of 429s counts once), down to a floor; each
-`quiet` period without a 429 gives back one `step`. Clients that share a key without
+`quiet` period without a 429 gives back one `step`, up to a ceiling below the whole
+budget until no 429 has come for `forget` seconds. Clients that share a key without
 coordinating settle near fair shares instead of one taking everything.
 
 The share is applied in the wrapped limiter's own bucket, so it binds every process that
@@ -61,6 +62,8 @@ class AdaptiveRateLimiter:
         step: Added to the share after each `quiet` period without a 429.
         quiet: Seconds without a 429 before the share grows by one `step`.
         cooldown: Seconds after one cut during which further 429s do not cut again.
+        ceiling: The most share regained while the neighbour may still be there.
+        forget: Seconds without a 429 after which the whole budget comes back.
         clock: Monotonic seconds (a test's controllable clock).
     """
 
@@ -68,25 +71,31 @@ class AdaptiveRateLimiter:
         self,
         inner: RateLimiter,
         *,
-        decrease: float = 0.5,
+        decrease: float = 0.4,
         floor: float = 0.1,
         step: float = 0.1,
-        quiet: float = 10.0,
+        quiet: float = 15.0,
         cooldown: float = 0.5,
+        ceiling: float = 0.9,
+        forget: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0 < decrease < 1:
             raise ValueError(f"decrease must be between 0 and 1, not {decrease!r}")
         if not 0 < floor <= 1:
             raise ValueError(f"floor must be in (0, 1], not {floor!r}")
-        if not (step > 0 and quiet > 0 and cooldown >= 0):
-            raise ValueError("step and quiet must be positive, cooldown at least 0")
+        if not (step > 0 and quiet > 0 and cooldown >= 0 and forget >= 0):
+            raise ValueError("step and quiet must be positive, cooldown and forget at least 0")
+        if not floor <= ceiling <= 1:
+            raise ValueError(f"ceiling must be between floor and 1, not {ceiling!r}")
         self._inner = inner
         self._decrease = decrease
         self._floor = floor
         self._step = step
         self._quiet = quiet
         self._cooldown = cooldown
+        self._ceiling = ceiling
+        self._forget = forget
         self._clock = clock
         self._shares: dict[str, _Share] = {}
         self._lock = threading.Lock()
@@ -197,7 +206,11 @@ class AdaptiveRateLimiter:
             if share.factor < 1 and now - max(share.last_signal, share.last_increase) >= (
                 self._quiet
             ):
-                share.factor = min(share.factor + self._step, 1.0)
+                # Once a neighbour was seen, grow back to `ceiling` only: a client at the
+                # whole budget keeps the server's bucket exactly full and never draws a
+                # 429 itself, so it would starve the neighbour without ever learning of it.
+                top = 1.0 if now - share.last_signal >= self._forget else self._ceiling
+                share.factor = min(share.factor + self._step, max(top, share.factor))
                 share.last_increase = now
             if share.factor >= 1:
                 return 0

@@ -38,7 +38,7 @@ def layer(clock: Clock, **options: Any) -> AdaptiveRateLimiter:
 
 def test_a_429_halves_the_share_once_per_cooldown_down_to_the_floor() -> None:
     clock = Clock()
-    limiter = layer(clock, cooldown=1.0, floor=0.1)
+    limiter = layer(clock, cooldown=1.0, floor=0.1, decrease=0.5)
 
     async def main() -> list[float]:
         shares = [limiter.share("k")]
@@ -59,7 +59,7 @@ def test_a_429_halves_the_share_once_per_cooldown_down_to_the_floor() -> None:
 
 def test_the_share_grows_back_one_step_per_quiet_period() -> None:
     clock = Clock()
-    limiter = layer(clock, quiet=5.0, step=0.1)
+    limiter = layer(clock, quiet=5.0, step=0.1, decrease=0.5)
 
     async def main() -> list[float]:
         await limiter.penalize("k", 0)
@@ -71,6 +71,28 @@ def test_the_share_grows_back_one_step_per_quiet_period() -> None:
         return shares
 
     assert run_virtual(main) == pytest.approx([0.5, 0.6, 0.6, 0.7, 0.7, 0.8, 0.8, 0.9])
+
+
+def test_after_a_neighbour_the_share_stops_below_the_whole_budget_for_a_while() -> None:
+    """Grown back to the ceiling (0.9) only: at the whole budget a client keeps the
+    server's bucket exactly full, never draws a 429 and starves the neighbour. After
+    `forget` seconds without a 429 the whole budget comes back."""
+    clock = Clock()
+    limiter = layer(clock, quiet=5.0, step=0.1, decrease=0.5, ceiling=0.9, forget=300)
+
+    async def main() -> list[float]:
+        await limiter.penalize("k", 0)
+        shares = []
+        for _ in range(20):
+            clock.now += 5
+            await limiter.acquire("k")
+        shares.append(limiter.share("k"))
+        clock.now = 301
+        await limiter.acquire("k")
+        shares.append(limiter.share("k"))
+        return shares
+
+    assert run_virtual(main) == pytest.approx([0.9, 1.0])
 
 
 def test_the_warning_names_redis_and_comes_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -96,7 +118,9 @@ def test_a_lower_share_lowers_the_rate_in_the_shared_bucket() -> None:
     async def main() -> list[float]:
         loop = asyncio.get_running_loop()
         layers = [
-            AdaptiveRateLimiter(HostRateLimiter(RATE, directory=directory), clock=loop.time)
+            AdaptiveRateLimiter(
+                HostRateLimiter(RATE, directory=directory), clock=loop.time, decrease=0.5
+            )
             for _ in range(2)
         ]
         for one in layers:
