@@ -376,7 +376,7 @@ async def _offer(url: str, seconds: float) -> list[dict[str, Any]]:
 
 def host_table(runs: dict[str, list[dict[str, Any]]]) -> str:
     head = ("| scenario | runs | 429s per run (nginx) | failed calls | calls ok per host, "
-            "each run | lowest host / fair share | lowest host / budget used |")  # fmt: skip
+            "each run | lowest host / fair share | lowest host / calls that went through |")  # fmt: skip
     lines = [head, "|---|---|---|---|---|---|---|"]
     for name, results in runs.items():
         scenario = HOST_SCENARIOS[name]
