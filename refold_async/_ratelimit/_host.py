@@ -455,6 +455,28 @@ class HostRateLimiter:
 
         return SlotBlock(times, clock, hand_back)
 
+    # --- for RedisRateLimiter's return from an outage, kept apart --------------------------
+
+    async def busy_for(self, key: str) -> float:
+        """Seconds from now until bucket `key` has drained (0: idle, or scope unusable).
+
+        One shared-lock read of the file: how far ahead this host has reserved.
+        """
+        if self._fallback is not None:
+            return 0.0
+        try:
+            state = self._state_file(key)
+            clock = loop_clock()
+
+            def read(current: tuple[float, float, int]) -> tuple[None, float]:
+                now = clock()
+                return None, max(_fresh(current, now)[0] - now, 0.0)
+
+            busy: float = await _transact(state, read, shared=True)
+        except (_Unavailable, OSError):
+            return 0.0
+        return busy
+
     def _hand_back(self, state: _StateFile, reservation: _Reservation) -> None:
         """Undo a reservation if nothing was reserved after it; else it lapses."""
         interval = self._interval

@@ -366,7 +366,7 @@ class RedisRateLimiter:
                 await turnstile.enter(priority=priority, timeout=max_wait)
             try:
                 if probe:
-                    await self._call(_SEED, key, _us(self._full_us))
+                    await self._seed(key)
                 while True:
                     if self._down_since is not None and not probe:
                         raise _RedisDown("down")  # it went down while this waiter queued
@@ -601,10 +601,20 @@ class RedisRateLimiter:
             await asyncio.sleep(max(self._probe_interval, 0.01))
             try:
                 for key in list(self._outage_keys):
-                    await self._call(_SEED, key, _us(self._full_us))
+                    await self._seed(key)
             except _RedisDown:
                 continue
             self._came_back()
+
+    async def _seed(self, key: str) -> None:
+        """Mark bucket `key` in use in Redis before the first grant after an outage: for
+        a full bucket at least, and for as long as this host's fallback has reserved
+        ahead (the later of Redis's state and the local one)."""
+        ahead = self._full_us
+        busy_for = getattr(await self._backup(key), "busy_for", None)
+        if busy_for is not None:
+            ahead = max(ahead, float(await busy_for(key)) * 1e6)
+        await self._call(_SEED, key, _us(ahead))
 
     async def _backup(self, key: str) -> RateLimiter:
         """The limiter for `key` during an outage: the given fallback, else this host's

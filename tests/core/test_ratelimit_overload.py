@@ -341,3 +341,17 @@ def test_calls_past_the_reservation_are_not_shed() -> None:
         return results
 
     assert run_virtual(main) == [{}, {}]
+
+
+def test_busy_for_says_how_far_ahead_the_host_has_reserved() -> None:
+    """What `RedisRateLimiter` seeds Redis with on its return from an outage."""
+
+    async def main() -> tuple[float, float]:
+        limiter = HostRateLimiter(RATE, directory=state_dir())
+        idle = await limiter.busy_for("k")
+        await limiter.reserve("k", 10)
+        return idle, await limiter.busy_for("k")
+
+    idle, busy = run_virtual(main)
+    assert idle == 0.0
+    assert busy == pytest.approx(10 * RATE.interval, abs=1e-6)
