@@ -40,6 +40,8 @@ __all__ = ["RedisRateLimiter", "RedisScriptClient"]
 
 logger = logging.getLogger("refold.ratelimit")
 
+_FIRST_ANSWER = 2.0  # seconds the first script call of a process may take
+
 
 class RedisScriptClient(Protocol):
     """The part of an async Redis client `RedisRateLimiter` uses (`redis.asyncio.Redis` fits).
@@ -295,6 +297,7 @@ class RedisRateLimiter:
         self._rate = rate
         self._prefix = prefix
         self._timeout = timeout
+        self._answered = False  # no script call has answered yet in this process
         self._probe_interval = probe_interval
         self._fallback = fallback
         capacity = client_capacity(rate)
@@ -462,19 +465,20 @@ class RedisRateLimiter:
         try:
             # asyncio.wait, not wait_for: it never cancels the reservation, which must
             # come back to be handed back, and never swallows our own cancellation.
-            await asyncio.wait((reserving,), timeout=self._timeout)
+            await asyncio.wait((reserving,), timeout=self._time_allowed())
         except asyncio.CancelledError:
             reserving.add_done_callback(partial(self._release_soon, key))
             raise
         if not reserving.done():
             reserving.add_done_callback(partial(self._release_soon, key))
-            raise _RedisDown(f"no answer within {self._timeout}s")
+            raise _RedisDown(f"no answer within {self._time_allowed()}s")
         try:
             reservation = reserving.result()
         except SlotTooFar:
             raise
         except Exception as exc:
             raise _RedisDown(type(exc).__name__) from None
+        self._answered = True
         try:
             if reservation.delay > 0:
                 await asyncio.sleep(reservation.delay)
@@ -502,16 +506,18 @@ class RedisRateLimiter:
     async def _call(self, script: _Script, key: str, *args: str) -> Any:
         call = asyncio.ensure_future(script.run(self._client, self._redis_key(key), *args))
         try:
-            await asyncio.wait((call,), timeout=self._timeout)
+            await asyncio.wait((call,), timeout=self._time_allowed())
         finally:
             if not call.done():
                 call.cancel()
         if call.cancelled():
-            raise _RedisDown(f"no answer within {self._timeout}s")
+            raise _RedisDown(f"no answer within {self._time_allowed()}s")
         try:
-            return call.result()
+            result = call.result()
         except Exception as exc:
             raise _RedisDown(type(exc).__name__) from None
+        self._answered = True
+        return result
 
     def _release_soon(self, key: str, reserving: asyncio.Future[_Reservation]) -> None:
         if not reserving.done() or reserving.cancelled() or reserving.exception() is not None:
@@ -526,6 +532,12 @@ class RedisRateLimiter:
         self._releases.discard(release)
         if not release.cancelled() and release.exception() is not None:
             logger.info("could not hand back a cancelled rate-limit reservation")
+
+    def _time_allowed(self) -> float:
+        """The script timeout; until Redis first answers, at least 2 s: the first calls
+        also connect and load the script, and a process that counts them as an outage
+        before its first heartbeat would fall back to the whole budget (one host)."""
+        return self._timeout if self._answered else max(self._timeout, _FIRST_ANSWER)
 
     def _skip_redis(self, loop: asyncio.AbstractEventLoop) -> bool:
         """During an outage, use the fallback until the next probe is due."""
