@@ -12,6 +12,11 @@ Scenarios:
 - `mixed`: one process, a `Refold` on 32 threads and an `AsyncRefold` on its own loop,
   100 calls each, one key.
 
+`--multihost NAME` runs the multi-host scenarios instead (`limits/multihost.py`): hosts
+simulated as process groups with state directories of their own, a `uvicorn` app with
+4 workers offered 50 requests/s, and Redis killed or frozen under 2 and 4 hosts;
+`--runs` runs of each.
+
 For each run: the 429s in nginx's access log (the source of truth), the same arrivals
 replayed through `refold_async.testing.audit_send_times()` (a second opinion), failed
 calls in the client, the floor `(N - 5) / 20` s, the most requests nginx saw in any
@@ -25,6 +30,7 @@ modules before the start, to tell import time from pacing.
     python benchmarks/bench_limits.py --quick            # 2 runs of each, for development
     python benchmarks/bench_limits.py --runs 10 --markdown --json runs.json
     nox -s bench_limits -- --runs 5 --markdown           # installs nginx first if missing
+    python benchmarks/bench_limits.py --multihost neighbours --runs 3 --markdown
 
 The default takes about 10 minutes (50 runs of about 11 s). The exit status is 0 whatever
 the figures (this is a measurement), 2 if the harness itself failed (no nginx, a server
@@ -48,6 +54,7 @@ from typing import Any
 
 import attrs
 import httpx
+from limits import multihost
 from limits.access_log import LogFormatError, RunLog, parse_lines, summarize
 from limits.servers import HarnessError, Servers, find_nginx
 
@@ -359,6 +366,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="workers import the SDK's lazily imported modules before the start",
     )
+    parser.add_argument(
+        "--multihost",
+        action="append",
+        choices=multihost.NAMES,
+        help="run these multi-host scenarios instead (repeatable; see limits/multihost.py)",
+    )
     parser.add_argument("--markdown", action="store_true", help="a BENCHMARKS.md table")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     parser.add_argument(
@@ -372,7 +385,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def measure_multihost(args: argparse.Namespace) -> None:
+    """The multi-host scenarios: hosts as process groups, a web app, Redis outages."""
+    setup = describe_setup()
+    print(f"bench_limits: {setup}", file=sys.stderr)
+    with Servers(DEFAULT_API_KEY) as servers:
+        _check_path(servers)
+        tables, runs = multihost.measure(args.multihost, args.runs, servers)
+    setup += f"; load average at the end {_load()}"
+    print(f"`python benchmarks/bench_limits.py {' '.join(sys.argv[1:])}`: {setup}.\n")
+    print(tables)
+    if args.json:
+        args.json.write_text(json.dumps({"setup": setup, "runs": runs}, indent=1))
+
+
 def measure(args: argparse.Namespace) -> None:
+    if args.multihost:
+        measure_multihost(args)
+        return
     setup = describe_setup() + (", warm imports" if args.warm_imports else "")
     print(f"bench_limits: {setup}", file=sys.stderr)
     names = args.scenario or list(SCENARIOS)

@@ -41,6 +41,7 @@ from ._logs import configure_from_env
 from ._options import check_base_url, check_client_options, check_default_headers
 from ._pool import PerLoopPool
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
+from ._ratelimit._adaptive import adaptive
 from ._raw import RequestAuth, send_request
 from ._request import (
     KeywordsChecked,
@@ -48,6 +49,7 @@ from ._request import (
     check_max_response_bytes,
     refuse_unknown,
 )
+from ._reservation import Reservation
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
 from ._types import NOT_GIVEN, NotGiven
@@ -380,6 +382,34 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
             items, invoke, options, fn=fn, rate=rate_of(self), reconcile=reconcile
         )
 
+    def reserve(self, count: int, *, max_wait: float | NotGiven | None = NOT_GIVEN) -> Reservation:
+        """Reserve `count` rate-limit slots up front, for a unit of work that needs them all.
+
+        `async with client.reserve(k):` either reserves k slots in the limiter's shared
+        state (host-wide by default, or in Redis) within `max_wait`, or raises
+        `RateLimitQueueTimeout` before the first call, so a handler is refused whole
+        rather than shed between its calls. Calls inside the block take the reserved
+        slots in order; calls past k wait for the limiter as usual. Slots not taken
+        are handed back on exit when nothing was reserved after them.
+
+        Args:
+            count: Calls the work will make (at least 1).
+            max_wait: Seconds the last slot may be away (default: the client's
+                `max_queue_wait`; None: no bound).
+
+        Example:
+            ```python
+            async with client.reserve(2, max_wait=5):
+                account = await client.linked_accounts.retrieve(account_id)
+                await client.executions.list(linked_account_id=account.id)
+            ```
+        """
+        bound = self._transport.config.max_queue_wait
+        if not isinstance(max_wait, NotGiven):
+            bound = _check_queue_wait(max_wait)
+        transport = self._transport
+        return Reservation(transport.config.limiter, transport.bucket_of_client(), count, bound)
+
     @overload
     async def request(
         self,
@@ -563,11 +593,12 @@ def _pin(current: str | None, wanted: str | None) -> str | None:
 
 
 def _limiter(rate_limit: RateLimit | None, rate_limiter: RateLimiter | None) -> RateLimiter:
+    # Every paced limiter gets the layer that backs off when a neighbour spends the key.
     if rate_limiter is not None:
-        return rate_limiter
+        return adaptive(rate_limiter)
     if rate_limit is None:
         return UnlimitedRateLimiter()
-    return shared_host_limiter(rate_limit)
+    return adaptive(shared_host_limiter(rate_limit))
 
 
 def _check_queue_wait(value: object) -> float | None:

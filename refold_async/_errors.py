@@ -440,10 +440,26 @@ class RateLimitQueueTimeout(RateLimitError):
     """The next rate-limit slot is further away than `max_queue_wait` allowed.
 
     Raised by the client, not the server: the request was not sent (this time), and the
-    bucket's budget was not used. `retry_after` says how far away the slot was.
+    bucket's budget was not used. The refusal is judged against the limiter's shared
+    state (the host's bucket file, or Redis), so it comes at once, not after the bound.
+
+    Attributes:
+        retry_after: Seconds from the refusal until the slot would have come.
+        slot_at: When that was, as a Unix time (`time.time()`); None if not known.
     """
 
     __module__ = "refold_async"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        slot_at: float | None = None,
+        **fields: Any,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, **fields)
+        self.slot_at = slot_at
 
 
 class ServerError(APIStatusError):

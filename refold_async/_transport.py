@@ -56,6 +56,7 @@ from ._ratelimit import SlotTooFar
 from ._record import CallRecord, log_call
 from ._redact import SENDING, forms_of, install_log_redaction
 from ._request import LINKED_ACCOUNT_HEADER, RequestParts, build_request, query_string
+from ._reservation import in_reservation, reserved_block
 from ._response import decode_body, error_from_response, request_id_of, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, CallOptions, NotGiven
@@ -632,6 +633,20 @@ class Transport:
         Retries go first; the wait is bounded by the queue and the deadline.
         """
         asked = self._clock()
+        limiter = self.config.limiter
+        if in_reservation(limiter, bucket):
+            # Work admitted by `client.reserve()`: take its next reserved slot that is not
+            # stale (a slot left unused for more than half an interval would bunch with
+            # the slots after it), else wait for a fresh one without the queue bound: the
+            # work is under way and must not be shed between its calls.
+            slack = limiter.rate.interval / 2 if limiter.rate is not None else 0.0
+            block = reserved_block(limiter, bucket)
+            while block is not None and (slot := block.take()) is not None:
+                if (delay := slot - block.clock()) >= -slack:
+                    if delay > 0:
+                        await self._sleep(delay)
+                    return self._clock() - asked
+            queue_bound = None
         try:
             await self.config.limiter.acquire(
                 bucket, priority=attempt > 1, max_wait=queue_bound, max_pause=remaining
@@ -649,6 +664,15 @@ class Transport:
                 attempt,
             )
         return waited
+
+    def bucket_of_client(self) -> str:
+        """The bucket of the client's own credential (the API key, else the session token).
+
+        Calls that authenticate with a token minted for a linked account use that
+        token's bucket instead.
+        """
+        secret = self.config.api_key or self.config.session_token
+        return f"{self.config.base_url}#{_Credential('', secret).fingerprint}"
 
     def _pause_for(self, failure: Failure, delay: float | None, attempt: int) -> float:
         """How long a 429 pauses the bucket: the wait, else Retry-After or a backoff.
@@ -1127,5 +1151,6 @@ def _slot_error(
     return RateLimitQueueTimeout(
         f"the next rate-limit slot is {exc.wait:.2f}s away, past max_queue_wait="
         f"{queue_bound}s; not sent",
+        slot_at=time.time() + exc.wait,
         **fields,
     )

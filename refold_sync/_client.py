@@ -34,6 +34,7 @@ from refold_async._types import NOT_GIVEN, NotGiven
 from refold_async._useragent import AppInfo
 
 from . import _portal
+from ._reservation import SyncReservation
 from .resources import ResourceNamespaces
 
 if TYPE_CHECKING:
@@ -346,6 +347,23 @@ class Refold(KeywordsChecked, ResourceNamespaces):
         from ._batch import run_sync_batch  # loaded on first use
 
         return run_sync_batch(self, items, fn, options)
+
+    def reserve(
+        self, count: int, *, max_wait: float | NotGiven | None = NOT_GIVEN
+    ) -> SyncReservation:
+        """Reserve `count` rate-limit slots up front: blocking `AsyncRefold.reserve()`.
+
+        `with client.reserve(k):` reserves k slots or raises `RateLimitQueueTimeout`
+        before the first call; calls made inside the block (from this thread) take them.
+
+        Example:
+            ```python
+            with client.reserve(2, max_wait=5):
+                account = client.linked_accounts.retrieve(account_id)
+                client.executions.list(linked_account_id=account.id)
+            ```
+        """
+        return SyncReservation(self._live().reserve(count, max_wait=max_wait))
 
     @overload
     def request(

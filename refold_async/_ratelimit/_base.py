@@ -5,6 +5,8 @@
 - `RateLimiter` is the transport's only view of a limiter.
 - `SlotTooFar` is how a limiter says "not within the wait you allowed"; the transport
   turns it into a typed `RateLimitError`.
+- `SlotReserver` and `SlotBlock`: limiters that can reserve several slots at once
+  (`client.reserve(k)`), judged against their shared state.
 - `Turnstile` is the per-loop, per-key queue in front of every bucket: one holder at a
   time, served in arrival order, retries ahead of first attempts, cancellation-safe.
 - `PerLoop` keeps one value per (event loop, key): asyncio primitives belong to a loop.
@@ -18,8 +20,8 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -29,6 +31,8 @@ __all__ = [
     "PerRate",
     "RateLimit",
     "RateLimiter",
+    "SlotBlock",
+    "SlotReserver",
     "SlotTooFar",
     "Turnstile",
     "UnlimitedRateLimiter",
@@ -180,6 +184,79 @@ class RateLimiter(Protocol):
         ...
 
 
+class SlotBlock:
+    """Slots reserved at once (`SlotReserver.reserve`): their times, taken in order.
+
+    Times are on the clock the limiter read (`clock`: the loop's, or the host's
+    monotonic clock, which agree on the standard loops). Slots not taken can be handed
+    back with `hand_back()`; a limiter that cannot undo them lets them lapse.
+    """
+
+    __slots__ = ("_hand_back", "_times", "clock")
+
+    def __init__(
+        self,
+        times: Sequence[float],
+        clock: Callable[[], float],
+        hand_back: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
+        self._times = deque(times)
+        self.clock = clock
+        self._hand_back = hand_back
+
+    @property
+    def remaining(self) -> int:
+        """Slots not taken yet."""
+        return len(self._times)
+
+    def take(self) -> float | None:
+        """The next slot's time, or None when every slot has been taken."""
+        return self._times.popleft() if self._times else None
+
+    def last(self) -> float | None:
+        """The time of the last slot not taken yet (None: none left)."""
+        return self._times[-1] if self._times else None
+
+    def thinned(self, keep: int) -> SlotBlock:
+        """A block of `keep` of these slots, evenly spread, ending with the last.
+
+        The others are left unused: what a request costing more than one slot pays.
+        Handing back an unused kept slot hands back its share of the others too.
+        """
+        times = list(self._times)
+        total = len(times)
+        chosen = [times[(i + 1) * total // keep - 1] for i in range(keep)]
+        back = self._hand_back
+        if back is None:
+            return SlotBlock(chosen, self.clock)
+
+        async def hand_back(unused: int) -> None:
+            await back(min(total, -(-unused * total // keep)))
+
+        return SlotBlock(chosen, self.clock, hand_back)
+
+    async def hand_back(self) -> None:
+        """Give the slots not taken back to the bucket, if the limiter can; else they lapse."""
+        unused = len(self._times)
+        self._times.clear()
+        if unused and self._hand_back is not None:
+            await self._hand_back(unused)
+
+
+@runtime_checkable
+class SlotReserver(Protocol):
+    """A limiter that can reserve several slots at once, judged against its shared state."""
+
+    async def reserve(self, key: str, count: int, *, max_wait: float | None = None) -> SlotBlock:
+        """Reserve the next `count` slots of bucket `key` at once, or none.
+
+        Raises:
+            SlotTooFar: the last of them is further away than `max_wait` seconds;
+                nothing was reserved.
+        """
+        ...
+
+
 class UnlimitedRateLimiter:
     """A limiter that never waits: what `rate_limit=None` gives.
 
@@ -251,6 +328,10 @@ class Turnstile:
     def waiting(self) -> int:
         """How many wait for their turn (the holder not counted)."""
         return len(self._normal) + len(self._urgent)
+
+    def is_held(self) -> bool:
+        """Someone holds the turn."""
+        return self._held
 
     async def enter(self, *, priority: bool = False, timeout: float | None = None) -> None:
         """Wait for this waiter's turn.

@@ -49,7 +49,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -58,6 +58,7 @@ from ._base import (
     PerLoop,
     PerRate,
     RateLimit,
+    SlotBlock,
     SlotTooFar,
     Turnstile,
     client_capacity,
@@ -457,11 +458,9 @@ class HostRateLimiter:
     ) -> None:
         turnstile, _ = self._turnstiles.get(key)
         deadline = None if max_wait is None else clock() + max_wait
-        if max_wait is not None and not priority:
-            # Each waiter ahead takes a slot; after the first `capacity`, one interval each.
-            ahead = turnstile.waiting() - client_capacity(self._rate) + 1
-            if ahead * self._interval > max_wait:
-                raise SlotTooFar(ahead * self._interval, paused=False)
+        if deadline is not None and not priority:
+            await self._acquire_bounded(key, clock, deadline, max_pause, lock_wait)
+            return
         turnstile.users += 1
         try:
             await turnstile.enter(priority=priority, timeout=max_wait)
@@ -523,6 +522,111 @@ class HostRateLimiter:
             raise
         new_pause = bool(paused > reservation.paused)
         return not (new_pause and reservation.slot < paused + self._interval - 1e-9)
+
+    # --- reserving at once: bounded waits and `reserve()` -------------------------------
+    # Kept apart from the queue above. A caller with a bound on its wait reserves its
+    # slot in the file at once instead of queueing on its loop, so the file's TAT counts
+    # every bounded caller of every process, and "no slot within the bound" is read from
+    # the host's whole queue in one locked read (a refusal takes microseconds, not the
+    # bound). Such a caller is not served in arrival order with the unbounded ones.
+
+    async def _acquire_bounded(
+        self,
+        key: str,
+        clock: Callable[[], float],
+        deadline: float,
+        max_pause: float | None,
+        lock_wait: float,
+    ) -> None:
+        while True:
+            reservation = await self._reserve(key, clock, deadline - clock(), max_pause, lock_wait)
+            if await self._sleep_until(key, reservation, clock, lock_wait):
+                return
+
+    async def reserve(self, key: str, count: int, *, max_wait: float | None = None) -> SlotBlock:
+        """Reserve the next `count` slots of bucket `key` at once, host-wide, or none.
+
+        Args:
+            key: The bucket: base URL plus credential fingerprint, never a secret.
+            count: How many slots (at least 1).
+            max_wait: Raise `SlotTooFar` if the last slot is further away than this.
+
+        Returns:
+            The slots' times on `loop_clock()`; those not taken can be handed back.
+        """
+        clock = loop_clock()
+        fallback = self._fallback
+        if fallback is not None and not self._probe_due(clock()):
+            return await fallback.reserve(key, count, max_wait=max_wait)
+        lock_wait = _LOCK_WAIT if fallback is None else _PROBE_LOCK_WAIT
+        try:
+            block = await self._reserve_block(key, clock, count, max_wait, lock_wait)
+        except _Unavailable as exc:
+            return await self._fall_back(str(exc), clock()).reserve(key, count, max_wait=max_wait)
+        if fallback is not None:
+            self._recovered()
+        return block
+
+    async def _reserve_block(
+        self,
+        key: str,
+        clock: Callable[[], float],
+        count: int,
+        max_wait: float | None,
+        lock_wait: float,
+    ) -> SlotBlock:
+        interval, tolerance = self._interval, self._tolerance
+
+        def book(
+            state: State, now: float
+        ) -> tuple[State | None, tuple[list[float], float, int] | SlotTooFar]:
+            tat, paused, seq = state
+            times: list[float] = []
+            for _ in range(count):
+                times.append(max(now, tat - tolerance))
+                tat = max(tat, now) + interval
+            if max_wait is not None and times[-1] - now > max_wait:
+                return None, SlotTooFar(times[-1] - now, paused=False)
+            return (tat, paused, seq + 1), (times, tat, seq + 1)
+
+        result = await self._transact(key, book, clock, lock_wait=lock_wait, max_wait=max_wait)
+        if isinstance(result, SlotTooFar):
+            raise result
+        times, booked_tat, booked_seq = cast("tuple[list[float], float, int]", result)
+
+        async def hand_back(unused: int) -> None:
+            def undo(state: State, now: float) -> tuple[State | None, None]:
+                tat, paused, seq = state
+                if tat != booked_tat or seq != booked_seq:
+                    return None, None  # reserved after us: our slots lapse
+                return (booked_tat - unused * interval, paused, seq + 1), None
+
+            try:
+                await self._transact(key, undo, clock, lock_wait=lock_wait)
+            except (_Unavailable, SlotTooFar):
+                return  # the slots lapse: they cost time, never the budget
+
+        return SlotBlock(times, clock, hand_back)
+
+    # --- for RedisRateLimiter's return from an outage, kept apart --------------------------
+
+    async def busy_for(self, key: str) -> float:
+        """Seconds from now until bucket `key` has drained (0: idle, or scope unusable).
+
+        One shared-lock read of the file: how far ahead this host has reserved.
+        """
+        if self._fallback is not None:
+            return 0.0
+        clock = loop_clock()
+
+        def read(state: State, now: float) -> tuple[None, float]:
+            return None, max(state[0] - now, 0.0)
+
+        try:
+            busy = await self._transact(key, read, clock, shared=True, lock_wait=_PROBE_LOCK_WAIT)
+        except (_Unavailable, SlotTooFar, OSError):
+            return 0.0
+        return float(busy)
 
     def _hand_back(self, key: str, reservation: _Reservation) -> None:
         """Undo a reservation if nothing was reserved after it; else it lapses."""

@@ -20,6 +20,7 @@ from ._base import (
     PerLoop,
     PerRate,
     RateLimit,
+    SlotBlock,
     SlotTooFar,
     Turnstile,
     client_capacity,
@@ -54,10 +55,21 @@ class _PausableLimiter(AsyncLimiter):
         self._leak()
         return max(self._level - self.max_rate, 0.0) / self._rate_per_sec
 
-    def wait_for_one(self) -> float:
-        """Seconds until the bucket has room for one more request."""
+    def wait_for_one(self, ahead: int = 0) -> float:
+        """Seconds until the bucket has room for one more request after `ahead` others."""
         self._leak()
-        return max(self._level + 1 - self.max_rate, 0.0) / self._rate_per_sec
+        return max(self._level + ahead + 1 - self.max_rate, 0.0) / self._rate_per_sec
+
+    def book(self, count: int) -> list[float]:
+        """Take the next `count` slots now; the seconds from now until each comes.
+
+        Filling the bucket past its brim (as `pause` does) makes the waiters in
+        aiolimiter's queue wait for the booked slots too.
+        """
+        waits = [self.wait_for_one(i) for i in range(count)]
+        self._level += count
+        self._wake_next()
+        return waits
 
 
 class _LocalBucket:
@@ -77,6 +89,12 @@ class _LocalBucket:
         turnstile = self._turnstile
         if max_pause is not None and (paused := self._limiter.paused_for()) > max_pause:
             raise SlotTooFar(paused, paused=True)
+        if max_wait is not None and not priority:
+            # The process is the whole scope: its queue and bucket say at once whether a
+            # slot comes within the bound (the holder and each waiter ahead take one).
+            ahead = turnstile.waiting() + (1 if turnstile.is_held() else 0)
+            if (wait := self._limiter.wait_for_one(ahead)) > max_wait:
+                raise SlotTooFar(wait, paused=False)
         loop = asyncio.get_running_loop()
         deadline = None if max_wait is None else loop.time() + max_wait
         turnstile.users += 1
@@ -95,6 +113,17 @@ class _LocalBucket:
 
     def pause(self, seconds: float) -> None:
         self._limiter.pause(seconds)
+
+    def reserve(self, count: int, max_wait: float | None) -> SlotBlock:
+        limiter = self._limiter
+        ahead = self._turnstile.waiting() + (1 if self._turnstile.is_held() else 0)
+        last = limiter.wait_for_one(ahead + count - 1)
+        if max_wait is not None and last > max_wait:
+            raise SlotTooFar(last, paused=False)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        # The reserved slots go ahead of this loop's queue; slots not taken lapse.
+        return SlotBlock([now + wait for wait in limiter.book(count)], loop.time)
 
     def is_idle(self) -> bool:
         """Nobody waits and the bucket has drained: a fresh bucket would behave the same."""
@@ -165,6 +194,16 @@ class LocalRateLimiter:
             ValueError: `retry_after` is NaN or infinite.
         """
         self._bucket(key).pause(pause_length(retry_after))
+
+    async def reserve(self, key: str, count: int, *, max_wait: float | None = None) -> SlotBlock:
+        """Reserve the next `count` slots of bucket `key` on the running loop, or none.
+
+        Args:
+            key: The bucket: base URL plus credential fingerprint, never a secret.
+            count: How many slots (at least 1).
+            max_wait: Raise `SlotTooFar` if the last slot is further away than this.
+        """
+        return self._bucket(key).reserve(count, max_wait)
 
     def _bucket(self, key: str) -> _LocalBucket:
         bucket, split = self._buckets.get(key)

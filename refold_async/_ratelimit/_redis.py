@@ -2,16 +2,21 @@
 
 Each grant is one call of a small GCRA script that runs on the Redis server's own clock
 (`TIME`) and reserves the next slot; the caller sleeps until it and sends. When Redis is
-down, unreachable or slower than `timeout`, the limiter falls back to the host budget
-(`HostRateLimiter`), warns once per outage, tries Redis again every `probe_interval`,
-and returns to it when it answers. No Redis exception ever reaches a caller.
+down, unreachable or slower than `timeout`, the limiter falls back to this host's share
+of the budget (`HostRateLimiter` at 1/N, N the hosts last counted in Redis), warns once
+per outage, tries Redis again every `probe_interval`, and returns to it when it answers.
+No Redis exception ever reaches a caller.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import math
+import os
+import socket
 from functools import partial
 from typing import Any, Protocol
 
@@ -22,16 +27,20 @@ from ._base import (
     PerLoop,
     RateLimit,
     RateLimiter,
+    SlotBlock,
+    SlotReserver,
     SlotTooFar,
     Turnstile,
     client_capacity,
     pause_length,
 )
-from ._host import shared_host_limiter
+from ._host import HostRateLimiter, default_state_dir, shared_host_limiter
 
 __all__ = ["RedisRateLimiter", "RedisScriptClient"]
 
 logger = logging.getLogger("refold.ratelimit")
+
+_FIRST_ANSWER = 2.0  # seconds the first script call of a process may take
 
 
 class RedisScriptClient(Protocol):
@@ -103,6 +112,32 @@ return {delay, new_tat, seq, now, 0}
 """
 )
 
+# ARGV: emission interval, burst tolerance, max wait (µs; negative: none), count.
+# Reserves `count` slots at once, or none. Returns {first delay, last delay, tat before,
+# new tat, seq, refused, now}: slot i (from 0) comes max(0, tat before + i * interval -
+# tolerance - now) µs from now.
+_RESERVE_MANY = _Script(
+    _NOW_US
+    + """
+local state = redis.call('HMGET', KEYS[1], 'tat', 'seq', 'pause')
+local tat = math.max(tonumber(state[1]) or now, now)
+local seq = (tonumber(state[2]) or 0) + 1
+local pause = tonumber(state[3]) or 0
+local interval = tonumber(ARGV[1])
+local count = tonumber(ARGV[4])
+local first = math.max(0, math.ceil(tat - tonumber(ARGV[2]) - now))
+local last = math.max(0, math.ceil(tat + (count - 1) * interval - tonumber(ARGV[2]) - now))
+local max_wait = tonumber(ARGV[3])
+if max_wait >= 0 and last > max_wait then
+  return {first, last, 0, 0, 0, 1, now}
+end
+local new_tat = math.ceil(tat + count * interval)
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', new_tat), 'seq', seq)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((math.max(new_tat, pause) - now) / 1000)))
+return {first, last, string.format('%.0f', tat), string.format('%.0f', new_tat), seq, 0, now}
+"""
+)
+
 # ARGV: pause, pause plus one full bucket's worth of drain (µs). Pushes the TAT to at
 # least the end of the pause with the bucket full there; never pulls it back.
 _PENALIZE = _Script(
@@ -115,6 +150,35 @@ redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat), 'seq', (tonumber(
   'pause', string.format('%.0f', pause))
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((tat - now) / 1000)))
 return tat
+"""
+)
+
+# ARGV: member id, time to live (µs). Records that `member` (a host) uses the bucket now,
+# forgets members silent for longer than the TTL, returns how many are left.
+_HEARTBEAT = _Script(
+    _NOW_US
+    + """
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(ttl / 1000)))
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+# ARGV: how far ahead of now the bucket is in use (µs). After an outage: a missing key
+# (a restarted Redis) or an old TAT (a frozen one) would grant a full burst to every
+# host at once, though each spent its share meanwhile; the TAT is moved to at least now
+# plus that much, never pulled back.
+_SEED = _Script(
+    _NOW_US
+    + """
+local state = redis.call('HMGET', KEYS[1], 'tat', 'seq', 'pause')
+local tat = math.max(tonumber(state[1]) or 0, math.ceil(now + tonumber(ARGV[1])))
+local pause = tonumber(state[3]) or 0
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat), 'seq', (tonumber(state[2]) or 0) + 1)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((math.max(tat, pause) - now) / 1000)))
+return 1
 """
 )
 
@@ -174,8 +238,14 @@ class RedisRateLimiter:
     expire once they have drained. Needs Redis 5 or later.
 
     Redis failing never fails a call: when a script call raises or takes longer than
-    `timeout`, the grant comes from `fallback` (by default the host budget), one warning
-    is logged per outage, and Redis is tried again every `probe_interval` seconds.
+    `timeout`, the grant comes from `fallback`, one warning is logged per outage, and
+    Redis is tried again every `probe_interval` seconds (by a timer while callers wait in
+    the fallback, so they move back as soon as it answers). By default the fallback is
+    this host's share of the budget: each host records itself in Redis (a heartbeat
+    with a TTL), and in an outage takes 1/N of the rate and of the burst, N being the
+    hosts Redis last counted, starting with an empty bucket, so that together they stay
+    inside the budget. When Redis answers again, each bucket is first marked in use (a
+    missing or stale key would grant every host a burst at once).
 
     Example:
         ```python
@@ -192,7 +262,15 @@ class RedisRateLimiter:
         prefix: Prepended to every bucket key in Redis.
         timeout: Seconds one script call may take before Redis counts as down.
         probe_interval: Seconds between two tries of Redis during an outage.
-        fallback: The limiter used while Redis is out (default: the host budget).
+        fallback: The limiter used while Redis is out, as it is (default: this host's
+            share of the budget, host-wide).
+        member: This host's name in the membership record (default: host name and
+            state directory, so groups of processes with their own directories count
+            as hosts).
+        heartbeat: Seconds between two membership records of one key.
+        member_ttl: Seconds after which a silent host no longer counts.
+        state_dir: Where the host-wide share keeps its bucket files (default:
+            `default_state_dir()`).
     """
 
     __module__ = "refold_async"  # reprs and tracebacks name the public module (STYLE §1)
@@ -206,6 +284,10 @@ class RedisRateLimiter:
         timeout: float = 0.5,
         probe_interval: float = 1.0,
         fallback: RateLimiter | None = None,
+        member: str | None = None,
+        heartbeat: float = 1.0,
+        member_ttl: float = 5.0,
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
@@ -215,6 +297,7 @@ class RedisRateLimiter:
         self._rate = rate
         self._prefix = prefix
         self._timeout = timeout
+        self._answered = False  # no script call has answered yet in this process
         self._probe_interval = probe_interval
         self._fallback = fallback
         capacity = client_capacity(rate)
@@ -226,6 +309,18 @@ class RedisRateLimiter:
         self._releases: set[asyncio.Future[Any]] = set()
         self._down_since: float | None = None  # loop time of the outage's start
         self._next_probe = float("-inf")
+        self._state_dir = state_dir
+        self._member = member or f"{socket.gethostname()}|{state_dir or default_state_dir()}"
+        self._heartbeat = heartbeat
+        self._member_ttl_us = member_ttl * 1e6
+        self._members: dict[str, int] = {}  # key -> hosts seen by the latest heartbeat
+        self._next_beat: dict[str, float] = {}
+        self._beats: set[asyncio.Future[Any]] = set()
+        self._shares: dict[RateLimit, RateLimiter] = {}
+        self._emptied: set[tuple[RateLimit, str]] = set()  # share buckets started empty
+        self._outage_keys: set[str] = set()
+        self._returners: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+        self._prober: asyncio.Future[None] | None = None
 
     @property
     def rate(self) -> RateLimit:
@@ -256,19 +351,25 @@ class RedisRateLimiter:
         loop = asyncio.get_running_loop()
         probe = self._down_since is not None  # past the next line: this grant probes Redis
         if self._skip_redis(loop):
-            await self._backup().acquire(
-                key, priority=priority, max_wait=max_wait, max_pause=max_pause
-            )
+            if not await self._fallback_acquire(key, priority, max_wait, max_pause):
+                await self.acquire(key, priority=priority, max_wait=max_wait, max_pause=max_pause)
             return
         gate, _ = self._gates.get(key)
         deadline = None if max_wait is None else loop.time() + max_wait
         if max_pause is not None and gate.paused_until - loop.time() > max_pause:
             raise SlotTooFar(gate.paused_until - loop.time(), paused=True)
         turnstile = gate.turnstile
+        # A caller with a bound on its wait reserves in Redis at once, without queueing
+        # on this loop: Redis's TAT then counts every bounded caller of every process and
+        # host, so a slot past the bound is refused by the script, in one round trip.
+        queued = deadline is None or priority
         turnstile.users += 1
         try:
-            await turnstile.enter(priority=priority, timeout=max_wait)
+            if queued:
+                await turnstile.enter(priority=priority, timeout=max_wait)
             try:
+                if probe:
+                    await self._seed(key)
                 while True:
                     if self._down_since is not None and not probe:
                         raise _RedisDown("down")  # it went down while this waiter queued
@@ -276,16 +377,17 @@ class RedisRateLimiter:
                     if await self._wait_for_slot(key, gate, remaining, max_pause):
                         break  # else a 429 paused the bucket while we slept: reserve again
             finally:
-                turnstile.leave()
+                if queued:
+                    turnstile.leave()
         except _RedisDown as exc:
-            self._went_down(loop, str(exc))
-            await self._backup().acquire(
-                key, priority=priority, max_wait=max_wait, max_pause=max_pause
-            )
+            self._went_down(loop, str(exc), key)
+            if not await self._fallback_acquire(key, priority, max_wait, max_pause):
+                await self.acquire(key, priority=priority, max_wait=max_wait, max_pause=max_pause)
             return
         finally:
             turnstile.users -= 1
         self._came_back()
+        self._beat(key, loop)
 
     async def penalize(self, key: str, retry_after: float) -> None:
         """Pause bucket `key` for every process; when it ends, the bucket is full.
@@ -303,14 +405,57 @@ class RedisRateLimiter:
         gate, _ = self._gates.get(key)
         gate.paused_until = max(gate.paused_until, loop.time() + seconds)
         if self._down_since is not None:
-            await self._backup().penalize(key, seconds)
+            await (await self._backup(key)).penalize(key, seconds)
             return
         args = (_us(seconds * 1e6), _us(seconds * 1e6 + self._full_us))
         try:
             await self._call(_PENALIZE, key, *args)
         except _RedisDown as exc:
-            self._went_down(loop, str(exc))
-            await self._backup().penalize(key, seconds)
+            self._went_down(loop, str(exc), key)
+            await (await self._backup(key)).penalize(key, seconds)
+
+    async def reserve(self, key: str, count: int, *, max_wait: float | None = None) -> SlotBlock:
+        """Reserve the next `count` slots of bucket `key` in Redis at once, or none.
+
+        During an outage the fallback reserves them.
+
+        Args:
+            key: The bucket: base URL plus credential fingerprint, never a secret.
+            count: How many slots (at least 1).
+            max_wait: Raise `SlotTooFar` if the last slot is further away than this.
+        """
+        loop = asyncio.get_running_loop()
+        if not self._skip_redis(loop):
+            args = (
+                _us(self._interval_us),
+                _us(self._tolerance_us),
+                _us(-1 if max_wait is None else max(max_wait, 0) * 1e6),
+                str(count),
+            )
+            try:
+                reply = await self._call(_RESERVE_MANY, key, *args)
+            except _RedisDown as exc:
+                self._went_down(loop, str(exc), key)
+            else:
+                self._came_back()
+                _first, last, tat, new_tat, seq, refused, server_now = (int(v) for v in reply)
+                if refused:
+                    raise SlotTooFar(last / 1e6, paused=False)
+                now = loop.time()
+                base = tat - self._tolerance_us - server_now
+                times = [now + max(0.0, base + i * self._interval_us) / 1e6 for i in range(count)]
+                return SlotBlock(times, loop.time, partial(self._hand_back, key, new_tat, seq))
+        backup = await self._backup(key)
+        if isinstance(backup, SlotReserver):
+            return await backup.reserve(key, count, max_wait=max_wait)
+        return SlotBlock([], loop.time)  # a fallback that cannot reserve: calls acquire
+
+    async def _hand_back(self, key: str, tat: int, seq: int, unused: int) -> None:
+        args = (str(tat), str(seq), _us(unused * self._interval_us))
+        try:
+            await self._call(_RELEASE, key, *args)
+        except _RedisDown:
+            logger.info("could not hand back reserved rate-limit slots")
 
     async def _wait_for_slot(
         self, key: str, gate: _Gate, max_wait: float | None, max_pause: float | None
@@ -320,19 +465,20 @@ class RedisRateLimiter:
         try:
             # asyncio.wait, not wait_for: it never cancels the reservation, which must
             # come back to be handed back, and never swallows our own cancellation.
-            await asyncio.wait((reserving,), timeout=self._timeout)
+            await asyncio.wait((reserving,), timeout=self._time_allowed())
         except asyncio.CancelledError:
             reserving.add_done_callback(partial(self._release_soon, key))
             raise
         if not reserving.done():
             reserving.add_done_callback(partial(self._release_soon, key))
-            raise _RedisDown(f"no answer within {self._timeout}s")
+            raise _RedisDown(f"no answer within {self._time_allowed()}s")
         try:
             reservation = reserving.result()
         except SlotTooFar:
             raise
         except Exception as exc:
             raise _RedisDown(type(exc).__name__) from None
+        self._answered = True
         try:
             if reservation.delay > 0:
                 await asyncio.sleep(reservation.delay)
@@ -360,16 +506,18 @@ class RedisRateLimiter:
     async def _call(self, script: _Script, key: str, *args: str) -> Any:
         call = asyncio.ensure_future(script.run(self._client, self._redis_key(key), *args))
         try:
-            await asyncio.wait((call,), timeout=self._timeout)
+            await asyncio.wait((call,), timeout=self._time_allowed())
         finally:
             if not call.done():
                 call.cancel()
         if call.cancelled():
-            raise _RedisDown(f"no answer within {self._timeout}s")
+            raise _RedisDown(f"no answer within {self._time_allowed()}s")
         try:
-            return call.result()
+            result = call.result()
         except Exception as exc:
             raise _RedisDown(type(exc).__name__) from None
+        self._answered = True
+        return result
 
     def _release_soon(self, key: str, reserving: asyncio.Future[_Reservation]) -> None:
         if not reserving.done() or reserving.cancelled() or reserving.exception() is not None:
@@ -385,6 +533,12 @@ class RedisRateLimiter:
         if not release.cancelled() and release.exception() is not None:
             logger.info("could not hand back a cancelled rate-limit reservation")
 
+    def _time_allowed(self) -> float:
+        """The script timeout; until Redis first answers, at least 2 s: the first calls
+        also connect and load the script, and a process that counts them as an outage
+        before its first heartbeat would fall back to the whole budget (one host)."""
+        return self._timeout if self._answered else max(self._timeout, _FIRST_ANSWER)
+
     def _skip_redis(self, loop: asyncio.AbstractEventLoop) -> bool:
         """During an outage, use the fallback until the next probe is due."""
         if self._down_since is None:
@@ -394,31 +548,149 @@ class RedisRateLimiter:
             return False  # probe Redis with this grant
         return True
 
-    def _went_down(self, loop: asyncio.AbstractEventLoop, reason: str) -> None:
+    def _went_down(self, loop: asyncio.AbstractEventLoop, reason: str, key: str) -> None:
         self._next_probe = loop.time() + self._probe_interval
+        self._outage_keys.add(key)
         if self._down_since is None:
             self._down_since = loop.time()
+            hosts = max(self._members.values(), default=1)
             logger.warning(
-                "Redis rate limiter unavailable (%s); using the host-wide budget until Redis "
-                "is back",
+                "Redis rate limiter unavailable (%s); using this host's share of the budget "
+                "(1/%d: the hosts seen in Redis last) until Redis is back",
                 reason,
+                hosts,
             )
 
     def _came_back(self) -> None:
-        if self._down_since is not None:
-            self._down_since = None
-            logger.warning("Redis rate limiter answers again; grants come from Redis")
+        if self._down_since is None:
+            return
+        self._down_since = None
+        self._emptied.clear()
+        self._outage_keys.clear()
+        logger.warning("Redis rate limiter answers again; grants come from Redis")
+        for loop, returned in list(self._returners):
+            # Callers queued in the fallback move back to Redis (from any loop's thread).
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(_resolve, returned)
 
-    def _backup(self) -> RateLimiter:
-        if self._fallback is None:
-            self._fallback = shared_host_limiter(self._rate)
-        return self._fallback
+    async def _fallback_acquire(
+        self, key: str, priority: bool, max_wait: float | None, max_pause: float | None
+    ) -> bool:
+        """A slot from the fallback; False if Redis came back first (ask Redis instead)."""
+        backup = await self._backup(key)
+        loop = asyncio.get_running_loop()
+        returned: asyncio.Future[None] = loop.create_future()
+        entry = (loop, returned)
+        self._returners.add(entry)
+        self._start_prober(loop)
+        waiting = asyncio.ensure_future(
+            backup.acquire(key, priority=priority, max_wait=max_wait, max_pause=max_pause)
+        )
+        try:
+            await asyncio.wait((waiting, returned), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            waiting.cancel()
+            raise
+        finally:
+            self._returners.discard(entry)
+            if not self._returners and self._prober is not None:
+                self._prober.cancel()  # nobody left to move back: new calls probe
+        if waiting.done():
+            waiting.result()  # SlotTooFar passes through
+            return True
+        waiting.cancel()  # the fallback hands its reservation back
+        await asyncio.gather(waiting, return_exceptions=True)
+        return False
+
+    def _start_prober(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._prober is None or self._prober.done():
+            self._prober = loop.create_task(self._probe_while_queued())
+
+    async def _probe_while_queued(self) -> None:
+        """During an outage, try Redis every `probe_interval` while callers wait in the
+        fallback, so they move back when it answers, not only when a new call probes."""
+        while self._down_since is not None and self._returners:
+            await asyncio.sleep(max(self._probe_interval, 0.01))
+            try:
+                for key in list(self._outage_keys):
+                    await self._seed(key)
+            except _RedisDown:
+                continue
+            self._came_back()
+
+    async def _seed(self, key: str) -> None:
+        """Mark bucket `key` in use in Redis before the first grant after an outage: for
+        a full bucket at least, and for as long as this host's fallback has reserved
+        ahead (the later of Redis's state and the local one)."""
+        ahead = self._full_us
+        busy_for = getattr(await self._backup(key), "busy_for", None)
+        if busy_for is not None:
+            ahead = max(ahead, float(await busy_for(key)) * 1e6)
+        await self._call(_SEED, key, _us(ahead))
+
+    async def _backup(self, key: str) -> RateLimiter:
+        """The limiter for `key` during an outage: the given fallback, else this host's
+        share of the budget (1/N of the hosts Redis last counted), started empty."""
+        if self._fallback is not None:
+            return self._fallback
+        hosts = self._members.get(key, 1)
+        share = _share_of(self._rate, hosts)
+        limiter = self._shares.get(share)
+        if limiter is None:
+            if self._state_dir is None:
+                limiter = shared_host_limiter(share)
+            else:
+                limiter = HostRateLimiter(share, directory=self._state_dir)
+            self._shares[share] = limiter
+        if hosts > 1 and (share, key) not in self._emptied:
+            # Every host falls back at about the same moment: none may start with a
+            # burst, or together they overrun the server's bucket.
+            self._emptied.add((share, key))
+            await limiter.penalize(key, 0)
+        return limiter
+
+    def _beat(self, key: str, loop: asyncio.AbstractEventLoop) -> None:
+        """Record this host as a user of `key` in Redis, at most once per `heartbeat`."""
+        now = loop.time()
+        if now < self._next_beat.get(key, float("-inf")):
+            return
+        self._next_beat[key] = now + self._heartbeat
+        beat = asyncio.ensure_future(self._send_beat(key))
+        self._beats.add(beat)
+        beat.add_done_callback(self._beats.discard)
+
+    async def _send_beat(self, key: str) -> None:
+        try:
+            hosts = await self._call(
+                _HEARTBEAT, key + ":members", self._member, _us(self._member_ttl_us)
+            )
+        except _RedisDown:
+            return  # the next grant finds out whether Redis is down
+        self._members[key] = max(int(hosts), 1)
 
     def _redis_key(self, key: str) -> str:
         return self._prefix + key
 
     def __repr__(self) -> str:
         return f"RedisRateLimiter({self._rate!r}, prefix={self._prefix!r})"
+
+
+def _share_of(rate: RateLimit, hosts: int) -> RateLimit:
+    """One host's share of `rate` among `hosts`: the rate and the burst divided.
+
+    The burst is rounded up to 2 (a bucket of 1 plus the headroom every limiter keeps),
+    so each host may send one request at an instant.
+    """
+    if hosts <= 1:
+        return rate
+    return RateLimit(
+        per_second=rate.per_second / hosts, burst=max(2, math.ceil(rate.burst / hosts))
+    )
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _us(value: float) -> str:

@@ -628,12 +628,16 @@ class ScriptedRedis:
         self.cached: set[str] = set()
 
     async def evalsha(self, sha: str, numkeys: int, /, *keys_and_args: str) -> Any:
+        if keys_and_args[0].endswith(":members"):
+            return 1  # the membership heartbeat: one host
         self.calls.append(("evalsha", sha, numkeys, keys_and_args))
         if sha not in self.cached:
             raise RuntimeError("NOSCRIPT No matching script. Please use EVAL.")
         return self.replies.pop(0)
 
     async def eval(self, script: str, numkeys: int, /, *keys_and_args: str) -> Any:
+        if keys_and_args[0].endswith(":members"):
+            return 1
         self.calls.append(("eval", script, numkeys, keys_and_args))
         self.cached.add(_redis._Script(script).sha)
         return self.replies.pop(0)
@@ -698,3 +702,26 @@ def test_redis_errors_fall_back_to_the_host_budget(
     assert not limiter.redis_available
     # Redis is probed about once a second, not on every grant: 30 grants over 1.3 s.
     assert 2 <= Down.calls <= 3
+
+
+class SlowFirstRedis(ScriptedRedis):
+    """Answers the first call after 1 s (connecting, loading the script), then at once."""
+
+    async def evalsha(self, sha: str, numkeys: int, /, *keys_and_args: str) -> Any:
+        if not self.calls:
+            await asyncio.sleep(1.0)
+        return await super().evalsha(sha, numkeys, *keys_and_args)
+
+
+def test_redis_limiter_gives_the_first_answer_more_time(virtual_time: Runner) -> None:
+    """A cold process's first script call may take longer than `timeout` (it connects
+    and loads the script): that is not an outage, which would cost the host's share."""
+    client = SlowFirstRedis([[0, 1_000_050_000, 1, 1_000_000_000, 0]])
+    client.cached.add(_redis._RESERVE.sha)
+    limiter = RedisRateLimiter(client, timeout=0.5)
+
+    async def main() -> bool:
+        await limiter.acquire("fp:1")
+        return limiter.redis_available
+
+    assert virtual_time(main) is True

@@ -172,3 +172,113 @@ async def test_penalize_during_an_outage_pauses_the_fallback(
     began = time.monotonic()
     await grants(limiter, 1)
     assert time.monotonic() - began >= 0.3 - 0.01
+
+
+# --- a cluster that loses its coordinator keeps its share ------------------------------
+
+
+async def hosts(server: RedisProcess, tmp_path: Any, n: int) -> list[tuple[Any, RedisRateLimiter]]:
+    """`n` hosts on one Redis: each a limiter with its own name and state directory."""
+    made = []
+    for i in range(n):
+        client = redis.Redis(
+            host="127.0.0.1", port=server.port, socket_timeout=1, socket_connect_timeout=0.5
+        )
+        directory = tmp_path / f"host-{i}"
+        limiter = RedisRateLimiter(
+            client,
+            RATE,
+            timeout=0.2,
+            probe_interval=0.1,
+            member=f"host-{i}",
+            heartbeat=0.01,
+            state_dir=directory,
+        )
+        made.append((client, limiter))
+    return made
+
+
+async def close(made: list[tuple[Any, RedisRateLimiter]]) -> None:
+    for client, limiter in made:
+        await asyncio.gather(*limiter._releases, *limiter._beats, return_exceptions=True)
+        await client.aclose()
+
+
+async def learn_members(made: list[tuple[Any, RedisRateLimiter]], n: int) -> None:
+    """Grants from every host until each has counted all `n` in Redis (bounded)."""
+    deadline = time.monotonic() + 10
+    while any(limiter._members.get("k", 1) < n for _, limiter in made):
+        assert time.monotonic() < deadline
+        await asyncio.gather(*(grants(limiter, 2) for _, limiter in made))
+        await asyncio.gather(*(b for _, limiter in made for b in limiter._beats))
+
+
+@pytest.mark.parametrize("outage", ["killed", "frozen"])
+async def test_in_an_outage_each_host_takes_its_share_starting_empty(
+    server: RedisProcess, tmp_path: Any, outage: str
+) -> None:
+    """Two hosts counted in Redis; Redis goes away: together they stay inside the budget
+    (each at half the rate, no burst at the start). Before, each took the whole host
+    budget and two hosts sent twice the budget."""
+    made = await hosts(server, tmp_path, 2)
+    try:
+        await learn_members(made, 2)
+        if outage == "killed":
+            server.stop()
+        else:
+            server.freeze()
+        try:
+            per_host = await asyncio.gather(*(grants(limiter, 40) for _, limiter in made))
+        finally:
+            if outage == "frozen":
+                server.thaw()
+        assert all(not limiter.redis_available for _, limiter in made)
+    finally:
+        await close(made)
+    together = sorted(t for times in per_host for t in times)
+    assert conforms(together)  # both hosts' grants, judged by the server's one bucket
+    for times in per_host:  # each alone: half the rate
+        assert audit_send_times(times, per_second=RATE.per_second / 2, burst=3).conforms
+
+
+async def test_back_from_an_outage_redis_is_seeded_and_queued_callers_move_back(
+    server: RedisProcess, tmp_path: Any
+) -> None:
+    """Redis restarted empty: the bucket is marked in use before anyone reserves (no
+    burst on top of the fallback's grants), and callers queued in the fallback move back
+    on the prober's timer, with no new call made to probe."""
+    made = await hosts(server, tmp_path, 2)
+    (_, a), (_, _b) = made
+    reserved_in_redis = [0]
+    reserve = a._reserve
+
+    async def counted(*args: Any) -> Any:
+        if a.redis_available:
+            reserved_in_redis[0] += 1
+        return await reserve(*args)
+
+    try:
+        await learn_members(made, 2)
+        server.stop()
+        await grants(a, 3)  # down: a's fallback is in use
+        assert not a.redis_available
+        waiting = [asyncio.ensure_future(a.acquire("k")) for _ in range(200)]  # ~2 s at 100/s
+        for _ in range(3):
+            await asyncio.sleep(0)
+        a._reserve = counted  # type: ignore[method-assign]
+        server.start()
+        deadline = time.monotonic() + 10
+        while not a.redis_available:  # no new call: only the prober can find Redis back
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        still_queued = sum(not t.done() for t in waiting)
+        client = redis.Redis(host="127.0.0.1", port=server.port)
+        seeded = await client.hget("refold:rl:k", "tat")
+        await client.aclose()
+        await asyncio.wait_for(asyncio.gather(*waiting), 30)
+    finally:
+        await close(made)
+    assert seeded is not None  # marked in use on the way back
+    assert still_queued > 0
+    # The callers still queued went back to Redis: one reservation each there.
+    assert reserved_in_redis[0] >= still_queued
