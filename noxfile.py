@@ -249,7 +249,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="bench_limits")
 def bench_limits(session: nox.Session) -> None:
-    """The rate budget against nginx `limit_req` (issue #9); installs nginx-light if missing.
+    """The rate budget against nginx `limit_req`; installs nginx-light if missing.
 
     Not in the gate. Arguments go to the harness: `nox -s bench_limits -- --quick`.
     """

@@ -1,4 +1,4 @@
-"""The batch runner's pace against the rate budget's floor, and its memory (DESIGN §11).
+"""The batch runner's pace against the rate budget's floor, and its memory (docs/architecture.md §11).
 
     python benchmarks/bench_batch.py floor [--items 1000]
         N items of one call each through `client.batch()` at the default budget

@@ -1,4 +1,4 @@
-"""End-to-end throughput of a batch job through the SDK, on the emulator (DESIGN §4, §10).
+"""End-to-end throughput of a batch job through the SDK, on the emulator (docs/architecture.md §4, §10).
 
 Runs `refold demo`'s job (upsert, mint a token, fire an event and wait for the run, per
 linked account, all concurrent through one client with the default limit) against the

@@ -1,4 +1,4 @@
-"""CPU per call of the observability hooks (issue #12): tracing off and on, raw, logging.
+"""CPU per call of the observability hooks: tracing off and on, raw, logging.
 
 One process measures, for the same generated call (`client.linked_accounts.retrieve()`
 against an in-process `httpx.MockTransport`, limiter off), the CPU time per call of:

@@ -1,4 +1,4 @@
-"""The rate budget against a limiter that is not ours: nginx `limit_req` (issue #9, point 2).
+"""The rate budget against a limiter that is not ours: nginx `limit_req`.
 
 nginx (20 r/s, `burst=4 nodelay`, keyed on `x-api-key`, 429 past it: the API's bucket of
 5 refilling at 20/s) stands in front of `refold emulator --no-rate-limit`. Every run is

@@ -1,4 +1,4 @@
-"""Rate-limiter accuracy at saturation, on the real clock (DESIGN §4, §10).
+"""Rate-limiter accuracy at saturation, on the real clock (docs/architecture.md §4, §10).
 
 N tasks ask one bucket for a slot at the same moment; the script records when each is let
 through and reports the finish time against the floor (the first `burst - 1` at once,

@@ -1,6 +1,6 @@
 """CPU per call against raw httpx for four shapes, the import cost, and the sync facade.
 
-One command measures issue #13's figures:
+One command measures the figures:
 
 - (a) GET one object (`linked_accounts.retrieve`), (b) GET a list of 10
   (`webhooks.list`), (c) GET one page of 100 linked accounts (`linked_accounts.list`),

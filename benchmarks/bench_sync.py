@@ -4,7 +4,7 @@ Both make the same generated call, `linked_accounts.retrieve("acct_1")`, through
 `httpx.MockTransport` answering the same JSON, with the limiter off (`rate_limit=None`),
 in the same run, rounds alternating. The async face awaits in the main thread's loop;
 the sync face blocks the main thread while its loop thread does the same work, so the
-difference is the cross-thread hop (DESIGN §8; target: sync <= 1.5 x async). Wall time,
+difference is the cross-thread hop (docs/architecture.md §8; target: sync <= 1.5 x async). Wall time,
 not CPU time: the hop costs latency, and CPU time would add both threads together.
 
 Run: `python benchmarks/bench_sync.py [--calls N] [--rounds N]` or `nox -s bench`.

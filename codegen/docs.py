@@ -5,7 +5,7 @@ Each argument is described by what the generator knows for a fact (where it trav
 whether it is required, its enum values, bounds, pattern, format, the server's default),
 after the project's own words where overrides.toml has some (`[arg_docs]` for a
 parameter shared by many operations, `[args.<operationId>]` for one operation's). The
-spec's prose never enters: every sentence here is built from facts (STYLE §3).
+spec's prose never enters: every sentence here is built from facts.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The generator's intermediate representation: what templates see, as frozen attrs data.
 
-Templates never see raw spec dicts (STYLE §3): `normalize.py` builds these from the spec
+Templates never see raw spec dicts: `normalize.py` builds these from the spec
 and `overrides.toml`, and every spec string reaching code is rendered through `pyrepr`.
 """
 

@@ -1,7 +1,7 @@
 """Identifiers for generated code: snake_case, PascalCase and CONSTANT_CASE from spec names.
 
-Wire names (`_id`, `createdAt`, `include-headers`) never become Python names as they are
-(STYLE §6): they pass through here. Python keywords get a trailing `_`.
+Wire names (`_id`, `createdAt`, `include-headers`) never become Python names as they are:
+they pass through here. Python keywords get a trailing `_`.
 """
 
 from __future__ import annotations

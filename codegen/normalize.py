@@ -85,7 +85,7 @@ def build_api(spec: Spec, overrides: Overrides) -> Api:
 
 
 def auth_scope(security: list[Mapping[str, Any]]) -> str:
-    """The `AuthScope` member name for an operation's `security` list (DESIGN §1)."""
+    """The `AuthScope` member name for an operation's `security` list (docs/architecture.md §1)."""
     schemes = {name for requirement in security for name in requirement}
     if not schemes:
         return "NONE"

@@ -1,6 +1,6 @@
 """Schemas to Python types: models, enums and the annotation of any schema.
 
-Rules (DESIGN §7): an object schema with properties becomes an attrs model; a free-form
+Rules (docs/architecture.md §7): an object schema with properties becomes an attrs model; a free-form
 object stays `dict[str, Any]`; `oneOf`/`anyOf` become unions of their branches' types
 (`dict[str, Any] | list[dict[str, Any]]`; the runtime converter picks the member by the
 JSON value's kind), or `Any` when a branch admits anything; string enums become `(str, Enum)` classes in models and

@@ -149,7 +149,7 @@ __all__ = [
 ]
 
 
-# The batch runner and the Redis limiter load on first use of their names (#13).
+# The batch runner and the Redis limiter load on first use of their names.
 _BATCH_NAMES = (
     "BatchInterrupted",
     "BatchOptions",
@@ -170,7 +170,7 @@ if not _typing.TYPE_CHECKING:  # type checkers read the imports above
 
 
 def _publish_module() -> None:
-    # Tracebacks and reprs name the public module, not the private one (STYLE §1).
+    # Tracebacks and reprs name the public module, not the private one.
     # attrs classes keep theirs: their string annotations resolve in that module.
     for name in __all__:
         if name in _BATCH_NAMES or name == "RedisRateLimiter":

@@ -3,7 +3,7 @@
 A generated `Param` says what its value must be (`kind`, `items`, `choices`, `minimum`,
 `maximum`, `min_items`, `max_items`, `pattern`, `format`, `min_length`, `max_length`, and
 for a `oneOf`/`anyOf` the `variants` it may take). The first call of an operation turns its
-params into a tuple of small closures; every later call only runs them (DESIGN §12:
+params into a tuple of small closures; every later call only runs them (docs/architecture.md §12:
 arguments are checked before anything is sent, at a cost of a few type tests a call).
 The emulator runs the same checks on what it receives (`check_wire_values`), after
 reading query and header text as the kinds the params declare.
@@ -323,7 +323,7 @@ def _enum(choices: tuple[str, ...]) -> Check:
             return None
         if not isinstance(value, str):
             return f"must be one of {listed}, got {type(value).__name__}"
-        import difflib  # only on this error path: it costs an import (#13)
+        import difflib  # only on this error path: it costs an import
 
         close = difflib.get_close_matches(value, choices, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -1,4 +1,4 @@
-"""Credentials, their fingerprints, and which one an operation gets (DESIGN §1).
+"""Credentials, their fingerprints, and which one an operation gets (docs/architecture.md §1).
 
 Secrets live only in `Secret` objects, whose repr shows a fingerprint. Anything that
 must name a credential (a rate-limit bucket, a log line, a cache) uses the fingerprint:
@@ -98,7 +98,7 @@ def credential(name: str, value: object) -> Secret:
 
     The error never shows the value, and this frame drops it before raising: a key read
     from a file with its trailing newline would otherwise end up in a traceback, or in a
-    `capture_locals=True` rendering of one (DESIGN §12). A `Secret` passes through.
+    `capture_locals=True` rendering of one (docs/architecture.md §12). A `Secret` passes through.
     """
     if isinstance(value, Secret):
         return value
@@ -389,7 +389,7 @@ class SessionTokenCache:
                 return fresh
             value, lifetime = await mint(linked_account_id, force)
             token = Secret(value)
-            del value  # DESIGN §12: only the Secret stays in this frame
+            del value  # docs/architecture.md §12: only the Secret stays in this frame
             lifetime = self._default_lifetime if lifetime is None else lifetime
             # Refresh early, but never so early that a short-lived token is never reused.
             margin = min(self._refresh_margin, lifetime / 2)

@@ -157,7 +157,7 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
         app_info: AppInfo | None = None,
         tracing: bool | TracerProviderLike = False,
     ) -> None:
-        # DESIGN §12: the raw credentials leave this frame before any check can raise,
+        # docs/architecture.md §12: the raw credentials leave this frame before any check can raise,
         # so a traceback rendered with capture_locals=True shows fingerprints only.
         try:
             key, token = client_credentials(api_key, session_token)
@@ -220,7 +220,7 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
             patient = client.with_options(timeout=120, retry=RetryPolicy(max_attempts=8))
             ```
         """
-        secrets = take_credentials(cast("dict[str, Any]", changes))  # first: DESIGN §12
+        secrets = take_credentials(cast("dict[str, Any]", changes))  # first (architecture §12)
         new_url = _take_base_url(cast("dict[str, Any]", changes))  # it may hold a password
         refuse_unknown("with_options()", changes, ClientOptions.__annotations__)
         check_client_options(changes, derived=True)
@@ -355,7 +355,7 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
         Items are taken lazily and in order, as many in flight as keep the rate limiter
         busy. Each ends `succeeded`, `failed` or `unknown` (a POST or PATCH whose answer
         was lost: never sent again unless `retry_unknown=True`). See `BatchOptions` for
-        the journal, progress, shards and the rest, and DESIGN §11.
+        the journal, progress, shards and the rest, and docs/architecture.md §11.
 
         Raises:
             BatchInterrupted: After Ctrl-C or SIGTERM, carrying the partial report.
@@ -670,7 +670,7 @@ def is_loopback_host(host: str) -> bool:
         return True
     bare = host.strip("[]")
     if not bare[:1].isdigit() and ":" not in bare:
-        return False  # a name: not an IP address (and no import of ipaddress, #13)
+        return False  # a name: not an IP address (and no import of ipaddress)
     import ipaddress
 
     try:

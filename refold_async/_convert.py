@@ -1,4 +1,4 @@
-"""The cattrs converter that turns JSON into models and back (DESIGN §7).
+"""The cattrs converter that turns JSON into models and back (docs/architecture.md §7).
 
 Models know nothing of the wire. Generated code registers, once per model class, the
 table mapping Python attribute names to wire names (`id` -> `_id`,
@@ -164,9 +164,9 @@ def _is_local(field: Any) -> bool:
 
 
 def _structure_factory(conv: cattrs.Converter) -> Callable[[type], StructureFn]:
-    # The compiled function, which falls back to cattrs' own on anything unusual (#13).
+    # The compiled function, which falls back to cattrs' own on anything unusual.
     def factory(cls: type) -> StructureFn:
-        from ._structure import fast_structure  # on first use: it costs an import (#13)
+        from ._structure import fast_structure  # on first use: it costs an import
 
         wire = _WIRE_NAMES.get(_base_class(cls), {})
         return fast_structure(

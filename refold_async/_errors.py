@@ -1,4 +1,4 @@
-"""The SDK's error tree (DESIGN §6). Every exception the SDK raises is a `RefoldError`.
+"""The SDK's error tree (docs/architecture.md §6). Every exception the SDK raises is a `RefoldError`.
 
 ```
 RefoldError

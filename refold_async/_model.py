@@ -359,7 +359,7 @@ def _model_dict(obj: object, wire: bool) -> dict[str, Any]:
 def _plain_fields(obj: object, *, wire: bool) -> dict[str, Any]:
     """The model's set fields under their names, then unknown fields; values unconverted.
 
-    The converter writes the same keys (DESIGN §7): `None` fields left out, unknown
+    The converter writes the same keys (docs/architecture.md §7): `None` fields left out, unknown
     keys after the declared ones, never replacing one.
     """
     cls: Any = type(obj)

@@ -2,7 +2,7 @@
 
 Generated resource methods declare an `Operation` per API operation and hand it, with the
 caller's arguments, to the transport. The transport reads the descriptor to pick
-credentials (DESIGN §1), build the request and decode the answer. The public registry
+credentials (docs/architecture.md §1), build the request and decode the answer. The public registry
 `refold_async.operations.OPERATIONS` lists every descriptor.
 """
 
@@ -201,5 +201,5 @@ class Operation(Generic[T]):
 
     @property
     def is_idempotent(self) -> bool:
-        """Whether the HTTP method is idempotent, and so retried on more failures (DESIGN §5)."""
+        """Whether the HTTP method is idempotent, and so retried on more failures (docs/architecture.md §5)."""
         return self.method in ("GET", "PUT", "DELETE", "HEAD")

@@ -5,7 +5,7 @@ using any of them, so a wrong one fails at once, naming itself, instead of as an
 `AttributeError` at the first call (or never). A value of the wrong type raises
 `TypeError`; a value of the right type that cannot work raises `InvalidArgumentError`
 (a `ValueError`). The credentials are checked by type only: no frame of this module
-keeps them (DESIGN §12).
+keeps them (docs/architecture.md §12).
 """
 
 from __future__ import annotations

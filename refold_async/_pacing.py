@@ -1,4 +1,4 @@
-"""Pace by departure, not by grant (DESIGN §4).
+"""Pace by departure, not by grant (docs/architecture.md §4).
 
 The limiter grants a slot; the request leaves when httpx writes its headers, which on
 a cold start (a new connection, a TLS handshake, a busy loop) can be well after the

@@ -1,7 +1,7 @@
 """Pages of list results and the paginator that walks them.
 
 Paginated operations answer an envelope: `docs` plus `totalDocs`, `limit`, `page`,
-`totalPages`, `hasNextPage`, `hasPrevPage`, `nextPage`, `prevPage` (DESIGN §1). `Page`
+`totalPages`, `hasNextPage`, `hasPrevPage`, `nextPage`, `prevPage` (docs/architecture.md §1). `Page`
 holds one such answer; `AsyncPaginator` is what a paginated method returns: `await` it
 for the first page, or `async for` over it for every item of every page.
 """

@@ -1,7 +1,7 @@
 """`client.request()`: calls to endpoints the spec does not list, through the one send loop.
 
-An undocumented call gets everything a generated method gets (DESIGN §2): its auth scope
-checked before anything is sent, the rate budget, retries by method (DESIGN §5) and typed
+An undocumented call gets everything a generated method gets (docs/architecture.md §2): its auth scope
+checked before anything is sent, the rate budget, retries by method (docs/architecture.md §5) and typed
 errors. This module only turns the caller's arguments into an `Operation` and a checked
 path; `Transport.send_to()` does the rest. Both faces call `send_request()`: the blocking
 `Refold.request()` runs the async one on the loop thread.

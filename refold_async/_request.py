@@ -2,7 +2,7 @@
 
 No I/O and no httpx: the transport turns `RequestParts` into an `httpx.Request`. Every
 check on the caller's input happens here, so bad input fails before anything is sent
-(DESIGN §2 step 2).
+(docs/architecture.md §2 step 2).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def expand_path(template: str, values: Mapping[str, object]) -> str:
     if parts is None:
         parts = _TEMPLATES[template] = _PLACEHOLDER.split(template)
     if len(parts) == 1:
-        return _checked_length(template)  # no placeholder: no work per call (#13)
+        return _checked_length(template)  # no placeholder: no work per call
     pieces = list(parts)
     for i in range(1, len(pieces), 2):  # the odd pieces are placeholder names
         pieces[i] = _segment(pieces[i], values)
@@ -210,7 +210,7 @@ def check_header_value(name: str, value: object) -> str:
 
 
 def check_max_response_bytes(value: object) -> int:
-    """A response size limit: a positive number of bytes (DESIGN §12 keeps every body bounded)."""
+    """A response size limit: a positive number of bytes (docs/architecture.md §12 keeps every body bounded)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidArgumentError(
             f"max_response_bytes must be a positive number of bytes, got {value!r}"
@@ -291,7 +291,7 @@ def refuse_unknown(
     if not unknown:
         return
     known = [*also, *sorted(allowed)]
-    import difflib  # only on this error path: it costs an import (#13)
+    import difflib  # only on this error path: it costs an import
 
     hints = [difflib.get_close_matches(name, known, n=1) for name in unknown]
     advice = "".join(f"; did you mean {hint[0]!r}?" for hint in hints if hint)

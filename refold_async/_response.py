@@ -2,8 +2,8 @@
 
 Works on plain values (status, headers, bytes) so it never holds an httpx object; error
 text (message, body, request id, decode problems) is scrubbed of the call's own secrets
-before it is stored (DESIGN §6). A body that echoes a credential is never left in a local
-of a frame that a decode error passes through (DESIGN §12).
+before it is stored (docs/architecture.md §6). A body that echoes a credential is never left in a local
+of a frame that a decode error passes through (docs/architecture.md §12).
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def decode_body(
     exceptions keep frames whose locals hold the body.
     """
     outcome = _decode(op, content)
-    del content  # DESIGN §12: the body may echo a credential
+    del content  # docs/architecture.md §12: the body may echo a credential
     if not isinstance(outcome, _Misfit):
         return outcome
     secrets = tuple(secrets)

@@ -1,4 +1,4 @@
-"""The retry policy: what is retried, how long to wait, when to give up (DESIGN §5).
+"""The retry policy: what is retried, how long to wait, when to give up (docs/architecture.md §5).
 
 Pure: no I/O, no sleeping, no clock reads. The transport describes each failed attempt
 as a `Failure`, asks `RetryPolicy.delay_for()` how long to wait, and does the waiting.
@@ -137,7 +137,7 @@ class RetryPolicy:
         """
         if not self.is_retryable(failure, idempotent=idempotent):
             return None
-        # DESIGN §4: a 429 is retried until the deadline, not until an attempt count.
+        # docs/architecture.md §4: a 429 is retried until the deadline, not until an attempt count.
         # max_attempts=1 still turns every retry off.
         by_deadline = (
             failure.kind is FailureKind.RATE_LIMITED
@@ -211,7 +211,7 @@ def parse_retry_after(value: str | None, *, date: str | None, now: float) -> flo
 def _http_date(text: str) -> float | None:
     """Epoch seconds of an HTTP date; `inf` past year 9999; `None` if it is not one."""
     # parsedate_tz + mktime_tz's arithmetic read all three HTTP date forms as UTC
-    # (DESIGN §5); every field is checked first, since parsedate_tz passes day 99 or
+    # (docs/architecture.md §5); every field is checked first, since parsedate_tz passes day 99 or
     # hour 99 through and years past 9999 overflow `datetime`.
     try:
         parts = email.utils.parsedate_tz(text)

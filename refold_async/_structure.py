@@ -1,4 +1,4 @@
-"""Fast structuring: one compiled function per attrs class (issue #13).
+"""Fast structuring: one compiled function per attrs class.
 
 For each attrs class the converter meets, `fast_structure()` writes one Python function
 that reads the class's wire keys straight from the decoded JSON object and accepts each

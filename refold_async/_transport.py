@@ -1,4 +1,4 @@
-"""The one send loop (DESIGN §2): every call of every operation goes through `Transport`.
+"""The one send loop (docs/architecture.md §2): every call of every operation goes through `Transport`.
 
 `send()` reads as a chain of small steps:
 1. `plan_auth()` picks the credentials for the operation's scope, or raises first;
@@ -159,7 +159,7 @@ class Transport:
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
-        # Constant per operation (and linked account) for this transport's config (#13).
+        # Constant per operation (and linked account) for this transport's config.
         self._plans: dict[tuple[int, str | None], tuple[Operation[Any], AuthPlan]] = {}
         self._base_headers: tuple[str, dict[str, str]] | None = None
         self._urls = url_maker(config.base_url)  # `config` is frozen, and never replaced
@@ -392,7 +392,8 @@ class Transport:
                 secrets=_LazySecrets(self),
             )
         except APIDecodeError:
-            del content  # DESIGN §12: the body may echo a credential; this frame outlives it
+            # The body may echo a credential, and this frame outlives it (architecture §12).
+            del content
             raise
         if isinstance(result, Page):
             # Just decoded, seen by no one yet: set in place, not copied (`attrs.evolve`
@@ -578,7 +579,7 @@ class Transport:
                 and not reminted
                 and parts.resendable
             ):
-                # DESIGN §1: a minted token may have been revoked: mint a fresh one, once.
+                # docs/architecture.md §1: a minted token may have been revoked: mint a fresh one, once.
                 self.tokens.invalidate(plan.mint_for, credential.secret)
                 reminted = True
                 continue
@@ -591,7 +592,7 @@ class Transport:
                 rand=self._rand,
             )
             if failure.kind is FailureKind.RATE_LIMITED:
-                # DESIGN §4: every 429 pauses the whole bucket, retried or not.
+                # docs/architecture.md §4: every 429 pauses the whole bucket, retried or not.
                 await self.config.limiter.penalize(bucket, self._pause_for(failure, delay, attempt))
             unsendable = delay is not None and not parts.resendable
             if unsendable:
@@ -601,7 +602,7 @@ class Transport:
                 if unsendable:
                     error.message += _NOT_RESENT
                 # The raised error's traceback keeps this frame: drop httpx's objects,
-                # whose request carries the credential header (DESIGN §6).
+                # whose request carries the credential header (docs/architecture.md §6).
                 del outcome, response
                 raise error
             record.retrying(attempt, _reason(outcome), delay)
@@ -746,7 +747,7 @@ class Transport:
                 raise RefoldUsageError(
                     "this client's connection pool is closed (aclose() was called)"
                 ) from None
-            if (usage := stale_loop_error(exc)) is not None:  # issue #11: a RefoldError
+            if (usage := stale_loop_error(exc)) is not None:  # a RefoldError
                 raise usage from None
             raise exc
         finally:
@@ -779,7 +780,7 @@ class Transport:
 
         Built here when the client has no cookies or query parameters of its own to merge
         in (it nearly never has), at a third of the cost: the query is encoded once, not
-        parsed back and merged, and the client's headers are merged as a list (#13).
+        parsed back and merged, and the client's headers are merged as a list.
         """
         http = self.http
         headers = self._headers(parts.headers)
@@ -856,7 +857,7 @@ class Transport:
         """The request's headers: the client's defaults, then the call's, and ours."""
         ours = self.config.user_agent or current_user_agent()
         if own.keys().isdisjoint(_HEADERS_OF_OURS):
-            # The common case: the defaults with ours are the same for every call (#13).
+            # The common case: the defaults with ours are the same for every call.
             base = self._base_headers
             if base is None or base[0] != ours:
                 base = self._base_headers = (ours, self._merged_headers({}, ours))
@@ -880,7 +881,7 @@ class Transport:
 class _Decoder(Generic[T]):
     """Decodes one response's body when `APIResponse.parse()` asks.
 
-    Its repr never shows the body, which may echo a credential (DESIGN §12).
+    Its repr never shows the body, which may echo a credential (docs/architecture.md §12).
     """
 
     __slots__ = ("_content", "_info", "_op", "_path", "_transport")
@@ -986,7 +987,7 @@ _TIMEOUTS: dict[float | None, dict[str, float | None]] = {}
 
 
 def _authorize(request: httpx.Request, credential: _Credential) -> None:
-    """Put the credential on the request: the one place its value is revealed (DESIGN §12).
+    """Put the credential on the request: the one place its value is revealed (docs/architecture.md §12).
 
     No frame that an exception can pass through holds the value: the request's repr
     shows no headers, and this frame ends before anything is sent.
@@ -1052,7 +1053,7 @@ def _connection_error(
 ) -> APIConnectionError:
     """Our error for a failed exchange, caused by a copy of httpx's that holds no request.
 
-    httpx exceptions keep the request, credential headers included (DESIGN §6): the copy
+    httpx exceptions keep the request, credential headers included (docs/architecture.md §6): the copy
     keeps only the class and the message, scrubbed of the call's secrets. The message
     names the host, the reason and whether the request left (`sent`), which decide on
     a retry.

@@ -1,4 +1,4 @@
-"""Structuring `oneOf`/`anyOf` unions: pick the member by the JSON value's kind (DESIGN §7).
+"""Structuring `oneOf`/`anyOf` unions: pick the member by the JSON value's kind (docs/architecture.md §7).
 
 cattrs tells union members apart only when they are attrs classes with distinct required
 fields; the spec's unions mix kinds (`dict[str, Any] | list[dict[str, Any]]`, a string or

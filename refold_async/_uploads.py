@@ -14,7 +14,7 @@ while a request is on the wire:
 Resending: httpx sends a file object from its first byte (it seeks to 0 when it can), so
 a retry of a seekable file object, of a path or of bytes sends the same body again. A
 file object that cannot seek (a pipe, a socket) can be sent once only: `resendable` is
-then False and the transport does not retry the call (DESIGN §5: POST is retried only
+then False and the transport does not retry the call (docs/architecture.md §5: POST is retried only
 where it is always safe, and even then only if the body can be replayed).
 """
 

@@ -1,7 +1,7 @@
 """Request URLs: the base URL parsed once, each request's URL assembled from its parts.
 
 `httpx.URL(text)` parses and validates the whole text of every request's URL, about
-12 µs: a third of what the SDK spends on a request (#13). The paths of generated
+12 µs: a third of what the SDK spends on a request. The paths of generated
 operations need none of it: their templates are the spec's plain ASCII, and every value
 put in them is percent-encoded by `_request.expand_path`; their query strings come from
 `urlencode`. So `UrlMaker` parses the base URL once and makes each URL from its parts,

@@ -1,4 +1,4 @@
-"""Verifying and reading the webhooks Refold sends (DESIGN §1).
+"""Verifying and reading the webhooks Refold sends (docs/architecture.md §1).
 
 Refold POSTs JSON events with the header `x-cobalt-signature`: the hex HMAC-SHA256 of
 the raw body, keyed with the environment's API key. `parse_event` verifies the raw
@@ -93,7 +93,7 @@ Body = bytes | bytearray | memoryview
 Signature = str | bytes | bytearray | memoryview | None
 Keys = str | Sequence[str]
 
-# DESIGN §12: each public function first turns its key and signature arguments into
+# docs/architecture.md §12: each public function first turns its key and signature arguments into
 # `Secret`s (repr: a fingerprint) without raising, then deletes the raw arguments; only
 # then may anything raise. So a traceback rendered with its frames' locals (Sentry,
 # rich) shows neither the key nor a signature.

@@ -149,7 +149,7 @@ __all__ = [
 
 SyncPaginator.__module__ = __name__
 
-if not TYPE_CHECKING:  # the batch runner loads on first use (import cost, #13)
+if not TYPE_CHECKING:  # the batch runner loads on first use (import cost)
     __getattr__ = attribute_loader(
         __name__,
         dict.fromkeys(

@@ -1,4 +1,4 @@
-"""`Refold`: the blocking client, a thin face over an `AsyncRefold` (DESIGN §8).
+"""`Refold`: the blocking client, a thin face over an `AsyncRefold` (docs/architecture.md §8).
 
 This module owns the link between a `Refold` and the `AsyncRefold` it wraps. The async
 client is made *on* the process's loop thread (`_portal`), because an
@@ -132,7 +132,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
         app_info: AppInfo | None = None,
         tracing: bool | TracerProviderLike = False,
     ) -> None:
-        # DESIGN §12: only `Secret`s (fingerprint reprs) stay in this frame and the recipe;
+        # docs/architecture.md §12: only `Secret`s (fingerprint reprs) stay in this frame and the recipe;
         # `AsyncRefold` takes them as they are.
         try:
             key, token = client_credentials(api_key, session_token)
@@ -322,7 +322,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
     ) -> BatchReport[T, R]:
         """Run `fn(client, item)` for every item on worker threads, within the rate budget.
 
-        The same runner as `AsyncRefold.batch()` (see `BatchOptions` and DESIGN §11):
+        The same runner as `AsyncRefold.batch()` (see `BatchOptions` and docs/architecture.md §11):
         items taken lazily and in order, each ending `succeeded`, `failed` or `unknown`,
         an optional journal to resume from, progress, shards. `fn` is a plain function,
         and so is `reconcile=` (the shipped `Reconciler`s run on the SDK's loop).

@@ -1,13 +1,13 @@
-"""The process's one event-loop thread, on which every sync client's calls run (DESIGN §8).
+"""The process's one event-loop thread, on which every sync client's calls run (docs/architecture.md §8).
 
 This module owns that thread: starting it lazily, handing it coroutines, cancelling them
 when the waiting caller gives up, stopping it at interpreter exit and replacing it after
 `fork`. Every sync client shares it, so they share one rate-limit bucket and one
-connection pool per credential, whichever thread they are called from (DESIGN §4).
+connection pool per credential, whichever thread they are called from (docs/architecture.md §4).
 
 - **Dispatch** takes one cross-thread hop: `call_soon_threadsafe` starts the task on the
   loop, and the caller blocks on a lock that the task's completion releases. anyio's
-  `BlockingPortal.call` costs two hops (DESIGN §8) and its task group would only be
+  `BlockingPortal.call` costs two hops (docs/architecture.md §8) and its task group would only be
   bypassed, so the loop thread here is a plain asyncio loop run by a daemon thread.
 - **Cancellation**: if the caller's wait ends with an exception of its own (Ctrl-C, an
   alarm-based timeout), the task is cancelled before the exception propagates, which
@@ -240,7 +240,7 @@ def run(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> 
 class _Call(Generic[T]):
     """One blocking call in flight: the caller waits on `done`, the loop thread fills it in.
 
-    A bare lock is cheaper to wait on than a `concurrent.futures.Future` (DESIGN §8: the
+    A bare lock is cheaper to wait on than a `concurrent.futures.Future` (docs/architecture.md §8: the
     hop is the cost to beat). `start()`, `settle()` and `cancel()` run on the loop
     thread, so they never race, and `cancel()` is always queued after `start()`.
     """

@@ -1,7 +1,7 @@
 """The base class of every generated sync resource, and the blocking paginator.
 
 A sync resource wraps its async twin and runs each call on the process's loop thread
-(`_portal`); it holds no logic of its own (DESIGN §8). The async method is looked up
+(`_portal`); it holds no logic of its own (docs/architecture.md §8). The async method is looked up
 and called on the loop thread too, so whatever the call creates lives there.
 """
 

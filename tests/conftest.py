@@ -188,7 +188,7 @@ def _record_text(record: logging.LogRecord) -> str:
 
 _SDK = (Path(refold_async.__file__).parent, Path(refold_sync.__file__).parent)
 _SERVER_SIDE = (Path(refold_async.testing.__file__).parent, Path(__file__).parent)
-"""The emulator and the tests' own handlers: they play the server and see keys (DESIGN §12)."""
+"""The emulator and the tests' own handlers: they play the server and see keys (docs/architecture.md §12)."""
 
 _OWNED_ELSEWHERE: dict[tuple[str, str], str] = {}
 """Frames (with the library frames they call) whose known findings another change fixes:

@@ -1,4 +1,4 @@
-"""Import cost (#13): what `import refold_async` and a first call load, by module name.
+"""Import cost: what `import refold_async` and a first call load, by module name.
 
 Each check runs in a fresh interpreter, which imports the dependencies first, so that
 only what the SDK adds is judged. Timings are for `benchmarks/bench_speed.py`; these

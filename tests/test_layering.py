@@ -1,4 +1,4 @@
-"""Import rules between layers (STYLE §1), checked by walking every module's imports."""
+"""Import rules between layers, checked by walking every module's imports."""
 
 from __future__ import annotations
 

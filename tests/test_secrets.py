@@ -1,4 +1,4 @@
-"""No credential in any output (issue #11, point 3; DESIGN §6, §12).
+"""No credential in any output (docs/architecture.md §6, §12).
 
 A full flow runs against the emulator with every logger at DEBUG (root, `refold`,
 `httpx`, `httpcore`, `asyncio`), on both faces, over loopback sockets and in-process,
@@ -287,7 +287,7 @@ def test_a_failed_constructor_renders_without_secrets(
 ) -> None:
     """A constructor that raises leaves no credential in its frames, and its traceback renders.
 
-    Before issue #11: `api_key=` showed in `__init__`'s locals, and on Python 3.10 and
+    Before `api_key=` showed in `__init__`'s locals, and on Python 3.10 and
     3.11 the half-built client's failing repr aborted the rendering.
     """
     secrets = {TEST_KEY, TEST_KEY + "\n", "tok_secrets_refused", "tok_secrets_token_04"}

@@ -1,4 +1,4 @@
-"""Client-side rate limiting (DESIGN §4): the budget, the protocol, and three scopes.
+"""Client-side rate limiting (docs/architecture.md §4): the budget, the protocol, and three scopes.
 
 The server allows a bucket of `burst` requests that refills at `per_second`, per key.
 Every limiter keeps one slot of headroom below that, pauses a whole bucket when told
@@ -50,7 +50,7 @@ __all__ = [
     "shared_local_limiter",
 ]
 
-if not _typing.TYPE_CHECKING:  # the Redis limiter loads on first use (import cost, #13)
+if not _typing.TYPE_CHECKING:  # the Redis limiter loads on first use (import cost)
     __getattr__ = _attribute_loader(
         __name__, {"RedisRateLimiter": "._redis", "RedisScriptClient": "._redis"}
     )

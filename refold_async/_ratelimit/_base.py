@@ -1,7 +1,7 @@
 """What every limiter shares: the budget, the protocol, and the per-loop queue.
 
 - `RateLimit` describes the server's budget; `client_capacity()` keeps one slot of
-  headroom below it (DESIGN §4).
+  headroom below it (docs/architecture.md §4).
 - `RateLimiter` is the transport's only view of a limiter.
 - `SlotTooFar` is how a limiter says "not within the wait you allowed"; the transport
   turns it into a typed `RateLimitError`.
@@ -63,7 +63,7 @@ class RateLimit:
     """The server's rate budget: a bucket of `burst` requests refilling at `per_second`.
 
     This describes the API's limit, not the client's: the limiters keep one slot of
-    headroom below it (DESIGN §4), so the defaults let at most 4 requests out at one
+    headroom below it (docs/architecture.md §4), so the defaults let at most 4 requests out at one
     instant and 20 per second after that. Change it for another plan, or scale it up in
     tests and benchmarks.
 
@@ -101,7 +101,7 @@ DEFAULT_RATE_LIMIT = RateLimit()
 
 def client_capacity(rate: RateLimit) -> int:
     """Requests the client lets out at one instant: one slot of headroom below `burst`."""
-    # DESIGN §4: against nginx limit_req a client bucket of exactly `burst` drew a 429
+    # docs/architecture.md §4: against nginx limit_req a client bucket of exactly `burst` drew a 429
     # in every run (a request landing a millisecond "early" overflows a full server
     # bucket); `burst - 1` drew none. A burst of 1 leaves no room to spare.
     return max(rate.burst - 1, 1)
@@ -479,7 +479,7 @@ def after_fork(hook: Callable[[], None]) -> None:
 
 
 def _reset_after_fork() -> None:
-    # DESIGN §8: the child inherits the parent's loops (dead there) and possibly a held
+    # docs/architecture.md §8: the child inherits the parent's loops (dead there) and possibly a held
     # lock; it starts with empty queues and buckets instead.
     for registry in list(_PER_LOOP_REGISTRIES):
         registry.reset()

@@ -41,7 +41,7 @@ class _PausableLimiter(AsyncLimiter):
         """Grant nothing for `seconds`, then resume at the steady rate, with no burst.
 
         Filling the bucket `seconds` worth of drain past full does all of it at once: it
-        drains back to exactly full when the pause ends (DESIGN §4: after a pause, no
+        drains back to exactly full when the pause ends (docs/architecture.md §4: after a pause, no
         burst), waiters keep their places in aiolimiter's queue, and a longer pause
         already under way is kept. Relies on aiolimiter >= 1.2 internals (`_level`,
         `_leak`, `_wake_next`), which cope with a level above `max_rate`.
@@ -79,7 +79,7 @@ class _LocalBucket:
 
     def __init__(self, rate: RateLimit) -> None:
         capacity = client_capacity(rate)
-        # DESIGN §4: a bucket of `capacity` draining at `per_second`: AsyncLimiter(4, 0.2).
+        # docs/architecture.md §4: a bucket of `capacity` draining at `per_second`: AsyncLimiter(4, 0.2).
         self._limiter = _PausableLimiter(capacity, capacity / rate.per_second)
         self._turnstile = Turnstile()
 

@@ -273,7 +273,7 @@ class RedisRateLimiter:
             `default_state_dir()`).
     """
 
-    __module__ = "refold_async"  # reprs and tracebacks name the public module (STYLE §1)
+    __module__ = "refold_async"  # reprs and tracebacks name the public module
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Typed webhook events: one frozen class per documented event type (DESIGN §1, §7).
+"""Typed webhook events: one frozen class per documented event type (docs/architecture.md §1, §7).
 
 Refold documents five event types, each a flat JSON object naming its type in `event`.
 The connection events carry the account, the app's slug and a `createdAt` time; the
@@ -213,7 +213,7 @@ def _time(value: object) -> datetime.datetime | None:
     """An aware datetime from an HTTP date (as documented) or an ISO 8601 string."""
     if not isinstance(value, str) or not value.strip():
         return None
-    # DESIGN §5: parsedate_tz + mktime_tz, not parsedate_to_datetime (naive for "-0000").
+    # docs/architecture.md §5: parsedate_tz + mktime_tz, not parsedate_to_datetime (naive for "-0000").
     parts = email.utils.parsedate_tz(value)
     try:
         if parts is not None:

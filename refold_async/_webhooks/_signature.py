@@ -1,10 +1,10 @@
-"""The `x-cobalt-signature` check: keys, raw bodies, constant-time comparison (DESIGN §1).
+"""The `x-cobalt-signature` check: keys, raw bodies, constant-time comparison (docs/architecture.md §1).
 
 A webhook's signature is the hex HMAC-SHA256 of the raw body keyed with the
 environment's API key. This module owns turning the caller's arguments into checked
 values and comparing digests; it never parses the body.
 
-DESIGN §12: no frame here keeps the raw key, the received signature or the expected
+docs/architecture.md §12: no frame here keeps the raw key, the received signature or the expected
 digest in a local where an exception can pass. The public functions hand their raw
 arguments to `wrap_keys` / `wrap_signature`, which never raise: they return `Secret`s
 (whose repr is a fingerprint) or a `Problem` to raise later. The raw parameters are

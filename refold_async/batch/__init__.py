@@ -1,4 +1,4 @@
-"""Batch jobs: run a function over many items within the rate budget (DESIGN §11).
+"""Batch jobs: run a function over many items within the rate budget (docs/architecture.md §11).
 
 `AsyncRefold.batch()` and `Refold.batch()` are the way in; this module holds what they
 return and raise:
@@ -67,4 +67,4 @@ __all__ = [
     "shard_of",
 ]
 
-ItemState.__module__ = __name__  # reprs and tracebacks name the public module (STYLE §1)
+ItemState.__module__ = __name__  # reprs and tracebacks name the public module

@@ -1,4 +1,4 @@
-"""Which state a finished item ends in: the rules of `unknown` (DESIGN §11).
+"""Which state a finished item ends in: the rules of `unknown` (docs/architecture.md §11).
 
 The API has no idempotency keys, so a POST or PATCH whose answer was lost may or may not
 have taken effect. A call *ends unknown* when it is not safe to repeat and its last
@@ -44,8 +44,8 @@ SAFE_TO_REPEAT = frozenset({"generateSessionTokenForLinkedAccount"})
 
 NON_IDEMPOTENT = frozenset({"POST", "PATCH"})
 
-# httpx's exceptions raised before a byte of the request left (DESIGN §5). Named, not
-# imported: only the transport imports httpx (STYLE §1).
+# httpx's exceptions raised before a byte of the request left (docs/architecture.md §5). Named, not
+# imported: only the transport imports httpx.
 _NOT_SENT_ERRORS = frozenset(
     {"ConnectError", "ConnectTimeout", "PoolTimeout", "LocalProtocolError", "UnsupportedProtocol"}
 )

@@ -1,4 +1,4 @@
-"""The batch journal: an append-only JSONL file that makes a job resumable (DESIGN §11).
+"""The batch journal: an append-only JSONL file that makes a job resumable (docs/architecture.md §11).
 
 Each line is one JSON object with a `type` (always its first field):
 

@@ -1,4 +1,4 @@
-"""Progress of a batch: the `BatchProgress` snapshot and where it is shown (DESIGN §11).
+"""Progress of a batch: the `BatchProgress` snapshot and where it is shown (docs/architecture.md §11).
 
 - a callback (`progress=callable`): given a snapshot at most five times a second, and once
   more at the end, for dashboards and logs;

@@ -1,4 +1,4 @@
-"""What a batch job did: `ItemState`, `ItemResult`, `BatchReport` (DESIGN §11).
+"""What a batch job did: `ItemState`, `ItemResult`, `BatchReport` (docs/architecture.md §11).
 
 A report is built when a run ends, from the results the runner kept (every failed,
 unknown and duplicate item; succeeded ones unless `keep_values=False`), its counts and

@@ -1,4 +1,4 @@
-"""How many items run at once: sized from the rate budget, not guessed (DESIGN §11).
+"""How many items run at once: sized from the rate budget, not guessed (docs/architecture.md §11).
 
 Enough items must be in flight to keep the limiter busy, and no more: beyond that they
 only queue at the limiter, every item's calls interleave with every other's, and items

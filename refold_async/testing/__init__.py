@@ -3,7 +3,7 @@
 The emulator answers every operation of the registry (`refold_async.operations`) with the
 API's shapes, keeps linked accounts, tokens, configs, webhooks, events, workflows,
 executions, schedules, datarefs, tables, variables and MCP servers in memory, enforces
-auth and the rate limit as the API does (DESIGN §1, §9), and fails on demand. Time-driven
+auth and the rate limit as the API does (docs/architecture.md §1, §9), and fails on demand. Time-driven
 behaviour follows its clock: schedules fire, executions end, and registered webhooks
 receive signed events (with retries), visible in `emulator.deliveries`; with a
 `FakeClock`, `await emulator.advance(seconds)` plays it out.
@@ -68,7 +68,7 @@ __all__ = [
 
 
 def _publish_names() -> None:
-    # Tracebacks and reprs name this package, not its private modules (STYLE §1);
+    # Tracebacks and reprs name this package, not its private modules;
     # attrs classes keep theirs, where their string annotations resolve.
     for name in __all__:
         value = globals()[name]

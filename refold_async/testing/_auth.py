@@ -1,4 +1,4 @@
-"""Who is calling, and may they call this operation (DESIGN §1), as the API decides.
+"""Who is calling, and may they call this operation (docs/architecture.md §1), as the API decides.
 
 - `x-api-key`: an unknown key is 401. Each key opens its own `World`, so test (`tk…`)
   and production (`pk…`) keys never see each other's data.

@@ -1,4 +1,4 @@
-"""`Emulator`: a stateful, in-memory fake of the Refold API (DESIGN §9).
+"""`Emulator`: a stateful, in-memory fake of the Refold API (docs/architecture.md §9).
 
 One request goes through these stages, each owned by its module:
 
@@ -69,7 +69,7 @@ DEFAULT_API_KEY = "tk_emulator_0123456789abcdef"
 BASE_URL = "http://emulator.invalid"
 """The base URL clients use with the in-process transport (`.invalid` never resolves)."""
 
-# DESIGN §1: some services name the internal code `error_code`, the rest `error`.
+# docs/architecture.md §1: some services name the internal code `error_code`, the rest `error`.
 _ERROR_CODE_PREFIXES = (
     "/api/v2/public/config",
     "/api/v2/public/slug/",
@@ -87,7 +87,7 @@ def error_field_for(path: str) -> str:
 class Emulator:
     """A fake Refold API that keeps state in memory; see the package docs.
 
-    Auth answers as DESIGN §1 says: 401 for a missing, unknown, revoked or expired
+    Auth answers as docs/architecture.md §1 says: 401 for a missing, unknown, revoked or expired
     credential (and for a bare key on a session-token-only operation); 403 for a session
     token on an org-level operation or naming another linked account; 400 for a key on a
     linked-account operation without the `linked_account_id` header.

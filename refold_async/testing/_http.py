@@ -3,7 +3,7 @@
 Both ways in (the in-process httpx transport and the loopback HTTP server) turn what
 they receive into an `EmulatedRequest` and send back an `EmulatedResponse`, so routing,
 auth, rate limiting, faults and handlers never see httpx or sockets. `ApiError` is how
-any stage answers with the API's error envelope (DESIGN §1).
+any stage answers with the API's error envelope (docs/architecture.md §1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The server's rate limit, as the emulator enforces it (DESIGN §1 and §4).
+"""The server's rate limit, as the emulator enforces it (docs/architecture.md §1 and §4).
 
 One token bucket per credential: it holds `burst` tokens, refills at `per_second`, and
 a request that finds it empty is refused with 429 and a `Retry-After` saying, in

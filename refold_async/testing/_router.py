@@ -63,7 +63,7 @@ class Router:
 
     def __init__(self, operations: Iterable[Operation[Any]]) -> None:
         routes = [_compile(op) for op in operations]
-        # Literal segments before placeholders, leftmost first (DESIGN §9: one answer per path).
+        # Literal segments before placeholders, leftmost first (docs/architecture.md §9: one answer per path).
         self._routes = sorted(routes, key=lambda r: (r.specificity, r.op.path, r.op.method))
 
     def match(self, method: str, raw_path: str) -> tuple[Operation[Any], dict[str, str]]:

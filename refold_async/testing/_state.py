@@ -1,6 +1,6 @@
 """In-memory state: one `World` per API key, plus what spans worlds (session tokens).
 
-DESIGN §1: the environment is encoded in the key, so a `tk…` key and a `pk…` key see
+docs/architecture.md §1: the environment is encoded in the key, so a `tk…` key and a `pk…` key see
 disjoint worlds; here every accepted key gets its own. Documents are stored in their
 wire shape (`_id`, `createdAt`, ...) so handlers answer them as they are; the few
 facts that never go on the wire (when an execution finishes, who a token belongs to)

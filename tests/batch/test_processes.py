@@ -108,7 +108,7 @@ async def test_four_shard_processes_share_one_budget(tmp_path: Path) -> None:
     assert all(r.counts[ItemState.SUCCEEDED] > 0 for r in reports)
     # Four per-process budgets would send 4 x 30/s at a 30/s server: about 3 in 4 refused.
     # One shared budget draws at most a few 429s, from departures bunched by scheduling
-    # jitter on a loaded machine (DESIGN §4, "pace by departure"), each retried: every
+    # jitter on a loaded machine (docs/architecture.md §4, "pace by departure"), each retried: every
     # item's PUT was admitted exactly once.
     assert emulator.stats.rate_limited <= KEY_COUNT // 20
     assert emulator.stats.requests == KEY_COUNT + emulator.stats.rate_limited

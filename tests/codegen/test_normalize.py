@@ -38,7 +38,7 @@ def _op(api: Api, op_id: str) -> Operation:
     ],
 )
 def test_auth_scope_follows_security(security: list[dict[str, Any]], scope: str) -> None:
-    """The spec's `security` list maps onto the four auth scopes (DESIGN §1)."""
+    """The spec's `security` list maps onto the four auth scopes (docs/architecture.md §1)."""
     assert auth_scope(security) == scope
 
 

@@ -188,7 +188,7 @@ def test_credential_advice_fits_the_scope() -> None:
     assert "session_token" not in str(info.value)
 
 
-# -- issue #11 point 5: strict inputs, before sending ---------------------------------
+# -- strict inputs, before sending ---------------------------------
 
 Call = Callable[[AsyncRefold], Awaitable[object]]
 WEBHOOK = {

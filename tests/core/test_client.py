@@ -98,7 +98,7 @@ async def test_with_options_shares_pool_and_bucket(router: respx.Router) -> None
 
 
 def test_same_rate_limit_shares_one_limiter_across_clients() -> None:
-    """Every client with the same budget shares the process's limiter (DESIGN §4)."""
+    """Every client with the same budget shares the process's limiter (docs/architecture.md §4)."""
     a = AsyncRefold(api_key=API_KEY)
     b = AsyncRefold(api_key=API_KEY)
     c = AsyncRefold(api_key=API_KEY, rate_limit=RateLimit(per_second=100, burst=10))

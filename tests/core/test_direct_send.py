@@ -1,4 +1,4 @@
-"""Requests handed straight to the transport, and when they are not (`_exchange._hop`, #13).
+"""Requests handed straight to the transport, and when they are not (`_exchange._hop`).
 
 A client that adds nothing to a request on its way skips httpx's `send()` (its cookie
 jar, auth flow and redirect loop): the request goes to the transport `send()` would have

@@ -1,4 +1,4 @@
-"""One client, several event loops: successive `asyncio.run()` calls (issue #11, point 6).
+"""One client, several event loops: successive `asyncio.run()` calls.
 
 An httpx connection belongs to the loop that opened it. The pool a client makes for
 itself keeps one pool per loop and closes each as its loop shuts down; a caller's own

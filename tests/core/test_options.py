@@ -215,7 +215,7 @@ async def test_default_headers_are_replaced_by_call_headers_of_any_case(
 def test_max_queue_wait_is_positive_seconds_or_none(
     value: object, error: type[Exception] | None
 ) -> None:
-    """The queue bound (DESIGN §4) is checked like `timeout`, wherever a client passes it."""
+    """The queue bound (docs/architecture.md §4) is checked like `timeout`, wherever a client passes it."""
     from refold_async._options import check_client_options
 
     if error is None:

@@ -1,4 +1,4 @@
-"""Pace by departure, not by grant (DESIGN §4): late departures cannot bunch.
+"""Pace by departure, not by grant (docs/architecture.md §4): late departures cannot bunch.
 
 On a virtual clock, waiters take a slot, then leave after a delay of their own (a new
 connection, a busy loop), and `Departure.before_headers()` runs where httpcore would

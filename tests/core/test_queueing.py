@@ -1,4 +1,4 @@
-"""Waiting is not failing (DESIGN §4, §5): queue time, retry priority, deadlines, bounds.
+"""Waiting is not failing (docs/architecture.md §4, §5): queue time, retry priority, deadlines, bounds.
 
 Each test runs whole calls through the transport on a virtual-clock loop, with the
 transport's clock and sleep bound to that loop, so that the deadline, the limiter and

@@ -1,4 +1,4 @@
-"""The rate limiters (DESIGN §4): server conformance, FIFO, cancellation, pauses.
+"""The rate limiters (docs/architecture.md §4): server conformance, FIFO, cancellation, pauses.
 
 Arrival patterns are replayed on a virtual clock (`virtual_time`, tests/core/conftest.py)
 and every grant is checked against a model of the server's bucket: capacity `burst`,

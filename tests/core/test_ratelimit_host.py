@@ -1,4 +1,4 @@
-"""One budget per key for the whole host (DESIGN §4), tested as users deploy.
+"""One budget per key for the whole host (docs/architecture.md §4), tested as users deploy.
 
 Real processes and threads, real sockets and real time: the loopback emulator enforces
 the API's bucket (20/s, burst 5) and counts every 429 it answers. Each test also runs a

@@ -1,4 +1,4 @@
-"""`RedisRateLimiter` against a real Redis server (DESIGN §4).
+"""`RedisRateLimiter` against a real Redis server (docs/architecture.md §4).
 
 Skipped unless the `redis` package imports and a server answers at `REDIS_URL` (default
 `redis://127.0.0.1:6379/0`); with `REFOLD_REQUIRE_REDIS` set (CI), a missing server fails. Redis runs the script on its own clock, so these tests check

@@ -1,4 +1,4 @@
-"""The Redis limiter survives Redis (DESIGN §4): a real server, stopped, frozen, restarted.
+"""The Redis limiter survives Redis (docs/architecture.md §4): a real server, stopped, frozen, restarted.
 
 Each test starts a `redis-server` of its own on a free loopback port, so stopping it
 harms nobody else. Skipped where no `redis-server` exists, unless `REFOLD_REQUIRE_REDIS`

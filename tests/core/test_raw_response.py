@@ -1,4 +1,4 @@
-"""`with_raw_response` and `Page.response`: a call's response and what it cost (issue #12)."""
+"""`with_raw_response` and `Page.response`: a call's response and what it cost."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`REFOLD_LOG` and the per-call log line (issue #12)."""
+"""`REFOLD_LOG` and the per-call log line."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def status(code: int) -> Failure:
     ],
 )
 def test_policy_table(failure: Failure, idempotent: bool, expected: bool) -> None:
-    """What retries follows DESIGN §5's table."""
+    """What retries follows docs/architecture.md §5's table."""
     assert RetryPolicy().is_retryable(failure, idempotent=idempotent) is expected
 
 
@@ -89,7 +89,7 @@ def test_max_attempts_stops_retries() -> None:
 
 
 def test_429s_retry_until_the_deadline_not_max_attempts() -> None:
-    """DESIGN §4: a 429 is retried while the deadline allows, whatever the attempt count."""
+    """docs/architecture.md §4: a 429 is retried while the deadline allows, whatever the attempt count."""
     policy = RetryPolicy(max_attempts=3, deadline=60)
     half = lambda: 0.5  # noqa: E731 - fixed jitter: a backoff of 4 s at this attempt
     assert policy.delay_for(RATE_LIMITED, attempt=30, elapsed=10, idempotent=True, rand=half) == 4

@@ -1,4 +1,4 @@
-"""Compiled structure functions (#13): the same models and the same errors as cattrs' own.
+"""Compiled structure functions: the same models and the same errors as cattrs' own.
 
 Every generated model decodes through a function compiled for it; it must give what the
 converter's generated function gives for good data, and defer to it for anything else,

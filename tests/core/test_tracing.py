@@ -1,4 +1,4 @@
-"""OpenTelemetry: one CLIENT span per call, trace context in the headers (issue #12)."""
+"""OpenTelemetry: one CLIENT span per call, trace context in the headers."""
 
 from __future__ import annotations
 

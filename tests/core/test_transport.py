@@ -340,7 +340,7 @@ async def test_each_retry_logs_one_info_line(
     lines = [r for r in caplog.records if r.levelno == logging.INFO and r.name == "refold"]
     retries = [r for r in lines if "retrying" in r.getMessage()]
     assert len(retries) == 2
-    assert len(lines) == 3  # and one line for the call as a whole (issue #12)
+    assert len(lines) == 3  # and one line for the call as a whole
     assert "HTTP 503" in retries[0].getMessage()
     assert "0.25s" in retries[0].getMessage()  # rand()=0.5 of a 0.5 s ceiling
 

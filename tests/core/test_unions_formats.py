@@ -1,4 +1,4 @@
-"""`oneOf`/`anyOf` as typed unions, and string formats and lengths checked before sending (#14)."""
+"""`oneOf`/`anyOf` as typed unions, and string formats and lengths checked before sending."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`files=` on the two event-firing operations: multipart, streamed, checked, retried safely (#14)."""
+"""`files=` on the two event-firing operations: multipart, streamed, checked, retried safely."""
 
 from __future__ import annotations
 

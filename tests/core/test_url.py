@@ -1,4 +1,4 @@
-"""Request URLs made from parts (`_url.UrlMaker`, #13) equal what httpx parses from text."""
+"""Request URLs made from parts (`_url.UrlMaker`) equal what httpx parses from text."""
 
 from __future__ import annotations
 

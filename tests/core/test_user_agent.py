@@ -1,4 +1,4 @@
-"""The SDK's User-Agent, and the application info that extends it (issue #12)."""
+"""The SDK's User-Agent, and the application info that extends it."""
 
 from __future__ import annotations
 

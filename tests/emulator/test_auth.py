@@ -1,4 +1,4 @@
-"""Auth on the emulator is DESIGN §1: keys, environments, session-token scoping."""
+"""Auth on the emulator is docs/architecture.md §1: keys, environments, session-token scoping."""
 
 from __future__ import annotations
 

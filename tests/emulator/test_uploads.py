@@ -1,4 +1,4 @@
-"""The emulator takes the trigger operations' form bodies, with uploads merged into the payload (#14)."""
+"""The emulator takes the trigger operations' form bodies, with uploads merged into the payload."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The emulator refuses values that do not fit the spec with the SDK's own checks (#14)."""
+"""The emulator refuses values that do not fit the spec with the SDK's own checks."""
 
 from __future__ import annotations
 

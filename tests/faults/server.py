@@ -1,4 +1,4 @@
-"""A raw HTTP/1.1 server on 127.0.0.1 that misbehaves on purpose (DESIGN §12).
+"""A raw HTTP/1.1 server on 127.0.0.1 that misbehaves on purpose (docs/architecture.md §12).
 
 No HTTP library on the server side: each test gives `FaultServer.answer` a coroutine that
 writes bytes to the socket (or resets it), so the client meets faults an HTTP server

@@ -1,4 +1,4 @@
-"""Socket-level faults: each ends in its typed error, within its time bound (DESIGN §12).
+"""Socket-level faults: each ends in its typed error, within its time bound (docs/architecture.md §12).
 
 The bounds are the point of these tests (a hang is the failure they guard against), so
 each call runs under `anyio.fail_after(bound)`: past it the test fails instead of waiting.
@@ -320,7 +320,7 @@ async def test_request_headers_reach_the_server(server: FaultServer, client_for:
     assert echoed["accept-encoding"] == accepted_encodings()  # what this installation decodes
 
 
-# Secrets in frames (DESIGN §12): rendered as Sentry or rich would, with every local.
+# Secrets in frames (docs/architecture.md §12): rendered as Sentry or rich would, with every local.
 
 
 def _rendered(error: BaseException) -> str:

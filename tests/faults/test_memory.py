@@ -1,4 +1,4 @@
-"""Peak memory under the two size attacks of #11, measured in a process of its own."""
+"""Peak memory under the two size attacks (docs/hardening.md), measured in a process of its own."""
 
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ def test_exit_cancels_a_call_still_in_flight() -> None:
     )
     assert (result.returncode, result.stderr) == (0, "")
     assert "server saw cancel" in result.stdout
-    # Issue #11: not concurrent.futures.CancelledError; `sent=None`: it may have left.
+    # not concurrent.futures.CancelledError; `sent=None`: it may have left.
     assert "caller got ClientClosedError" in result.stdout
     assert "a RefoldError: True None" in result.stdout
 

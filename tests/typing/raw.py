@@ -1,4 +1,4 @@
-"""What type checkers see of `with_raw_response` (issue #12): checked by pyright and mypy, never run."""
+"""What type checkers see of `with_raw_response`: checked by pyright and mypy, never run."""
 
 from __future__ import annotations
 
