@@ -65,7 +65,7 @@ class Reservation:
 
     def __init__(self, limiter: RateLimiter, key: str, count: int, max_wait: float | None) -> None:
         self._block: SlotBlock | None = None
-        self.count = 0  # until checked: the repr of a half-made instance still works
+        self.count: int = 0  # until checked: the repr of a half-made instance still works
         _check_count(count)
         self._limiter = limiter
         self._key = key

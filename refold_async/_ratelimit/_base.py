@@ -201,7 +201,7 @@ class SlotBlock:
         hand_back: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self._times = deque(times)
-        self.clock = clock
+        self.clock: Callable[[], float] = clock
         self._hand_back = hand_back
 
     @property

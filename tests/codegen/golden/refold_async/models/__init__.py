@@ -3,7 +3,7 @@
 """The API's data as attrs classes: frozen, keyword-only, with snake_case attributes.
 
 Every model keeps the keys it does not declare in `extra_fields`, and its enums admit
-values they do not list (DESIGN §7). Each model module is imported on first use of one
+values they do not list (docs/architecture.md §7). Each model module is imported on first use of one
 of its names (`from refold_async.models import LinkedAccount` loads only the linked
 accounts' models and what they refer to); once loaded, it registers its wire names
 (`_id`, `createdAt`) with the converter and binds its names here.

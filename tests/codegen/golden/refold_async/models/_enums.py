@@ -2,7 +2,7 @@
 # Do not edit. Change codegen/ or codegen/overrides.toml, then run `nox -s codegen`.
 """The API's string enums, as `(str, Enum)` classes that also admit values they do not list.
 
-A server may add a value before the SDK learns it (DESIGN §7): decoding it must not fail.
+A server may add a value before the SDK learns it (docs/architecture.md §7): decoding it must not fail.
 `OpenEnum._missing_` answers such a value with a member made on the spot, equal to the
 string it was made from, so `Environment("staging") == "staging"` holds.
 """
