@@ -35,6 +35,7 @@ from ._auth import (
     environment_of,
     take_credentials,
 )
+from ._custom_request import RequestAuth, send_request
 from ._errors import EnvironmentMismatchError, InvalidArgumentError, LinkedAccountScopeError
 from ._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from ._logs import configure_from_env
@@ -42,7 +43,6 @@ from ._options import check_base_url, check_client_options, check_default_header
 from ._pool import PerLoopPool
 from ._ratelimit import RateLimit, RateLimiter, UnlimitedRateLimiter, shared_host_limiter
 from ._ratelimit._adaptive import adaptive
-from ._raw import RequestAuth, send_request
 from ._request import (
     KeywordsChecked,
     check_header_value,

@@ -24,8 +24,18 @@ import re
 from typing import Any, cast
 
 from ._errors import APIDecodeError
+from ._operation import AuthScope, Operation
 
-__all__ = ["MAX_TOKEN_CHARS", "MAX_TOKEN_LIFETIME", "read_mint_answer"]
+__all__ = ["MAX_TOKEN_CHARS", "MAX_TOKEN_LIFETIME", "MINT", "read_mint_answer"]
+
+MINT: Operation[Any] = Operation(
+    id="generateSessionTokenForLinkedAccount",
+    method="POST",
+    path="/api/v2/public/session-token",
+    auth=AuthScope.ORG_KEY,
+    returns=Any,
+)
+"""The session-token mint, sent through the send loop like any call (with the API key)."""
 
 MAX_TOKEN_CHARS = 8192  # what common servers accept as one header line
 MAX_TOKEN_LIFETIME = 86400.0  # seconds: a token is minted again a day later at the latest

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from ._custom_request import RAW_OPERATION_ID
 from ._errors import RefoldUsageError
-from ._raw import RAW_OPERATION_ID
 from ._record import CallRecord
 from ._useragent import sdk_version
 

@@ -26,9 +26,9 @@ from typing_extensions import Self, Unpack, override
 from refold_async import AsyncRefold, ClientOptions, InvalidArgumentError, RefoldUsageError
 from refold_async._auth import client_credentials, credential, take_credentials
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
+from refold_async._custom_request import RequestAuth
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
 from refold_async._options import check_base_url, check_client_options
-from refold_async._raw import RequestAuth
 from refold_async._request import KeywordsChecked
 from refold_async._types import NOT_GIVEN, NotGiven
 from refold_async._useragent import AppInfo

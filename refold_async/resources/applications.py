@@ -10,7 +10,7 @@ from typing_extensions import Unpack
 
 from refold_async._api_response import APIResponse
 from refold_async._operation import AuthScope, Operation, Param
-from refold_async._raw_response import AsyncRawResource
+from refold_async._raw_resource import AsyncRawResource
 from refold_async._resource import AsyncResource
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Application

@@ -13,7 +13,7 @@ from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import ActionInput, ActionResult, ActionSummary
 from refold_async.resources.actions import AsyncActions
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncResource
 
 __all__ = ["Actions", "ActionsWithRawResponse"]

@@ -11,7 +11,7 @@ from typing_extensions import Unpack
 from refold_async._api_response import APIResponse
 from refold_async._types import CallOptions
 from refold_async.resources.auth_structures import AsyncAuthStructures
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncResource
 
 __all__ = ["AuthStructures", "AuthStructuresWithRawResponse"]

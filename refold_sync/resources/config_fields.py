@@ -12,7 +12,7 @@ from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import ApplicationConfig, ConfigField
 from refold_async.resources.config_fields import AsyncConfigFields
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncResource
 
 __all__ = ["ConfigFields", "ConfigFieldsWithRawResponse"]

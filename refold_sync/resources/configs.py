@@ -19,7 +19,7 @@ from refold_async.models import (
     ToggleWorkflowResponse,
 )
 from refold_async.resources.configs import AsyncConfigs
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncResource
 
 __all__ = ["Configs", "ConfigsWithRawResponse"]

@@ -16,7 +16,7 @@ from refold_async.models import (
     MigrateTokenResponse,
 )
 from refold_async.resources.credentials import AsyncCredentials
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncResource
 
 __all__ = ["Credentials", "CredentialsWithRawResponse"]

@@ -13,7 +13,7 @@ from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Dataref, DatarefAsTableResponse, DeleteOneResult
 from refold_async.resources.datarefs import AsyncDatarefs
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
 __all__ = ["Datarefs", "DatarefsWithRawResponse"]

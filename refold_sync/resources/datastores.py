@@ -12,7 +12,7 @@ from typing_extensions import Unpack
 from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.resources.datastores import AsyncDatastores
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncResource
 
 __all__ = ["Datastores", "DatastoresWithRawResponse"]

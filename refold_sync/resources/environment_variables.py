@@ -19,7 +19,7 @@ from refold_async.models import (
     VariableDefinitionWrapped,
 )
 from refold_async.resources.environment_variables import AsyncEnvironmentVariables
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
 __all__ = ["EnvironmentVariables", "EnvironmentVariablesWithRawResponse"]

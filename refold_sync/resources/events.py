@@ -13,7 +13,7 @@ from refold_async._api_response import APIResponse
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven, Uploads
 from refold_async.models import CustomEvent, WebhookFiredResponse
 from refold_async.resources.events import AsyncEvents
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncResource
 
 __all__ = ["Events", "EventsWithRawResponse"]

@@ -14,7 +14,7 @@ from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import Execution, ExecutionRerun, MessageOnly
 from refold_async.resources.executions import AsyncExecutions
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
 __all__ = ["Executions", "ExecutionsWithRawResponse"]

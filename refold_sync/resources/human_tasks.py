@@ -12,7 +12,7 @@ from refold_async._api_response import APIResponse
 from refold_async._types import CallOptions
 from refold_async.models import HumanTask
 from refold_async.resources.human_tasks import AsyncHumanTasks
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncResource
 
 __all__ = ["HumanTasks", "HumanTasksWithRawResponse"]

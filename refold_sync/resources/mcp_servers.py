@@ -14,7 +14,7 @@ from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven
 from refold_async.models import McpServer, McpServerCreatedResponse
 from refold_async.resources.mcp_servers import AsyncMcpServers
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
 __all__ = ["McpServers", "McpServersWithRawResponse"]

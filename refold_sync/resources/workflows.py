@@ -22,7 +22,7 @@ from refold_async.models import (
     WorkflowExecutionResult,
 )
 from refold_async.resources.workflows import AsyncWorkflows
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
 __all__ = ["Workflows", "WorkflowsWithRawResponse"]

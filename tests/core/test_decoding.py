@@ -9,7 +9,7 @@ import pytest
 
 from refold_async import _decoding as decoding
 from refold_async._decoding import STEP, UnsupportedEncoding, chain
-from refold_async._response import MAX_RESPONSE_JSON_DEPTH, too_deep
+from refold_async._payload import MAX_RESPONSE_JSON_DEPTH, too_deep
 
 MiB = 1024 * 1024
 

@@ -276,12 +276,12 @@ def test_the_request_is_what_build_request_makes(
     parts, _ = client._transport._prepare(
         op, None, arguments.get("query"), None, arguments.get("body", NOT_GIVEN), None
     )
-    ours = client._transport._request(parts, [], 7.5)
+    ours = client._transport.assembler.request(parts, [], 7.5)
     theirs = http.build_request(
         parts.method,
         BASE + parts.path,
         params=list(parts.params) or None,
-        headers=client._transport._headers(parts.headers),
+        headers=client._transport.assembler.headers(parts.headers),
         json=parts.json if parts.has_json else None,
         timeout=7.5,
     )

@@ -30,7 +30,7 @@ from refold_async._errors import (
     status_error_class,
 )
 from refold_async._operation import AuthScope, Operation
-from refold_async._response import decode_body, error_from_response
+from refold_async._payload import decode_body, error_from_response
 
 
 class SampleKind(str, enum.Enum):

@@ -19,8 +19,8 @@ import respx
 
 from refold_async import AuthenticationError, InvalidArgumentError, RefoldError
 from refold_async._auth import Secret
+from refold_async._payload import scrub
 from refold_async._redact import forms_of, redact_headers
-from refold_async._response import scrub
 from refold_sync import Refold
 from tests.core import ops
 from tests.helpers import API_KEY, BASE_URL, mock_client

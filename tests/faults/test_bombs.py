@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from refold_async import APIDecodeError, APIStatusError, AsyncRefold, RetryPolicy
-from refold_async._response import MAX_RESPONSE_JSON_DEPTH
+from refold_async._payload import MAX_RESPONSE_JSON_DEPTH
 from tests.core import ops
 from tests.faults import server as faults
 from tests.faults.server import Answer, Connection, FaultServer

@@ -15,7 +15,7 @@ from refold_async._pagination import Page
 from refold_async._types import NOT_GIVEN, CallOptions, NotGiven, Uploads
 from refold_async.models import PaintResult, Widget, WidgetFilter
 from refold_async.resources.widgets import AsyncWidgets
-from refold_sync._raw_response import SyncRawResource
+from refold_sync._raw_resource import SyncRawResource
 from refold_sync._resource import SyncPaginator, SyncResource
 
 __all__ = ["Widgets", "WidgetsWithRawResponse"]

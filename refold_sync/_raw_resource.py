@@ -1,6 +1,6 @@
 """`with_raw_response` on the blocking face: the generated methods, answering `APIResponse`s.
 
-The blocking twin of `refold_async._raw_response`. A sync resource wraps its async twin; its raw
+The blocking twin of `refold_async._raw_resource`. A sync resource wraps its async twin; its raw
 copy wraps the async twin's `with_raw_response` instead, so each generated blocking
 method, unchanged, runs the async raw method on the loop thread and returns what it
 answered. A list method's paginator is asked for its first requested page only.
