@@ -1,4 +1,7 @@
-"""Pace by departure, not by grant (docs/architecture.md §4).
+"""Wait for a slot of the rate budget, and pace by departure, not by grant (docs/architecture.md §4).
+
+`take_slot()` waits for an attempt's slot: a slot reserved by `client.reserve()` when one
+is held, else the limiter's, retries ahead of first attempts.
 
 The limiter grants a slot; the request leaves when httpx writes its headers, which on
 a cold start (a new connection, a TLS handshake, a busy loop) can be well after the
@@ -17,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._reservation import in_reservation, reserved_block
+
 if TYPE_CHECKING:
     from ._ratelimit import RateLimiter
 
-__all__ = ["HEADERS_STARTED", "Departure"]
+__all__ = ["HEADERS_STARTED", "Departure", "take_slot"]
 
 HEADERS_STARTED = frozenset(
     {"http11.send_request_headers.started", "http2.send_request_headers.started"}
@@ -65,3 +70,36 @@ class Departure:
             self.retakes += 1
             await self._limiter.acquire(self._bucket, priority=True)
             self._granted = self._clock()
+
+
+async def take_slot(
+    limiter: RateLimiter,
+    bucket: str,
+    *,
+    priority: bool,
+    max_wait: float | None,
+    max_pause: float | None,
+    sleep: Callable[[float], Awaitable[None]],
+    clock: Callable[[], float],
+) -> float:
+    """Wait for the bucket's slot and return the seconds waited.
+
+    Retries (`priority`) go first; the wait is bounded by the queue (`max_wait`) and the
+    call's deadline (`max_pause`); the limiter raises `SlotTooFar` past either.
+    """
+    asked = clock()
+    if in_reservation(limiter, bucket):
+        # Work admitted by `client.reserve()`: take its next reserved slot that is not
+        # stale (a slot left unused for more than half an interval would bunch with
+        # the slots after it), else wait for a fresh one without the queue bound: the
+        # work is under way and must not be shed between its calls.
+        slack = limiter.rate.interval / 2 if limiter.rate is not None else 0.0
+        block = reserved_block(limiter, bucket)
+        while block is not None and (slot := block.take()) is not None:
+            if (delay := slot - block.clock()) >= -slack:
+                if delay > 0:
+                    await sleep(delay)
+                return clock() - asked
+        max_wait = None
+    await limiter.acquire(bucket, priority=priority, max_wait=max_wait, max_pause=max_pause)
+    return clock() - asked

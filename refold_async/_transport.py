@@ -10,14 +10,14 @@ From the public entry to the wire, five named steps:
 3. `_logged()`: the call's attempts, inside its span when tracing is on; its record
    completed and its one log line written as it ends;
 4. `_retrying()`: the loop. Per attempt: the credential (minting a session token if
-   needed), a rate-limit slot (`_take_slot`), one attempt; then the outcome (`_outcome`):
+   needed), a rate-limit slot (`_pacing.take_slot`), one attempt; then the outcome (`_outcome`):
    a 2xx is returned, a 401 on a minted token mints once more, a 429 pauses the whole
    bucket, and the retry policy gives a delay or the typed error is raised;
 5. `_send_once()`: one attempt: uploads opened, the request built and authorized, and
    `_exchange.exchange()` sends it, bounded in time and bytes, paced by its departure.
 
 Only this module (with `_assemble.py`, `_outcome.py`, `_exchange.py`, `_client.py` and
-`testing/`) imports httpx; only this one sleeps and takes the limiter's slots. Secrets
+`testing/`) imports httpx; only this one sleeps between attempts. Secrets
 appear in logs only as fingerprints.
 """
 
@@ -55,14 +55,13 @@ from ._outcome import (
     response_info,
     slot_error,
 )
-from ._pacing import Departure
+from ._pacing import Departure, take_slot
 from ._pagination import AsyncPaginator, Page
 from ._payload import decode_body, request_id_of
 from ._ratelimit import SlotTooFar
 from ._record import CallRecord, log_call
 from ._redact import SENDING, install_log_redaction
 from ._request import RequestParts
-from ._reservation import in_reservation, reserved_block
 from ._retry import Failure, FailureKind, RetryPolicy
 from ._types import NOT_GIVEN, CallOptions, NotGiven
 from ._uploads import opened_uploads
@@ -361,9 +360,28 @@ class Transport:
             bucket = f"{config.base_url}#{credential.fingerprint}"
             elapsed = 0.0 if started is None else self._clock() - started
             remaining = None if policy.deadline is None else policy.deadline - elapsed
-            record.rate_limit_wait += await self._take_slot(
-                op, parts, bucket, attempt, queue_bound, remaining
-            )
+            try:
+                waited = await take_slot(
+                    config.limiter,
+                    bucket,
+                    priority=attempt > 1,
+                    max_wait=queue_bound,
+                    max_pause=remaining,
+                    sleep=self._sleep,
+                    clock=self._clock,
+                )
+            except SlotTooFar as exc:
+                raise slot_error(op, parts.path, exc, attempt - 1, queue_bound) from None
+            if waited >= _NOTABLE_WAIT:
+                logger.debug(
+                    "%s %s %s waited %.2fs for a rate-limit slot (attempt %d)",
+                    op.id,
+                    op.method,
+                    parts.path,
+                    waited,
+                    attempt,
+                )
+            record.rate_limit_wait += waited
             record.attempts = attempt
             if started is None:
                 started = self._clock()
@@ -425,52 +443,6 @@ class Transport:
                 else policy.max_attempts,
             )
             await self._sleep(delay)
-
-    async def _take_slot(
-        self,
-        op: Operation[Any],
-        parts: RequestParts,
-        bucket: str,
-        attempt: int,
-        queue_bound: float | None,
-        remaining: float | None,
-    ) -> float:
-        """Wait for the bucket's slot and return the seconds waited.
-
-        Retries go first; the wait is bounded by the queue and the deadline.
-        """
-        asked = self._clock()
-        limiter = self.config.limiter
-        if in_reservation(limiter, bucket):
-            # Work admitted by `client.reserve()`: take its next reserved slot that is not
-            # stale (a slot left unused for more than half an interval would bunch with
-            # the slots after it), else wait for a fresh one without the queue bound: the
-            # work is under way and must not be shed between its calls.
-            slack = limiter.rate.interval / 2 if limiter.rate is not None else 0.0
-            block = reserved_block(limiter, bucket)
-            while block is not None and (slot := block.take()) is not None:
-                if (delay := slot - block.clock()) >= -slack:
-                    if delay > 0:
-                        await self._sleep(delay)
-                    return self._clock() - asked
-            queue_bound = None
-        try:
-            await limiter.acquire(
-                bucket, priority=attempt > 1, max_wait=queue_bound, max_pause=remaining
-            )
-        except SlotTooFar as exc:
-            raise slot_error(op, parts.path, exc, attempt - 1, queue_bound) from None
-        waited = self._clock() - asked
-        if waited >= _NOTABLE_WAIT:
-            logger.debug(
-                "%s %s %s waited %.2fs for a rate-limit slot (attempt %d)",
-                op.id,
-                op.method,
-                parts.path,
-                waited,
-                attempt,
-            )
-        return waited
 
     def _pause_for(self, failure: Failure, delay: float | None, attempt: int) -> float:
         """How long a 429 pauses the bucket: the wait, else Retry-After or a backoff.
