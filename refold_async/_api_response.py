@@ -3,8 +3,9 @@
 `client.<resource>.with_raw_response.<method>(...)` returns an `APIResponse[T]` instead of
 the decoded value: status, headers, request id, timings and attempts, and `parse()` for
 the value itself. Each `Page` carries the same metadata as `page.response`. Both are built
-by the transport from its `CallRecord`; neither holds a credential (headers are the
-response's, scrubbed of the call's secrets) nor any httpx object.
+by the send loop from its `CallRecord` (`_outcome.response_info`); neither holds a
+credential (headers are the response's, scrubbed of the call's secrets) nor any httpx
+object.
 """
 
 from __future__ import annotations

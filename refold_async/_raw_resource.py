@@ -4,7 +4,8 @@ Generated code declares, per resource, an `Async...WithRawResponse` class (a sub
 `AsyncRawResource`) with one method per operation, same parameters, and a
 `with_raw_response` property returning it. Each of those methods calls the resource's own
 generated method, unchanged, on a copy of the resource bound to the transport's raw view
-(`Transport.raw()`), whose calls answer `APIResponse`s. A list method's paginator is
+(`Transport.raw()`: the same send loop, told to answer with `raw=True`), whose calls
+answer `APIResponse`s. A list method's paginator is
 awaited for the first requested page: `APIResponse[Page[Item]]`.
 
 Nothing here runs on the usual path: the resource's own methods are unchanged.
