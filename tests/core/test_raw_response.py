@@ -202,6 +202,29 @@ async def test_a_minted_token_still_works_through_the_raw_view(router: respx.Rou
     assert response.attempts == 1
 
 
+async def test_the_raw_view_is_the_same_send_loop_told_to_answer_raw(
+    router: respx.Router,
+) -> None:
+    """`with_raw_response` is a parameter of the one send path, not a transport subclass:
+    the view shares the pool and the session tokens, and its view is itself."""
+    route = router.get(url__regex=r".*/public/webhook/wh_1$").mock(
+        return_value=httpx.Response(200, json=WEBHOOK)
+    )
+    client = mock_client(router)
+    transport = client._transport
+    view = transport.raw()
+    assert type(view) is type(transport)
+    assert (view.answers_raw, transport.answers_raw) == (True, False)
+    assert view.http is transport.http
+    assert view.tokens is transport.tokens
+    assert view.raw() is view
+    raw = await client.webhooks.with_raw_response.retrieve("wh_1")
+    value = await client.webhooks.retrieve("wh_1")
+    assert isinstance(raw, APIResponse)
+    assert raw.parse() == value
+    assert route.call_count == 2
+
+
 def _public_methods(cls: type) -> set[str]:
     return {
         name
