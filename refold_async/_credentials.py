@@ -41,8 +41,8 @@ class Credential:
     __slots__ = ("header", "secret")
 
     def __init__(self, header: str, secret: Secret | None) -> None:
-        self.header = header
-        self.secret = secret
+        self.header: str = header
+        self.secret: Secret | None = secret
 
     @property
     def fingerprint(self) -> str:
@@ -90,7 +90,7 @@ class Credentials:
         self._own_lengths = frozenset(
             len(secret.reveal()) for secret in (api_key, session_token) if secret
         )
-        self.lazy = LazySecrets(self)
+        self.lazy: LazySecrets = LazySecrets(self)
 
     # -- before sending ------------------------------------------------------------------
 

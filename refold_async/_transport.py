@@ -122,14 +122,14 @@ class Transport:
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
-        self.credentials = Credentials(
+        self.credentials: Credentials = Credentials(
             api_key=config.api_key,
             session_token=config.session_token,
             linked_account_id=config.linked_account_id,
             tokens=tokens,
             mint=self._mint,
         )
-        self.assembler = Assembler(
+        self.assembler: Assembler = Assembler(
             http,
             base_url=config.base_url,
             default_headers=config.default_headers,
