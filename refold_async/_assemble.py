@@ -88,49 +88,45 @@ class Assembler:
         parsed back and merged, and the client's headers are merged as a list. A body
         that JSON cannot encode (a set, bytes, ...) is `InvalidArgumentError`.
         """
-        try:
-            return self._request(parts, files, attempt_timeout)
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgumentError(f"the request body cannot be sent as JSON: {exc}") from None
-
-    def _request(
-        self, parts: RequestParts, files: list[Any], attempt_timeout: float | None
-    ) -> httpx.Request:
         http = self.http
-        headers = self.headers(parts.headers)
-        if http.params or has_cookies(http):
-            return http.build_request(
+        try:
+            headers = self.headers(parts.headers)
+            if http.params or has_cookies(http):
+                return http.build_request(
+                    parts.method,
+                    self.base_url + parts.path,
+                    params=list(parts.params) or None,
+                    headers=headers,
+                    json=parts.json if parts.has_json else None,
+                    data=dict(parts.form) if files else None,
+                    files=files or None,
+                    timeout=attempt_timeout,
+                )
+            if parts.raw_path:  # client.request(): the caller's text, which httpx must check
+                url: httpx.URL | str = self.base_url + parts.path
+                if parts.params:
+                    url = f"{url}?{query_string(parts.params)}"
+            else:
+                query = query_string(parts.params) if parts.params else ""
+                url = self._urls.url(parts.path, query)
+            return httpx.Request(
                 parts.method,
-                self.base_url + parts.path,
-                params=list(parts.params) or None,
-                headers=headers,
+                url,
+                headers=[
+                    *(
+                        (name, value)
+                        for name, value in http.headers.multi_items()
+                        if name not in headers
+                    ),
+                    *headers.items(),
+                ],
                 json=parts.json if parts.has_json else None,
                 data=dict(parts.form) if files else None,
                 files=files or None,
-                timeout=attempt_timeout,
+                extensions={"timeout": _timeouts(attempt_timeout)},
             )
-        if parts.raw_path:  # client.request(): the caller's text, which httpx must check
-            url: httpx.URL | str = self.base_url + parts.path
-            if parts.params:
-                url = f"{url}?{query_string(parts.params)}"
-        else:
-            url = self._urls.url(parts.path, query_string(parts.params) if parts.params else "")
-        return httpx.Request(
-            parts.method,
-            url,
-            headers=[
-                *(
-                    (name, value)
-                    for name, value in http.headers.multi_items()
-                    if name not in headers
-                ),
-                *headers.items(),
-            ],
-            json=parts.json if parts.has_json else None,
-            data=dict(parts.form) if files else None,
-            files=files or None,
-            extensions={"timeout": _timeouts(attempt_timeout)},
-        )
+        except (TypeError, ValueError) as exc:  # a body JSON cannot encode
+            raise InvalidArgumentError(f"the request body cannot be sent as JSON: {exc}") from None
 
     def headers(self, own: Mapping[str, str]) -> dict[str, str]:
         """The request's headers: the client's defaults, then the call's, and ours."""

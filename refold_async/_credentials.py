@@ -84,7 +84,7 @@ class Credentials:
         # Constant per operation (and linked account) for these credentials.
         self._plans: dict[tuple[int, str | None], tuple[Operation[Any], AuthPlan]] = {}
         # A session token, or a pinned linked account: each call's accounts are checked.
-        self._scoped = session_token is not None or linked_account_id is not None
+        self.scoped: bool = session_token is not None or linked_account_id is not None
         # The lengths of the client's own credentials: an argument of another length
         # cannot be one of them, and costs one set lookup to rule out.
         self._own_lengths = frozenset(
@@ -159,15 +159,14 @@ class Credentials:
     def check_scope(
         self, op: Operation[Any], path: Mapping[str, object] | None, parts: RequestParts
     ) -> None:
-        """On a scoped client, refuse a call that names a linked account not its own."""
-        if self._scoped:
-            check_accounts(
-                op,
-                _named_accounts(op, path, parts),
-                allowed=self.linked_account_id,
-                session_token=self.session_token,
-                secrets=[s for s in (self.api_key, self.session_token) if s is not None],
-            )
+        """On a scoped client (`scoped`), refuse a call that names a linked account not its own."""
+        check_accounts(
+            op,
+            _named_accounts(op, path, parts),
+            allowed=self.linked_account_id,
+            session_token=self.session_token,
+            secrets=[s for s in (self.api_key, self.session_token) if s is not None],
+        )
 
     # -- per attempt -----------------------------------------------------------------------
 

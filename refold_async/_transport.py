@@ -255,7 +255,8 @@ class Transport:
             raw_path=raw_path,
         )
         plan = credentials.plan(op, headers, query)
-        credentials.check_scope(op, path, parts)
+        if credentials.scoped:  # a session token, or a pinned linked account
+            credentials.check_scope(op, path, parts)
         if plan.linked_account_id is not None:
             parts.headers["linked_account_id"] = plan.linked_account_id
         return parts, plan
