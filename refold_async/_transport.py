@@ -61,7 +61,7 @@ from ._response import decode_body, error_from_response, request_id_of, scrub
 from ._retry import Failure, FailureKind, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, CallOptions, NotGiven
 from ._uploads import opened_uploads
-from ._url import url_maker
+from ._url import merged_query, url_maker
 from ._useragent import current_user_agent, join_user_agent
 
 if TYPE_CHECKING:
@@ -785,16 +785,18 @@ class Transport:
         http = self.http
         headers = self._headers(parts.headers)
         if http.params or has_cookies(http):
-            return http.build_request(
+            request = http.build_request(
                 parts.method,
                 self.config.base_url + parts.path,
-                params=list(parts.params) or None,
                 headers=headers,
                 json=parts.json if parts.has_json else None,
                 data=dict(parts.form) if files else None,
                 files=files or None,
                 timeout=attempt_timeout,
-            )
+            )  # its query encoded as on every other path (httpx's `params=` varies by version)
+            query = query_string(merged_query(http.params.multi_items(), parts.params))
+            request.url = self._urls.url(parts.path, query)
+            return request
         if parts.raw_path:  # client.request(): the caller's text, which httpx must check
             url: httpx.URL | str = self.config.base_url + parts.path
             if parts.params:

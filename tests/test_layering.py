@@ -53,7 +53,9 @@ def test_async_package_never_imports_sync_face(path: Path) -> None:
 def test_httpx_only_where_requests_are_made(path: Path) -> None:
     """Only the transport, the client and the emulator import httpx."""
     rel = _rel(path)
-    if rel in HTTPX_ALLOWED or rel.startswith(("refold_async/testing/", "refold_sync/_client")):
+    if rel in HTTPX_ALLOWED or rel.startswith(
+        ("refold_async/testing/", "refold_async/_wire/", "refold_sync/_client")
+    ):
         return
     assert "httpx" not in _imports(path)
 
