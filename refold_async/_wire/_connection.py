@@ -214,6 +214,8 @@ class Connection:
                         data = await self.stream.receive(_READ_SIZE)
             except anyio.EndOfStream:
                 data = b""
+            if not data and conn.their_state is h11.SEND_RESPONSE:
+                raise h11.RemoteProtocolError("Server disconnected without sending a response.")
             conn.receive_data(data)
 
     async def _write(self, data: bytes | None, seconds: float) -> None:
