@@ -23,16 +23,27 @@ __all__ = [
 
 
 class UrlMaker:
-    """Builds request URLs on one base URL (`scheme://host[:port][/prefix]`)."""
+    """Builds request URLs on one base URL (`scheme://host[:port][/prefix]`).
 
-    __slots__ = ("base_url",)
+    Parsing a URL's text costs about 12 µs; an `httpx.URL` is immutable, so the most
+    recent ones are kept and handed out again (polling, paging and retries repeat them).
+    """
+
+    __slots__ = ("_recent", "base_url")
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
+        self._recent: dict[str, httpx.URL] = {}
 
     def url(self, path: str, query: str = "") -> httpx.URL:
         """The URL of `path` (percent-encoded, from `expand_path`) with `query` (encoded)."""
-        return httpx.URL(f"{self.base_url}{path}?{query}" if query else self.base_url + path)
+        text = f"{self.base_url}{path}?{query}" if query else self.base_url + path
+        found = self._recent.get(text)
+        if found is None:
+            if len(self._recent) >= _RECENT:
+                self._recent.clear()  # cheaper than keeping an order; refilled as used
+            found = self._recent[text] = httpx.URL(text)
+        return found
 
 
 def url_maker(base_url: str) -> UrlMaker:
@@ -46,6 +57,7 @@ def url_maker(base_url: str) -> UrlMaker:
 
 
 _MAKERS: dict[str, UrlMaker] = {}
+_RECENT = 256  # URLs kept per base URL
 
 
 def merged_query(

@@ -65,3 +65,16 @@ def test_any_path_values_and_query(base: str, first: str, second: str, params: A
     path = expand_path("/api/v2/public/{a}/config/{b}", {"a": first, "b": second})
     query = query_string(params) if params else ""
     _same(url_maker(base).url(path, query), _parsed(base, path, query))
+
+
+def test_a_repeated_url_is_parsed_once_and_the_kept_ones_stay_bounded() -> None:
+    """The same text gives the same (immutable) `httpx.URL`; at most `_RECENT` are kept."""
+    from refold_async import _url
+
+    maker = UrlMaker("https://app.refold.ai")
+    first = maker.url("/x", "a=1")
+    assert maker.url("/x", "a=1") is first
+    for i in range(_url._RECENT + 5):
+        maker.url(f"/n/{i}")
+    assert len(maker._recent) <= _url._RECENT
+    assert maker.url("/x", "a=1") == first
