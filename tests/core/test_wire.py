@@ -335,3 +335,46 @@ def test_tls_trusts_certifi_or_the_environments_bundle(
         assert ssl_context().get_ca_certs() == []  # nothing from certifi
     finally:
         ssl_context.cache_clear()
+
+
+async def test_request_sent_reads_the_transports_trace() -> None:
+    """`request_sent()` tells, from this transport's trace, whether the headers left:
+    yes when the server hung up after reading them, no when nothing connected."""
+    from refold_async._exchange import exchange, request_sent
+
+    def hang_up(conn: socket.socket, head: bytes, number: int) -> bool:
+        return False
+
+    pool = PerLoopPool(timeout=5, limits=httpx.Limits())
+    with RawServer(hang_up) as server:
+        outcome = await exchange(
+            pool, httpx.Request("GET", server.url), within=5, max_bytes=1000, path="/"
+        )
+    assert isinstance(outcome, httpx.RemoteProtocolError)
+    assert request_sent(outcome) is True
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    refused = await exchange(
+        pool, httpx.Request("GET", f"http://127.0.0.1:{port}/"), within=5, max_bytes=1000, path="/"
+    )
+    assert isinstance(refused, httpx.ConnectError)
+    assert request_sent(refused) is False
+    await pool.aclose()
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "host", "bypassed"),
+    [
+        ("", "api.refold.ai", False),
+        ("*", "api.refold.ai", True),
+        ("refold.ai", "api.refold.ai", True),
+        (".refold.ai", "api.refold.ai", True),
+        ("refold.ai", "notrefold.ai", False),
+        ("other.example, api.refold.ai", "api.refold.ai", True),
+        ("https://api.refold.ai", "api.refold.ai", True),
+    ],
+)
+def test_no_proxy_exempts_hosts_and_domains(no_proxy: str, host: str, bypassed: bool) -> None:
+    from refold_async._wire._transport import _no_proxy
+
+    assert _no_proxy(host, {"https": "http://proxy:3128", "no": no_proxy}) is bypassed
