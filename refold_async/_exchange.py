@@ -12,10 +12,11 @@ for a single attempt, whoever built the `httpx.AsyncClient`:
   origin (its credential header is never sent elsewhere), never to plain http off
   loopback, and at most `max_redirects` hops.
 
-It also follows the attempt through httpcore's `trace` events, to know whether the
-request's headers left this machine (`request_sent()`), and hands every event to the
-transport's listeners. The transport keeps the retry loop; this module knows nothing of
-operations, credentials or retries.
+It also follows the attempt through the transport's `trace` events (httpcore's names,
+which the SDK's own transport emits too), to know whether the request's headers left
+this machine (`request_sent()`), and hands every event to the transport's listeners.
+The transport keeps the retry loop; this module knows nothing of operations,
+credentials or retries.
 """
 
 from __future__ import annotations
