@@ -378,3 +378,21 @@ def test_no_proxy_exempts_hosts_and_domains(no_proxy: str, host: str, bypassed: 
     from refold_async._wire._transport import _no_proxy
 
     assert _no_proxy(host, {"https": "http://proxy:3128", "no": no_proxy}) is bypassed
+
+
+async def test_instrumentation_wrapping_send_sees_the_own_pools_requests(
+    server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `httpx.AsyncClient.send` wrapped (Sentry, ddtrace), the pool the client makes
+    for itself goes through `send()` too, so the wrapper sees every request."""
+    seen: list[str] = []
+    original = httpx.AsyncClient.send
+
+    async def send(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> Any:
+        seen.append(request.url.path)
+        return await original(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", send)
+    async with _client(server.url) as client:
+        assert await client.request("GET", "/api/v2/public/seen") == {"connection": 1}
+    assert seen == ["/api/v2/public/seen"]
