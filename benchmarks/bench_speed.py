@@ -238,6 +238,21 @@ async def cpu_block(call: Call, calls: int) -> float:
     return (time.thread_time() - start) / calls * 1e6
 
 
+async def concurrent_block(call: Call, calls: int, concurrency: int) -> float:
+    """CPU microseconds per call over `calls` calls made by `concurrency` tasks at once."""
+    if concurrency <= 1:
+        return await cpu_block(call, calls)
+    each = max(calls // concurrency, 1)
+
+    async def worker() -> None:
+        for _ in range(each):
+            await call()
+
+    start = time.thread_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return (time.thread_time() - start) / (each * concurrency) * 1e6
+
+
 async def compare(raw: Call, other: Call, rounds: int) -> tuple[list[float], float, float]:
     """Ratios per round (other / raw), and the median µs per call of each side."""
     for _ in range(WARM_UP):
@@ -376,9 +391,11 @@ def sync_ratio(rounds: int) -> tuple[float, float, float]:
     )
 
 
-async def loopback_cpu(base: str, key: str, rounds: int) -> tuple[float, float, float]:
+async def loopback_cpu(
+    base: str, key: str, rounds: int, concurrency: int = 1
+) -> tuple[float, float, float]:
     """CPU µs per GET of one linked account over real sockets (raw httpx, refold; medians
-    of blocks), and the median ratio of adjacent blocks."""
+    of blocks), `concurrency` calls in flight, and the median ratio of adjacent blocks."""
     sdk = AsyncRefold(api_key=key, base_url=base, rate_limit=None)
     await sdk.linked_accounts.create(account_id="acct_bench", name="Bench")
     raw = httpx.AsyncClient(base_url=base)
@@ -397,16 +414,17 @@ async def loopback_cpu(base: str, key: str, rounds: int) -> tuple[float, float, 
         await sdk_get()
     raws: list[float] = []
     ours: list[float] = []
+    calls = BLOCK * max(1, concurrency // 10)  # every task makes a few calls per block
     for _ in range(rounds * 4):
-        raws.append(await cpu_block(raw_get, BLOCK))
-        ours.append(await cpu_block(sdk_get, BLOCK))
+        raws.append(await concurrent_block(raw_get, calls, concurrency))
+        ours.append(await concurrent_block(sdk_get, calls, concurrency))
     await raw.aclose()
     await sdk.aclose()
     ratio = statistics.median(o / r for r, o in zip(raws, ours, strict=True))
     return statistics.median(raws), statistics.median(ours), ratio
 
 
-def loopback_section(rounds: int, results: dict[str, Any]) -> None:
+def loopback_section(rounds: int, results: dict[str, Any], concurrency: int = 1) -> None:
     """(a) over HTTP/1.1 on 127.0.0.1: `refold emulator` in its own process answers both."""
     command = [sys.executable, "-m", "refold_async._cli", "emulator", "--port", "0"]
     server = subprocess.Popen(  # noqa: S603 - our own CLI
@@ -421,14 +439,19 @@ def loopback_section(rounds: int, results: dict[str, Any]) -> None:
         base = line.split(" listening on ", 1)[1].split()[0]
         from refold_async.testing import DEFAULT_API_KEY
 
-        raw, ours, ratio = asyncio.run(loopback_cpu(base, DEFAULT_API_KEY, rounds))
+        raw, ours, ratio = asyncio.run(loopback_cpu(base, DEFAULT_API_KEY, rounds, concurrency))
     finally:
         server.terminate()
         server.wait(10)
-    results["loopback"] = {"raw_us": raw, "sdk_us": ours, "ratio": ratio}
+    results["loopback"] = {
+        "raw_us": raw,
+        "sdk_us": ours,
+        "ratio": ratio,
+        "concurrency": concurrency,
+    }
     print(
-        f"(a) over loopback HTTP/1.1 (the emulator in another process): raw {raw:.1f} µs, "
-        f"refold {ours:.1f} µs CPU per call: {ratio:.2f} x",
+        f"(a) over loopback HTTP/1.1 (the emulator in another process), {concurrency} in "
+        f"flight: raw {raw:.1f} µs, refold {ours:.1f} µs CPU per call: {ratio:.2f} x",
         flush=True,
     )
 
@@ -505,6 +528,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["cpu", "loopback", "import", "sync"], action="append")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="loopback: calls in flight at once"
+    )
     parser.add_argument("--pinned-sync", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pinned_sync:
@@ -523,7 +549,7 @@ def main() -> None:
     if "cpu" in sections:
         asyncio.run(cpu_section(args.rounds, results))
     if "loopback" in sections:
-        loopback_section(args.rounds, results)
+        loopback_section(args.rounds, results, args.concurrency)
     if "import" in sections:
         import_section(args.imports, results)
     if "sync" in sections:

@@ -20,7 +20,7 @@ from ._exchange import has_cookies, with_accepted_encodings
 from ._operation import Operation
 from ._request import RequestParts, build_request, query_string
 from ._types import CallOptions
-from ._url import url_maker
+from ._url import merged_query, url_maker
 from ._useragent import current_user_agent, join_user_agent
 
 __all__ = ["Assembler"]
@@ -92,16 +92,18 @@ class Assembler:
         try:
             headers = self.headers(parts.headers)
             if http.params or has_cookies(http):
-                return http.build_request(
+                request = http.build_request(
                     parts.method,
                     self.base_url + parts.path,
-                    params=list(parts.params) or None,
                     headers=headers,
                     json=parts.json if parts.has_json else None,
                     data=dict(parts.form) if files else None,
                     files=files or None,
                     timeout=attempt_timeout,
-                )
+                )  # its query encoded as on every other path (httpx's `params=` varies by version)
+                query = query_string(merged_query(http.params.multi_items(), parts.params))
+                request.url = self._urls.url(parts.path, query)
+                return request
             if parts.raw_path:  # client.request(): the caller's text, which httpx must check
                 url: httpx.URL | str = self.base_url + parts.path
                 if parts.params:

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from ._client import is_loopback_host
 from ._errors import EnvironmentMismatchError, RefoldError
+from ._url import is_loopback_host
 from .batch import BatchInterrupted, BatchReport
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ A client holds one credential, which fixes what it may call (see `_auth`): the o
 the org key pinned to one linked account; or a session token. A pinned client, and every
 client derived from it, acts for its account only.
 
-The pool the client makes for itself (`PerLoopPool`) keeps one `httpx.AsyncClient` per
-event loop, because httpx connections belong to the loop that opened them: a client made
-at module level works across successive `asyncio.run()` calls, and each loop's
-connections are closed when that loop shuts down.
+The pool the client makes for itself (`PerLoopPool`, on the SDK's own transport) keeps
+one keep-alive pool per event loop, because connections belong to the loop that opened
+them: a client made at module level works across successive `asyncio.run()` calls, and
+each loop's connections are closed when that loop shuts down.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from ._reservation import Reservation
 from ._retry import RetryPolicy
 from ._transport import Transport, TransportConfig
 from ._types import NOT_GIVEN, NotGiven
+from ._url import never_leaves_machine
 from ._useragent import AppInfo, user_agent
 from .resources import AsyncResourceNamespaces
 
@@ -651,29 +652,9 @@ def _check_base_url(base_url: str) -> str:
     url = httpx.URL(base_url)
     if url.scheme not in ("http", "https") or not url.host:
         raise InvalidArgumentError(f"base_url must be an http(s) URL, got {base_url!r}")
-    if url.scheme == "http" and not _never_leaves_machine(url.host):
+    if url.scheme == "http" and not never_leaves_machine(url.host):
         raise InvalidArgumentError(
             "base_url uses plain http, which would send credentials in the clear; "
             "use https (plain http is allowed only for loopback hosts)"
         )
     return str(url).rstrip("/")
-
-
-def _never_leaves_machine(host: str) -> bool:
-    # ".invalid" never resolves (RFC 6761): in-process transports such as the emulator use it.
-    return host.endswith((".localhost", ".invalid")) or is_loopback_host(host)
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether `host` is `localhost` or a loopback IP address (v4 or v6)."""
-    if host == "localhost":
-        return True
-    bare = host.strip("[]")
-    if not bare[:1].isdigit() and ":" not in bare:
-        return False  # a name: not an IP address (and no import of ipaddress)
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(bare).is_loopback
-    except ValueError:
-        return False

@@ -12,10 +12,11 @@ for a single attempt, whoever built the `httpx.AsyncClient`:
   origin (its credential header is never sent elsewhere), never to plain http off
   loopback, and at most `max_redirects` hops.
 
-It also follows the attempt through httpcore's `trace` events, to know whether the
-request's headers left this machine (`request_sent()`), and hands every event to the
-transport's listeners. The transport keeps the retry loop; this module knows nothing of
-operations, credentials or retries.
+It also follows the attempt through the transport's `trace` events (httpcore's names,
+which the SDK's own transport emits too), to know whether the request's headers left
+this machine (`request_sent()`), and hands every event to the transport's listeners.
+The transport keeps the retry loop; this module knows nothing of operations,
+credentials or retries.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import httpx
 from . import _decoding as decoding
 from ._errors import APIDecodeError, APIRedirectError, APIResponseTooLargeError
 from ._pool import PerLoopPool
+from ._url import never_leaves_machine
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -217,28 +219,26 @@ async def _follow(
 
 
 async def _hop(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-    """`http.send(request, stream=True, follow_redirects=False)`, at less than half its cost.
+    """One request and its response, headers read, body not yet.
 
-    A client that adds nothing to a request on its way (no auth, event hooks, cookies, nor a
-    `send()` of its own or patched in by instrumentation or a recorder such as vcrpy: any
-    pool the SDK makes, and most given ones) has it handed straight
-    to the transport `send()` would pick, mounts and proxies included. That skips httpx's
-    cookie jar, auth flow and redirect loop, which a call here never uses (measured:
-    about 40 µs a request). The response never leaves the SDK, so the one thing it lacks,
-    `response.elapsed`, is not missed. Anything else goes through `send()` as it is.
+    The pool the client makes for itself (`PerLoopPool`) is handed the request through
+    its transport's public `handle_async_request()`: httpx's `send()` would add nothing
+    to it (no auth, hooks or cookies) but its cost (its cookie jar, auth flow and
+    redirect loop: about 40 µs a request). When `httpx.AsyncClient.send` is patched by
+    instrumentation (Sentry and ddtrace wrap it), it goes through `send()`, so the
+    instrumentation sees it. A caller's `http_client=` always goes through its public
+    `send()`, with everything it adds.
     """
-    if type(http) is PerLoopPool:
-        http = await http.current()
-    transport = _direct_transport(http, request.url)
-    if transport is None:
+    if type(http) is not PerLoopPool or not _own_send():
         return await http.send(request, stream=True, follow_redirects=False)
+    if http.is_closed:  # httpx's own words: the transport maps them to RefoldUsageError
+        raise RuntimeError("Cannot send a request, as the client has been closed.")
     try:
-        response = await transport.handle_async_request(request)
+        response = await http.wire.handle_async_request(request)
     except httpx.RequestError as exc:
         exc.request = request  # as send() has it
         raise
     response.request = request
-    response.default_encoding = getattr(http, "_default_encoding", "utf-8")  # as send() sets it
     if _httpx_log.isEnabledFor(logging.INFO):  # the line send() logs
         _httpx_log.info(
             'HTTP Request: %s %s "%s %d %s"',
@@ -252,49 +252,27 @@ async def _hop(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Respons
 
 
 _httpx_log = logging.getLogger("httpx")
-# The client layer `send()` runs through, as httpx defines it: a tool that patches any of
-# these (Sentry and ddtrace `send`, vcrpy `_send_single_request`) must see every request.
-_CLIENT_LAYER: tuple[tuple[str, object], ...] = tuple(
-    (name, getattr(httpx.AsyncClient, name, None))
-    for name in ("send", "_send_handling_auth", "_send_handling_redirects", "_send_single_request")
-)
+_SEND = httpx.AsyncClient.send
 
 
-def _direct_transport(http: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBaseTransport | None:
-    """The transport `http.send()` would use for `url`, if it would add nothing on the way."""
-    if _PATCHED_AT_IMPORT or not _own_client_layer(type(http)):
-        return None  # a subclass's, or one patched in by instrumentation or a recorder
-    hooks = http.event_hooks
-    if hooks["request"] or hooks["response"] or http.auth is not None or has_cookies(http):
-        return None
-    if http.is_closed:  # httpx's own words: the transport maps them to RefoldUsageError
-        raise RuntimeError("Cannot send a request, as the client has been closed.")
-    for_url = getattr(http, "_transport_for_url", None)
-    if for_url is None:  # an httpx without it: send() it is
-        return None
-    transport: httpx.AsyncBaseTransport = for_url(url)
-    return transport
-
-
-def _own_client_layer(cls: type) -> bool:
-    return all(getattr(cls, name, None) is original for name, original in _CLIENT_LAYER)
+def _own_send() -> bool:
+    """Whether `httpx.AsyncClient.send` is httpx's own, as it was when this module loaded."""
+    return httpx.AsyncClient.send is _SEND and not _PATCHED_AT_IMPORT
 
 
 def is_httpx_own(method: object) -> bool:
     """Whether `method` is httpx's own, not a wrapper or a replacement patched in."""
-    return not hasattr(method, "__wrapped__") and getattr(method, "__module__", None) == (
-        "httpx._client"
-    )
+    module = getattr(method, "__module__", None) or ""
+    return not hasattr(method, "__wrapped__") and module.partition(".")[0] == "httpx"
 
 
-# Patched before this module was imported (or an httpx without these methods).
-_PATCHED_AT_IMPORT = not all(is_httpx_own(original) for _, original in _CLIENT_LAYER)
+# Patched before this module was imported.
+_PATCHED_AT_IMPORT = not is_httpx_own(_SEND)
 
 
 def has_cookies(http: httpx.AsyncClient) -> bool:
-    """Whether the client's jar holds any cookie (without `len()`, which walks the jar)."""
-    jar = http.cookies.jar
-    return bool(getattr(jar, "_cookies", jar))
+    """Whether the client's jar holds any cookie (the first one found is enough)."""
+    return next(iter(http.cookies.jar), None) is not None
 
 
 async def _close(response: httpx.Response) -> None:
@@ -326,25 +304,29 @@ async def _read(response: httpx.Response, limits: _Limits) -> httpx.Response:
         and _has_body(response)
     ):
         raise _too_large(response, limits, f"declares {declared} bytes")
-    chunks: list[bytes] = []
-    size = 0
     if response.is_stream_consumed:  # read already (a mock transport's): in memory, decoded
-        chunks_in: AsyncIterator[bytes] = response.aiter_bytes()
-    elif decoder is None:
-        chunks_in = response.aiter_raw()  # nothing to decode: no generator of ours between
-    else:
-        chunks_in = _decoded(response, decoder)
-    async for chunk in chunks_in:
-        size += len(chunk)
-        if size > limits.max_bytes:
+        body = await response.aread()
+        if len(body) > limits.max_bytes:
             raise _too_large(response, limits, "goes on")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    elif declared_encoding is None:
+        # Nothing to decode: httpx's own aread() reads it (one pass, the cheapest public
+        # way to a response with its content), through a stream that counts the bytes.
+        response.stream = _Bounded(response, limits)
+        body = await response.aread()
+    else:
+        chunks: list[bytes] = []
+        size = 0
+        chunks_in = response.aiter_raw() if decoder is None else _decoded(response, decoder)
+        async for chunk in chunks_in:
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise _too_large(response, limits, "goes on")
+            chunks.append(chunk)
+        body = b"".join(chunks)
     if declared_encoding is None and declared == str(len(body)):
         # The headers describe the body as read (no encoding, its length; a length with
-        # transfer-encoding is refused by h11): keep the response, the body stored as
-        # httpx's own read() stores it. A new Response costs more than the rest of a call.
-        response._content = body  # pyright: ignore[reportPrivateUsage]
+        # transfer-encoding is refused by h11): keep the response. A new Response costs
+        # more than the rest of a call.
         return response
     return httpx.Response(
         response.status_code,
@@ -357,6 +339,29 @@ async def _read(response: httpx.Response, limits: _Limits) -> httpx.Response:
         request=response.request,
         extensions=response.extensions,
     )
+
+
+class _Bounded(httpx.AsyncByteStream):
+    """A response's raw stream, refused (`APIResponseTooLargeError`) past the size limit."""
+
+    def __init__(self, response: httpx.Response, limits: _Limits) -> None:
+        self.inner = response.stream
+        self.response = response
+        self.limits = limits
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = 0
+        most = self.limits.max_bytes
+        inner: Any = self.inner
+        async for chunk in inner:
+            size += len(chunk)
+            if size > most:
+                raise _too_large(self.response, self.limits, "goes on")
+            yield chunk
+
+    async def aclose(self) -> None:
+        inner: Any = self.inner
+        await inner.aclose()
 
 
 def _has_body(response: httpx.Response) -> bool:
@@ -422,7 +427,7 @@ def _redirect_target(
     origin = _origin(target)
     if target.scheme not in ("http", "https") or not target.host:
         raise _refused(response, limits, origin, "only http(s) URLs are followed")
-    if target.scheme == "http" and not _stays_on_machine(target.host):
+    if target.scheme == "http" and not never_leaves_machine(target.host):
         raise _refused(response, limits, origin, "plain http off loopback would expose the request")
     if origin != _origin(request.url):
         raise _refused(
@@ -431,13 +436,6 @@ def _redirect_target(
     if hops > most:
         raise _refused(response, limits, origin, f"more than {most} redirects (max_redirects)")
     return target
-
-
-def _stays_on_machine(host: str) -> bool:
-    # The rule base_url obeys, kept in one place; imported late, as _client imports us.
-    from ._client import _never_leaves_machine  # pyright: ignore[reportPrivateUsage]
-
-    return _never_leaves_machine(host)
 
 
 def _origin(url: httpx.URL) -> str:

@@ -338,15 +338,16 @@ def _merge_extra_headers(headers: dict[str, str], extra: Mapping[str, object]) -
 
 
 def query_string(params: Sequence[tuple[str, str]]) -> str:
-    """The query string httpx makes of `params=`: values of one name together, in order
-    of the names' first appearance, form-encoded (`urlencode`, as `httpx.QueryParams`)."""
+    """The query string of `params`: values of one name together, in order of the names'
+    first appearance (as `httpx.QueryParams` orders them), percent-encoded (a space is
+    `%20`, a `/` is `%2F`), the same on every path a request may take."""
     names = [name for name, _ in params]
     if len(set(names)) < len(names):
         grouped: dict[str, list[str]] = {}
         for name, value in params:
             grouped.setdefault(name, []).append(value)
         params = [(name, value) for name, values in grouped.items() for value in values]
-    return urlencode(params)
+    return urlencode(params, quote_via=quote)
 
 
 def _check_query_length(params: list[tuple[str, str]]) -> None:

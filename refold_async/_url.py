@@ -1,86 +1,53 @@
-"""Request URLs: the base URL parsed once, each request's URL assembled from its parts.
+"""Request URLs and the hosts plain http may reach.
 
-`httpx.URL(text)` parses and validates the whole text of every request's URL, about
-12 µs: a third of what the SDK spends on a request. The paths of generated
-operations need none of it: their templates are the spec's plain ASCII, and every value
-put in them is percent-encoded by `_request.expand_path`; their query strings come from
-`urlencode`. So `UrlMaker` parses the base URL once and makes each URL from its parts,
-the way httpx stores a parsed one.
-
-That takes httpx's parsed form (`URL._uri_reference`, a `ParseResult`), which is not
-public. So a maker first checks, on sample paths and queries, that what it builds equals
-what `httpx.URL` parses from the same text (every component, and the text itself); if
-anything differs, or this httpx stores URLs otherwise, it parses every URL as before.
+A request's URL is the base URL's text, the path (percent-encoded by
+`_request.expand_path`) and the query string (`_request.query_string`), parsed by
+`httpx.URL`. The query is encoded here on every path (the client's own pool, a caller's
+`http_client=`, with or without cookies or client-level `params`), the same way: a
+space is `%20`, never `+` (httpx's own `params=` encoding differs between versions).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 import httpx
 
-__all__ = ["UrlMaker", "url_maker"]
-
-# Paths and queries like the SDK's own: checked against httpx's parser before use.
-_SAMPLES = (
-    ("/api/v2/public/linked-account", ""),
-    ("/api/v2/public/linked-account/acct_1%2F..%20x", "limit=10&page=2"),
-    ("/a/%2E/b", "q=a+b%26c&q=%C3%A9&empty="),
-)
+__all__ = [
+    "UrlMaker",
+    "is_loopback_host",
+    "merged_query",
+    "never_leaves_machine",
+    "url_maker",
+]
 
 
 class UrlMaker:
-    """Builds request URLs on one base URL (`scheme://host[:port][/prefix]`)."""
+    """Builds request URLs on one base URL (`scheme://host[:port][/prefix]`).
 
-    __slots__ = ("_base", "_make", "_prefix", "base_url")
+    Parsing a URL's text costs about 12 µs; an `httpx.URL` is immutable, so the most
+    recent ones are kept and handed out again (polling, paging and retries repeat them).
+    """
+
+    __slots__ = ("_recent", "base_url")
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self._base: Any = None
-        self._prefix = ""
-        self._make: Any = None
-        try:
-            base: Any = httpx.URL(base_url)._uri_reference  # pyright: ignore[reportPrivateUsage]
-            make: Any = type(base)  # pyright: ignore[reportUnknownVariableType]
-            self._base, self._prefix, self._make = base, base.path, make
-            if not all(self._agrees(path, query) for path, query in _SAMPLES):
-                self._make = None
-        except Exception:  # an httpx that stores URLs otherwise: parse them all
-            self._make = None
+        self._recent: dict[str, httpx.URL] = {}
 
-    def url(self, path: str, query: str = "") -> httpx.URL | str:
-        """The URL of `path` (percent-encoded, from `expand_path`) with `query` (encoded).
-
-        A ready `httpx.URL` when the base URL allows it, else the text for httpx to parse.
-        """
-        if self._make is None:
-            return f"{self.base_url}{path}?{query}" if query else self.base_url + path
-        base = self._base
-        url = httpx.URL.__new__(httpx.URL)
-        url._uri_reference = self._make(  # pyright: ignore[reportPrivateUsage]
-            base.scheme,
-            base.userinfo,
-            base.host,
-            base.port,
-            self._prefix + path,
-            query or None,
-            None,
-        )
-        return url
-
-    def _agrees(self, path: str, query: str) -> bool:
-        made = self.url(path, query)
-        parsed = httpx.URL(f"{self.base_url}{path}?{query}" if query else self.base_url + path)
-        return (
-            isinstance(made, httpx.URL)
-            and made._uri_reference == parsed._uri_reference  # pyright: ignore[reportPrivateUsage]
-            and str(made) == str(parsed)
-            and made.raw_path == parsed.raw_path
-        )
+    def url(self, path: str, query: str = "") -> httpx.URL:
+        """The URL of `path` (percent-encoded, from `expand_path`) with `query` (encoded)."""
+        text = f"{self.base_url}{path}?{query}" if query else self.base_url + path
+        found = self._recent.get(text)
+        if found is None:
+            if len(self._recent) >= _RECENT:
+                self._recent.clear()  # cheaper than keeping an order; refilled as used
+            found = self._recent[text] = httpx.URL(text)
+        return found
 
 
 def url_maker(base_url: str) -> UrlMaker:
-    """The maker for `base_url`, shared by every transport on it (its checks run once)."""
+    """The maker for `base_url`, shared by every transport on it."""
     found = _MAKERS.get(base_url)
     if found is None:
         if len(_MAKERS) >= 32:  # many base URLs (tests, say): start over rather than grow
@@ -90,3 +57,35 @@ def url_maker(base_url: str) -> UrlMaker:
 
 
 _MAKERS: dict[str, UrlMaker] = {}
+_RECENT = 256  # URLs kept per base URL
+
+
+def merged_query(
+    client_params: Iterable[tuple[str, str]], params: Iterable[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """A client's own query parameters, less the names the request sets, then the request's
+    (what httpx's merge keeps), for the SDK to encode itself."""
+    ours = list(params)
+    names = {name for name, _ in ours}
+    return [(name, value) for name, value in client_params if name not in names] + ours
+
+
+def never_leaves_machine(host: str) -> bool:
+    """Whether plain http to `host` stays on this machine (loopback, `.localhost`, `.invalid`)."""
+    # ".invalid" never resolves (RFC 6761): in-process transports such as the emulator use it.
+    return host.endswith((".localhost", ".invalid")) or is_loopback_host(host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` is `localhost` or a loopback IP address (v4 or v6)."""
+    if host == "localhost":
+        return True
+    bare = host.strip("[]")
+    if not bare[:1].isdigit() and ":" not in bare:
+        return False  # a name: not an IP address (and no import of ipaddress)
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False

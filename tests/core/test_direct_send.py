@@ -1,9 +1,9 @@
-"""Requests handed straight to the transport, and when they are not (`_exchange._hop`).
+"""Requests handed straight to the SDK's own transport, and when they are not (`_exchange._hop`).
 
-A client that adds nothing to a request on its way skips httpx's `send()` (its cookie
-jar, auth flow and redirect loop): the request goes to the transport `send()` would have
-picked. Every client that does add something (event hooks, auth, cookies, a `send()` of
-its own, instrumentation patched in) keeps going through `send()`.
+The pool the client makes for itself skips httpx's `send()` (its cookie jar, auth flow
+and redirect loop): the request goes to its transport's `handle_async_request()`. A
+caller's `http_client=` always goes through its public `send()`, with whatever it adds
+(event hooks, auth, cookies, a `send()` of its own, instrumentation patched in).
 """
 
 from __future__ import annotations
@@ -74,15 +74,17 @@ async def test_a_plain_client_hands_the_request_to_its_transport() -> None:
     assert await _hop(client._transport.http, httpx.Request("GET", BASE + "/ping/y")) is not None
 
 
-async def test_cookies_are_neither_kept_nor_sent_by_a_plain_client() -> None:
-    """A `Set-Cookie` answer does not reach the jar, so no later request carries it."""
+async def test_a_callers_client_keeps_and_sends_cookies_as_httpx_does() -> None:
+    """A caller's client goes through its `send()`: a `Set-Cookie` answer reaches its jar,
+    and the next request carries it."""
     transport = Counting()
     http = httpx.AsyncClient(transport=transport)
     client = _client(http)
     await _ping(client)
     await _ping(client)
-    assert not http.cookies.jar
-    assert "cookie" not in transport.requests[1].headers
+    assert http.cookies.get("lb") == "node-7"
+    assert "cookie" not in transport.requests[0].headers
+    assert transport.requests[1].headers["cookie"] == "lb=node-7"
 
 
 async def test_a_client_with_cookies_goes_through_send() -> None:
@@ -208,8 +210,8 @@ def _count_client_sends(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.mark.parametrize("given", [False, True], ids=["own-pool", "given-client"])
 def test_real_sockets_skip_the_client_layer(given: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a real server, the SDK's own pool and a plain given client skip httpx's `send()`,
-    and still reuse one connection; a client with a cookie goes through it."""
+    """On a real server, the SDK's own pool skips httpx's `send()` and still reuses one
+    connection; a given client (plain, or with a cookie) goes through it."""
     seen = _count_client_sends(monkeypatch)
 
     async def main(base_url: str, http: httpx.AsyncClient | None) -> list[Any]:
@@ -221,7 +223,8 @@ def test_real_sockets_skip_the_client_layer(given: bool, monkeypatch: pytest.Mon
 
     with serving() as api:
         answers = asyncio.run(main(api.base_url, httpx.AsyncClient() if given else None))
-        assert seen == []
+        assert seen == (["/ping/a", "/ping/b"] if given else [])
+        seen.clear()
         asyncio.run(main(api.base_url, httpx.AsyncClient(cookies={"tenant": "acme"})))
     assert answers == [{"pong": "a"}, {"pong": "b"}]
     assert seen == ["/ping/a", "/ping/b"]
@@ -241,14 +244,16 @@ _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_si
 
 @settings(max_examples=200, deadline=None)
 @given(params=st.lists(st.tuples(st.sampled_from(["a", "b", "x y", "ä"]), _text), max_size=6))
-def test_the_query_string_is_httpx_own(params: list[tuple[str, str]]) -> None:
-    """`query_string()` gives the URL httpx makes of the same `params=`, repeats included."""
+def test_the_query_string_holds_httpx_own_params(params: list[tuple[str, str]]) -> None:
+    """`query_string()` holds the parameters httpx makes of the same `params=` (repeats
+    grouped, in order), percent-encoded: a space is `%20`, never `+`."""
     ours = httpx.Request(
         "GET", f"{BASE}/hooks?{query_string(params)}" if params else f"{BASE}/hooks"
     )
     theirs = httpx.Request("GET", f"{BASE}/hooks", params=params or None)
-    assert ours.url == theirs.url
-    assert str(ours.url) == str(theirs.url)
+    assert ours.url.params.multi_items() == theirs.url.params.multi_items()
+    assert b"+" not in ours.url.query
+    assert ours.url.copy_with(query=None) == theirs.url.copy_with(query=None)
 
 
 @pytest.mark.parametrize(
@@ -285,16 +290,20 @@ def test_the_request_is_what_build_request_makes(
         json=parts.json if parts.has_json else None,
         timeout=7.5,
     )
-    assert str(ours.url) == str(theirs.url)
+    assert ours.url.params == theirs.url.params
+    assert ours.url.copy_with(query=None) == theirs.url.copy_with(query=None)
+    assert b"+" not in ours.url.query  # a space is %20 on every path
     assert ours.headers.multi_items() == theirs.headers.multi_items()
     assert ours.content == theirs.content
     assert ours.extensions == theirs.extensions
 
 
-@pytest.mark.parametrize("using", ["httpcore", "httpx"])
-async def test_respx_mock_still_intercepts_the_sdks_own_pool(using: str) -> None:
-    """`respx.mock` (either way it patches) sees requests of a client with its own pool."""
-    with respx.mock(using=using, assert_all_called=True) as router:
+async def test_respx_mock_still_intercepts_the_sdks_own_pool() -> None:
+    """`respx.mock` (patching httpcore, its default) sees requests of a client with its own
+    pool: the SDK's transport hands them to httpx's while the patch is on. (respx's
+    `using="httpx"` patches a private step of `AsyncClient.send()`, which only a caller's
+    `http_client=` goes through.)"""
+    with respx.mock(assert_all_called=True) as router:
         route = router.get(f"{BASE}/ping/mocked").respond(json={"pong": "mocked"})
         client = AsyncRefold(api_key=KEY, base_url=BASE, rate_limit=None)
         assert await _ping(client, "mocked") == {"pong": "mocked"}

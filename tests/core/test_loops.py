@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -52,15 +54,16 @@ def test_each_loops_pool_is_closed_as_that_loop_shuts_down(api: LoopbackAPI) -> 
     client = AsyncRefold(api_key=API_KEY, base_url=api.base_url)
     pool = client._transport.http
     assert isinstance(pool, PerLoopPool)
-    seen: list[httpx.AsyncClient] = []
+    seen: list[Any] = []
 
     async def main() -> None:
         await client._transport.send(PING, path={"name": "x"})
-        seen.append(pool._pools[asyncio.get_running_loop()].http)
+        seen.append(pool.wire.loops.peek())
 
     asyncio.run(main())
-    assert seen[0].is_closed
-    assert len(pool._pools) == 0
+    assert seen[0] is not None
+    assert seen[0].pool.closed
+    assert len(pool.wire.loops) == 0
     gc.collect()  # a socket left open would warn (ResourceWarning is an error here)
 
 
@@ -111,3 +114,60 @@ def test_minted_session_tokens_survive_a_new_loop() -> None:
     asyncio.run(token_call())
     assert client._transport.tokens.secrets() == minted
     assert len(minted) == 1
+
+
+def test_threads_each_running_a_loop_get_their_own_pools(api: LoopbackAPI) -> None:
+    """Two threads, each with its own loop: each gets a pool of its own, closed as its loop ends."""
+    client = AsyncRefold(api_key=API_KEY, base_url=api.base_url)
+    pool = client._transport.http
+    assert isinstance(pool, PerLoopPool)
+    loop_pools: list[Any] = []
+    answers: list[Any] = []
+
+    async def main(name: str) -> None:
+        answers.append(await client._transport.send(PING, path={"name": name}))
+        loop_pools.append(pool.wire.loops.peek())
+
+    threads = [threading.Thread(target=asyncio.run, args=(main(n),)) for n in ("t1", "t2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(a["pong"] for a in answers) == ["t1", "t2"]
+    assert len(loop_pools) == 2
+    assert loop_pools[0] is not loop_pools[1]
+    assert all(each.pool.closed for each in loop_pools)
+    assert len(pool.wire.loops) == 0
+
+
+def test_aclose_closes_a_live_other_loops_pool(api: LoopbackAPI) -> None:
+    """`aclose()` on one loop closes the pool of a loop still running in another thread."""
+    client = AsyncRefold(api_key=API_KEY, base_url=api.base_url)
+    pool = client._transport.http
+    assert isinstance(pool, PerLoopPool)
+    opened = threading.Event()
+    seen: list[bool] = []
+
+    async def other() -> None:
+        await client._transport.send(PING, path={"name": "other"})
+        mine = pool.wire.loops.peek()
+        assert mine is not None
+        closed = asyncio.Event()
+        close = mine.pool.aclose
+
+        async def closing() -> None:
+            await close()
+            closed.set()
+
+        mine.pool.aclose = closing  # type: ignore[method-assign]
+        opened.set()
+        with anyio.fail_after(10):  # the close arrives on this loop, run by it
+            await closed.wait()
+        seen.append(mine.pool.closed)
+
+    thread = threading.Thread(target=asyncio.run, args=(other(),))
+    thread.start()
+    assert opened.wait(timeout=10)
+    asyncio.run(client.aclose())
+    thread.join(timeout=15)
+    assert seen == [True]

@@ -1,4 +1,4 @@
-"""Request URLs made from parts (`_url.UrlMaker`) equal what httpx parses from text."""
+"""Request URLs (`_url.UrlMaker`) equal what httpx parses from the same text."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refold_async import _url
 from refold_async._request import expand_path, query_string
 from refold_async._url import UrlMaker, url_maker
 
@@ -48,9 +47,8 @@ def _same(made: httpx.URL | str, parsed: httpx.URL) -> None:
 
 @pytest.mark.parametrize("base", BASES)
 def test_made_urls_are_parsed_urls_on_many_bases(base: str) -> None:
-    """Every base the client accepts: a made URL is the parsed one, or the text is parsed."""
+    """Every base the client accepts: a made URL is the parsed one."""
     maker = UrlMaker(base)
-    assert isinstance(maker.url("/x"), httpx.URL)  # made, not left to httpx to parse
     for path, query in [("/api/v2/public/webhook", ""), ("/x/a%2Fb", "limit=5&page=2")]:
         _same(maker.url(path, query), _parsed(base, path, query))
 
@@ -69,25 +67,14 @@ def test_any_path_values_and_query(base: str, first: str, second: str, params: A
     _same(url_maker(base).url(path, query), _parsed(base, path, query))
 
 
-def test_a_base_that_does_not_agree_is_parsed_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where a sample differs from httpx's parse (a dot segment here), the maker parses."""
-    monkeypatch.setattr(_url, "_SAMPLES", (*_url._SAMPLES, ("/a/./b", "")))
+def test_a_repeated_url_is_parsed_once_and_the_kept_ones_stay_bounded() -> None:
+    """The same text gives the same (immutable) `httpx.URL`; at most `_RECENT` are kept."""
+    from refold_async import _url
+
     maker = UrlMaker("https://app.refold.ai")
-    made = maker.url("/api/v2/public/webhook", "limit=1")
-    assert made == "https://app.refold.ai/api/v2/public/webhook?limit=1"
-
-
-def test_an_httpx_without_the_parsed_form_is_parsed_every_time(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Should httpx store URLs otherwise, URLs go to it as text."""
-
-    class Opaque(httpx.URL):
-        def __getattribute__(self, name: str) -> Any:
-            if name == "_uri_reference":
-                raise AttributeError(name)
-            return super().__getattribute__(name)
-
-    monkeypatch.setattr(_url.httpx, "URL", Opaque)
-    maker = UrlMaker("https://app.refold.ai")
-    assert maker.url("/x", "") == "https://app.refold.ai/x"
+    first = maker.url("/x", "a=1")
+    assert maker.url("/x", "a=1") is first
+    for i in range(_url._RECENT + 5):
+        maker.url(f"/n/{i}")
+    assert len(maker._recent) <= _url._RECENT
+    assert maker.url("/x", "a=1") == first

@@ -10,15 +10,20 @@ and the lag far below the seconds a whole-read decoder blocks the loop for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib.util
 import json
+import socket
 import sys
+import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import pytest
 
 from refold_async import APIDecodeError, APIStatusError, AsyncRefold, RetryPolicy
@@ -233,11 +238,6 @@ class _KeepAlive:
             writer.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="httpcore keeps bytes read past a body in h11's buffer and reuses the connection; "
-    "no public httpx/httpcore API shows them (needs the SDK's own httpcore pool)",
-)
 async def test_bytes_past_content_length_close_the_connection() -> None:
     """The next call opens a new connection, and never reads the smuggled answer."""
     server = _KeepAlive()
@@ -250,4 +250,75 @@ async def test_bytes_past_content_length_close_the_connection() -> None:
             second = await client._transport.send(ops.ORG)
     assert first == {"ok": 1}
     assert second == {"ok": 1}
+    assert server.connections == 2
+
+
+class _LateJunk:
+    """A raw-socket keep-alive server: it answers, then (when told) writes junk on the
+    idle connection, a second answer nobody asked for; later requests get `{"ok": n}`."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.connections = 0
+        self.go = threading.Event()
+        self.sent = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def __enter__(self) -> _LateJunk:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.go.set()
+        self.listener.close()
+        self.thread.join(timeout=10)
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while self.connections < 2:
+                conn, _ = self.listener.accept()
+                self.connections += 1
+                with conn:
+                    self._answer(conn, self.connections)
+                    if self.connections == 1:
+                        self.go.wait(timeout=10)
+                        smuggled = b'{"smuggled": 1}'
+                        conn.sendall(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                            % (len(smuggled), smuggled)
+                        )
+                        self.sent.set()
+                        with contextlib.suppress(OSError):  # a second request, if it comes
+                            self._answer(conn, 99)
+
+    @staticmethod
+    def _answer(conn: socket.socket, n: int) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                raise OSError("closed")
+            data += chunk
+        body = b'{"ok": %d}' % n
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+async def test_bytes_on_an_idle_connection_close_it() -> None:
+    """Junk that arrives after the response was read (the connection idle in the pool) is
+    never taken as the next answer: the next call opens a new connection."""
+    with _LateJunk() as server:
+        client = AsyncRefold(
+            api_key=API_KEY, base_url=server.url, rate_limit=None, retry=RetryPolicy(max_attempts=1)
+        )
+        async with client:
+            first = await client._transport.send(ops.ORG)
+            server.go.set()
+            assert await anyio.to_thread.run_sync(server.sent.wait, 10)
+            second = await client._transport.send(ops.ORG)
+    assert first == {"ok": 1}
+    assert second == {"ok": 2}
     assert server.connections == 2
