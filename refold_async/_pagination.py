@@ -28,7 +28,7 @@ from ._convert import (
     plain,
     register_codec,
 )
-from ._model import RefoldModel
+from ._model import RefoldModel, unhashable
 
 __all__ = ["LOCAL_FIELD", "AsyncPaginator", "Page"]
 
@@ -76,7 +76,7 @@ class Page(RefoldModel, Generic[T]):
         default=None, eq=False, repr=False, metadata={LOCAL_FIELD: True}
     )
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: a page has none
+    __hash__ = unhashable()  # not the field hash attrs would write: a page has none
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.items)

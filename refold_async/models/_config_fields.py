@@ -8,7 +8,7 @@ import attrs
 
 from refold_async._convert import json_object, object_fields, plain, register_models
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel
+from refold_async._model import RefoldModel, unhashable
 
 __all__ = [
     "ConfigFieldValueRequest",
@@ -23,7 +23,7 @@ class ConfigFieldValueRequest(RefoldModel):
     value: Any = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -33,7 +33,7 @@ class RuleEngineRequest(RefoldModel):
     rule_column: dict[str, Any]
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

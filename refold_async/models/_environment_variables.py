@@ -18,7 +18,7 @@ from refold_async._convert import (
     register_models,
 )
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel
+from refold_async._model import RefoldModel, unhashable
 
 from ._enums import (
     DeleteEnvValueResponseStatus,
@@ -48,7 +48,7 @@ class DeleteEnvValueResponse(RefoldModel):
     message: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -68,7 +68,7 @@ class EnvVariableValue(RefoldModel):
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -82,7 +82,7 @@ class GetEnvValueResponse(RefoldModel):
     variable_definition_id: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -102,7 +102,7 @@ class PaginatedEnvVariableValues(RefoldModel):
     docs: list[EnvVariableValue] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -122,7 +122,7 @@ class VariableDefinition(RefoldModel):
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -141,7 +141,7 @@ class PaginatedVariableDefinitions(RefoldModel):
     docs: list[VariableDefinition] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -154,7 +154,7 @@ class SetEnvVariableValueRequest(RefoldModel):
     workflow_id: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -164,7 +164,7 @@ class VariableDefinitionWrapped(RefoldModel):
     definition: VariableDefinition | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

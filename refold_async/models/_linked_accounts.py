@@ -20,7 +20,7 @@ from refold_async._convert import (
     scalar_values,
 )
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel
+from refold_async._model import RefoldModel, unhashable
 
 from ._enums import Environment
 
@@ -46,7 +46,7 @@ class CreateLinkedAccountRequest(RefoldModel):
     udf: dict[str, str] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -56,7 +56,7 @@ class DeleteLinkedAccountResponse(RefoldModel):
     message: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -78,7 +78,7 @@ class IntegrationBase(RefoldModel):
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -89,7 +89,7 @@ class UdfEntry(RefoldModel):
     key_value: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -109,7 +109,7 @@ class LinkedAccount(RefoldModel):
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -128,7 +128,7 @@ class PaginatedLinkedAccounts(RefoldModel):
     docs: list[LinkedAccount] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -143,7 +143,7 @@ class UpsertLinkedAccountRequest(RefoldModel):
     udf: dict[str, str] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

@@ -19,7 +19,7 @@ from refold_async._convert import (
     register_models,
 )
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel
+from refold_async._model import RefoldModel, unhashable
 
 from ._enums import Environment
 
@@ -40,7 +40,7 @@ class CreateMcpServerRequest(RefoldModel):
     description: str
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +65,7 @@ class McpServer(RefoldModel):
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -77,7 +77,7 @@ class McpServerCreatedResponse(RefoldModel):
     description: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -96,7 +96,7 @@ class PaginatedMcpServers(RefoldModel):
     docs: list[McpServer] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -115,7 +115,7 @@ class UpdateMcpServerRequest(RefoldModel):
     safe_mode: bool | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

@@ -8,7 +8,7 @@ import attrs
 
 from refold_async._convert import misfit, object_fields, plain, register_models
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel
+from refold_async._model import RefoldModel, unhashable
 
 __all__ = [
     "OAuthUrlResponse",
@@ -22,7 +22,7 @@ class OAuthUrlResponse(RefoldModel):
     auth_url: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

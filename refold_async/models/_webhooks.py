@@ -19,7 +19,7 @@ from refold_async._convert import (
     scalars,
 )
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel
+from refold_async._model import RefoldModel, unhashable
 
 from ._enums import Environment, WebhookMethod, WebhookType
 
@@ -49,7 +49,7 @@ class RegisterWebhookRequest(RefoldModel):
     group: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -68,7 +68,7 @@ class UpdateWebhookRequest(RefoldModel):
     method: WebhookMethod | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -79,7 +79,7 @@ class UpdateWebhooksGroupRequest(RefoldModel):
     group: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -105,7 +105,7 @@ class Webhook(RefoldModel):
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

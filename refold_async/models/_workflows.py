@@ -19,7 +19,7 @@ from refold_async._convert import (
     register_models,
 )
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel
+from refold_async._model import RefoldModel, unhashable
 
 from ._enums import Environment
 
@@ -46,7 +46,7 @@ class WorkflowSettings(RefoldModel):
     incremental_sync_settings: dict[str, Any] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -92,7 +92,7 @@ class Workflow(RefoldModel):
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -102,7 +102,7 @@ class CreateWorkflowResponse(RefoldModel):
     workflow: Workflow | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -113,7 +113,7 @@ class DeleteWorkflowResponse(RefoldModel):
     successfully_deleted_triggers: bool | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -130,7 +130,7 @@ class EnabledWorkflowSummary(RefoldModel):
     application: dict[str, Any] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -142,7 +142,7 @@ class GetWorkflowRequestStructureResponse(RefoldModel):
     schema_interpreted: Any = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -162,7 +162,7 @@ class PaginatedWorkflows(RefoldModel):
     schema: dict[str, Any] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -173,7 +173,7 @@ class PublishWorkflowRequest(RefoldModel):
     version: int | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 @attrs.frozen(kw_only=True)
@@ -188,7 +188,7 @@ class WorkflowExecutionResult(RefoldModel):
     execution_error: dict[str, Any] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = RefoldModel.__hash__  # not the field hash attrs would write: models have none
+    __hash__ = unhashable()  # not the field hash attrs would write: models have none
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready
