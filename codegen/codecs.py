@@ -180,8 +180,9 @@ class _Writer:
             self.helpers.add("scalars")
             return f"scalars({item.name}, {var})"
         if item.kind == "model":
-            self.helpers.add("models")
-            return f"models({structure_name(item.name)}, {var})"
+            self.helpers.add("misfit")
+            function = structure_name(item.name)
+            return f"[{function}(w) for w in {var}] if {var}.__class__ is list else misfit()"
         if item.kind == "dict" and item.args[0].kind == "any":
             self.helpers.update({"models", "json_object"})
             return f"models(json_object, {var})"
@@ -229,7 +230,7 @@ class ModelCodecs:
 def model_codecs(models: Collection[Model], enums: Collection[str]) -> ModelCodecs:
     """The structure/unstructure functions (and enum tables) of the models of one module."""
     writer = _Writer()
-    writer.helpers.update({"object_fields", "plain"})
+    writer.helpers.update({"misfit", "plain"})
     blocks: list[str] = []
     referenced: set[str] = set()
     for model in models:
@@ -269,28 +270,66 @@ def _structure(model: Model, shapes: list[tuple[Field, Shape]], writer: _Writer)
         "",
         f"def {structure_name(model.name)}(data: Any) -> {model.name}:",
         f'    """`{model.name}` from decoded JSON; raises on anything not plainly right."""',
-        "    fields = object_fields(data)",
+        # `__class__`, not `type()`: the type checkers then keep `data` as `Any`.
+        "    if data.__class__ is not dict:",
+        "        misfit()",
     ]
     if any(not f.required for f in model.fields):
-        lines.append("    get = fields.get")
+        lines.append("    get = data.get")
     arguments: list[str] = []
     for index, (field, shape) in enumerate(shapes):
-        read = f"fields[{field.wire_name!r}]" if field.required else f"get({field.wire_name!r})"
-        expr = writer.expr(shape, "v")
-        if expr == "v":
-            lines.append(f"    f{index} = {read}")
-        else:
-            lines.append(f"    v = {read}")
-            lines.append(f"    f{index} = {expr}")
+        read = f"data[{field.wire_name!r}]" if field.required else f"get({field.wire_name!r})"
+        lines += _field_lines(f"f{index}", field, shape, read, writer)
         arguments.append(f"{field.name}=f{index}")
     known = _known_name(model)
     lines += [
         "    extras: dict[str, Any] = (",
-        f"        {{}} if {known}.issuperset(fields) else {{k: w for k, w in fields.items() if k not in {known}}}",
+        f"        {{}} if {known}.issuperset(data) else {{k: w for k, w in data.items() if k not in {known}}}",
         "    )",
         f"    return {model.name}({', '.join([*arguments, 'extra_fields=extras'])})",
     ]
     return "\n".join(lines)
+
+
+def _field_lines(target: str, field: Field, shape: Shape, read: str, writer: _Writer) -> list[str]:
+    """Lines (at 4 spaces) setting `target` from the value `read` gives.
+
+    Datetimes and enums are written out in place (they are in most models, and a call
+    less each is a tenth of a model's cost); every other shape is one expression.
+    """
+    if shape.kind == "datetime":
+        writer.helpers.update({"from_iso", "misfit", "UTC"})
+        lines = [f"    v = {read}"]
+        body = [
+            f"{target} = from_iso(v) if type(v) is str else misfit()",
+            f"if {target}.tzinfo is None:",
+            f"    {target} = {target}.replace(tzinfo=UTC)",
+        ]
+        if not shape.optional:
+            return lines + [f"    {line}" for line in body]
+        return [
+            *lines,
+            f"    {target}: datetime.datetime | None",
+            "    if v is None:",
+            f"        {target} = None",
+            "    else:",
+            *(f"        {line}" for line in body),
+        ]
+    if shape.kind == "enum":
+        writer.helpers.add("member")
+        writer.enums.add(shape.name)
+        table = enum_table(shape.name)
+        missing = f"{target} is None and v is not None" if shape.optional else f"{target} is None"
+        return [
+            f"    v = {read}",
+            f"    {target} = {table}.get(v) if type(v) is str else None",
+            f"    if {missing}:",
+            f"        {target} = member({table}, {shape.name}, v)",
+        ]
+    expr = writer.expr(shape, "v")
+    if expr == "v":
+        return [f"    {target} = {read}"]
+    return [f"    v = {read}", f"    {target} = {expr}"]
 
 
 def _unstructure(model: Model, shapes: list[tuple[Field, Shape]]) -> str:

@@ -43,12 +43,14 @@ from ._unions import register_union_hook
 __all__ = [
     "EXTRA_FIELD",
     "LOCAL_FIELD",
+    "UTC",
     "Codec",
     "Misfit",
     "codec_of",
     "converter",
     "enum_values",
     "format_datetime",
+    "from_iso",
     "iso_datetime",
     "item_structure",
     "json_array",
@@ -145,27 +147,23 @@ def misfit() -> NoReturn:
     raise Misfit
 
 
-_UTC = dt.timezone.utc
-_fromisoformat = dt.datetime.fromisoformat
-
+UTC = dt.timezone.utc
 
 if sys.version_info >= (3, 11):
-
-    def iso_datetime(value: Any) -> dt.datetime:
-        """An aware datetime from ISO 8601 text (`Z` for UTC; unmarked is UTC)."""
-        if type(value) is not str:
-            misfit()
-        parsed = _fromisoformat(value)  # 3.11 reads the "Z" itself
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
-
+    from_iso = dt.datetime.fromisoformat  # reads the "Z" of UTC itself
 else:
 
-    def iso_datetime(value: Any) -> dt.datetime:
-        """An aware datetime from ISO 8601 text (`Z` for UTC; unmarked is UTC)."""
-        if type(value) is not str:
-            misfit()
-        parsed = _fromisoformat(value[:-1] + "+00:00" if value[-1:] == "Z" else value)
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
+    def from_iso(text: str) -> dt.datetime:
+        """`datetime.fromisoformat`, reading a final "Z" as UTC (3.11 does it itself)."""
+        return dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] == "Z" else text)
+
+
+def iso_datetime(value: Any) -> dt.datetime:
+    """An aware datetime from ISO 8601 text (`Z` for UTC; unmarked is UTC)."""
+    if type(value) is not str:
+        misfit()
+    parsed = from_iso(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 E = TypeVar("E", bound=enum.Enum)

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from refold_async._convert import json_object, misfit, object_fields, plain, register_models
+from refold_async._convert import json_object, misfit, plain, register_models
 from refold_async._lazy import publish
 from refold_async._model import RefoldModel, unhashable
 
@@ -62,8 +62,9 @@ _ACTION_INPUT_KEYS = frozenset({"name", "label", "required", "type", "extra_fiel
 
 def structure_action_input(data: Any) -> ActionInput:
     """`ActionInput` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("name")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("label")
@@ -74,8 +75,8 @@ def structure_action_input(data: Any) -> ActionInput:
     f3 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _ACTION_INPUT_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _ACTION_INPUT_KEYS}
+        if _ACTION_INPUT_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _ACTION_INPUT_KEYS}
     )
     return ActionInput(name=f0, label=f1, required=f2, type=f3, extra_fields=extras)
 
@@ -107,16 +108,17 @@ _ACTION_RESULT_KEYS = frozenset({"node_status", "data", "extra_fields"})
 
 def structure_action_result(data: Any) -> ActionResult:
     """`ActionResult` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("node_status")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("data")
     f1 = None if v is None else json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _ACTION_RESULT_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _ACTION_RESULT_KEYS}
+        if _ACTION_RESULT_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _ACTION_RESULT_KEYS}
     )
     return ActionResult(node_status=f0, data=f1, extra_fields=extras)
 
@@ -142,8 +144,9 @@ _ACTION_SUMMARY_KEYS = frozenset({"action_id", "name", "description", "tag", "ex
 
 def structure_action_summary(data: Any) -> ActionSummary:
     """`ActionSummary` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("action_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("name")
@@ -154,8 +157,8 @@ def structure_action_summary(data: Any) -> ActionSummary:
     f3 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _ACTION_SUMMARY_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _ACTION_SUMMARY_KEYS}
+        if _ACTION_SUMMARY_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _ACTION_SUMMARY_KEYS}
     )
     return ActionSummary(action_id=f0, name=f1, description=f2, tag=f3, extra_fields=extras)
 

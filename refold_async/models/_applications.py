@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from refold_async._convert import json_object, misfit, models, object_fields, plain, register_models
+from refold_async._convert import json_object, misfit, models, plain, register_models
 from refold_async._lazy import publish
 from refold_async._model import RefoldModel, unhashable
 
@@ -58,8 +58,9 @@ _APPLICATION_KEYS = frozenset(
 
 def structure_application(data: Any) -> Application:
     """`Application` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("type")
@@ -84,8 +85,8 @@ def structure_application(data: Any) -> Application:
     f10 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _APPLICATION_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _APPLICATION_KEYS}
+        if _APPLICATION_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _APPLICATION_KEYS}
     )
     return Application(
         id=f0,

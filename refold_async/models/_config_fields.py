@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from refold_async._convert import json_object, object_fields, plain, register_models
+from refold_async._convert import json_object, misfit, plain, register_models
 from refold_async._lazy import publish
 from refold_async._model import RefoldModel, unhashable
 
@@ -44,13 +44,14 @@ _CONFIG_FIELD_VALUE_REQUEST_KEYS = frozenset({"value", "extra_fields"})
 
 def structure_config_field_value_request(data: Any) -> ConfigFieldValueRequest:
     """`ConfigFieldValueRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     f0 = get("value")
     extras: dict[str, Any] = (
         {}
-        if _CONFIG_FIELD_VALUE_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CONFIG_FIELD_VALUE_REQUEST_KEYS}
+        if _CONFIG_FIELD_VALUE_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CONFIG_FIELD_VALUE_REQUEST_KEYS}
     )
     return ConfigFieldValueRequest(value=f0, extra_fields=extras)
 
@@ -75,13 +76,14 @@ _RULE_ENGINE_REQUEST_KEYS = frozenset({"rule_column", "extra_fields"})
 
 def structure_rule_engine_request(data: Any) -> RuleEngineRequest:
     """`RuleEngineRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["rule_column"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["rule_column"]
     f0 = json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _RULE_ENGINE_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _RULE_ENGINE_REQUEST_KEYS}
+        if _RULE_ENGINE_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _RULE_ENGINE_REQUEST_KEYS}
     )
     return RuleEngineRequest(rule_column=f0, extra_fields=extras)
 

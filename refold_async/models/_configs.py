@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from refold_async._convert import json_object, misfit, models, object_fields, plain, register_models
+from refold_async._convert import json_object, misfit, models, plain, register_models
 from refold_async._lazy import publish
 from refold_async._model import RefoldModel, unhashable
 
@@ -86,16 +86,17 @@ _CONFIG_SUMMARY_KEYS = frozenset({"config_id", "tenant_config", "extra_fields"})
 
 def structure_config_summary(data: Any) -> ConfigSummary:
     """`ConfigSummary` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("config_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("tenant_config")
     f1 = v if v is None or type(v) is bool else misfit()
     extras: dict[str, Any] = (
         {}
-        if _CONFIG_SUMMARY_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CONFIG_SUMMARY_KEYS}
+        if _CONFIG_SUMMARY_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CONFIG_SUMMARY_KEYS}
     )
     return ConfigSummary(config_id=f0, tenant_config=f1, extra_fields=extras)
 
@@ -121,14 +122,15 @@ _GET_CONFIG_VIA_BODY_REQUEST_KEYS = frozenset({"tenant_config", "extra_fields"})
 
 def structure_get_config_via_body_request(data: Any) -> GetConfigViaBodyRequest:
     """`GetConfigViaBodyRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("tenant_config")
     f0 = v if v is None or type(v) is bool else misfit()
     extras: dict[str, Any] = (
         {}
-        if _GET_CONFIG_VIA_BODY_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _GET_CONFIG_VIA_BODY_REQUEST_KEYS}
+        if _GET_CONFIG_VIA_BODY_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _GET_CONFIG_VIA_BODY_REQUEST_KEYS}
     )
     return GetConfigViaBodyRequest(tenant_config=f0, extra_fields=extras)
 
@@ -164,16 +166,29 @@ _INSTALL_APPLICATION_CONFIG_REQUEST_KEYS = frozenset(
 
 def structure_install_application_config_request(data: Any) -> InstallApplicationConfigRequest:
     """`InstallApplicationConfigRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
-    v = fields["slug"]
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
+    v = data["slug"]
     f0 = v if type(v) is str else misfit()
     v = get("config_id")
     f1 = v if v is None or type(v) is str else misfit()
     v = get("fields")
-    f2 = None if v is None else models(structure_config_field, v)
+    f2 = (
+        None
+        if v is None
+        else [structure_config_field(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     v = get("application_data_slots")
-    f3 = None if v is None else models(structure_config_field, v)
+    f3 = (
+        None
+        if v is None
+        else [structure_config_field(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     v = get("workflows")
     f4 = None if v is None else models(json_object, v)
     v = get("labels")
@@ -182,8 +197,8 @@ def structure_install_application_config_request(data: Any) -> InstallApplicatio
     f6 = None if v is None else json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _INSTALL_APPLICATION_CONFIG_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _INSTALL_APPLICATION_CONFIG_REQUEST_KEYS}
+        if _INSTALL_APPLICATION_CONFIG_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _INSTALL_APPLICATION_CONFIG_REQUEST_KEYS}
     )
     return InstallApplicationConfigRequest(
         slug=f0,
@@ -235,13 +250,14 @@ _TOGGLE_WORKFLOW_REQUEST_KEYS = frozenset({"enabled", "extra_fields"})
 
 def structure_toggle_workflow_request(data: Any) -> ToggleWorkflowRequest:
     """`ToggleWorkflowRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["enabled"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["enabled"]
     f0 = v if type(v) is bool else misfit()
     extras: dict[str, Any] = (
         {}
-        if _TOGGLE_WORKFLOW_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _TOGGLE_WORKFLOW_REQUEST_KEYS}
+        if _TOGGLE_WORKFLOW_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _TOGGLE_WORKFLOW_REQUEST_KEYS}
     )
     return ToggleWorkflowRequest(enabled=f0, extra_fields=extras)
 
@@ -264,14 +280,15 @@ _TOGGLE_WORKFLOW_RESPONSE_KEYS = frozenset({"workflows", "extra_fields"})
 
 def structure_toggle_workflow_response(data: Any) -> ToggleWorkflowResponse:
     """`ToggleWorkflowResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("workflows")
     f0 = None if v is None else models(json_object, v)
     extras: dict[str, Any] = (
         {}
-        if _TOGGLE_WORKFLOW_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _TOGGLE_WORKFLOW_RESPONSE_KEYS}
+        if _TOGGLE_WORKFLOW_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _TOGGLE_WORKFLOW_RESPONSE_KEYS}
     )
     return ToggleWorkflowResponse(workflows=f0, extra_fields=extras)
 

@@ -6,15 +6,7 @@ from typing import Any
 
 import attrs
 
-from refold_async._convert import (
-    enum_values,
-    json_object,
-    member,
-    misfit,
-    object_fields,
-    plain,
-    register_models,
-)
+from refold_async._convert import enum_values, json_object, member, misfit, plain, register_models
 from refold_async._lazy import publish
 from refold_async._model import RefoldModel, unhashable
 
@@ -99,19 +91,22 @@ def structure_default_app_credential_action_response(
     data: Any,
 ) -> DefaultAppCredentialActionResponse:
     """`DefaultAppCredentialActionResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("success")
     f0 = v if v is None or type(v) is bool else misfit()
     v = get("message")
     f1 = v if v is None or type(v) is str else misfit()
     v = get("action")
-    f2 = None if v is None else member(_CREDENTIAL_ACTION_VALUES, CredentialAction, v)
+    f2 = _CREDENTIAL_ACTION_VALUES.get(v) if type(v) is str else None
+    if f2 is None and v is not None:
+        f2 = member(_CREDENTIAL_ACTION_VALUES, CredentialAction, v)
     extras: dict[str, Any] = (
         {}
-        if _DEFAULT_APP_CREDENTIAL_ACTION_RESPONSE_KEYS.issuperset(fields)
+        if _DEFAULT_APP_CREDENTIAL_ACTION_RESPONSE_KEYS.issuperset(data)
         else {
-            k: w for k, w in fields.items() if k not in _DEFAULT_APP_CREDENTIAL_ACTION_RESPONSE_KEYS
+            k: w for k, w in data.items() if k not in _DEFAULT_APP_CREDENTIAL_ACTION_RESPONSE_KEYS
         }
     )
     return DefaultAppCredentialActionResponse(
@@ -145,16 +140,17 @@ _GENERIC_SUCCESS_KEYS = frozenset({"success", "message", "extra_fields"})
 
 def structure_generic_success(data: Any) -> GenericSuccess:
     """`GenericSuccess` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("success")
     f0 = v if v is None or type(v) is bool else misfit()
     v = get("message")
     f1 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _GENERIC_SUCCESS_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _GENERIC_SUCCESS_KEYS}
+        if _GENERIC_SUCCESS_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _GENERIC_SUCCESS_KEYS}
     )
     return GenericSuccess(success=f0, message=f1, extra_fields=extras)
 
@@ -180,15 +176,16 @@ _MIGRATE_TOKEN_REQUEST_KEYS = frozenset({"slug", "auth_object", "extra_fields"})
 
 def structure_migrate_token_request(data: Any) -> MigrateTokenRequest:
     """`MigrateTokenRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["slug"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["slug"]
     f0 = v if type(v) is str else misfit()
-    v = fields["auth_object"]
+    v = data["auth_object"]
     f1 = json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _MIGRATE_TOKEN_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _MIGRATE_TOKEN_REQUEST_KEYS}
+        if _MIGRATE_TOKEN_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _MIGRATE_TOKEN_REQUEST_KEYS}
     )
     return MigrateTokenRequest(slug=f0, auth_object=f1, extra_fields=extras)
 
@@ -214,8 +211,9 @@ _MIGRATE_TOKEN_RESPONSE_KEYS = frozenset({"success", "message", "error", "extra_
 
 def structure_migrate_token_response(data: Any) -> MigrateTokenResponse:
     """`MigrateTokenResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("success")
     f0 = v if v is None or type(v) is bool else misfit()
     v = get("message")
@@ -224,8 +222,8 @@ def structure_migrate_token_response(data: Any) -> MigrateTokenResponse:
     f2 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _MIGRATE_TOKEN_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _MIGRATE_TOKEN_RESPONSE_KEYS}
+        if _MIGRATE_TOKEN_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _MIGRATE_TOKEN_RESPONSE_KEYS}
     )
     return MigrateTokenResponse(success=f0, message=f1, error=f2, extra_fields=extras)
 
@@ -254,14 +252,13 @@ _UPSERT_DEFAULT_APP_CREDENTIAL_REQUEST_KEYS = frozenset({"value", "extra_fields"
 
 def structure_upsert_default_app_credential_request(data: Any) -> UpsertDefaultAppCredentialRequest:
     """`UpsertDefaultAppCredentialRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    f0 = fields["value"]
+    if data.__class__ is not dict:
+        misfit()
+    f0 = data["value"]
     extras: dict[str, Any] = (
         {}
-        if _UPSERT_DEFAULT_APP_CREDENTIAL_REQUEST_KEYS.issuperset(fields)
-        else {
-            k: w for k, w in fields.items() if k not in _UPSERT_DEFAULT_APP_CREDENTIAL_REQUEST_KEYS
-        }
+        if _UPSERT_DEFAULT_APP_CREDENTIAL_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _UPSERT_DEFAULT_APP_CREDENTIAL_REQUEST_KEYS}
     )
     return UpsertDefaultAppCredentialRequest(value=f0, extra_fields=extras)
 

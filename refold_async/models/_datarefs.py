@@ -8,13 +8,13 @@ from typing import Any
 import attrs
 
 from refold_async._convert import (
+    UTC,
     enum_values,
-    iso_datetime,
+    from_iso,
     json_object,
     member,
     misfit,
     models,
-    object_fields,
     plain,
     register_models,
     scalars,
@@ -129,13 +129,14 @@ _CREATE_DATAREF_REQUEST_KEYS = frozenset({"refName", "extra_fields"})
 
 def structure_create_dataref_request(data: Any) -> CreateDatarefRequest:
     """`CreateDatarefRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["refName"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["refName"]
     f0 = v if type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _CREATE_DATAREF_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CREATE_DATAREF_REQUEST_KEYS}
+        if _CREATE_DATAREF_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CREATE_DATAREF_REQUEST_KEYS}
     )
     return CreateDatarefRequest(ref_name=f0, extra_fields=extras)
 
@@ -171,8 +172,9 @@ _DATAREF_KEYS = frozenset(
 
 def structure_dataref(data: Any) -> Dataref:
     """`Dataref` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("name")
@@ -182,19 +184,33 @@ def structure_dataref(data: Any) -> Dataref:
     v = get("org_id")
     f3 = v if v is None or type(v) is str else misfit()
     v = get("environment")
-    f4 = None if v is None else member(_ENVIRONMENT_VALUES, Environment, v)
+    f4 = _ENVIRONMENT_VALUES.get(v) if type(v) is str else None
+    if f4 is None and v is not None:
+        f4 = member(_ENVIRONMENT_VALUES, Environment, v)
     v = get("data")
     f5 = None if v is None else json_object(v)
     v = get("group")
     f6 = v if v is None or type(v) is str else misfit()
     v = get("createdAt")
-    f7 = None if v is None else iso_datetime(v)
+    f7: datetime.datetime | None
+    if v is None:
+        f7 = None
+    else:
+        f7 = from_iso(v) if type(v) is str else misfit()
+        if f7.tzinfo is None:
+            f7 = f7.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f8 = None if v is None else iso_datetime(v)
+    f8: datetime.datetime | None
+    if v is None:
+        f8 = None
+    else:
+        f8 = from_iso(v) if type(v) is str else misfit()
+        if f8.tzinfo is None:
+            f8 = f8.replace(tzinfo=UTC)
     extras: dict[str, Any] = (
         {}
-        if _DATAREF_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _DATAREF_KEYS}
+        if _DATAREF_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _DATAREF_KEYS}
     )
     return Dataref(
         id=f0,
@@ -254,8 +270,9 @@ _DATAREF_AS_TABLE_RESPONSE_KEYS = frozenset(
 
 def structure_dataref_as_table_response(data: Any) -> DatarefAsTableResponse:
     """`DatarefAsTableResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("headers")
     f0 = None if v is None else scalars(str, v)
     v = get("rows")
@@ -272,8 +289,8 @@ def structure_dataref_as_table_response(data: Any) -> DatarefAsTableResponse:
     f6 = v if v is None or type(v) is bool else misfit()
     extras: dict[str, Any] = (
         {}
-        if _DATAREF_AS_TABLE_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _DATAREF_AS_TABLE_RESPONSE_KEYS}
+        if _DATAREF_AS_TABLE_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _DATAREF_AS_TABLE_RESPONSE_KEYS}
     )
     return DatarefAsTableResponse(
         headers=f0,
@@ -325,16 +342,17 @@ _DELETE_ONE_RESULT_KEYS = frozenset({"acknowledged", "deletedCount", "extra_fiel
 
 def structure_delete_one_result(data: Any) -> DeleteOneResult:
     """`DeleteOneResult` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("acknowledged")
     f0 = v if v is None or type(v) is bool else misfit()
     v = get("deletedCount")
     f1 = v if v is None or type(v) is int else misfit()
     extras: dict[str, Any] = (
         {}
-        if _DELETE_ONE_RESULT_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _DELETE_ONE_RESULT_KEYS}
+        if _DELETE_ONE_RESULT_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _DELETE_ONE_RESULT_KEYS}
     )
     return DeleteOneResult(acknowledged=f0, deleted_count=f1, extra_fields=extras)
 
@@ -360,16 +378,17 @@ _EDIT_DATAREF_GROUP_REQUEST_KEYS = frozenset({"refNames", "group", "extra_fields
 
 def structure_edit_dataref_group_request(data: Any) -> EditDatarefGroupRequest:
     """`EditDatarefGroupRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
-    v = fields["refNames"]
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
+    v = data["refNames"]
     f0 = scalars(str, v)
     v = get("group")
     f1 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _EDIT_DATAREF_GROUP_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _EDIT_DATAREF_GROUP_REQUEST_KEYS}
+        if _EDIT_DATAREF_GROUP_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _EDIT_DATAREF_GROUP_REQUEST_KEYS}
     )
     return EditDatarefGroupRequest(ref_names=f0, group=f1, extra_fields=extras)
 
@@ -411,8 +430,9 @@ _PAGINATED_DATAREFS_KEYS = frozenset(
 
 def structure_paginated_datarefs(data: Any) -> PaginatedDatarefs:
     """`PaginatedDatarefs` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("limit")
@@ -432,11 +452,17 @@ def structure_paginated_datarefs(data: Any) -> PaginatedDatarefs:
     v = get("pagingCounter")
     f8 = v if v is None or type(v) is int else misfit()
     v = get("docs")
-    f9 = None if v is None else models(structure_dataref, v)
+    f9 = (
+        None
+        if v is None
+        else [structure_dataref(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     extras: dict[str, Any] = (
         {}
-        if _PAGINATED_DATAREFS_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATED_DATAREFS_KEYS}
+        if _PAGINATED_DATAREFS_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATED_DATAREFS_KEYS}
     )
     return PaginatedDatarefs(
         total_docs=f0,

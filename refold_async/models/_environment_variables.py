@@ -7,16 +7,7 @@ from typing import Any
 
 import attrs
 
-from refold_async._convert import (
-    enum_values,
-    iso_datetime,
-    member,
-    misfit,
-    models,
-    object_fields,
-    plain,
-    register_models,
-)
+from refold_async._convert import UTC, enum_values, from_iso, member, misfit, plain, register_models
 from refold_async._lazy import publish
 from refold_async._model import RefoldModel, unhashable
 
@@ -185,20 +176,19 @@ _DELETE_ENV_VALUE_RESPONSE_KEYS = frozenset({"status", "message", "extra_fields"
 
 def structure_delete_env_value_response(data: Any) -> DeleteEnvValueResponse:
     """`DeleteEnvValueResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("status")
-    f0 = (
-        None
-        if v is None
-        else member(_DELETE_ENV_VALUE_RESPONSE_STATUS_VALUES, DeleteEnvValueResponseStatus, v)
-    )
+    f0 = _DELETE_ENV_VALUE_RESPONSE_STATUS_VALUES.get(v) if type(v) is str else None
+    if f0 is None and v is not None:
+        f0 = member(_DELETE_ENV_VALUE_RESPONSE_STATUS_VALUES, DeleteEnvValueResponseStatus, v)
     v = get("message")
     f1 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _DELETE_ENV_VALUE_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _DELETE_ENV_VALUE_RESPONSE_KEYS}
+        if _DELETE_ENV_VALUE_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _DELETE_ENV_VALUE_RESPONSE_KEYS}
     )
     return DeleteEnvValueResponse(status=f0, message=f1, extra_fields=extras)
 
@@ -241,8 +231,9 @@ _ENV_VARIABLE_VALUE_KEYS = frozenset(
 
 def structure_env_variable_value(data: Any) -> EnvVariableValue:
     """`EnvVariableValue` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("variable_definition_id")
@@ -250,7 +241,9 @@ def structure_env_variable_value(data: Any) -> EnvVariableValue:
     v = get("org_id")
     f2 = v if v is None or type(v) is str else misfit()
     v = get("environment")
-    f3 = None if v is None else member(_ENVIRONMENT_VALUES, Environment, v)
+    f3 = _ENVIRONMENT_VALUES.get(v) if type(v) is str else None
+    if f3 is None and v is not None:
+        f3 = member(_ENVIRONMENT_VALUES, Environment, v)
     v = get("linked_account_id")
     f4 = v if v is None or type(v) is str else misfit()
     v = get("workflow_id")
@@ -262,13 +255,25 @@ def structure_env_variable_value(data: Any) -> EnvVariableValue:
     v = get("updated_by")
     f8 = v if v is None or type(v) is str else misfit()
     v = get("createdAt")
-    f9 = None if v is None else iso_datetime(v)
+    f9: datetime.datetime | None
+    if v is None:
+        f9 = None
+    else:
+        f9 = from_iso(v) if type(v) is str else misfit()
+        if f9.tzinfo is None:
+            f9 = f9.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f10 = None if v is None else iso_datetime(v)
+    f10: datetime.datetime | None
+    if v is None:
+        f10 = None
+    else:
+        f10 = from_iso(v) if type(v) is str else misfit()
+        if f10.tzinfo is None:
+            f10 = f10.replace(tzinfo=UTC)
     extras: dict[str, Any] = (
         {}
-        if _ENV_VARIABLE_VALUE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _ENV_VARIABLE_VALUE_KEYS}
+        if _ENV_VARIABLE_VALUE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _ENV_VARIABLE_VALUE_KEYS}
     )
     return EnvVariableValue(
         id=f0,
@@ -336,8 +341,9 @@ _GET_ENV_VALUE_RESPONSE_KEYS = frozenset(
 
 def structure_get_env_value_response(data: Any) -> GetEnvValueResponse:
     """`GetEnvValueResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("value")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("encrypted")
@@ -345,13 +351,15 @@ def structure_get_env_value_response(data: Any) -> GetEnvValueResponse:
     v = get("name")
     f2 = v if v is None or type(v) is str else misfit()
     v = get("scope")
-    f3 = None if v is None else member(_VARIABLE_SCOPE_VALUES, VariableScope, v)
+    f3 = _VARIABLE_SCOPE_VALUES.get(v) if type(v) is str else None
+    if f3 is None and v is not None:
+        f3 = member(_VARIABLE_SCOPE_VALUES, VariableScope, v)
     v = get("variable_definition_id")
     f4 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _GET_ENV_VALUE_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _GET_ENV_VALUE_RESPONSE_KEYS}
+        if _GET_ENV_VALUE_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _GET_ENV_VALUE_RESPONSE_KEYS}
     )
     return GetEnvValueResponse(
         value=f0, encrypted=f1, name=f2, scope=f3, variable_definition_id=f4, extra_fields=extras
@@ -403,8 +411,9 @@ _PAGINATED_ENV_VARIABLE_VALUES_KEYS = frozenset(
 
 def structure_paginated_env_variable_values(data: Any) -> PaginatedEnvVariableValues:
     """`PaginatedEnvVariableValues` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("limit")
@@ -424,19 +433,23 @@ def structure_paginated_env_variable_values(data: Any) -> PaginatedEnvVariableVa
     v = get("pagingCounter")
     f8 = v if v is None or type(v) is int else misfit()
     v = get("status")
-    f9 = (
-        None
-        if v is None
-        else member(
+    f9 = _PAGINATED_ENV_VARIABLE_VALUES_STATUS_VALUES.get(v) if type(v) is str else None
+    if f9 is None and v is not None:
+        f9 = member(
             _PAGINATED_ENV_VARIABLE_VALUES_STATUS_VALUES, PaginatedEnvVariableValuesStatus, v
         )
-    )
     v = get("docs")
-    f10 = None if v is None else models(structure_env_variable_value, v)
+    f10 = (
+        None
+        if v is None
+        else [structure_env_variable_value(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     extras: dict[str, Any] = (
         {}
-        if _PAGINATED_ENV_VARIABLE_VALUES_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATED_ENV_VARIABLE_VALUES_KEYS}
+        if _PAGINATED_ENV_VARIABLE_VALUES_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATED_ENV_VARIABLE_VALUES_KEYS}
     )
     return PaginatedEnvVariableValues(
         total_docs=f0,
@@ -519,8 +532,9 @@ _VARIABLE_DEFINITION_KEYS = frozenset(
 
 def structure_variable_definition(data: Any) -> VariableDefinition:
     """`VariableDefinition` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("org_id")
@@ -530,9 +544,13 @@ def structure_variable_definition(data: Any) -> VariableDefinition:
     v = get("description")
     f3 = v if v is None or type(v) is str else misfit()
     v = get("scope")
-    f4 = None if v is None else member(_VARIABLE_SCOPE_VALUES, VariableScope, v)
+    f4 = _VARIABLE_SCOPE_VALUES.get(v) if type(v) is str else None
+    if f4 is None and v is not None:
+        f4 = member(_VARIABLE_SCOPE_VALUES, VariableScope, v)
     v = get("var_format")
-    f5 = None if v is None else member(_VARIABLE_FORMAT_VALUES, VariableFormat, v)
+    f5 = _VARIABLE_FORMAT_VALUES.get(v) if type(v) is str else None
+    if f5 is None and v is not None:
+        f5 = member(_VARIABLE_FORMAT_VALUES, VariableFormat, v)
     v = get("encrypted")
     f6 = v if v is None or type(v) is bool else misfit()
     v = get("created_by")
@@ -540,13 +558,25 @@ def structure_variable_definition(data: Any) -> VariableDefinition:
     v = get("updated_by")
     f8 = v if v is None or type(v) is str else misfit()
     v = get("createdAt")
-    f9 = None if v is None else iso_datetime(v)
+    f9: datetime.datetime | None
+    if v is None:
+        f9 = None
+    else:
+        f9 = from_iso(v) if type(v) is str else misfit()
+        if f9.tzinfo is None:
+            f9 = f9.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f10 = None if v is None else iso_datetime(v)
+    f10: datetime.datetime | None
+    if v is None:
+        f10 = None
+    else:
+        f10 = from_iso(v) if type(v) is str else misfit()
+        if f10.tzinfo is None:
+            f10 = f10.replace(tzinfo=UTC)
     extras: dict[str, Any] = (
         {}
-        if _VARIABLE_DEFINITION_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _VARIABLE_DEFINITION_KEYS}
+        if _VARIABLE_DEFINITION_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _VARIABLE_DEFINITION_KEYS}
     )
     return VariableDefinition(
         id=f0,
@@ -626,8 +656,9 @@ _PAGINATED_VARIABLE_DEFINITIONS_KEYS = frozenset(
 
 def structure_paginated_variable_definitions(data: Any) -> PaginatedVariableDefinitions:
     """`PaginatedVariableDefinitions` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("limit")
@@ -647,11 +678,17 @@ def structure_paginated_variable_definitions(data: Any) -> PaginatedVariableDefi
     v = get("pagingCounter")
     f8 = v if v is None or type(v) is int else misfit()
     v = get("docs")
-    f9 = None if v is None else models(structure_variable_definition, v)
+    f9 = (
+        None
+        if v is None
+        else [structure_variable_definition(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     extras: dict[str, Any] = (
         {}
-        if _PAGINATED_VARIABLE_DEFINITIONS_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATED_VARIABLE_DEFINITIONS_KEYS}
+        if _PAGINATED_VARIABLE_DEFINITIONS_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATED_VARIABLE_DEFINITIONS_KEYS}
     )
     return PaginatedVariableDefinitions(
         total_docs=f0,
@@ -717,11 +754,12 @@ _SET_ENV_VARIABLE_VALUE_REQUEST_KEYS = frozenset(
 
 def structure_set_env_variable_value_request(data: Any) -> SetEnvVariableValueRequest:
     """`SetEnvVariableValueRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
-    v = fields["variable_definition_id"]
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
+    v = data["variable_definition_id"]
     f0 = v if type(v) is str else misfit()
-    v = fields["value"]
+    v = data["value"]
     f1 = v if type(v) is str else misfit()
     v = get("linked_account_id")
     f2 = v if v is None or type(v) is str else misfit()
@@ -729,8 +767,8 @@ def structure_set_env_variable_value_request(data: Any) -> SetEnvVariableValueRe
     f3 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _SET_ENV_VARIABLE_VALUE_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _SET_ENV_VARIABLE_VALUE_REQUEST_KEYS}
+        if _SET_ENV_VARIABLE_VALUE_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _SET_ENV_VARIABLE_VALUE_REQUEST_KEYS}
     )
     return SetEnvVariableValueRequest(
         variable_definition_id=f0,
@@ -770,14 +808,15 @@ _VARIABLE_DEFINITION_WRAPPED_KEYS = frozenset({"definition", "extra_fields"})
 
 def structure_variable_definition_wrapped(data: Any) -> VariableDefinitionWrapped:
     """`VariableDefinitionWrapped` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("definition")
     f0 = None if v is None else structure_variable_definition(v)
     extras: dict[str, Any] = (
         {}
-        if _VARIABLE_DEFINITION_WRAPPED_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _VARIABLE_DEFINITION_WRAPPED_KEYS}
+        if _VARIABLE_DEFINITION_WRAPPED_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _VARIABLE_DEFINITION_WRAPPED_KEYS}
     )
     return VariableDefinitionWrapped(definition=f0, extra_fields=extras)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from refold_async._convert import json_object, misfit, object_fields, plain, register_models
+from refold_async._convert import json_object, misfit, plain, register_models
 from refold_async._lazy import publish
 from refold_async._model import RefoldModel, unhashable
 
@@ -75,18 +75,19 @@ _CREATE_OR_UPDATE_EVENT_REQUEST_KEYS = frozenset(
 
 def structure_create_or_update_event_request(data: Any) -> CreateOrUpdateEventRequest:
     """`CreateOrUpdateEventRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
-    v = fields["name"]
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
+    v = data["name"]
     f0 = v if type(v) is str else misfit()
-    v = fields["response"]
+    v = data["response"]
     f1 = v if type(v) is str else misfit()
     v = get("json_schema")
     f2 = None if v is None else json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _CREATE_OR_UPDATE_EVENT_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CREATE_OR_UPDATE_EVENT_REQUEST_KEYS}
+        if _CREATE_OR_UPDATE_EVENT_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CREATE_OR_UPDATE_EVENT_REQUEST_KEYS}
     )
     return CreateOrUpdateEventRequest(name=f0, response=f1, json_schema=f2, extra_fields=extras)
 
@@ -117,8 +118,9 @@ _CUSTOM_EVENT_KEYS = frozenset({"_id", "name", "response", "json_schema", "extra
 
 def structure_custom_event(data: Any) -> CustomEvent:
     """`CustomEvent` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("name")
@@ -129,8 +131,8 @@ def structure_custom_event(data: Any) -> CustomEvent:
     f3 = None if v is None else json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _CUSTOM_EVENT_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CUSTOM_EVENT_KEYS}
+        if _CUSTOM_EVENT_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CUSTOM_EVENT_KEYS}
     )
     return CustomEvent(id=f0, name=f1, response=f2, json_schema=f3, extra_fields=extras)
 
@@ -162,8 +164,9 @@ _TRIGGER_EVENT_JSON_REQUEST_KEYS = frozenset({"event", "trigger", "payload", "ex
 
 def structure_trigger_event_json_request(data: Any) -> TriggerEventJsonRequest:
     """`TriggerEventJsonRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("event")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("trigger")
@@ -171,8 +174,8 @@ def structure_trigger_event_json_request(data: Any) -> TriggerEventJsonRequest:
     f2 = get("payload")
     extras: dict[str, Any] = (
         {}
-        if _TRIGGER_EVENT_JSON_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _TRIGGER_EVENT_JSON_REQUEST_KEYS}
+        if _TRIGGER_EVENT_JSON_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _TRIGGER_EVENT_JSON_REQUEST_KEYS}
     )
     return TriggerEventJsonRequest(event=f0, trigger=f1, payload=f2, extra_fields=extras)
 
@@ -203,14 +206,15 @@ _WEBHOOK_FIRED_RESPONSE_KEYS = frozenset({"message", "extra_fields"})
 
 def structure_webhook_fired_response(data: Any) -> WebhookFiredResponse:
     """`WebhookFiredResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("message")
     f0 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _WEBHOOK_FIRED_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _WEBHOOK_FIRED_RESPONSE_KEYS}
+        if _WEBHOOK_FIRED_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _WEBHOOK_FIRED_RESPONSE_KEYS}
     )
     return WebhookFiredResponse(message=f0, extra_fields=extras)
 

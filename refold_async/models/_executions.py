@@ -8,13 +8,13 @@ from typing import Any
 import attrs
 
 from refold_async._convert import (
+    UTC,
     enum_values,
-    iso_datetime,
+    from_iso,
     json_object,
     member,
     misfit,
     models,
-    object_fields,
     plain,
     register_models,
 )
@@ -151,8 +151,9 @@ _EXECUTION_KEYS = frozenset(
 
 def structure_execution(data: Any) -> Execution:
     """`Execution` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("name")
@@ -180,7 +181,13 @@ def structure_execution(data: Any) -> Execution:
     v = get("linked_account_data")
     f12 = None if v is None else json_object(v)
     v = get("completion_time")
-    f13 = None if v is None else iso_datetime(v)
+    f13: datetime.datetime | None
+    if v is None:
+        f13 = None
+    else:
+        f13 = from_iso(v) if type(v) is str else misfit()
+        if f13.tzinfo is None:
+            f13 = f13.replace(tzinfo=UTC)
     v = get("is_child_instance")
     f14 = v if v is None or type(v) is bool else misfit()
     v = get("custom_field_values")
@@ -190,7 +197,9 @@ def structure_execution(data: Any) -> Execution:
     v = get("executed_by_thanos")
     f17 = v if v is None or type(v) is bool else misfit()
     v = get("environment")
-    f18 = None if v is None else member(_ENVIRONMENT_VALUES, Environment, v)
+    f18 = _ENVIRONMENT_VALUES.get(v) if type(v) is str else None
+    if f18 is None and v is not None:
+        f18 = member(_ENVIRONMENT_VALUES, Environment, v)
     v = get("org_id")
     f19 = v if v is None or type(v) is str else misfit()
     v = get("type_of_execution")
@@ -198,13 +207,25 @@ def structure_execution(data: Any) -> Execution:
     v = get("instance_execution_time")
     f21 = None if v is None else float(v) if type(v) is float or type(v) is int else misfit()
     v = get("createdAt")
-    f22 = None if v is None else iso_datetime(v)
+    f22: datetime.datetime | None
+    if v is None:
+        f22 = None
+    else:
+        f22 = from_iso(v) if type(v) is str else misfit()
+        if f22.tzinfo is None:
+            f22 = f22.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f23 = None if v is None else iso_datetime(v)
+    f23: datetime.datetime | None
+    if v is None:
+        f23 = None
+    else:
+        f23 = from_iso(v) if type(v) is str else misfit()
+        if f23.tzinfo is None:
+            f23 = f23.replace(tzinfo=UTC)
     extras: dict[str, Any] = (
         {}
-        if _EXECUTION_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _EXECUTION_KEYS}
+        if _EXECUTION_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _EXECUTION_KEYS}
     )
     return Execution(
         id=f0,
@@ -322,16 +343,17 @@ _EXECUTION_RERUN_KEYS = frozenset({"status", "id", "extra_fields"})
 
 def structure_execution_rerun(data: Any) -> ExecutionRerun:
     """`ExecutionRerun` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("status")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("id")
     f1 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _EXECUTION_RERUN_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _EXECUTION_RERUN_KEYS}
+        if _EXECUTION_RERUN_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _EXECUTION_RERUN_KEYS}
     )
     return ExecutionRerun(status=f0, id=f1, extra_fields=extras)
 
@@ -371,8 +393,9 @@ _PAGINATED_EXECUTION_BATCHES_KEYS = frozenset(
 
 def structure_paginated_execution_batches(data: Any) -> PaginatedExecutionBatches:
     """`PaginatedExecutionBatches` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("limit")
@@ -395,8 +418,8 @@ def structure_paginated_execution_batches(data: Any) -> PaginatedExecutionBatche
     f9 = None if v is None else models(json_object, v)
     extras: dict[str, Any] = (
         {}
-        if _PAGINATED_EXECUTION_BATCHES_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATED_EXECUTION_BATCHES_KEYS}
+        if _PAGINATED_EXECUTION_BATCHES_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATED_EXECUTION_BATCHES_KEYS}
     )
     return PaginatedExecutionBatches(
         total_docs=f0,
@@ -474,8 +497,9 @@ _PAGINATED_EXECUTIONS_KEYS = frozenset(
 
 def structure_paginated_executions(data: Any) -> PaginatedExecutions:
     """`PaginatedExecutions` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("limit")
@@ -495,11 +519,17 @@ def structure_paginated_executions(data: Any) -> PaginatedExecutions:
     v = get("pagingCounter")
     f8 = v if v is None or type(v) is int else misfit()
     v = get("docs")
-    f9 = None if v is None else models(structure_execution, v)
+    f9 = (
+        None
+        if v is None
+        else [structure_execution(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     extras: dict[str, Any] = (
         {}
-        if _PAGINATED_EXECUTIONS_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATED_EXECUTIONS_KEYS}
+        if _PAGINATED_EXECUTIONS_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATED_EXECUTIONS_KEYS}
     )
     return PaginatedExecutions(
         total_docs=f0,

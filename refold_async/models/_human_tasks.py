@@ -8,12 +8,12 @@ from typing import Any
 import attrs
 
 from refold_async._convert import (
+    UTC,
     enum_values,
-    iso_datetime,
+    from_iso,
     json_object,
     member,
     misfit,
-    object_fields,
     plain,
     register_models,
     scalars,
@@ -86,8 +86,9 @@ _HUMAN_TASK_KEYS = frozenset(
 
 def structure_human_task(data: Any) -> HumanTask:
     """`HumanTask` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("name")
@@ -103,19 +104,39 @@ def structure_human_task(data: Any) -> HumanTask:
     v = get("data")
     f6 = None if v is None else json_object(v)
     v = get("expire_in")
-    f7 = None if v is None else iso_datetime(v)
+    f7: datetime.datetime | None
+    if v is None:
+        f7 = None
+    else:
+        f7 = from_iso(v) if type(v) is str else misfit()
+        if f7.tzinfo is None:
+            f7 = f7.replace(tzinfo=UTC)
     v = get("receiver_emails")
     f8 = None if v is None else scalars(str, v)
     v = get("status")
-    f9 = None if v is None else member(_HUMAN_TASK_STATUS_VALUES, HumanTaskStatus, v)
+    f9 = _HUMAN_TASK_STATUS_VALUES.get(v) if type(v) is str else None
+    if f9 is None and v is not None:
+        f9 = member(_HUMAN_TASK_STATUS_VALUES, HumanTaskStatus, v)
     v = get("createdAt")
-    f10 = None if v is None else iso_datetime(v)
+    f10: datetime.datetime | None
+    if v is None:
+        f10 = None
+    else:
+        f10 = from_iso(v) if type(v) is str else misfit()
+        if f10.tzinfo is None:
+            f10 = f10.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f11 = None if v is None else iso_datetime(v)
+    f11: datetime.datetime | None
+    if v is None:
+        f11 = None
+    else:
+        f11 = from_iso(v) if type(v) is str else misfit()
+        if f11.tzinfo is None:
+            f11 = f11.replace(tzinfo=UTC)
     extras: dict[str, Any] = (
         {}
-        if _HUMAN_TASK_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _HUMAN_TASK_KEYS}
+        if _HUMAN_TASK_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _HUMAN_TASK_KEYS}
     )
     return HumanTask(
         id=f0,
@@ -185,13 +206,14 @@ _SUBMIT_HUMAN_TASK_REQUEST_KEYS = frozenset({"data", "extra_fields"})
 
 def structure_submit_human_task_request(data: Any) -> SubmitHumanTaskRequest:
     """`SubmitHumanTaskRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["data"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["data"]
     f0 = json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _SUBMIT_HUMAN_TASK_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _SUBMIT_HUMAN_TASK_REQUEST_KEYS}
+        if _SUBMIT_HUMAN_TASK_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _SUBMIT_HUMAN_TASK_REQUEST_KEYS}
     )
     return SubmitHumanTaskRequest(data=f0, extra_fields=extras)
 

@@ -8,13 +8,12 @@ from typing import Any
 import attrs
 
 from refold_async._convert import (
+    UTC,
     enum_values,
-    iso_datetime,
+    from_iso,
     json_object,
     member,
     misfit,
-    models,
-    object_fields,
     plain,
     register_models,
     scalar_values,
@@ -158,8 +157,9 @@ _CREATE_LINKED_ACCOUNT_REQUEST_KEYS = frozenset(
 
 def structure_create_linked_account_request(data: Any) -> CreateLinkedAccountRequest:
     """`CreateLinkedAccountRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("account_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("linked_account_id")
@@ -172,8 +172,8 @@ def structure_create_linked_account_request(data: Any) -> CreateLinkedAccountReq
     f4 = None if v is None else scalar_values(str, v)
     extras: dict[str, Any] = (
         {}
-        if _CREATE_LINKED_ACCOUNT_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CREATE_LINKED_ACCOUNT_REQUEST_KEYS}
+        if _CREATE_LINKED_ACCOUNT_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CREATE_LINKED_ACCOUNT_REQUEST_KEYS}
     )
     return CreateLinkedAccountRequest(
         account_id=f0, linked_account_id=f1, name=f2, your_app=f3, udf=f4, extra_fields=extras
@@ -212,14 +212,15 @@ _DELETE_LINKED_ACCOUNT_RESPONSE_KEYS = frozenset({"message", "extra_fields"})
 
 def structure_delete_linked_account_response(data: Any) -> DeleteLinkedAccountResponse:
     """`DeleteLinkedAccountResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("message")
     f0 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _DELETE_LINKED_ACCOUNT_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _DELETE_LINKED_ACCOUNT_RESPONSE_KEYS}
+        if _DELETE_LINKED_ACCOUNT_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _DELETE_LINKED_ACCOUNT_RESPONSE_KEYS}
     )
     return DeleteLinkedAccountResponse(message=f0, extra_fields=extras)
 
@@ -261,8 +262,9 @@ _INTEGRATION_BASE_KEYS = frozenset(
 
 def structure_integration_base(data: Any) -> IntegrationBase:
     """`IntegrationBase` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("type")
@@ -284,13 +286,25 @@ def structure_integration_base(data: Any) -> IntegrationBase:
     v = get("connections")
     f10 = None if v is None else json_object(v)
     v = get("createdAt")
-    f11 = None if v is None else iso_datetime(v)
+    f11: datetime.datetime | None
+    if v is None:
+        f11 = None
+    else:
+        f11 = from_iso(v) if type(v) is str else misfit()
+        if f11.tzinfo is None:
+            f11 = f11.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f12 = None if v is None else iso_datetime(v)
+    f12: datetime.datetime | None
+    if v is None:
+        f12 = None
+    else:
+        f12 = from_iso(v) if type(v) is str else misfit()
+        if f12.tzinfo is None:
+            f12 = f12.replace(tzinfo=UTC)
     extras: dict[str, Any] = (
         {}
-        if _INTEGRATION_BASE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _INTEGRATION_BASE_KEYS}
+        if _INTEGRATION_BASE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _INTEGRATION_BASE_KEYS}
     )
     return IntegrationBase(
         id=f0,
@@ -364,16 +378,17 @@ _UDF_ENTRY_KEYS = frozenset({"key_name", "key_value", "extra_fields"})
 
 def structure_udf_entry(data: Any) -> UdfEntry:
     """`UdfEntry` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("key_name")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("key_value")
     f1 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _UDF_ENTRY_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _UDF_ENTRY_KEYS}
+        if _UDF_ENTRY_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _UDF_ENTRY_KEYS}
     )
     return UdfEntry(key_name=f0, key_value=f1, extra_fields=extras)
 
@@ -414,8 +429,9 @@ _LINKED_ACCOUNT_KEYS = frozenset(
 
 def structure_linked_account(data: Any) -> LinkedAccount:
     """`LinkedAccount` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("associated_org")
@@ -425,23 +441,49 @@ def structure_linked_account(data: Any) -> LinkedAccount:
     v = get("name")
     f3 = v if v is None or type(v) is str else misfit()
     v = get("environment")
-    f4 = None if v is None else member(_ENVIRONMENT_VALUES, Environment, v)
+    f4 = _ENVIRONMENT_VALUES.get(v) if type(v) is str else None
+    if f4 is None and v is not None:
+        f4 = member(_ENVIRONMENT_VALUES, Environment, v)
     v = get("udf")
-    f5 = None if v is None else models(structure_udf_entry, v)
+    f5 = (
+        None
+        if v is None
+        else [structure_udf_entry(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     v = get("is_seed")
     f6 = v if v is None or type(v) is bool else misfit()
     v = get("tenant_account_id")
     f7 = v if v is None or type(v) is str else misfit()
     v = get("integrations")
-    f8 = None if v is None else models(structure_integration_base, v)
+    f8 = (
+        None
+        if v is None
+        else [structure_integration_base(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     v = get("createdAt")
-    f9 = None if v is None else iso_datetime(v)
+    f9: datetime.datetime | None
+    if v is None:
+        f9 = None
+    else:
+        f9 = from_iso(v) if type(v) is str else misfit()
+        if f9.tzinfo is None:
+            f9 = f9.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f10 = None if v is None else iso_datetime(v)
+    f10: datetime.datetime | None
+    if v is None:
+        f10 = None
+    else:
+        f10 = from_iso(v) if type(v) is str else misfit()
+        if f10.tzinfo is None:
+            f10 = f10.replace(tzinfo=UTC)
     extras: dict[str, Any] = (
         {}
-        if _LINKED_ACCOUNT_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _LINKED_ACCOUNT_KEYS}
+        if _LINKED_ACCOUNT_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _LINKED_ACCOUNT_KEYS}
     )
     return LinkedAccount(
         id=f0,
@@ -521,8 +563,9 @@ _PAGINATED_LINKED_ACCOUNTS_KEYS = frozenset(
 
 def structure_paginated_linked_accounts(data: Any) -> PaginatedLinkedAccounts:
     """`PaginatedLinkedAccounts` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("limit")
@@ -542,11 +585,17 @@ def structure_paginated_linked_accounts(data: Any) -> PaginatedLinkedAccounts:
     v = get("pagingCounter")
     f8 = v if v is None or type(v) is int else misfit()
     v = get("docs")
-    f9 = None if v is None else models(structure_linked_account, v)
+    f9 = (
+        None
+        if v is None
+        else [structure_linked_account(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     extras: dict[str, Any] = (
         {}
-        if _PAGINATED_LINKED_ACCOUNTS_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATED_LINKED_ACCOUNTS_KEYS}
+        if _PAGINATED_LINKED_ACCOUNTS_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATED_LINKED_ACCOUNTS_KEYS}
     )
     return PaginatedLinkedAccounts(
         total_docs=f0,
@@ -612,8 +661,9 @@ _UPSERT_LINKED_ACCOUNT_REQUEST_KEYS = frozenset(
 
 def structure_upsert_linked_account_request(data: Any) -> UpsertLinkedAccountRequest:
     """`UpsertLinkedAccountRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("account_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("linked_account_id")
@@ -628,8 +678,8 @@ def structure_upsert_linked_account_request(data: Any) -> UpsertLinkedAccountReq
     f5 = None if v is None else scalar_values(str, v)
     extras: dict[str, Any] = (
         {}
-        if _UPSERT_LINKED_ACCOUNT_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _UPSERT_LINKED_ACCOUNT_REQUEST_KEYS}
+        if _UPSERT_LINKED_ACCOUNT_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _UPSERT_LINKED_ACCOUNT_REQUEST_KEYS}
     )
     return UpsertLinkedAccountRequest(
         account_id=f0,

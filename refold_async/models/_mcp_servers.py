@@ -8,13 +8,13 @@ from typing import Any
 import attrs
 
 from refold_async._convert import (
+    UTC,
     enum_values,
-    iso_datetime,
+    from_iso,
     json_object,
     member,
     misfit,
     models,
-    object_fields,
     plain,
     register_models,
 )
@@ -128,15 +128,16 @@ _CREATE_MCP_SERVER_REQUEST_KEYS = frozenset({"name", "description", "extra_field
 
 def structure_create_mcp_server_request(data: Any) -> CreateMcpServerRequest:
     """`CreateMcpServerRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["name"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["name"]
     f0 = v if type(v) is str else misfit()
-    v = fields["description"]
+    v = data["description"]
     f1 = v if type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _CREATE_MCP_SERVER_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CREATE_MCP_SERVER_REQUEST_KEYS}
+        if _CREATE_MCP_SERVER_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CREATE_MCP_SERVER_REQUEST_KEYS}
     )
     return CreateMcpServerRequest(name=f0, description=f1, extra_fields=extras)
 
@@ -184,8 +185,9 @@ _MCP_SERVER_KEYS = frozenset(
 
 def structure_mcp_server(data: Any) -> McpServer:
     """`McpServer` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("name")
@@ -213,15 +215,29 @@ def structure_mcp_server(data: Any) -> McpServer:
     v = get("notebooks")
     f12 = None if v is None else models(json_object, v)
     v = get("environment")
-    f13 = None if v is None else member(_ENVIRONMENT_VALUES, Environment, v)
+    f13 = _ENVIRONMENT_VALUES.get(v) if type(v) is str else None
+    if f13 is None and v is not None:
+        f13 = member(_ENVIRONMENT_VALUES, Environment, v)
     v = get("createdAt")
-    f14 = None if v is None else iso_datetime(v)
+    f14: datetime.datetime | None
+    if v is None:
+        f14 = None
+    else:
+        f14 = from_iso(v) if type(v) is str else misfit()
+        if f14.tzinfo is None:
+            f14 = f14.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f15 = None if v is None else iso_datetime(v)
+    f15: datetime.datetime | None
+    if v is None:
+        f15 = None
+    else:
+        f15 = from_iso(v) if type(v) is str else misfit()
+        if f15.tzinfo is None:
+            f15 = f15.replace(tzinfo=UTC)
     extras: dict[str, Any] = (
         {}
-        if _MCP_SERVER_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _MCP_SERVER_KEYS}
+        if _MCP_SERVER_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _MCP_SERVER_KEYS}
     )
     return McpServer(
         id=f0,
@@ -307,8 +323,9 @@ _MCP_SERVER_CREATED_RESPONSE_KEYS = frozenset({"_id", "name", "description", "ex
 
 def structure_mcp_server_created_response(data: Any) -> McpServerCreatedResponse:
     """`McpServerCreatedResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("name")
@@ -317,8 +334,8 @@ def structure_mcp_server_created_response(data: Any) -> McpServerCreatedResponse
     f2 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _MCP_SERVER_CREATED_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _MCP_SERVER_CREATED_RESPONSE_KEYS}
+        if _MCP_SERVER_CREATED_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _MCP_SERVER_CREATED_RESPONSE_KEYS}
     )
     return McpServerCreatedResponse(id=f0, name=f1, description=f2, extra_fields=extras)
 
@@ -363,8 +380,9 @@ _PAGINATED_MCP_SERVERS_KEYS = frozenset(
 
 def structure_paginated_mcp_servers(data: Any) -> PaginatedMcpServers:
     """`PaginatedMcpServers` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("limit")
@@ -384,11 +402,17 @@ def structure_paginated_mcp_servers(data: Any) -> PaginatedMcpServers:
     v = get("pagingCounter")
     f8 = v if v is None or type(v) is int else misfit()
     v = get("docs")
-    f9 = None if v is None else models(structure_mcp_server, v)
+    f9 = (
+        None
+        if v is None
+        else [structure_mcp_server(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     extras: dict[str, Any] = (
         {}
-        if _PAGINATED_MCP_SERVERS_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATED_MCP_SERVERS_KEYS}
+        if _PAGINATED_MCP_SERVERS_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATED_MCP_SERVERS_KEYS}
     )
     return PaginatedMcpServers(
         total_docs=f0,
@@ -464,8 +488,9 @@ _UPDATE_MCP_SERVER_REQUEST_KEYS = frozenset(
 
 def structure_update_mcp_server_request(data: Any) -> UpdateMcpServerRequest:
     """`UpdateMcpServerRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("name")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("description")
@@ -488,8 +513,8 @@ def structure_update_mcp_server_request(data: Any) -> UpdateMcpServerRequest:
     f9 = v if v is None or type(v) is bool else misfit()
     extras: dict[str, Any] = (
         {}
-        if _UPDATE_MCP_SERVER_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _UPDATE_MCP_SERVER_REQUEST_KEYS}
+        if _UPDATE_MCP_SERVER_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _UPDATE_MCP_SERVER_REQUEST_KEYS}
     )
     return UpdateMcpServerRequest(
         name=f0,

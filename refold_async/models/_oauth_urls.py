@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from refold_async._convert import misfit, object_fields, plain, register_models
+from refold_async._convert import misfit, plain, register_models
 from refold_async._lazy import publish
 from refold_async._model import RefoldModel, unhashable
 
@@ -33,14 +33,15 @@ _OAUTH_URL_RESPONSE_KEYS = frozenset({"auth_url", "extra_fields"})
 
 def structure_oauth_url_response(data: Any) -> OAuthUrlResponse:
     """`OAuthUrlResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("auth_url")
     f0 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _OAUTH_URL_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _OAUTH_URL_RESPONSE_KEYS}
+        if _OAUTH_URL_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _OAUTH_URL_RESPONSE_KEYS}
     )
     return OAuthUrlResponse(auth_url=f0, extra_fields=extras)
 

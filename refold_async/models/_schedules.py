@@ -12,7 +12,6 @@ from refold_async._convert import (
     member,
     misfit,
     models,
-    object_fields,
     plain,
     register_models,
 )
@@ -88,8 +87,9 @@ _SCHEDULE_KEYS = frozenset(
 
 def structure_schedule(data: Any) -> Schedule:
     """`Schedule` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("event_id")
@@ -100,13 +100,17 @@ def structure_schedule(data: Any) -> Schedule:
     v = get("linked_account_id")
     f4 = v if v is None or type(v) is str else misfit()
     v = get("trigger_type")
-    f5 = None if v is None else member(_TRIGGER_TYPE_VALUES, TriggerType, v)
+    f5 = _TRIGGER_TYPE_VALUES.get(v) if type(v) is str else None
+    if f5 is None and v is not None:
+        f5 = member(_TRIGGER_TYPE_VALUES, TriggerType, v)
     v = get("cron_patten")
     f6 = v if v is None or type(v) is str else misfit()
     v = get("trigger_interval")
     f7 = None if v is None else models(json_object, v)
     v = get("status")
-    f8 = None if v is None else member(_SCHEDULE_STATUS_VALUES, ScheduleStatus, v)
+    f8 = _SCHEDULE_STATUS_VALUES.get(v) if type(v) is str else None
+    if f8 is None and v is not None:
+        f8 = member(_SCHEDULE_STATUS_VALUES, ScheduleStatus, v)
     v = get("inactive")
     f9 = v if v is None or type(v) is bool else misfit()
     v = get("registered_by_api")
@@ -117,8 +121,8 @@ def structure_schedule(data: Any) -> Schedule:
     f12 = None if v is None else json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _SCHEDULE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _SCHEDULE_KEYS}
+        if _SCHEDULE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _SCHEDULE_KEYS}
     )
     return Schedule(
         id=f0,
@@ -192,14 +196,15 @@ _SCHEDULE_DELETION_KEYS = frozenset({"message", "extra_fields"})
 
 def structure_schedule_deletion(data: Any) -> ScheduleDeletion:
     """`ScheduleDeletion` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("message")
     f0 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _SCHEDULE_DELETION_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _SCHEDULE_DELETION_KEYS}
+        if _SCHEDULE_DELETION_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _SCHEDULE_DELETION_KEYS}
     )
     return ScheduleDeletion(message=f0, extra_fields=extras)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from refold_async._convert import misfit, object_fields, plain, register_models
+from refold_async._convert import misfit, plain, register_models
 from refold_async._lazy import publish
 from refold_async._model import RefoldModel, unhashable
 
@@ -60,16 +60,17 @@ _REVOKE_SESSION_TOKEN_RESPONSE_KEYS = frozenset({"success", "revoked_count", "ex
 
 def structure_revoke_session_token_response(data: Any) -> RevokeSessionTokenResponse:
     """`RevokeSessionTokenResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("success")
     f0 = v if v is None or type(v) is bool else misfit()
     v = get("revoked_count")
     f1 = v if v is None or type(v) is int else misfit()
     extras: dict[str, Any] = (
         {}
-        if _REVOKE_SESSION_TOKEN_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _REVOKE_SESSION_TOKEN_RESPONSE_KEYS}
+        if _REVOKE_SESSION_TOKEN_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _REVOKE_SESSION_TOKEN_RESPONSE_KEYS}
     )
     return RevokeSessionTokenResponse(success=f0, revoked_count=f1, extra_fields=extras)
 
@@ -97,13 +98,14 @@ _SESSION_TOKEN_REQUEST_KEYS = frozenset({"linked_account_id", "extra_fields"})
 
 def structure_session_token_request(data: Any) -> SessionTokenRequest:
     """`SessionTokenRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["linked_account_id"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["linked_account_id"]
     f0 = v if type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _SESSION_TOKEN_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _SESSION_TOKEN_REQUEST_KEYS}
+        if _SESSION_TOKEN_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _SESSION_TOKEN_REQUEST_KEYS}
     )
     return SessionTokenRequest(linked_account_id=f0, extra_fields=extras)
 
@@ -128,8 +130,9 @@ _SESSION_TOKEN_RESPONSE_KEYS = frozenset(
 
 def structure_session_token_response(data: Any) -> SessionTokenResponse:
     """`SessionTokenResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("token")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("refresh_token")
@@ -142,8 +145,8 @@ def structure_session_token_response(data: Any) -> SessionTokenResponse:
     f4 = v if v is None or type(v) is bool else misfit()
     extras: dict[str, Any] = (
         {}
-        if _SESSION_TOKEN_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _SESSION_TOKEN_RESPONSE_KEYS}
+        if _SESSION_TOKEN_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _SESSION_TOKEN_RESPONSE_KEYS}
     )
     return SessionTokenResponse(
         token=f0,

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from refold_async._convert import json_object, misfit, models, object_fields, plain, register_models
+from refold_async._convert import json_object, misfit, models, plain, register_models
 from refold_async._lazy import publish
 from refold_async._model import RefoldModel, unhashable
 
@@ -130,8 +130,9 @@ _CONFIG_FIELD_KEYS = frozenset(
 
 def structure_config_field(data: Any) -> ConfigField:
     """`ConfigField` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("name")
@@ -166,8 +167,8 @@ def structure_config_field(data: Any) -> ConfigField:
     f16 = get("defaultValue")
     extras: dict[str, Any] = (
         {}
-        if _CONFIG_FIELD_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CONFIG_FIELD_KEYS}
+        if _CONFIG_FIELD_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CONFIG_FIELD_KEYS}
     )
     return ConfigField(
         id=f0,
@@ -259,22 +260,29 @@ _APPLICATION_CONFIG_KEYS = frozenset(
 
 def structure_application_config(data: Any) -> ApplicationConfig:
     """`ApplicationConfig` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("slug")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("config_id")
     f1 = v if v is None or type(v) is str else misfit()
     v = get("fields")
-    f2 = None if v is None else models(structure_config_field, v)
+    f2 = (
+        None
+        if v is None
+        else [structure_config_field(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     v = get("workflows")
     f3 = None if v is None else models(json_object, v)
     v = get("field_errors")
     f4 = None if v is None else models(json_object, v)
     extras: dict[str, Any] = (
         {}
-        if _APPLICATION_CONFIG_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _APPLICATION_CONFIG_KEYS}
+        if _APPLICATION_CONFIG_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _APPLICATION_CONFIG_KEYS}
     )
     return ApplicationConfig(
         slug=f0, config_id=f1, fields=f2, workflows=f3, field_errors=f4, extra_fields=extras
@@ -313,8 +321,9 @@ _DOCUMENTED_ERROR_KEYS = frozenset(
 
 def structure_documented_error(data: Any) -> DocumentedError:
     """`DocumentedError` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("status_code")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("http_error_type")
@@ -327,8 +336,8 @@ def structure_documented_error(data: Any) -> DocumentedError:
     f4 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _DOCUMENTED_ERROR_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _DOCUMENTED_ERROR_KEYS}
+        if _DOCUMENTED_ERROR_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _DOCUMENTED_ERROR_KEYS}
     )
     return DocumentedError(
         status_code=f0, http_error_type=f1, error_code=f2, error=f3, message=f4, extra_fields=extras
@@ -365,14 +374,15 @@ _MESSAGE_ONLY_KEYS = frozenset({"message", "extra_fields"})
 
 def structure_message_only(data: Any) -> MessageOnly:
     """`MessageOnly` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("message")
     f0 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _MESSAGE_ONLY_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _MESSAGE_ONLY_KEYS}
+        if _MESSAGE_ONLY_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _MESSAGE_ONLY_KEYS}
     )
     return MessageOnly(message=f0, extra_fields=extras)
 
@@ -408,8 +418,9 @@ _PAGINATION_METADATA_KEYS = frozenset(
 
 def structure_pagination_metadata(data: Any) -> PaginationMetadata:
     """`PaginationMetadata` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("limit")
@@ -430,8 +441,8 @@ def structure_pagination_metadata(data: Any) -> PaginationMetadata:
     f8 = v if v is None or type(v) is int else misfit()
     extras: dict[str, Any] = (
         {}
-        if _PAGINATION_METADATA_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATION_METADATA_KEYS}
+        if _PAGINATION_METADATA_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATION_METADATA_KEYS}
     )
     return PaginationMetadata(
         total_docs=f0,

@@ -8,13 +8,13 @@ from typing import Any
 import attrs
 
 from refold_async._convert import (
+    UTC,
     enum_values,
-    iso_datetime,
+    from_iso,
     json_object,
     member,
     misfit,
     models,
-    object_fields,
     plain,
     register_models,
     scalars,
@@ -188,8 +188,9 @@ _ADD_RECORDS_REQUEST_KEYS = frozenset({"data", "extra_fields"})
 
 def structure_add_records_request(data: Any) -> AddRecordsRequest:
     """`AddRecordsRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["data"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["data"]
     f0 = (
         json_object(v)
         if type(v) is dict
@@ -197,8 +198,8 @@ def structure_add_records_request(data: Any) -> AddRecordsRequest:
     )
     extras: dict[str, Any] = (
         {}
-        if _ADD_RECORDS_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _ADD_RECORDS_REQUEST_KEYS}
+        if _ADD_RECORDS_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _ADD_RECORDS_REQUEST_KEYS}
     )
     return AddRecordsRequest(data=f0, extra_fields=extras)
 
@@ -223,15 +224,16 @@ _ADD_RECORDS_RESPONSE_KEYS = frozenset(
 
 def structure_add_records_response(data: Any) -> AddRecordsResponse:
     """`AddRecordsResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("add_record_result")
     f0 = None if v is None else models(json_object, v)
     f1 = get("transformed_add_data")
     extras: dict[str, Any] = (
         {}
-        if _ADD_RECORDS_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _ADD_RECORDS_RESPONSE_KEYS}
+        if _ADD_RECORDS_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _ADD_RECORDS_RESPONSE_KEYS}
     )
     return AddRecordsResponse(add_record_result=f0, transformed_add_data=f1, extra_fields=extras)
 
@@ -257,13 +259,14 @@ _COLUMNS_ARRAY_REQUEST_KEYS = frozenset({"columns", "extra_fields"})
 
 def structure_columns_array_request(data: Any) -> ColumnsArrayRequest:
     """`ColumnsArrayRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["columns"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["columns"]
     f0 = scalars(str, v)
     extras: dict[str, Any] = (
         {}
-        if _COLUMNS_ARRAY_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _COLUMNS_ARRAY_REQUEST_KEYS}
+        if _COLUMNS_ARRAY_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _COLUMNS_ARRAY_REQUEST_KEYS}
     )
     return ColumnsArrayRequest(columns=f0, extra_fields=extras)
 
@@ -286,14 +289,15 @@ _COLUMNS_ARRAY_RESPONSE_KEYS = frozenset({"columns", "extra_fields"})
 
 def structure_columns_array_response(data: Any) -> ColumnsArrayResponse:
     """`ColumnsArrayResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("columns")
     f0 = None if v is None else scalars(str, v)
     extras: dict[str, Any] = (
         {}
-        if _COLUMNS_ARRAY_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _COLUMNS_ARRAY_RESPONSE_KEYS}
+        if _COLUMNS_ARRAY_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _COLUMNS_ARRAY_RESPONSE_KEYS}
     )
     return ColumnsArrayResponse(columns=f0, extra_fields=extras)
 
@@ -316,15 +320,16 @@ _CREATE_TABLE_REQUEST_KEYS = frozenset({"table_name", "columns", "extra_fields"}
 
 def structure_create_table_request(data: Any) -> CreateTableRequest:
     """`CreateTableRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["table_name"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["table_name"]
     f0 = v if type(v) is str else misfit()
-    v = fields["columns"]
+    v = data["columns"]
     f1 = models(json_object, v)
     extras: dict[str, Any] = (
         {}
-        if _CREATE_TABLE_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CREATE_TABLE_REQUEST_KEYS}
+        if _CREATE_TABLE_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CREATE_TABLE_REQUEST_KEYS}
     )
     return CreateTableRequest(table_name=f0, columns=f1, extra_fields=extras)
 
@@ -350,16 +355,17 @@ _CREATE_TABLE_RESPONSE_KEYS = frozenset({"table_id", "already_exists", "extra_fi
 
 def structure_create_table_response(data: Any) -> CreateTableResponse:
     """`CreateTableResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("table_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("already_exists")
     f1 = v if v is None or type(v) is bool else misfit()
     extras: dict[str, Any] = (
         {}
-        if _CREATE_TABLE_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CREATE_TABLE_RESPONSE_KEYS}
+        if _CREATE_TABLE_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CREATE_TABLE_RESPONSE_KEYS}
     )
     return CreateTableResponse(table_id=f0, already_exists=f1, extra_fields=extras)
 
@@ -385,16 +391,17 @@ _EDIT_TABLES_GROUP_REQUEST_KEYS = frozenset({"tableIds", "group", "extra_fields"
 
 def structure_edit_tables_group_request(data: Any) -> EditTablesGroupRequest:
     """`EditTablesGroupRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
-    v = fields["tableIds"]
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
+    v = data["tableIds"]
     f0 = scalars(str, v)
     v = get("group")
     f1 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _EDIT_TABLES_GROUP_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _EDIT_TABLES_GROUP_REQUEST_KEYS}
+        if _EDIT_TABLES_GROUP_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _EDIT_TABLES_GROUP_REQUEST_KEYS}
     )
     return EditTablesGroupRequest(table_ids=f0, group=f1, extra_fields=extras)
 
@@ -436,8 +443,9 @@ _TABLE_KEYS = frozenset(
 
 def structure_table(data: Any) -> Table:
     """`Table` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("org_id")
@@ -445,7 +453,9 @@ def structure_table(data: Any) -> Table:
     v = get("name")
     f2 = v if v is None or type(v) is str else misfit()
     v = get("environment")
-    f3 = None if v is None else member(_ENVIRONMENT_VALUES, Environment, v)
+    f3 = _ENVIRONMENT_VALUES.get(v) if type(v) is str else None
+    if f3 is None and v is not None:
+        f3 = member(_ENVIRONMENT_VALUES, Environment, v)
     v = get("table_type")
     f4 = v if v is None or type(v) is str else misfit()
     v = get("is_deleted")
@@ -455,13 +465,19 @@ def structure_table(data: Any) -> Table:
     v = get("record_count")
     f7 = v if v is None or type(v) is int else misfit()
     v = get("createdAt")
-    f8 = None if v is None else iso_datetime(v)
+    f8: datetime.datetime | None
+    if v is None:
+        f8 = None
+    else:
+        f8 = from_iso(v) if type(v) is str else misfit()
+        if f8.tzinfo is None:
+            f8 = f8.replace(tzinfo=UTC)
     v = get("group")
     f9 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _TABLE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _TABLE_KEYS}
+        if _TABLE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _TABLE_KEYS}
     )
     return Table(
         id=f0,
@@ -537,8 +553,9 @@ _PAGINATED_TABLES_KEYS = frozenset(
 
 def structure_paginated_tables(data: Any) -> PaginatedTables:
     """`PaginatedTables` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("limit")
@@ -558,11 +575,11 @@ def structure_paginated_tables(data: Any) -> PaginatedTables:
     v = get("pagingCounter")
     f8 = v if v is None or type(v) is int else misfit()
     v = get("docs")
-    f9 = None if v is None else models(structure_table, v)
+    f9 = None if v is None else [structure_table(w) for w in v] if v.__class__ is list else misfit()
     extras: dict[str, Any] = (
         {}
-        if _PAGINATED_TABLES_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATED_TABLES_KEYS}
+        if _PAGINATED_TABLES_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATED_TABLES_KEYS}
     )
     return PaginatedTables(
         total_docs=f0,
@@ -636,8 +653,9 @@ _PERSISTENT_TABLE_RECORDS_RESPONSE_KEYS = frozenset(
 
 def structure_persistent_table_records_response(data: Any) -> PersistentTableRecordsResponse:
     """`PersistentTableRecordsResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("columns")
     f0 = None if v is None else scalars(str, v)
     v = get("name")
@@ -656,8 +674,8 @@ def structure_persistent_table_records_response(data: Any) -> PersistentTableRec
     f7 = v if v is None or type(v) is bool else misfit()
     extras: dict[str, Any] = (
         {}
-        if _PERSISTENT_TABLE_RECORDS_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PERSISTENT_TABLE_RECORDS_RESPONSE_KEYS}
+        if _PERSISTENT_TABLE_RECORDS_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PERSISTENT_TABLE_RECORDS_RESPONSE_KEYS}
     )
     return PersistentTableRecordsResponse(
         columns=f0,
@@ -713,13 +731,14 @@ _RENAME_COLUMNS_REQUEST_KEYS = frozenset({"renames", "extra_fields"})
 
 def structure_rename_columns_request(data: Any) -> RenameColumnsRequest:
     """`RenameColumnsRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    v = fields["renames"]
+    if data.__class__ is not dict:
+        misfit()
+    v = data["renames"]
     f0 = models(json_object, v)
     extras: dict[str, Any] = (
         {}
-        if _RENAME_COLUMNS_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _RENAME_COLUMNS_REQUEST_KEYS}
+        if _RENAME_COLUMNS_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _RENAME_COLUMNS_REQUEST_KEYS}
     )
     return RenameColumnsRequest(renames=f0, extra_fields=extras)
 

@@ -8,12 +8,12 @@ from typing import Any
 import attrs
 
 from refold_async._convert import (
+    UTC,
     enum_values,
-    iso_datetime,
+    from_iso,
     json_object,
     member,
     misfit,
-    object_fields,
     plain,
     register_models,
     scalars,
@@ -138,11 +138,12 @@ _REGISTER_WEBHOOK_REQUEST_KEYS = frozenset(
 
 def structure_register_webhook_request(data: Any) -> RegisterWebhookRequest:
     """`RegisterWebhookRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
-    v = fields["webhook_url"]
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
+    v = data["webhook_url"]
     f0 = v if type(v) is str else misfit()
-    v = fields["webhook_events"]
+    v = data["webhook_events"]
     f1 = scalars(str, v)
     v = get("webhook_headers")
     f2 = None if v is None else json_object(v)
@@ -152,21 +153,25 @@ def structure_register_webhook_request(data: Any) -> RegisterWebhookRequest:
     v = get("description")
     f5 = v if v is None or type(v) is str else misfit()
     v = get("method")
-    f6 = None if v is None else member(_WEBHOOK_METHOD_VALUES, WebhookMethod, v)
+    f6 = _WEBHOOK_METHOD_VALUES.get(v) if type(v) is str else None
+    if f6 is None and v is not None:
+        f6 = member(_WEBHOOK_METHOD_VALUES, WebhookMethod, v)
     v = get("slug")
     f7 = v if v is None or type(v) is str else misfit()
     v = get("workflow_ids")
     f8 = None if v is None else scalars(str, v)
     v = get("webhook_type")
-    f9 = None if v is None else member(_WEBHOOK_TYPE_VALUES, WebhookType, v)
+    f9 = _WEBHOOK_TYPE_VALUES.get(v) if type(v) is str else None
+    if f9 is None and v is not None:
+        f9 = member(_WEBHOOK_TYPE_VALUES, WebhookType, v)
     v = get("is_enabled")
     f10 = v if v is None or type(v) is bool else misfit()
     v = get("group")
     f11 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _REGISTER_WEBHOOK_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _REGISTER_WEBHOOK_REQUEST_KEYS}
+        if _REGISTER_WEBHOOK_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _REGISTER_WEBHOOK_REQUEST_KEYS}
     )
     return RegisterWebhookRequest(
         webhook_url=f0,
@@ -250,8 +255,9 @@ _UPDATE_WEBHOOK_REQUEST_KEYS = frozenset(
 
 def structure_update_webhook_request(data: Any) -> UpdateWebhookRequest:
     """`UpdateWebhookRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("webhook_events")
     f0 = None if v is None else scalars(str, v)
     v = get("webhook_url")
@@ -259,7 +265,9 @@ def structure_update_webhook_request(data: Any) -> UpdateWebhookRequest:
     v = get("is_enabled")
     f2 = v if v is None or type(v) is bool else misfit()
     v = get("webhook_type")
-    f3 = None if v is None else member(_WEBHOOK_TYPE_VALUES, WebhookType, v)
+    f3 = _WEBHOOK_TYPE_VALUES.get(v) if type(v) is str else None
+    if f3 is None and v is not None:
+        f3 = member(_WEBHOOK_TYPE_VALUES, WebhookType, v)
     v = get("webhook_headers")
     f4 = None if v is None else json_object(v)
     f5 = get("webhook_body")
@@ -270,11 +278,13 @@ def structure_update_webhook_request(data: Any) -> UpdateWebhookRequest:
     v = get("workflow_ids")
     f8 = None if v is None else scalars(str, v)
     v = get("method")
-    f9 = None if v is None else member(_WEBHOOK_METHOD_VALUES, WebhookMethod, v)
+    f9 = _WEBHOOK_METHOD_VALUES.get(v) if type(v) is str else None
+    if f9 is None and v is not None:
+        f9 = member(_WEBHOOK_METHOD_VALUES, WebhookMethod, v)
     extras: dict[str, Any] = (
         {}
-        if _UPDATE_WEBHOOK_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _UPDATE_WEBHOOK_REQUEST_KEYS}
+        if _UPDATE_WEBHOOK_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _UPDATE_WEBHOOK_REQUEST_KEYS}
     )
     return UpdateWebhookRequest(
         webhook_events=f0,
@@ -336,16 +346,17 @@ _UPDATE_WEBHOOKS_GROUP_REQUEST_KEYS = frozenset({"webhookIds", "group", "extra_f
 
 def structure_update_webhooks_group_request(data: Any) -> UpdateWebhooksGroupRequest:
     """`UpdateWebhooksGroupRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
-    v = fields["webhookIds"]
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
+    v = data["webhookIds"]
     f0 = scalars(str, v)
     v = get("group")
     f1 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _UPDATE_WEBHOOKS_GROUP_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _UPDATE_WEBHOOKS_GROUP_REQUEST_KEYS}
+        if _UPDATE_WEBHOOKS_GROUP_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _UPDATE_WEBHOOKS_GROUP_REQUEST_KEYS}
     )
     return UpdateWebhooksGroupRequest(webhook_ids=f0, group=f1, extra_fields=extras)
 
@@ -394,14 +405,17 @@ _WEBHOOK_KEYS = frozenset(
 
 def structure_webhook(data: Any) -> Webhook:
     """`Webhook` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("org_id")
     f1 = v if v is None or type(v) is str else misfit()
     v = get("environment")
-    f2 = None if v is None else member(_ENVIRONMENT_VALUES, Environment, v)
+    f2 = _ENVIRONMENT_VALUES.get(v) if type(v) is str else None
+    if f2 is None and v is not None:
+        f2 = member(_ENVIRONMENT_VALUES, Environment, v)
     v = get("is_enabled")
     f3 = v if v is None or type(v) is bool else misfit()
     v = get("webhook_events")
@@ -420,19 +434,35 @@ def structure_webhook(data: Any) -> Webhook:
     v = get("webhook_headers")
     f11 = None if v is None else json_object(v)
     v = get("method")
-    f12 = None if v is None else member(_WEBHOOK_METHOD_VALUES, WebhookMethod, v)
+    f12 = _WEBHOOK_METHOD_VALUES.get(v) if type(v) is str else None
+    if f12 is None and v is not None:
+        f12 = member(_WEBHOOK_METHOD_VALUES, WebhookMethod, v)
     v = get("group")
     f13 = v if v is None or type(v) is str else misfit()
     v = get("webhook_type")
-    f14 = None if v is None else member(_WEBHOOK_TYPE_VALUES, WebhookType, v)
+    f14 = _WEBHOOK_TYPE_VALUES.get(v) if type(v) is str else None
+    if f14 is None and v is not None:
+        f14 = member(_WEBHOOK_TYPE_VALUES, WebhookType, v)
     v = get("createdAt")
-    f15 = None if v is None else iso_datetime(v)
+    f15: datetime.datetime | None
+    if v is None:
+        f15 = None
+    else:
+        f15 = from_iso(v) if type(v) is str else misfit()
+        if f15.tzinfo is None:
+            f15 = f15.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f16 = None if v is None else iso_datetime(v)
+    f16: datetime.datetime | None
+    if v is None:
+        f16 = None
+    else:
+        f16 = from_iso(v) if type(v) is str else misfit()
+        if f16.tzinfo is None:
+            f16 = f16.replace(tzinfo=UTC)
     extras: dict[str, Any] = (
         {}
-        if _WEBHOOK_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _WEBHOOK_KEYS}
+        if _WEBHOOK_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _WEBHOOK_KEYS}
     )
     return Webhook(
         id=f0,

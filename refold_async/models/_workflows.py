@@ -8,13 +8,13 @@ from typing import Any
 import attrs
 
 from refold_async._convert import (
+    UTC,
     enum_values,
-    iso_datetime,
+    from_iso,
     json_object,
     member,
     misfit,
     models,
-    object_fields,
     plain,
     register_models,
 )
@@ -203,8 +203,9 @@ _WORKFLOW_SETTINGS_KEYS = frozenset(
 
 def structure_workflow_settings(data: Any) -> WorkflowSettings:
     """`WorkflowSettings` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("caching")
     f0 = None if v is None else json_object(v)
     v = get("workflow_response")
@@ -215,8 +216,8 @@ def structure_workflow_settings(data: Any) -> WorkflowSettings:
     f3 = None if v is None else json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _WORKFLOW_SETTINGS_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _WORKFLOW_SETTINGS_KEYS}
+        if _WORKFLOW_SETTINGS_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _WORKFLOW_SETTINGS_KEYS}
     )
     return WorkflowSettings(
         caching=f0,
@@ -295,8 +296,9 @@ _WORKFLOW_KEYS = frozenset(
 
 def structure_workflow(data: Any) -> Workflow:
     """`Workflow` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("_id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("name")
@@ -310,7 +312,9 @@ def structure_workflow(data: Any) -> Workflow:
     v = get("org_id")
     f5 = v if v is None or type(v) is str else misfit()
     v = get("environment")
-    f6 = None if v is None else member(_ENVIRONMENT_VALUES, Environment, v)
+    f6 = _ENVIRONMENT_VALUES.get(v) if type(v) is str else None
+    if f6 is None and v is not None:
+        f6 = member(_ENVIRONMENT_VALUES, Environment, v)
     v = get("linked_account_id")
     f7 = v if v is None or type(v) is str else misfit()
     v = get("published")
@@ -367,13 +371,25 @@ def structure_workflow(data: Any) -> Workflow:
     v = get("is_agentic_flow")
     f34 = v if v is None or type(v) is bool else misfit()
     v = get("createdAt")
-    f35 = None if v is None else iso_datetime(v)
+    f35: datetime.datetime | None
+    if v is None:
+        f35 = None
+    else:
+        f35 = from_iso(v) if type(v) is str else misfit()
+        if f35.tzinfo is None:
+            f35 = f35.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f36 = None if v is None else iso_datetime(v)
+    f36: datetime.datetime | None
+    if v is None:
+        f36 = None
+    else:
+        f36 = from_iso(v) if type(v) is str else misfit()
+        if f36.tzinfo is None:
+            f36 = f36.replace(tzinfo=UTC)
     extras: dict[str, Any] = (
         {}
-        if _WORKFLOW_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _WORKFLOW_KEYS}
+        if _WORKFLOW_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _WORKFLOW_KEYS}
     )
     return Workflow(
         id=f0,
@@ -543,14 +559,15 @@ _CREATE_WORKFLOW_RESPONSE_KEYS = frozenset({"workflow", "extra_fields"})
 
 def structure_create_workflow_response(data: Any) -> CreateWorkflowResponse:
     """`CreateWorkflowResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("workflow")
     f0 = None if v is None else structure_workflow(v)
     extras: dict[str, Any] = (
         {}
-        if _CREATE_WORKFLOW_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _CREATE_WORKFLOW_RESPONSE_KEYS}
+        if _CREATE_WORKFLOW_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _CREATE_WORKFLOW_RESPONSE_KEYS}
     )
     return CreateWorkflowResponse(workflow=f0, extra_fields=extras)
 
@@ -575,16 +592,17 @@ _DELETE_WORKFLOW_RESPONSE_KEYS = frozenset(
 
 def structure_delete_workflow_response(data: Any) -> DeleteWorkflowResponse:
     """`DeleteWorkflowResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("message")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("successfullyDeletedTriggers")
     f1 = v if v is None or type(v) is bool else misfit()
     extras: dict[str, Any] = (
         {}
-        if _DELETE_WORKFLOW_RESPONSE_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _DELETE_WORKFLOW_RESPONSE_KEYS}
+        if _DELETE_WORKFLOW_RESPONSE_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _DELETE_WORKFLOW_RESPONSE_KEYS}
     )
     return DeleteWorkflowResponse(message=f0, successfully_deleted_triggers=f1, extra_fields=extras)
 
@@ -622,8 +640,9 @@ _ENABLED_WORKFLOW_SUMMARY_KEYS = frozenset(
 
 def structure_enabled_workflow_summary(data: Any) -> EnabledWorkflowSummary:
     """`EnabledWorkflowSummary` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("id")
     f0 = v if v is None or type(v) is str else misfit()
     v = get("name")
@@ -633,17 +652,29 @@ def structure_enabled_workflow_summary(data: Any) -> EnabledWorkflowSummary:
     v = get("icon")
     f3 = v if v is None or type(v) is str else misfit()
     v = get("createdAt")
-    f4 = None if v is None else iso_datetime(v)
+    f4: datetime.datetime | None
+    if v is None:
+        f4 = None
+    else:
+        f4 = from_iso(v) if type(v) is str else misfit()
+        if f4.tzinfo is None:
+            f4 = f4.replace(tzinfo=UTC)
     v = get("updatedAt")
-    f5 = None if v is None else iso_datetime(v)
+    f5: datetime.datetime | None
+    if v is None:
+        f5 = None
+    else:
+        f5 = from_iso(v) if type(v) is str else misfit()
+        if f5.tzinfo is None:
+            f5 = f5.replace(tzinfo=UTC)
     v = get("config_id")
     f6 = v if v is None or type(v) is str else misfit()
     v = get("application")
     f7 = None if v is None else json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _ENABLED_WORKFLOW_SUMMARY_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _ENABLED_WORKFLOW_SUMMARY_KEYS}
+        if _ENABLED_WORKFLOW_SUMMARY_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _ENABLED_WORKFLOW_SUMMARY_KEYS}
     )
     return EnabledWorkflowSummary(
         id=f0,
@@ -701,18 +732,17 @@ def structure_get_workflow_request_structure_response(
     data: Any,
 ) -> GetWorkflowRequestStructureResponse:
     """`GetWorkflowRequestStructureResponse` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     f0 = get("payload")
     f1 = get("schema")
     f2 = get("schema_interpreted")
     extras: dict[str, Any] = (
         {}
-        if _GET_WORKFLOW_REQUEST_STRUCTURE_RESPONSE_KEYS.issuperset(fields)
+        if _GET_WORKFLOW_REQUEST_STRUCTURE_RESPONSE_KEYS.issuperset(data)
         else {
-            k: w
-            for k, w in fields.items()
-            if k not in _GET_WORKFLOW_REQUEST_STRUCTURE_RESPONSE_KEYS
+            k: w for k, w in data.items() if k not in _GET_WORKFLOW_REQUEST_STRUCTURE_RESPONSE_KEYS
         }
     )
     return GetWorkflowRequestStructureResponse(
@@ -761,8 +791,9 @@ _PAGINATED_WORKFLOWS_KEYS = frozenset(
 
 def structure_paginated_workflows(data: Any) -> PaginatedWorkflows:
     """`PaginatedWorkflows` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("limit")
@@ -782,13 +813,19 @@ def structure_paginated_workflows(data: Any) -> PaginatedWorkflows:
     v = get("pagingCounter")
     f8 = v if v is None or type(v) is int else misfit()
     v = get("docs")
-    f9 = None if v is None else models(structure_workflow, v)
+    f9 = (
+        None
+        if v is None
+        else [structure_workflow(w) for w in v]
+        if v.__class__ is list
+        else misfit()
+    )
     v = get("schema")
     f10 = None if v is None else json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _PAGINATED_WORKFLOWS_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATED_WORKFLOWS_KEYS}
+        if _PAGINATED_WORKFLOWS_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATED_WORKFLOWS_KEYS}
     )
     return PaginatedWorkflows(
         total_docs=f0,
@@ -854,16 +891,17 @@ _PUBLISH_WORKFLOW_REQUEST_KEYS = frozenset({"published", "version", "extra_field
 
 def structure_publish_workflow_request(data: Any) -> PublishWorkflowRequest:
     """`PublishWorkflowRequest` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
-    v = fields["published"]
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
+    v = data["published"]
     f0 = v if type(v) is bool else misfit()
     v = get("version")
     f1 = v if v is None or type(v) is int else misfit()
     extras: dict[str, Any] = (
         {}
-        if _PUBLISH_WORKFLOW_REQUEST_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PUBLISH_WORKFLOW_REQUEST_KEYS}
+        if _PUBLISH_WORKFLOW_REQUEST_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PUBLISH_WORKFLOW_REQUEST_KEYS}
     )
     return PublishWorkflowRequest(published=f0, version=f1, extra_fields=extras)
 
@@ -899,8 +937,9 @@ _WORKFLOW_EXECUTION_RESULT_KEYS = frozenset(
 
 def structure_workflow_execution_result(data: Any) -> WorkflowExecutionResult:
     """`WorkflowExecutionResult` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("execution_id")
     f0 = v if v is None or type(v) is str else misfit()
     f1 = get("return_value")
@@ -914,8 +953,8 @@ def structure_workflow_execution_result(data: Any) -> WorkflowExecutionResult:
     f5 = None if v is None else json_object(v)
     extras: dict[str, Any] = (
         {}
-        if _WORKFLOW_EXECUTION_RESULT_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _WORKFLOW_EXECUTION_RESULT_KEYS}
+        if _WORKFLOW_EXECUTION_RESULT_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _WORKFLOW_EXECUTION_RESULT_KEYS}
     )
     return WorkflowExecutionResult(
         execution_id=f0,

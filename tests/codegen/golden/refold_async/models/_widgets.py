@@ -8,13 +8,12 @@ from typing import Any
 import attrs
 
 from refold_async._convert import (
+    UTC,
     enum_values,
-    iso_datetime,
+    from_iso,
     json_object,
     member,
     misfit,
-    models,
-    object_fields,
     plain,
     register_models,
 )
@@ -104,8 +103,9 @@ _PAGE_METADATA_KEYS = frozenset({"totalDocs", "hasNextPage", "nextPage", "extra_
 
 def structure_page_metadata(data: Any) -> PageMetadata:
     """`PageMetadata` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("hasNextPage")
@@ -114,8 +114,8 @@ def structure_page_metadata(data: Any) -> PageMetadata:
     f2 = v if v is None or type(v) is int else misfit()
     extras: dict[str, Any] = (
         {}
-        if _PAGE_METADATA_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGE_METADATA_KEYS}
+        if _PAGE_METADATA_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGE_METADATA_KEYS}
     )
     return PageMetadata(total_docs=f0, has_next_page=f1, next_page=f2, extra_fields=extras)
 
@@ -146,14 +146,23 @@ _WIDGET_KEYS = frozenset(
 
 def structure_widget(data: Any) -> Widget:
     """`Widget` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
-    v = fields["_id"]
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
+    v = data["_id"]
     f0 = v if type(v) is str else misfit()
     v = get("color")
-    f1 = None if v is None else member(_WIDGET_COLOR_VALUES, WidgetColor, v)
+    f1 = _WIDGET_COLOR_VALUES.get(v) if type(v) is str else None
+    if f1 is None and v is not None:
+        f1 = member(_WIDGET_COLOR_VALUES, WidgetColor, v)
     v = get("createdAt")
-    f2 = None if v is None else iso_datetime(v)
+    f2: datetime.datetime | None
+    if v is None:
+        f2 = None
+    else:
+        f2 = from_iso(v) if type(v) is str else misfit()
+        if f2.tzinfo is None:
+            f2 = f2.replace(tzinfo=UTC)
     v = get("note")
     f3 = v if v is None or type(v) is str else misfit()
     v = get("meta")
@@ -172,8 +181,8 @@ def structure_widget(data: Any) -> Widget:
     f6 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _WIDGET_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _WIDGET_KEYS}
+        if _WIDGET_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _WIDGET_KEYS}
     )
     return Widget(
         id=f0, color=f1, created_at=f2, note=f3, meta=f4, shape=f5, api_key=f6, extra_fields=extras
@@ -218,8 +227,9 @@ _PAGINATED_WIDGETS_KEYS = frozenset(
 
 def structure_paginated_widgets(data: Any) -> PaginatedWidgets:
     """`PaginatedWidgets` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("totalDocs")
     f0 = v if v is None or type(v) is int else misfit()
     v = get("hasNextPage")
@@ -227,11 +237,13 @@ def structure_paginated_widgets(data: Any) -> PaginatedWidgets:
     v = get("nextPage")
     f2 = v if v is None or type(v) is int else misfit()
     v = get("docs")
-    f3 = None if v is None else models(structure_widget, v)
+    f3 = (
+        None if v is None else [structure_widget(w) for w in v] if v.__class__ is list else misfit()
+    )
     extras: dict[str, Any] = (
         {}
-        if _PAGINATED_WIDGETS_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAGINATED_WIDGETS_KEYS}
+        if _PAGINATED_WIDGETS_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAGINATED_WIDGETS_KEYS}
     )
     return PaginatedWidgets(
         total_docs=f0, has_next_page=f1, next_page=f2, docs=f3, extra_fields=extras
@@ -265,14 +277,15 @@ _PAINT_RESULT_KEYS = frozenset({"status", "extra_fields"})
 
 def structure_paint_result(data: Any) -> PaintResult:
     """`PaintResult` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("status")
     f0 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _PAINT_RESULT_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _PAINT_RESULT_KEYS}
+        if _PAINT_RESULT_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _PAINT_RESULT_KEYS}
     )
     return PaintResult(status=f0, extra_fields=extras)
 
@@ -295,16 +308,19 @@ _WIDGET_FILTER_KEYS = frozenset({"color", "from", "extra_fields"})
 
 def structure_widget_filter(data: Any) -> WidgetFilter:
     """`WidgetFilter` from decoded JSON; raises on anything not plainly right."""
-    fields = object_fields(data)
-    get = fields.get
+    if data.__class__ is not dict:
+        misfit()
+    get = data.get
     v = get("color")
-    f0 = None if v is None else member(_WIDGET_COLOR_VALUES, WidgetColor, v)
+    f0 = _WIDGET_COLOR_VALUES.get(v) if type(v) is str else None
+    if f0 is None and v is not None:
+        f0 = member(_WIDGET_COLOR_VALUES, WidgetColor, v)
     v = get("from")
     f1 = v if v is None or type(v) is str else misfit()
     extras: dict[str, Any] = (
         {}
-        if _WIDGET_FILTER_KEYS.issuperset(fields)
-        else {k: w for k, w in fields.items() if k not in _WIDGET_FILTER_KEYS}
+        if _WIDGET_FILTER_KEYS.issuperset(data)
+        else {k: w for k, w in data.items() if k not in _WIDGET_FILTER_KEYS}
     )
     return WidgetFilter(color=f0, from_=f1, extra_fields=extras)
 
