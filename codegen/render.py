@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import jinja2
 
+from .codecs import model_codecs, structure_name, unstructure_name
 from .ir import Api, EnumDef, ModelModule, Operation, Resource, TypeExpr, ValueCheck
 
 __all__ = [
@@ -146,6 +147,7 @@ def _resource_imports(resource: Resource) -> dict[str, Any]:
 
 
 def _model_imports(module: ModelModule, api: Api) -> list[dict[str, Any]]:
+    """What a model module imports from its siblings: classes, and their structure functions."""
     home = {m.name: mm.module for mm in api.model_modules for m in mm.models}
     home.update({e.name: "_enums" for e in api.enums})
     own = {m.name for m in module.models}
@@ -153,7 +155,20 @@ def _model_imports(module: ModelModule, api: Api) -> list[dict[str, Any]]:
     by_module: dict[str, list[str]] = {}
     for name in sorted(wanted):
         by_module.setdefault(home[name], []).append(name)
+        if home[name] != "_enums":
+            by_module[home[name]].append(structure_name(name))
     return [{"module": key, "names": names} for key, names in sorted(by_module.items())]
+
+
+def _model_module_context(module: ModelModule, api: Api) -> dict[str, Any]:
+    names = [m.name for m in module.models]
+    return {
+        "module": module,
+        "imports": _model_imports(module, api),
+        "codecs": model_codecs(module.models, {e.name for e in api.enums}),
+        "structure_names": {n: structure_name(n) for n in names},
+        "unstructure_names": {n: unstructure_name(n) for n in names},
+    }
 
 
 def _exports(api: Api) -> list[str]:
@@ -187,7 +202,7 @@ def render_unformatted(api: Api) -> dict[str, str]:
         )
     for module in api.model_modules:
         files[f"refold_async/models/{module.module}.py"] = render(
-            "model_module.py.jinja", module=module, imports=_model_imports(module, api)
+            "model_module.py.jinja", **_model_module_context(module, api)
         )
     return files
 

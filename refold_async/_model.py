@@ -7,8 +7,8 @@ responses go through), the refusal to hash, and the hooks web frameworks look fo
 `__get_pydantic_core_schema__`. Pydantic is never imported unless pydantic itself asks
 for the schema, so it stays an optional companion, not a dependency.
 
-Nothing here runs while a response is decoded: the cost is paid only by code that
-calls these methods.
+The conversion itself is the model's generated codec (`_convert`): `to_dict()` and
+`from_dict()` run the very functions a response and a request body run.
 """
 
 from __future__ import annotations
@@ -18,24 +18,21 @@ import enum
 import json
 import types
 import typing
-from collections.abc import KeysView, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, KeysView, Mapping
+from typing import Any, NoReturn, TypeVar, cast
 
 import attrs
 import cattrs
 from typing_extensions import Self, override
 
+from ._convert import EXTRA_FIELD, LOCAL_FIELD, codec_of, converter, plain, structure, wire_names_of
 from ._errors import InvalidArgumentError
 
-__all__ = ["LOCAL_FIELD", "RefoldModel", "model_from_dict", "to_plain"]
+__all__ = ["LOCAL_FIELD", "RefoldModel", "model_from_dict", "to_plain", "unhashable"]
 
 T = TypeVar("T")
 
-_EXTRA_FIELD = "extra_fields"
 _SOURCE_KEY = "refold_source_type"
-LOCAL_FIELD = "refold_local"
-"""Field metadata key: the field is set by the SDK, never read from or written to JSON."""
-_SCALARS = (str, int, float, bool, type(None))
 
 
 class RefoldModel:
@@ -66,22 +63,10 @@ class RefoldModel:
 
     __slots__ = ()
 
-    @classmethod
-    def __attrs_init_subclass__(cls) -> None:
-        # attrs writes a field-tuple __hash__ on every frozen class; it would fail on the
-        # first list field with "unhashable type: 'list'". Say why instead.
-        cls.__hash__ = RefoldModel.__hash__  # type: ignore[method-assign]
-
     @override
-    def __hash__(self) -> int:
+    def __hash__(self, /) -> int:
         """Refuse: a model's lists and dicts can change, so it has no stable hash."""
-        name = type(self).__name__
-        raise TypeError(
-            f"{name} objects are not hashable: a model holds lists and dicts (extra_fields "
-            f"at least) whose contents can change, so it has no stable hash. Key sets and "
-            f"dicts by a field, such as `{name.lower()}.id`, or by "
-            "`model.to_json(sort_keys=True)`"
-        )
+        _refuse_hash(self)
 
     def to_dict(self, *, wire: bool = False) -> dict[str, Any]:
         """This model as plain, JSON-ready data.
@@ -126,11 +111,11 @@ class RefoldModel:
     # `dict(model)`, and so FastAPI's `jsonable_encoder`, read a model through these.
     def keys(self) -> KeysView[str]:
         """The keys of `to_dict()`, so that `dict(model) == model.to_dict()`."""
-        return _plain_fields(self, wire=False).keys()
+        return self.to_dict().keys()
 
     def __getitem__(self, key: str) -> Any:
         """One entry of `to_dict()`; `KeyError` if it has no such key."""
-        return to_plain(_plain_fields(self, wire=False)[key], wire=False)
+        return self.to_dict()[key]
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
@@ -163,14 +148,37 @@ class RefoldModel:
         return json_schema_of(source, depth=0)
 
 
+def _refuse_hash(obj: object) -> NoReturn:
+    name = type(obj).__name__
+    raise TypeError(
+        f"{name} objects are not hashable: a model holds lists and dicts (extra_fields "
+        f"at least) whose contents can change, so it has no stable hash. Key sets and "
+        f"dicts by a field, such as `{name.lower()}.id`, or by "
+        "`model.to_json(sort_keys=True)`"
+    )
+
+
+def unhashable() -> Callable[[Any], int]:
+    """A `__hash__` that refuses, for the body of a model class: `__hash__ = unhashable()`.
+
+    attrs writes a field-tuple `__hash__` on every frozen class, which would fail on the
+    first list field with "unhashable type: 'list'"; a class's own `__hash__` it keeps.
+    Each call makes a new function, so every class has one of its own (attrs before 24
+    takes a `__hash__` that is the very object of a base class for an inherited one).
+    """
+
+    def __hash__(self: object, /) -> int:
+        _refuse_hash(self)
+
+    return __hash__
+
+
 def _serialize(value: Any) -> Any:
     return to_plain(value, wire=False)
 
 
 def model_from_dict(tp: type[T], data: object) -> T:
     """Decode `data` into `tp` as a response is decoded; typed errors only."""
-    from ._convert import structure  # the converter imports this module
-
     if not isinstance(data, Mapping):
         raise TypeError(f"{_name(tp)}.from_dict() needs a mapping, got {type(data).__name__}")
     mapping = _wire_keys(tp, cast("Mapping[str, Any]", data))
@@ -310,7 +318,7 @@ def _model_schema(cls: type[Any], tp: object, depth: int) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []
     for field in attrs.fields(cls):
-        if field.name == _EXTRA_FIELD or field.metadata.get(LOCAL_FIELD):
+        if field.name == EXTRA_FIELD or field.metadata.get(LOCAL_FIELD):
             continue  # not part of `to_dict()`
         properties[field.name] = json_schema_of(hints.get(field.name, Any), depth=depth + 1)
         if field.default is attrs.NOTHING:
@@ -328,57 +336,18 @@ def _name(tp: object) -> str:
 
 def to_plain(value: object, *, wire: bool) -> Any:
     """`value` as JSON-ready data: models and containers converted all the way down."""
-    if type(value) in _SCALARS:
-        return value
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dt.datetime):
-        return _datetime_text(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        mapping = cast("Mapping[str, Any]", value)
-        return {key: to_plain(item, wire=wire) for key, item in mapping.items()}
-    if isinstance(value, list | tuple):
-        return [to_plain(item, wire=wire) for item in cast("list[Any]", value)]
-    if isinstance(value, RefoldModel) or attrs.has(type(value)):
-        return _model_dict(value, wire)
-    return value
-
-
-def _datetime_text(value: dt.datetime) -> str:
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return plain(value, wire)
 
 
 def _model_dict(obj: object, wire: bool) -> dict[str, Any]:
-    fields = _plain_fields(obj, wire=wire)
-    return {key: to_plain(value, wire=wire) for key, value in fields.items()}
-
-
-def _plain_fields(obj: object, *, wire: bool) -> dict[str, Any]:
-    """The model's set fields under their names, then unknown fields; values unconverted.
-
-    The converter writes the same keys (docs/architecture.md §7): `None` fields left out, unknown
-    keys after the declared ones, never replacing one.
-    """
-    cls: Any = type(obj)
-    names: Mapping[str, str] = _wire_names(cls) if wire else {}
-    data: dict[str, Any] = {}
-    for field in attrs.fields(cls):
-        if field.name == _EXTRA_FIELD or field.metadata.get(LOCAL_FIELD):
-            continue  # `Page.response` is the SDK's metadata, not the API's data
-        value = getattr(obj, field.name)
-        if value is not None:
-            data[names.get(field.name) or field.name] = value
-    extras: Mapping[str, Any] | None = getattr(obj, _EXTRA_FIELD, None)
-    if extras:
-        for key, value in extras.items():
-            data.setdefault(key, value)
+    codec = codec_of(type(obj))
+    if codec is not None:
+        return codec.unstructure(obj, wire)
+    # A class without a generated codec (a caller's subclass of a model): cattrs' way,
+    # which writes the attribute names (such a class has no wire names of its own).
+    data: dict[str, Any] = converter.unstructure(obj)
     return data
 
 
 def _wire_names(cls: type) -> Mapping[str, str]:
-    from ._convert import wire_names_of  # the converter imports this module
-
     return wire_names_of(cls)

@@ -8,14 +8,27 @@ for the first page, or `async for` over it for every item of every page.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 import attrs
 from typing_extensions import override
 
 from ._api_response import ResponseInfo
-from ._model import LOCAL_FIELD, RefoldModel
+from ._convert import (
+    EXTRA_FIELD,
+    LOCAL_FIELD,
+    Codec,
+    FastStructure,
+    item_structure,
+    misfit,
+    models,
+    object_fields,
+    plain,
+    register_codec,
+)
+from ._model import RefoldModel, unhashable
 
 __all__ = ["LOCAL_FIELD", "AsyncPaginator", "Page"]
 
@@ -63,6 +76,8 @@ class Page(RefoldModel, Generic[T]):
         default=None, eq=False, repr=False, metadata={LOCAL_FIELD: True}
     )
 
+    __hash__ = unhashable()  # not the field hash attrs would write: a page has none
+
     def __iter__(self) -> Iterator[T]:
         return iter(self.items)
 
@@ -103,6 +118,78 @@ PAGE_WIRE_NAMES: dict[str, str] = {
     "prev_page": "prevPage",
 }
 """Python attribute name to wire name, for the converter."""
+
+_PAGE_KEYS = (
+    ("total_docs", "totalDocs"),
+    ("limit", "limit"),
+    ("page", "page"),
+    ("total_pages", "totalPages"),
+    ("has_next_page", "hasNextPage"),
+    ("has_prev_page", "hasPrevPage"),
+    ("next_page", "nextPage"),
+    ("prev_page", "prevPage"),
+)
+# Every key a page reads or never keeps: the rest of a body lands in `extra_fields`.
+_KNOWN = frozenset({"docs", EXTRA_FIELD, "response", *(key for _, key in _PAGE_KEYS)})
+
+
+def _count(value: Any) -> int | None:
+    return value if value is None or type(value) is int else misfit()
+
+
+def _flag(value: Any) -> bool | None:
+    return value if value is None or type(value) is bool else misfit()
+
+
+def _page_structure(tp: Any) -> FastStructure | None:
+    """The fast structure function of `Page[X]`, when `X` has one (as a model's is)."""
+    args = typing.get_args(tp)
+    item = item_structure(args[0]) if len(args) == 1 else None
+    if item is None:
+        return None
+
+    def structure_page(data: Any) -> Page[Any]:
+        fields = object_fields(data)
+        get = fields.get
+        docs = get("docs")
+        items: list[Any] = [] if docs is None and "docs" not in fields else models(item, docs)
+        extras: dict[str, Any] = (
+            {}
+            if _KNOWN.issuperset(fields)
+            else {k: v for k, v in fields.items() if k not in _KNOWN}
+        )
+        return Page(
+            items=items,
+            total_docs=_count(get("totalDocs")),
+            limit=_count(get("limit")),
+            page=_count(get("page")),
+            total_pages=_count(get("totalPages")),
+            has_next_page=_flag(get("hasNextPage")),
+            has_prev_page=_flag(get("hasPrevPage")),
+            next_page=_count(get("nextPage")),
+            prev_page=_count(get("prevPage")),
+            extra_fields=extras,
+        )
+
+    return structure_page
+
+
+def _page_unstructure(page: Page[Any], wire: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    items = cast("list[Any] | None", page.items)  # a page made by hand may hold `None`
+    if items is not None:
+        data["docs" if wire else "items"] = plain(items, wire)
+    for name, key in _PAGE_KEYS:
+        value = getattr(page, name)
+        if value is not None:
+            data[key if wire else name] = value
+    for key, value in page.extra_fields.items():
+        if key not in data:
+            data[key] = plain(value, wire)
+    return data
+
+
+register_codec(Page, Codec(_page_structure, _page_unstructure, PAGE_WIRE_NAMES))
 
 
 class AsyncPaginator(Generic[T]):

@@ -103,6 +103,15 @@ def test_from_dict_errors_are_typed() -> None:
         Webhook.from_dict(["_id", "x"])  # type: ignore[arg-type]
 
 
+def test_naive_datetimes_are_refused_by_to_dict_as_by_a_request_body() -> None:
+    """One rule for every way out of a model: a naive datetime has no instant to write."""
+    model = Webhook(created_at=dt.datetime(2024, 5, 6, 7, 8, 9))  # noqa: DTZ001 - naive on purpose
+    with pytest.raises(InvalidArgumentError, match="naive"):
+        model.to_dict()
+    with pytest.raises(InvalidArgumentError, match="naive"):
+        model.to_json(wire=True)
+
+
 def test_hash_refused_with_advice_and_equality_kept() -> None:
     """Models are unhashable (they hold lists and dicts) with a message naming `.id`."""
     webhook = _webhook()

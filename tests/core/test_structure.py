@@ -1,13 +1,19 @@
-"""Compiled structure functions: the same models and the same errors as cattrs' own.
+"""Generated structure functions: the same models and the same errors as cattrs' own.
 
-Every generated model decodes through a function compiled for it; it must give what the
-converter's generated function gives for good data, and defer to it for anything else,
-so a decoding error reads exactly as before (model, field path, value type).
+Every generated model decodes through the function `codegen/` wrote next to it; it must
+give what the converter's generated function gives for good data, and defer to it for
+anything else, so a decoding error reads exactly as before (model, field path, value type).
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import CodeType, FrameType
 from typing import Any
 
 import attrs
@@ -20,8 +26,10 @@ import refold_async.models as models
 from refold_async import Page
 from refold_async._convert import (  # pyright: ignore[reportPrivateUsage]
     _slow_structure,
+    codec_of,
     converter,
     structure,
+    unstructure,
 )
 from refold_async.models import LinkedAccount, Webhook
 from refold_async.testing._samples import sample_json
@@ -44,10 +52,103 @@ def _slow(data: Any, tp: Any) -> Any:
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_compiled_function_for_every_model(name: str) -> None:
-    """Each generated model gets a compiled function (not cattrs' fallback)."""
+def test_generated_functions_for_every_model(name: str) -> None:
+    """Each generated model's codec is the pair of functions written in its own module."""
     cls = getattr(models, name)
-    assert converter.get_structure_hook(cls).__name__ == f"structure_{name}"
+    codec = codec_of(cls)
+    assert codec is not None
+    fast = codec.structure_for(cls)
+    assert fast is not None
+    for fn in (fast, codec.unstructure):
+        assert fn.__module__ == cls.__module__
+        assert getattr(sys.modules[cls.__module__], fn.__name__) is fn
+    assert fast.__name__.startswith("structure_")
+    assert codec.unstructure.__name__.startswith("unstructure_")
+
+
+@contextmanager
+def _calls() -> Iterator[set[CodeType]]:
+    """The code objects of every Python function called inside the block."""
+    seen: set[CodeType] = set()
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            seen.add(frame.f_code)
+
+    sys.setprofile(profile)
+    try:
+        yield seen
+    finally:
+        sys.setprofile(None)
+
+
+def _code(fn: Callable[..., Any]) -> CodeType:
+    return fn.__code__
+
+
+def test_responses_bodies_and_dict_helpers_run_the_generated_functions() -> None:
+    """Decoding, `from_dict`, `to_dict` and request bodies all go through the same two
+    generated functions (one pipeline), and good data never reaches cattrs."""
+    from refold_async.models import _webhooks
+
+    wire = sample_json(Webhook)
+    fast, dump = _code(_webhooks.structure_webhook), _code(_webhooks.unstructure_webhook)
+    for decode in (lambda: structure(wire, Webhook), lambda: Webhook.from_dict(wire)):
+        decode()  # the first call looks the converter's hook up; later ones only run it
+        with _calls() as seen:
+            decoded = decode()
+        assert fast in seen
+        assert not any("cattrs" in code.co_filename for code in seen)
+    for encode in (
+        lambda: decoded.to_dict(),
+        lambda: decoded.to_dict(wire=True),
+        lambda: decoded.to_json(),
+        lambda: unstructure(decoded),
+        lambda: unstructure({"hook": decoded}),
+    ):
+        with _calls() as seen:
+            encode()
+        assert dump in seen
+    assert decoded.to_dict(wire=True) == unstructure(decoded) == wire
+
+
+def test_no_runtime_code_generation_nor_attrs_internals() -> None:
+    """The SDK builds no code at run time and reads nothing private of attrs or Enum."""
+    root = Path(__file__).resolve().parents[2]
+    banned_calls = {"exec", "eval", "compile"}
+    banned_names = {"co_filename", "_value2member_map_", "__attrs_init_subclass__"}
+    for path in sorted((root / "refold_async").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in banned_calls, (path, node.lineno)
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in banned_names, (path, node.lineno)
+            if isinstance(node, ast.FunctionDef):
+                assert node.name not in banned_names, (path, node.lineno)
+
+
+def _module_imports(path: Path) -> set[str]:
+    """Every module `path` imports, at the top or inside a function, relative ones resolved."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(("refold_async." if node.level else "") + node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_conversion_modules_import_downwards_only() -> None:
+    """`_convert` sits below `_model` and `_pagination`; neither is imported back, even late."""
+    package = Path(__file__).resolve().parents[2] / "refold_async"
+    below = {
+        "_convert": {"refold_async._model", "refold_async._pagination"},
+        "_unions": {"refold_async._convert", "refold_async._model", "refold_async._pagination"},
+        "_model": {"refold_async._pagination"},
+    }
+    for module, forbidden in below.items():
+        assert not (_module_imports(package / f"{module}.py") & forbidden), module
+    assert not (package / "_structure.py").exists()
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
