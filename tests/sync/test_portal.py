@@ -183,6 +183,9 @@ def test_shutdown_cancels_in_flight_calls_and_a_new_loop_starts_on_demand() -> N
     assert len(results) == 1
     assert old is not None
     assert not old.thread.is_alive()
-    assert old.loop.is_closed()
+    assert old.closed  # its loop ended
+    assert old.portal is not None
+    with pytest.raises(RuntimeError):  # and its portal takes nothing more
+        old.portal.start_task_soon(double, 1)
     assert _portal.run(double, 2) == 4
     assert _portal._current is not old
