@@ -81,3 +81,28 @@ def test_core_does_not_import_generated_code(path: Path) -> None:
 def test_generator_imports_neither_package(path: Path) -> None:
     """The generator is a dev tool: it reads the spec, not the SDK."""
     assert not any(name.startswith(("refold_async", "refold_sync")) for name in _imports(path))
+
+
+ASYNCIO_MODULES = {
+    "refold_async/_native.py",  # the running loop's identity and a way back onto it, per backend
+    # Being made anyio-native: the connection pool and the limiters.
+    "refold_async/_pool.py",
+    "refold_async/_ratelimit/_base.py",
+    "refold_async/_ratelimit/_host.py",
+    "refold_async/_ratelimit/_process.py",
+    "refold_async/_ratelimit/_redis.py",
+}
+"""The only modules that import asyncio by name (docs/architecture.md §14): the rest is
+anyio, so it runs on asyncio and on trio alike."""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*_modules("refold_async"), *_modules("refold_sync"), ROOT / "_refold_pytest_plugin.py"],
+    ids=_rel,
+)
+def test_asyncio_only_in_the_named_modules(path: Path) -> None:
+    """Code outside `ASYNCIO_MODULES` uses anyio, never asyncio itself."""
+    if _rel(path) in ASYNCIO_MODULES:
+        return
+    assert not any(name == "asyncio" or name.startswith("asyncio.") for name in _imports(path))
