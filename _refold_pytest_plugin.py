@@ -21,7 +21,8 @@ Fixtures (each fresh per test):
 
 The fixtures are plain (synchronous) ones, so they work with any async test runner and
 in any mode; an `async def` test still needs its runner's mark: `@pytest.mark.asyncio`
-in pytest-asyncio's default strict mode (none in its auto mode), or `@pytest.mark.anyio`.
+in pytest-asyncio's default strict mode (none in its auto mode), or `@pytest.mark.anyio`
+(with anyio's `anyio_backend` on "asyncio" or "trio": the clients run on both).
 
 Example:
     ```python

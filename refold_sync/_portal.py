@@ -301,12 +301,12 @@ class _Call(Generic[T]):
         self.scope: anyio.CancelScope | None = None
 
     async def body(self) -> T:
-        if not self.loop.accepting:  # queued just as the loop began to stop: never started
+        # Queued just as the loop began to stop, or its caller already gave up (and nobody
+        # reads this error): `fn` is never called, so nothing is sent.
+        if not self.loop.accepting or self.abandoned:
             raise _exit_error(sent=False)
         with anyio.CancelScope() as scope:
             self.scope = scope
-            if self.abandoned:
-                scope.cancel()
             return await self.fn(*self.args, **self.kwargs)
         raise _exit_error(sent=None)  # cancelled by `abandon()`: nobody waits for this
 
