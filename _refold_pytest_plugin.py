@@ -21,7 +21,8 @@ Fixtures (each fresh per test):
 
 The fixtures are plain (synchronous) ones, so they work with any async test runner and
 in any mode; an `async def` test still needs its runner's mark: `@pytest.mark.asyncio`
-in pytest-asyncio's default strict mode (none in its auto mode), or `@pytest.mark.anyio`.
+in pytest-asyncio's default strict mode (none in its auto mode), or `@pytest.mark.anyio`
+(with anyio's `anyio_backend` on "asyncio" or "trio": the clients run on both).
 
 Example:
     ```python
@@ -86,15 +87,23 @@ def refold_emulator_server(
 
 
 def _run_elsewhere(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run `coroutine` to completion on a loop of its own, whatever runs on this thread."""
-    import asyncio  # here, not at load: loading the plugin stays almost free
-    import threading
+    """Run `coroutine` to completion on a loop of its own, whatever runs on this thread.
+
+    Whichever loop the test ran on (asyncio's or trio's), the in-process pool closes on a
+    fresh anyio loop of its own on another thread.
+    """
+    import threading  # here, not at load: loading the plugin stays almost free
+
+    import anyio
 
     failure: list[BaseException] = []
 
+    async def close() -> None:
+        await coroutine
+
     def main() -> None:
         try:
-            asyncio.run(coroutine)
+            anyio.run(close)
         except BaseException as error:  # handed to the caller below
             failure.append(error)
 

@@ -19,9 +19,14 @@ One command measures the figures:
   sides load compiled bytecode, as installed packages do (the SDK's is written first).
 - sync facade: wall time per call of `Refold` against `AsyncRefold` (the same GET),
   unpinned and pinned to one CPU (a child process under `os.sched_setaffinity`), and
-  the hop alone (`refold_sync._portal.run()` of a coroutine that only returns).
+  the hop alone (`refold_sync._portal.run()` of a coroutine that only returns, through
+  the anyio portal's `start_task_soon`), next to the same hop through asyncio's
+  `run_coroutine_threadsafe` on a loop thread of its own, in the same run.
+- `--backend trio` (or `both`): (a) to (d) also under trio, next to asyncio. The client
+  there has `rate_limit=None` and a user `http_client`, as the CPU rows always have.
 
-Run: `python benchmarks/bench_speed.py [--rounds N] [--markdown]` or `nox -s bench`.
+Run: `python benchmarks/bench_speed.py [--rounds N] [--backend trio] [--markdown]` or
+`nox -s bench`.
 """
 
 from __future__ import annotations
@@ -34,11 +39,13 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,10 +280,17 @@ async def compare(raw: Call, other: Call, rounds: int) -> tuple[list[float], flo
     return ratios, statistics.median(raw_all), statistics.median(other_all)
 
 
-async def cpu_section(rounds: int, results: dict[str, Any]) -> None:
+async def cpu_section(rounds: int, results: dict[str, Any], backend: str = "asyncio") -> None:
     raw = mock_http(base_url=BASE)
     sdk = AsyncRefold(api_key=KEY, base_url=BASE, rate_limit=None, http_client=mock_http())
     raws, ours, theirs = raw_calls(raw), sdk_calls(sdk), openai_calls()
+    if backend != "asyncio":
+        theirs = None  # the reference row is asyncio's
+    results = (
+        results.setdefault("backends", {}).setdefault(backend, {})
+        if backend != "asyncio"
+        else results
+    )
     for shape, title in SHAPES.items():
         ratios, raw_us, sdk_us = await compare(raws[shape], ours[shape], rounds)
         median = statistics.median(ratios)
@@ -292,11 +306,11 @@ async def cpu_section(rounds: int, results: dict[str, Any]) -> None:
             o_ratios, _, o_us = await compare(raws[shape], theirs[shape], max(1, rounds // 2))
             row["openai"] = statistics.median(o_ratios)
             row["openai_us"] = o_us
-        results["cpu"][shape] = row
+        results.setdefault("cpu", {})[shape] = row
         verdict = "ok" if median <= TARGETS[shape] else "MISSED"
         extra = f"   openai {row['openai']:.2f} x" if "openai" in row else ""
         print(
-            f"{title:42s} raw {raw_us:7.1f} µs  refold {sdk_us:7.1f} µs  rounds "
+            f"[{backend}] {title:42s} raw {raw_us:7.1f} µs  refold {sdk_us:7.1f} µs  rounds "
             f"{', '.join(f'{r:.2f}' for r in ratios)}  median {median:.2f} x "
             f"(target <= {TARGETS[shape]:.2f}: {verdict}){extra}",
             flush=True,
@@ -460,26 +474,53 @@ async def _nothing() -> None:
     return None
 
 
-def portal_hop(rounds: int) -> float:
-    """Median wall µs of the sync face's hop alone: a coroutine that only returns."""
+def portal_hop(rounds: int) -> tuple[float, float]:
+    """Median wall µs of one hop: the sync face's (`_portal.run()`, anyio's portal) and
+    asyncio's `run_coroutine_threadsafe` to a loop thread of its own, in alternating
+    blocks of a coroutine that only returns."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="bench-threadsafe", daemon=True)
+    thread.start()
+
+    def threadsafe() -> None:
+        asyncio.run_coroutine_threadsafe(_nothing(), loop).result()
+
     for _ in range(WARM_UP):
         _portal.run(_nothing)
-    blocks: list[float] = []
+        threadsafe()
+    ours: list[float] = []
+    theirs: list[float] = []
     for _ in range(rounds * 8):
         start = time.perf_counter()
         for _ in range(SYNC_BLOCK):
             _portal.run(_nothing)
-        blocks.append((time.perf_counter() - start) / SYNC_BLOCK * 1e6)
-    return statistics.median(blocks)
+        ours.append((time.perf_counter() - start) / SYNC_BLOCK * 1e6)
+        start = time.perf_counter()
+        for _ in range(SYNC_BLOCK):
+            threadsafe()
+        theirs.append((time.perf_counter() - start) / SYNC_BLOCK * 1e6)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+    return statistics.median(ours), statistics.median(theirs)
 
 
 def sync_section(rounds: int, results: dict[str, Any]) -> None:
     a, s, ratio = sync_ratio(rounds)
-    hop = portal_hop(rounds)
-    results["sync"] = {"unpinned": {"async_us": a, "sync_us": s, "ratio": ratio, "hop_us": hop}}
+    hop, threadsafe = portal_hop(rounds)
+    results["sync"] = {
+        "unpinned": {
+            "async_us": a,
+            "sync_us": s,
+            "ratio": ratio,
+            "hop_us": hop,
+            "threadsafe_hop_us": threadsafe,
+        }
+    }
     print(
         f"sync facade, unpinned: AsyncRefold {a:.1f} µs, Refold {s:.1f} µs: {ratio:.2f} x "
-        f"(the hop alone: {hop:.1f} µs)"
+        f"(the hop alone: {hop:.1f} µs through the anyio portal, {threadsafe:.1f} µs "
+        f"through run_coroutine_threadsafe)"
     )
     if hasattr(os, "sched_setaffinity"):
         out = subprocess.run(  # noqa: S603 - our own script
@@ -493,17 +534,21 @@ def sync_section(rounds: int, results: dict[str, Any]) -> None:
         print(
             f"sync facade, pinned to CPU 0: AsyncRefold {pinned['async_us']:.1f} µs, "
             f"Refold {pinned['sync_us']:.1f} µs: {pinned['ratio']:.2f} x "
-            f"(the hop alone: {pinned['hop_us']:.1f} µs)"
+            f"(the hop alone: {pinned['hop_us']:.1f} µs through the anyio portal, "
+            f"{pinned['threadsafe_hop_us']:.1f} µs through run_coroutine_threadsafe)"
         )
 
 
 def markdown(results: dict[str, Any]) -> str:
     lines = ["| shape | raw httpx µs | refold µs | refold per round | refold median | openai |"]
     lines.append("| --- | ---: | ---: | --- | ---: | ---: |")
-    for row in results["cpu"].values():
+    rows = [("", row) for row in results["cpu"].values()]
+    for backend, figures in results.get("backends", {}).items():
+        rows += [(f" ({backend})", row) for row in figures["cpu"].values()]
+    for where, row in rows:
         openai = f"{row['openai']:.2f} x" if "openai" in row else "—"
         lines.append(
-            f"| {row['title']} | {row['raw_us']:.1f} | {row['sdk_us']:.1f} | "
+            f"| {row['title']}{where} | {row['raw_us']:.1f} | {row['sdk_us']:.1f} | "
             f"{', '.join(f'{r:.2f}' for r in row['ratios'])} | **{row['median']:.2f} x** | {openai} |"
         )
     if "loopback" in results:
@@ -531,13 +576,29 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, default=1, help="loopback: calls in flight at once"
     )
+    parser.add_argument(
+        "--backend",
+        choices=["asyncio", "trio", "both"],
+        default="asyncio",
+        help="the CPU rows' event loop; trio and both also run them under asyncio",
+    )
     parser.add_argument("--pinned-sync", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pinned_sync:
         os.sched_setaffinity(0, {0})  # before the sync client starts its loop thread
         a, s, ratio = sync_ratio(args.rounds)
-        hop = portal_hop(args.rounds)
-        print(json.dumps({"async_us": a, "sync_us": s, "ratio": ratio, "hop_us": hop}))
+        hop, threadsafe = portal_hop(args.rounds)
+        print(
+            json.dumps(
+                {
+                    "async_us": a,
+                    "sync_us": s,
+                    "ratio": ratio,
+                    "hop_us": hop,
+                    "threadsafe_hop_us": threadsafe,
+                }
+            )
+        )
         return
     sections = args.only or ["cpu", "loopback", "import", "sync"]
     results: dict[str, Any] = {"cpu": {}, "load_average_start": os.getloadavg()}
@@ -547,7 +608,9 @@ def main() -> None:
         flush=True,
     )
     if "cpu" in sections:
-        asyncio.run(cpu_section(args.rounds, results))
+        anyio.run(cpu_section, args.rounds, results, "asyncio", backend="asyncio")
+        if args.backend != "asyncio":
+            anyio.run(cpu_section, args.rounds, results, "trio", backend="trio")
     if "loopback" in sections:
         loopback_section(args.rounds, results, args.concurrency)
     if "import" in sections:

@@ -1,4 +1,4 @@
-"""The Refold API, from asyncio code.
+"""The Refold API, from async code: asyncio or trio (the client is built on anyio).
 
 ```python
 from refold_async import AsyncRefold

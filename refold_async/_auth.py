@@ -16,7 +16,6 @@ account however many calls wait for it, reused until shortly before expiry.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
@@ -35,6 +34,7 @@ from ._errors import (
     MissingCredentialError,
     MissingLinkedAccountError,
 )
+from ._native import loop_identity
 from ._operation import AuthScope, Operation
 from ._types import NotGiven
 
@@ -364,9 +364,9 @@ class SessionTokenCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._tokens: dict[str, _Minted] = {}
-        # Locks per event loop: a lock (its waiters' futures) belongs to one loop, and a
-        # client may outlive its loop (successive asyncio.run() calls) or serve two.
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, anyio.Lock]]
+        # Locks per event loop: a lock (its waiters) belongs to one loop, and a client may
+        # outlive its loop (successive asyncio.run() or trio.run() calls) or serve two.
+        self._locks: weakref.WeakKeyDictionary[object, dict[str, anyio.Lock]]
         self._locks = weakref.WeakKeyDictionary()
         self._refresh_margin = refresh_margin
         self._default_lifetime = default_lifetime
@@ -381,7 +381,7 @@ class SessionTokenCache:
         fresh = self._fresh(linked_account_id)
         if fresh is not None:
             return fresh
-        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        locks = self._locks.setdefault(loop_identity(), {})
         lock = locks.setdefault(linked_account_id, anyio.Lock())
         async with lock:
             fresh = self._fresh(linked_account_id)

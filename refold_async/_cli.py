@@ -23,16 +23,17 @@ emulator's own code is imported only when a command needs it.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import importlib.metadata
 import math
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import anyio
 
 from . import __version__
 from ._errors import EnvironmentMismatchError, RefoldError
@@ -213,8 +214,8 @@ def _demo(args: argparse.Namespace) -> int:
             _err("refusing a live (pk...) key: the demo writes data; use a test (tk...) key")
             return EXIT_USAGE
     try:
-        report = asyncio.run(
-            run_demo(accounts=args.accounts, base_url=args.base_url, api_key=api_key)
+        report = anyio.run(
+            partial(run_demo, accounts=args.accounts, base_url=args.base_url, api_key=api_key)
         )
     except BatchInterrupted as stopped:
         _out(stopped.report.summary())
@@ -256,13 +257,10 @@ async def _serve(args: argparse.Namespace) -> bool:
     from refold_async.testing._banner import banner
 
     emulator = emulator_from_args(args)
-    # Ctrl-C sets an event on the loop rather than raising KeyboardInterrupt wherever the
-    # main thread happens to be (Python 3.10's asyncio.run installs no handler of its own:
-    # an interrupt landing inside a task could leave the shutdown waiting on it).
-    interrupted = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError):  # no signal handlers on this platform
-        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+    # Ctrl-C arrives as a message to a task (anyio's signal receiver) rather than as a
+    # KeyboardInterrupt raised wherever the main thread happens to be: an interrupt landing
+    # inside a task could leave the shutdown waiting on it.
+    interrupted = False
     async with emulator.server(host=args.host, port=args.port) as server:
         _out(
             banner(
@@ -273,14 +271,23 @@ async def _serve(args: argparse.Namespace) -> bool:
                 seed=args.seed,
             )
         )
-        serving = asyncio.ensure_future(server.serve_forever())
-        stop = asyncio.ensure_future(interrupted.wait())
-        await asyncio.wait({serving, stop}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (serving, stop):
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await serving
-    return interrupted.is_set()
+        async with anyio.create_task_group() as tasks:
+
+            async def until_interrupted() -> None:
+                nonlocal interrupted
+                try:
+                    receiver = anyio.open_signal_receiver(signal.SIGINT)
+                except NotImplementedError:  # no signal handlers on this platform
+                    return
+                with receiver as signals:
+                    async for _ in signals:
+                        interrupted = True
+                        tasks.cancel_scope.cancel()
+                        return
+
+            tasks.start_soon(until_interrupted)
+            await server.serve_forever()
+    return interrupted
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -294,7 +301,7 @@ def _emulator(args: argparse.Namespace) -> int:
         _err(f"--port {args.port} is not a TCP port (0 to 65535; 0 picks a free one)")
         return EXIT_USAGE
     try:
-        if asyncio.run(_serve(args)):
+        if anyio.run(_serve, args):
             _out("stopped")
     except KeyboardInterrupt:  # where the loop could not take the signal itself
         _out("stopped")

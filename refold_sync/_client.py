@@ -12,7 +12,6 @@ keeps working after it.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -28,6 +27,7 @@ from refold_async._auth import client_credentials, credential, take_credentials
 from refold_async._client import DEFAULT_RATE_LIMIT, DEFAULT_TIMEOUT, Environment
 from refold_async._custom_request import RequestAuth
 from refold_async._exchange import DEFAULT_MAX_RESPONSE_BYTES
+from refold_async._native import loop_identity
 from refold_async._options import check_base_url, check_client_options
 from refold_async._request import KeywordsChecked
 from refold_async._types import NOT_GIVEN, NotGiven
@@ -109,7 +109,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
     _async_client: AsyncResourceNamespaces
     _make: Callable[[], AsyncRefold]
     _pins_http_client: bool
-    _live_client: tuple[asyncio.AbstractEventLoop, int, AsyncRefold] | None
+    _live_client: tuple[object, int, AsyncRefold] | None
     _closed: bool
     _finalizer: weakref.finalize[..., Any]
 
@@ -180,7 +180,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
         if not _portal.is_loop_thread():
             return _portal.run(self._alive)
         live = self._live_client
-        if live is not None and live[0] is asyncio.get_running_loop() and not self._closed:
+        if live is not None and live[0] is loop_identity() and not self._closed:
             return live[2]
         return self._revive()
 
@@ -204,7 +204,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
                 _portal.keep_alive(previous[2])  # the parent's pool: never finalize it here
         client = self._make()
         _portal.track(client)
-        self._live_client = (asyncio.get_running_loop(), os.getpid(), client)
+        self._live_client = (loop_identity(), os.getpid(), client)
         # A Refold dropped without close() still closes its pool, on the loop, via aclose().
         self._finalizer = weakref.finalize(self, _close_dropped, os.getpid(), client)
         return client
@@ -228,7 +228,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
             live is None
             or self._closed
             or live[1] != os.getpid()
-            or live[0].is_closed()
+            or not _portal.is_open_loop(live[0])
             or _portal.is_loop_thread()
         ):
             return self._derive(derive)
@@ -455,7 +455,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
         if finalizer is not None:
             finalizer.detach()
         live = self._live_client
-        if live is not None and live[0] is asyncio.get_running_loop():
+        if live is not None and live[0] is loop_identity():
             await live[2].aclose()
 
     def __enter__(self) -> Self:

@@ -5,58 +5,70 @@ when the waiting caller gives up, stopping it at interpreter exit and replacing 
 `fork`. Every sync client shares it, so they share one rate-limit bucket and one
 connection pool per credential, whichever thread they are called from (docs/architecture.md §4).
 
-- **Dispatch** takes one cross-thread hop: `call_soon_threadsafe` starts the task on the
-  loop, and the caller blocks on a lock that the task's completion releases. anyio's
-  `BlockingPortal.call` costs two hops (docs/architecture.md §8) and its task group would only be
-  bypassed, so the loop thread here is a plain asyncio loop run by a daemon thread.
+- **The loop** is anyio's, on its asyncio backend, run by a daemon thread of this module
+  (`anyio.run`), and the way in is an anyio `BlockingPortal` opened on it. The thread is
+  this module's, not `start_blocking_portal()`'s, because leaving that context manager
+  joins its thread without a bound, and interpreter exit must never wait unboundedly.
+- **Dispatch** is `BlockingPortal.start_task_soon`: the task starts in the portal's task
+  group and the caller blocks on the `concurrent.futures.Future` it returns.
 - **Cancellation**: if the caller's wait ends with an exception of its own (Ctrl-C, an
-  alarm-based timeout), the task is cancelled before the exception propagates, which
-  releases the request, its limiter slot and its connection.
-- **Exit**: an `atexit` hook cancels what is still running, closes registered clients
-  and stops the loop, with a bounded wait, so interpreter exit never hangs. The thread
-  is a daemon: should a task refuse to finish, exit proceeds anyway. Every call cut off
-  this way raises `ClientClosedError`, in flight (`sent=None`) or made afterwards
-  (`sent=False`): a stopping loop closes its gate first, so no call is ever queued on a
-  loop that will not run it.
+  alarm-based timeout), the call's task is cancelled before the exception propagates,
+  which releases the request, its limiter slot and its connection; an interruption that
+  lands before the future exists is caught by the task itself (it starts cancelled).
+- **Exit**: an `atexit` hook stops the portal (cancelling what is still running), closes
+  registered clients and ends the loop, with a bounded wait, so interpreter exit never
+  hangs. The thread is a daemon: should a task refuse to finish, exit proceeds anyway.
+  Every call cut off this way raises `ClientClosedError`, in flight (`sent=None`) or
+  made afterwards (`sent=False`): a stopping loop closes its gate first, so no call is
+  ever queued on a loop that will not run it.
 - **Fork**: `os.register_at_fork` and a pid check make a forked child start its own loop
   thread on its first call. The parent's thread does not exist in the child; the loop
   and async clients it left behind are kept referenced there and never used, so that
   nothing of the parent's is finalized (or its sockets shut) from the child.
-- **Inside a running event loop** (a coroutine, a Jupyter cell) a call *works*: it runs
-  on this module's loop thread while the caller's thread, and so the caller's loop,
-  blocks for its duration. The first such call of the process warns (`RuntimeWarning`,
-  pointing at the caller's line): async code should use `refold_async.AsyncRefold`.
+- **Inside a running event loop** (a coroutine, a Jupyter cell, asyncio's or trio's) a
+  call *works*: it runs on this module's loop thread while the caller's thread, and so
+  the caller's loop, blocks for its duration. The first such call of the process warns
+  (`RuntimeWarning`, pointing at the caller's line): async code should use
+  `refold_async.AsyncRefold`.
 - **On the loop thread itself** a call would wait for the thread it blocks: it raises
   `RefoldUsageError` instead of deadlocking.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import os
 import threading
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import CancelledError, Future
 from contextlib import suppress
 from types import FrameType
 from typing import Any, Generic, Protocol, TypeVar, cast
 
+import anyio
+import anyio.abc
+from anyio.from_thread import BlockingPortal
 from typing_extensions import ParamSpec
 
 from refold_async._errors import ClientClosedError, RefoldUsageError
+from refold_async._native import Soon, loop_identity, running_loop_kind, soon_from_anywhere
 
-__all__ = ["is_loop_thread", "keep_alive", "run", "shutdown", "spawn", "track"]
+__all__ = ["is_loop_thread", "is_open_loop", "keep_alive", "run", "shutdown", "spawn", "track"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
 STAGE_TIMEOUT = 2.0
-"""Seconds the loop waits, when stopping, for in-flight calls to cancel, then for clients to close."""
+"""Seconds the loop waits, when stopping, for registered clients to close."""
 
 EXIT_TIMEOUT = 2 * STAGE_TIMEOUT + 1.0
 """Seconds `shutdown()` waits for the loop thread to end: interpreter exit never waits longer."""
+
+START_TIMEOUT = 30.0
+"""Seconds a first call waits for a new loop thread to open its portal."""
 
 
 class AsyncClosable(Protocol):
@@ -66,61 +78,92 @@ class AsyncClosable(Protocol):
 
 
 class _LoopThread:
-    """One asyncio loop run forever by one daemon thread, in the process that made it."""
+    """One anyio loop, with a blocking portal into it, run by one daemon thread."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
         self.closables: weakref.WeakSet[AsyncClosable] = weakref.WeakSet()
-        self.background: set[asyncio.Task[object]] = set()  # asyncio holds tasks weakly
-        self.gate = threading.Lock()
-        self.accepting = True  # under `gate`: calls may still be queued on the loop
+        self.accepting = True  # the gate: calls may still start on the loop
+        self.closed = False  # the loop has ended (set on the loop thread, last)
+        self.portal: BlockingPortal | None = None
+        self.spawned: deque[Callable[[], Coroutine[Any, Any, object]]] = deque()
+        self.spawn_wanted: anyio.Event | None = None  # set (on the loop) when `spawned` grew
+        self.identity: object = None  # `loop_identity()` of the loop, once it runs
+        self.soon: Soon | None = None  # queues a plain function on the loop, without blocking
+        self.stopping: anyio.Event | None = None
+        self.ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name="refold-sync-loop", daemon=True)
         try:
             self.thread.start()
         except RuntimeError:  # no new threads once the interpreter is finalizing
-            self.loop.close()
             raise _exit_error(sent=False) from None
+        if not self.ready.wait(START_TIMEOUT) or self.portal is None:
+            self.accepting = False
+            raise _exit_error(sent=False)
 
     def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
         try:
-            self.loop.run_forever()
-            with self.gate:
-                self.accepting = False
-            # Calls queued before the gate closed start first, then are cancelled.
-            self.loop.run_until_complete(self._wind_down())
+            anyio.run(self._serve)
         finally:
-            with self.gate:
+            self.accepting = False
+            self.closed = True
+            self.ready.set()  # a loop that failed to start releases its first caller
+
+    async def _serve(self) -> None:
+        self.soon = soon_from_anywhere()
+        self.identity = loop_identity()
+        self.stopping = anyio.Event()
+        self.spawn_wanted = anyio.Event()
+        async with anyio.create_task_group() as background:
+            background.start_soon(self._start_spawned, background)
+            async with BlockingPortal() as portal:
+                self.portal = portal
+                self.ready.set()
+                await self.stopping.wait()
                 self.accepting = False
-            self.loop.close()
+                # Cancel in-flight calls first, so closing a pool never waits for a request.
+                await portal.stop(cancel_remaining=True)
+            with anyio.move_on_after(STAGE_TIMEOUT):
+                async with anyio.create_task_group() as closing:
+                    for client in list(self.closables):
+                        closing.start_soon(_close_quietly, client)
+            background.cancel_scope.cancel()
 
-    def submit(self, callback: Callable[..., object], *args: object) -> None:
-        """Queue `callback` on the loop, or raise `ClientClosedError` if it is stopping."""
-        with self.gate:
-            if not self.accepting:
-                raise _exit_error(sent=False)
-            self.loop.call_soon_threadsafe(callback, *args)
+    async def _start_spawned(self, background: anyio.abc.TaskGroup) -> None:
+        """Start what `spawn()` queued: a task must start tasks, a plain callback cannot."""
+        while True:
+            await cast(anyio.Event, self.spawn_wanted).wait()  # made before this task started
+            self.spawn_wanted = anyio.Event()
+            while self.spawned:
+                background.start_soon(_quietly, self.spawned.popleft())
 
-    async def _wind_down(self) -> None:
-        # Cancel in-flight calls first, so closing a pool never waits for a request.
-        tasks = asyncio.all_tasks() - {asyncio.current_task()}
-        for task in tasks:
-            task.cancel()
-        await _wait(tasks)
-        await _wait({asyncio.ensure_future(client.aclose()) for client in list(self.closables)})
-        await self.loop.shutdown_asyncgens()
-        await self.loop.shutdown_default_executor()
+    def want_spawn(self) -> None:
+        """On the loop: wake `_start_spawned()`."""
+        if self.spawn_wanted is not None:
+            self.spawn_wanted.set()
+
+    def submit(self, fn: Callable[..., Awaitable[T]], *args: object) -> Future[T]:
+        """Start `fn(*args)` on the loop; `ClientClosedError` if the loop is stopping."""
+        portal = self.portal
+        if not self.accepting or portal is None:
+            raise _exit_error(sent=False)
+        try:
+            return portal.start_task_soon(fn, *args)
+        except RuntimeError:  # the portal stopped between the check and the call
+            raise _exit_error(sent=False) from None
 
     def stop(self, timeout: float) -> None:
         """Stop the loop from another thread and wait up to `timeout` for it to end."""
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.accepting = False
+        soon, stopping = self.soon, self.stopping
+        if soon is not None and stopping is not None:
+            soon(stopping.set)  # never blocks: a wedged loop cannot hold exit up
         self.thread.join(timeout)
 
 
-async def _wait(tasks: Collection[asyncio.Future[Any]]) -> None:
-    if tasks:
-        await asyncio.wait(tasks, timeout=STAGE_TIMEOUT)
+async def _close_quietly(client: AsyncClosable) -> None:
+    with suppress(Exception):  # at exit, one client's failure must not keep the others open
+        await client.aclose()
 
 
 def _exit_error(*, sent: bool | None) -> ClientClosedError:
@@ -157,9 +200,7 @@ IN_A_LOOP_WARNING = (
 def _warn_if_in_a_loop() -> None:
     """Warn, once per process, when the calling thread is running an event loop."""
     global _warned_in_a_loop
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if running_loop_kind() is None:
         return  # the usual case: a plain thread
     _warned_in_a_loop = True
     warnings.warn(IN_A_LOOP_WARNING, RuntimeWarning, stacklevel=_callers_level())
@@ -219,98 +260,91 @@ def run(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> 
     current = _loop_thread()
     if not _warned_in_a_loop:
         _warn_if_in_a_loop()
-    loop = current.loop
-    call: _Call[T] = _Call()
+    call: _Call[T] = _Call(current, fn, args, kwargs)
     # The call exists before anything is scheduled, so an interruption at any point
-    # below (even inside `call_soon_threadsafe`, after the task already started) still
-    # finds what to cancel. `run_coroutine_threadsafe` would leave that gap.
+    # below (even inside `start_task_soon`, once the task already started) still finds
+    # what to cancel: the task checks `abandoned` when it starts.
     try:
-        current.submit(call.start, fn, args, kwargs)
-        call.done.acquire()
+        call.future = current.submit(call.body)
+        return call.future.result()
+    except CancelledError:  # only the loop's wind-down cancels a task the caller awaits
+        raise _exit_error(sent=None) from None
     except ClientClosedError:
         raise
     except BaseException:
-        call.abandoned = True
-        with suppress(RuntimeError):  # the loop already closed: nothing left to cancel
-            loop.call_soon_threadsafe(call.cancel)
+        call.abandon()
         raise
-    return call.outcome()
 
 
 class _Call(Generic[T]):
-    """One blocking call in flight: the caller waits on `done`, the loop thread fills it in.
+    """One blocking call: its task's body (on the loop) and its cancellation (from the caller).
 
-    A bare lock is cheaper to wait on than a `concurrent.futures.Future` (docs/architecture.md §8: the
-    hop is the cost to beat). `start()`, `settle()` and `cancel()` run on the loop
-    thread, so they never race, and `cancel()` is always queued after `start()`.
+    `body()` runs on the loop thread; `abandon()` runs in the caller's thread and queues
+    the cancellation on the loop, so the two never race over the cancel scope.
     """
 
-    __slots__ = ("abandoned", "done", "error", "result", "task")
+    __slots__ = ("abandoned", "args", "fn", "future", "kwargs", "loop", "scope")
 
-    def __init__(self) -> None:
-        self.done = threading.Lock()
-        self.done.acquire()
-        self.abandoned = False
-        self.task: asyncio.Future[T] | None = None
-        self.result: T | None = None
-        self.error: BaseException | None = None
-
-    def start(
-        self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    def __init__(
+        self,
+        loop: _LoopThread,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> None:
-        if self.abandoned:
+        self.loop = loop
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.abandoned = False
+        self.future: Future[T] | None = None
+        self.scope: anyio.CancelScope | None = None
+
+    async def body(self) -> T:
+        # Queued just as the loop began to stop, or its caller already gave up (and nobody
+        # reads this error): `fn` is never called, so nothing is sent.
+        if not self.loop.accepting or self.abandoned:
+            raise _exit_error(sent=False)
+        with anyio.CancelScope() as scope:
+            self.scope = scope
+            return await self.fn(*self.args, **self.kwargs)
+        raise _exit_error(sent=None)  # cancelled by `abandon()`: nobody waits for this
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        future = self.future
+        if future is not None:
+            future.cancel()  # the portal cancels the task's scope on the loop
             return
-        try:
-            self.task = asyncio.ensure_future(fn(*args, **kwargs))
-        except Exception as error:  # `fn` failed before returning an awaitable
-            self.error = error
-            self.done.release()
-            return
-        self.task.add_done_callback(self.settle)
+        soon = self.loop.soon
+        if soon is not None:
+            soon(self._cancel)
 
-    def settle(self, task: asyncio.Future[T]) -> None:
-        if task.cancelled():  # only the loop's wind-down cancels a task the caller awaits
-            self.error = _exit_error(sent=None)
-        elif (error := task.exception()) is not None:  # always retrieved: no "never retrieved" log
-            self.error = error
-        else:
-            self.result = task.result()
-        self.done.release()
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-    def outcome(self) -> T:
-        """In the caller's thread, once `done`: the result, or the error raised."""
-        error, self.error = self.error, None
-        if error is None:
-            return cast(T, self.result)
-        try:
-            raise error
-        finally:
-            del error  # no reference cycle through this frame
+    def _cancel(self) -> None:
+        if self.scope is not None:
+            self.scope.cancel()
 
 
 def spawn(fn: Callable[[], Coroutine[Any, Any, object]], /) -> None:
     """Start `fn()` on the loop thread without waiting for it; safe from any thread.
 
     Does nothing when this process has no loop thread (for example in a forked child),
-    so it suits cleanup from `finally` blocks and finalizers.
+    so it suits cleanup from `finally` blocks and finalizers. Never blocks, even on the
+    loop thread itself; what `fn()` raises is dropped.
     """
     current = _current
-    if current is None or current.pid != os.getpid() or current.loop.is_closed():
+    if current is None or current.pid != os.getpid() or not current.accepting:
         return
-
-    def start() -> None:
-        task = current.loop.create_task(fn())
-        current.background.add(task)
-        task.add_done_callback(current.background.discard)
-
-    try:
-        current.loop.call_soon_threadsafe(start)
-    except RuntimeError:  # the loop closed between the check and the call
+    soon = current.soon
+    if soon is None:
         return
+    current.spawned.append(fn)  # a deque's append is atomic: safe from any thread
+    soon(current.want_spawn)
+
+
+async def _quietly(fn: Callable[[], Coroutine[Any, Any, object]]) -> None:
+    with suppress(Exception):  # cleanup: a failure has nobody to go to
+        await fn()
 
 
 def is_loop_thread() -> bool:
@@ -320,6 +354,17 @@ def is_loop_thread() -> bool:
         current is not None
         and current.pid == os.getpid()
         and current.thread.ident == threading.get_ident()
+    )
+
+
+def is_open_loop(identity: object) -> bool:
+    """Whether `identity` (a `loop_identity()`) is this process's loop, still running."""
+    current = _current
+    return (
+        current is not None
+        and current.pid == os.getpid()
+        and not current.closed
+        and current.identity is identity
     )
 
 

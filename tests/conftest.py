@@ -7,6 +7,7 @@ render them (`traceback.TracebackException(..., capture_locals=True)`).
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import logging
 import pickle
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_asyncio.plugin import PytestAsyncioFunction
 
 import refold_async
 import refold_async.testing
@@ -50,6 +52,49 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         where = Path(item.path).relative_to(root).as_posix()
         if where.startswith(SLOW_MODULES):
             item.add_marker(pytest.mark.slow)
+
+
+BACKENDS = ("asyncio", "trio")
+"""anyio's backends. A module marked `pytest.mark.anyio` runs each async test on both."""
+
+
+@pytest.fixture(params=BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """The backend of anyio's pytest plugin, for the modules marked `pytest.mark.anyio`."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Iterator[None]:
+    """Leave a test marked `anyio` to anyio's plugin, the backend matrix's runner.
+
+    The suite runs pytest-asyncio in auto mode, which claims every `async def` test and
+    runs it on asyncio whatever `anyio_backend` says; this hands the tests of modules
+    marked `anyio` back as plain functions, which anyio's plugin runs on each backend.
+    Their fixtures must be synchronous: auto mode runs async fixtures on asyncio.
+    """
+    outcome: Any = yield
+    result = outcome.get_result()
+    if not result or not inspect.iscoroutinefunction(obj):
+        return
+    items = result if isinstance(result, list) else [result]
+    handed_back: list[Any] = []
+    for item in items:
+        if isinstance(item, PytestAsyncioFunction) and item.get_closest_marker("anyio"):
+            item = pytest.Function.from_parent(
+                item.parent,
+                name=item.name,
+                callspec=getattr(item, "callspec", None),
+                callobj=item.obj,
+                fixtureinfo=item._fixtureinfo,
+                keywords={},
+                originalname=item.originalname,
+            )
+        handed_back.append(item)
+    outcome.force_result(handed_back)
 
 
 def _is_local(address: Any) -> bool:

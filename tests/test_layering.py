@@ -136,6 +136,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "refold_async._pool",
             "refold_async._decoding",
             "refold_async._wire",
+            "refold_async._native",
         ),
     ),
     (
@@ -452,3 +453,27 @@ def test_the_send_loop_reads_in_one_sitting() -> None:
     docstring = ast.get_docstring(ast.parse(SEND_LOOP.read_text())) or ""
     for step in steps:
         assert f"`{step}()`" in docstring, f"the module docstring does not name {step}()"
+
+
+ASYNCIO_MODULES = {
+    "refold_async/_native.py",  # the running loop's identity and a way back onto it, per backend
+    # Being made anyio-native: the connection pool and the limiters.
+    "refold_async/_ratelimit/_base.py",
+    "refold_async/_ratelimit/_host.py",
+    "refold_async/_ratelimit/_process.py",
+    "refold_async/_ratelimit/_redis.py",
+}
+"""The only modules that import asyncio by name (docs/architecture.md §14): the rest is
+anyio, so it runs on asyncio and on trio alike."""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*_modules("refold_async"), *_modules("refold_sync"), ROOT / "_refold_pytest_plugin.py"],
+    ids=_rel,
+)
+def test_asyncio_only_in_the_named_modules(path: Path) -> None:
+    """Code outside `ASYNCIO_MODULES` uses anyio, never asyncio itself."""
+    if _rel(path) in ASYNCIO_MODULES:
+        return
+    assert not any(name == "asyncio" or name.startswith("asyncio.") for name in _imports(path))

@@ -31,7 +31,14 @@ import inspect
 import math
 import operator
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -653,7 +660,7 @@ def expected_total(items: object, shard: tuple[int, int] | None) -> int | None:
     return math.ceil(hint / shard[1]) if shard else hint
 
 
-async def aiterate(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+async def aiterate(items: Iterable[T] | AsyncIterable[T]) -> AsyncGenerator[T, None]:
     """Items one at a time, from a plain or an async iterable."""
     if isinstance(items, AsyncIterable):
         async for item in items:
@@ -693,8 +700,15 @@ async def run_batch(
     total = expected_total(items, settings.shard)
     runner = _Runner(invoke, settings, rate=rate, stopper=stopper, total=total, reconcile=reconcile)
     stopper.on_change = runner.wake
-    with stop_on_signals(stopper, enabled=own_stopper and settings.handle_signals):
-        return await runner.run(source or aiterate(items), fn_name(fn))
+    pulled = aiterate(items) if source is None else None
+    try:
+        with stop_on_signals(stopper, enabled=own_stopper and settings.handle_signals):
+            return await runner.run(pulled or source or aiterate(()), fn_name(fn))
+    finally:
+        # Closed here, not left to the garbage collector: trio has no hook that would
+        # finalize an abandoned async generator (asyncio's does), and warns.
+        if pulled is not None:
+            await pulled.aclose()
 
 
 def bind_reconcile(

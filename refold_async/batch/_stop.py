@@ -2,20 +2,21 @@
 
 The first signal asks the run to stop taking items and to wait (a bounded time) for
 those in flight; a second one stops waiting. `Stopper.request()` is safe from any thread
-and from signal handlers: it hands the news to the runner's loop with
-`call_soon_threadsafe`. Handlers are installed only on the main thread (the only one
+and from signal handlers: it hands the news to the runner's loop, asyncio's or trio's, through
+`refold_async._native.soon_from_anywhere()`. Handlers are installed only on the main thread (the only one
 Python delivers signals to), and the previous ones are put back when the run ends.
 """
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
+
+from refold_async._native import Soon, soon_from_anywhere
 
 __all__ = ["Stopper", "stop_on_signals"]
 
@@ -37,11 +38,11 @@ class Stopper:
         self.reason: str | None = None
         self.hurried = False
         self.on_change: Callable[[], None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._soon: Soon | None = None
 
     def bind(self) -> None:
         """Attach to the running loop (call there, before the run starts)."""
-        self._loop = asyncio.get_running_loop()
+        self._soon = soon_from_anywhere()
         self._wake()  # a request that came before binding
 
     def request(self, reason: str) -> None:
@@ -57,13 +58,9 @@ class Stopper:
         return self.reason is not None
 
     def _wake(self) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(self._changed)
-        except RuntimeError:  # the loop closed meanwhile: the run is over anyway
-            return
+        soon = self._soon
+        if soon is not None:  # once the loop is gone, the run is over anyway
+            soon(self._changed)
 
     def _changed(self) -> None:
         if self.on_change is not None:

@@ -7,11 +7,13 @@ daemon thread: `start()` returns once it listens, `close()` stops it and waits.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
+
+import anyio
+from anyio.from_thread import BlockingPortal
 
 from ._server import EmulatorServer
 
@@ -38,8 +40,7 @@ class BackgroundServer:
     def __init__(self, emulator: Emulator, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.emulator: Emulator = emulator
         self.server: EmulatorServer = EmulatorServer(emulator, host=host, port=port)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._portal: BlockingPortal | None = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name="refold-emulator", daemon=True)
@@ -60,10 +61,10 @@ class BackgroundServer:
 
     def close(self) -> None:
         """Stop the server and its thread (harmless if it is not running)."""
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed in between
-                loop.call_soon_threadsafe(stop.set)
+        portal = self._portal
+        if portal is not None:
+            with contextlib.suppress(RuntimeError):  # the portal stopped in between
+                portal.call(portal.stop)
         if self._thread.is_alive():
             self._thread.join(START_TIMEOUT)
 
@@ -80,14 +81,14 @@ class BackgroundServer:
 
     def _main(self) -> None:
         try:
-            asyncio.run(self._serve())
+            anyio.run(self._serve)
         except BaseException as error:  # reported by start(); a thread has nowhere to raise
             self._failure = error
             self._ready.set()
 
     async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        async with self.server:
+        # The portal is how `close()`, on another thread, reaches this loop.
+        async with BlockingPortal() as portal, self.server:
+            self._portal = portal
             self._ready.set()
-            await self._stop.wait()
+            await portal.sleep_until_stopped()

@@ -18,12 +18,12 @@ facade's loop thread, a test's own) and answers as if requests were serialized.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
 import httpx
 
@@ -322,7 +322,7 @@ class Emulator:
 
         def main() -> None:
             try:
-                box.append(asyncio.run(self.advance(seconds)))
+                box.append(anyio.run(self.advance, seconds))
             except BaseException as error:  # re-raised on the caller's thread
                 box.append(error)
 

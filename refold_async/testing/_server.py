@@ -1,21 +1,23 @@
-"""The loopback way in: a small HTTP/1.1 server (asyncio streams and h11) for an emulator.
+"""The loopback way in: a small HTTP/1.1 server (anyio sockets and h11) for an emulator.
 
 For tests that span processes, and for `refold emulator --port N`. h11 is already
-installed with httpx (through httpcore), so the server needs no new dependency. It
-speaks keep-alive HTTP/1.1, one request at a time per connection. Dropped-connection
-faults close the socket without an answer; a `timeout` fault holds the connection
-silent for `hold_seconds` first. On a real clock the server also pumps the emulator
-every `PUMP_EVERY` seconds, so schedules fire, runs end and webhooks are delivered (and
+installed with httpx (through httpcore), so the server needs no new dependency. It runs
+on whichever event loop anyio runs on, asyncio's or trio's. It speaks keep-alive
+HTTP/1.1, one request at a time per connection. Dropped-connection faults close the
+socket without an answer; a `timeout` fault holds the connection silent for
+`hold_seconds` first. On a real clock the server also pumps the emulator every
+`PUMP_EVERY` seconds, so schedules fire, runs end and webhooks are delivered (and
 retried) without waiting for the next request; on a `FakeClock` the test moves time.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import logging
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+import anyio
+import anyio.abc
 import h11
 
 from ._clock import FakeClock
@@ -31,9 +33,18 @@ PUMP_EVERY = 0.2
 READ_CHUNK = 65536
 MAX_BODY = 16 * 1024 * 1024
 
+_log = logging.getLogger("refold.emulator")
+
+_CLOSED = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+"""What a connection the peer (or the server's own closing) ended raises."""
+
 
 class EmulatorServer:
     """Serves an emulator on a loopback address.
+
+    `start()` and `aclose()` must be awaited by the same task (`async with` does that):
+    the server's connections run in a task group that `start()` opens and `aclose()`
+    closes.
 
     Example:
         ```python
@@ -54,10 +65,8 @@ class EmulatorServer:
         self.host = host
         self.port: int = port
         self.hold_seconds = hold_seconds
-        self._server: asyncio.Server | None = None
-        self._connections: dict[asyncio.StreamWriter, asyncio.Task[None] | None] = {}
-        self._closing = asyncio.Event()
-        self._ticker: asyncio.Task[None] | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._closing: anyio.Event | None = None
 
     @property
     def url(self) -> str:
@@ -66,54 +75,46 @@ class EmulatorServer:
 
     async def start(self) -> None:
         """Listen (on a free port when `port` is 0)."""
-        await self._listen()
-
-    async def _listen(self) -> asyncio.Server:
-        self._closing = asyncio.Event()
-        server = await asyncio.start_server(self._serve_connection, self.host, self.port)
-        self.port = int(server.sockets[0].getsockname()[1])
-        self._server = server
+        if self._tasks is not None:
+            return
+        listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
+        self.port = int(listener.extra(anyio.abc.SocketAttribute.local_port))  # noqa: S610 (anyio, not Django)
+        self._closing = anyio.Event()
+        tasks = anyio.create_task_group()
+        await tasks.__aenter__()
+        self._tasks = tasks
+        tasks.start_soon(self._accept, listener, tasks)
         if not isinstance(self.emulator.clock, FakeClock):
-            self._ticker = asyncio.get_running_loop().create_task(self._tick())
-        return server
+            tasks.start_soon(self._tick, self._closing)
 
-    async def _tick(self) -> None:
+    async def _accept(
+        self, listener: anyio.abc.Listener[anyio.abc.SocketStream], tasks: anyio.abc.TaskGroup
+    ) -> None:
+        async with listener:
+            await listener.serve(self._serve_connection, task_group=tasks)
+
+    async def _tick(self, closing: anyio.Event) -> None:
         """On real time, nobody advances the clock: pump it, so runs end and webhooks go out."""
-        while not self._closing.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), PUMP_EVERY)
-            if not self._closing.is_set():
+        while not closing.is_set():
+            with anyio.move_on_after(PUMP_EVERY):
+                await closing.wait()
+            if not closing.is_set():
                 await self.emulator.pump()
 
     async def serve_forever(self) -> None:
         """Run until cancelled (listening first if `start()` was not called)."""
-        server = self._server or await self._listen()
-        await server.serve_forever()
+        await self.start()
+        await anyio.sleep_forever()
 
     async def aclose(self) -> None:
         """Stop listening and close open connections."""
-        if self._server is None:
+        tasks, self._tasks = self._tasks, None
+        if tasks is None:
             return
-        self._server.close()
-        self._closing.set()
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        # Closing each transport ends its handler with EOF; cancelling the handler tasks
-        # instead would make Python 3.11's asyncio log the CancelledError.
-        for writer in list(self._connections):
-            writer.close()
-        tasks = [
-            t
-            for t in self._connections.values()
-            if t is not None and t is not asyncio.current_task()
-        ]
-        if tasks:
-            await asyncio.wait(tasks, timeout=5.0)
-        await self._server.wait_closed()
-        self._server = None
+        if self._closing is not None:
+            self._closing.set()
+        tasks.cancel_scope.cancel()
+        await tasks.__aexit__(None, None, None)
 
     async def __aenter__(self) -> EmulatorServer:
         await self.start()
@@ -127,30 +128,26 @@ class EmulatorServer:
     ) -> None:
         await self.aclose()
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self._connections[writer] = asyncio.current_task()
+    async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
         try:
-            await self._exchange_all(h11.Connection(h11.SERVER), reader, writer)
-        except (h11.RemoteProtocolError, ConnectionError, asyncio.IncompleteReadError):
+            await self._exchange_all(h11.Connection(h11.SERVER), stream)
+        except (h11.RemoteProtocolError, *_CLOSED):
             pass
+        except Exception:  # one connection's failure must not stop the server (its task group)
+            _log.exception("the emulator's loopback server dropped a connection")
         finally:
-            self._connections.pop(writer, None)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            await anyio.aclose_forcefully(stream)
 
     async def _hold(self) -> None:
         """Stay silent for `hold_seconds`, or until the server closes."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), self.hold_seconds)
+        closing = self._closing
+        with anyio.move_on_after(self.hold_seconds):
+            if closing is not None:
+                await closing.wait()
 
-    async def _exchange_all(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _exchange_all(self, conn: h11.Connection, stream: anyio.abc.SocketStream) -> None:
         while True:
-            request = await _read_request(conn, reader)
+            request = await _read_request(conn, stream)
             if request is None:
                 return
             answer = await self.emulator.handle(request)
@@ -158,21 +155,25 @@ class EmulatorServer:
                 if answer.drop is Drop.TIMEOUT:
                     await self._hold()
                 return
-            await _write_response(conn, writer, answer)
+            await _write_response(conn, stream, answer)
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
 
 
 async def _read_request(
-    conn: h11.Connection, reader: asyncio.StreamReader
+    conn: h11.Connection, stream: anyio.abc.SocketStream
 ) -> EmulatedRequest | None:
     head: h11.Request | None = None
     body = bytearray()
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
-            conn.receive_data(await reader.read(READ_CHUNK))
+            try:
+                data = await stream.receive(READ_CHUNK)
+            except anyio.EndOfStream:
+                data = b""
+            conn.receive_data(data)
         elif isinstance(event, h11.Request):
             head = event
         elif isinstance(event, h11.Data):
@@ -199,7 +200,7 @@ def _emulated(head: h11.Request, body: bytes) -> EmulatedRequest:
 
 
 async def _write_response(
-    conn: h11.Connection, writer: asyncio.StreamWriter, answer: EmulatedResponse
+    conn: h11.Connection, stream: anyio.abc.SocketStream, answer: EmulatedResponse
 ) -> None:
     headers = [(name.encode(), value.encode()) for name, value in answer.headers]
     if answer.status != 204:
@@ -208,5 +209,4 @@ async def _write_response(
     if answer.body and answer.status != 204:
         data += conn.send(h11.Data(data=answer.body)) or b""
     data += conn.send(h11.EndOfMessage()) or b""
-    writer.write(data)
-    await writer.drain()
+    await stream.send(data)

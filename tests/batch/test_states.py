@@ -20,6 +20,8 @@ from refold_async import AsyncRefold, ItemState
 
 from .support import ACCOUNT, RecordingEmulator, last_states, make_client
 
+pytestmark = pytest.mark.anyio  # the backend matrix: asyncio and trio (tests/conftest.py)
+
 KEYS = [f"item-{i:02d}" for i in range(6)]
 
 Job = Callable[[AsyncRefold, str], Awaitable[Any]]

@@ -16,6 +16,8 @@ from refold_sync import Refold
 
 from .support import NO_BACKOFF, RecordingEmulator, create_account, last_states, make_client
 
+pytestmark = pytest.mark.anyio  # the backend matrix: asyncio and trio (tests/conftest.py)
+
 KEYS = [f"k{i:03d}" for i in range(40)]
 
 

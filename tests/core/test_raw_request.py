@@ -25,6 +25,8 @@ from refold_async.testing import Emulator, FakeClock
 from refold_sync import Refold
 from tests.helpers import API_KEY, BASE_URL, RecordingSleep, mock_client
 
+pytestmark = pytest.mark.anyio  # the backend matrix: asyncio and trio (tests/conftest.py)
+
 HOOK = {
     "_id": "wh_1",
     "webhook_url": "https://hooks.example.invalid/x",

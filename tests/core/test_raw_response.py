@@ -30,6 +30,8 @@ from refold_async.testing import Emulator
 from refold_sync import Refold
 from tests.helpers import API_KEY, RecordingSleep, mock_client
 
+pytestmark = pytest.mark.anyio  # the backend matrix: asyncio and trio (tests/conftest.py)
+
 WEBHOOK = {"_id": "wh_1", "webhook_url": "https://hooks.test/in", "is_enabled": True}
 
 

@@ -27,6 +27,8 @@ from refold_async._retry import (
 from tests.core import ops
 from tests.helpers import RecordingSleep, mock_client
 
+pytestmark = pytest.mark.anyio  # the backend matrix: asyncio and trio (tests/conftest.py)
+
 RATE_LIMITED = Failure(kind=FailureKind.RATE_LIMITED, status=429)
 NOT_SENT = Failure(kind=FailureKind.NOT_SENT)
 MAYBE_SENT = Failure(kind=FailureKind.MAYBE_SENT)

@@ -15,6 +15,8 @@ from refold_async import AsyncRefold, NotFoundError, RefoldUsageError, RetryPoli
 from refold_sync import Refold
 from tests.helpers import API_KEY, RecordingSleep, mock_client
 
+pytestmark = pytest.mark.anyio  # the backend matrix: asyncio and trio (tests/conftest.py)
+
 sdk_trace = pytest.importorskip("opentelemetry.sdk.trace", reason="needs refold[otel] + sdk")
 in_memory = pytest.importorskip("opentelemetry.sdk.trace.export.in_memory_span_exporter")
 export = pytest.importorskip("opentelemetry.sdk.trace.export")

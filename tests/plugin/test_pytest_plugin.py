@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 import subprocess
 import sys
@@ -188,6 +187,11 @@ STRICT_TESTS = """
 import pytest
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+
 @pytest.mark.asyncio
 async def test_with_pytest_asyncio(refold_client, refold_emulator):
     await refold_client.linked_accounts.upsert(linked_account_id="a", name="A")
@@ -202,9 +206,10 @@ async def test_with_anyio(refold_client, refold_emulator):
 
 
 def test_the_async_client_fixture_needs_no_auto_mode(pytester: pytest.Pytester) -> None:
-    """`refold_client` serves tests marked for pytest-asyncio (strict mode) or for anyio
-    (run on trio too, where it is installed)."""
+    """`refold_client` serves tests marked for pytest-asyncio (strict mode) or for anyio,
+    on both of anyio's backends (`anyio_backend` parametrised)."""
     pytester.makeini(STRICT)
     pytester.makepyfile(test_strict=STRICT_TESTS)
-    result = pytester.runpytest_subprocess(*PLUGIN)
-    result.assert_outcomes(passed=3 if importlib.util.find_spec("trio") else 2)
+    result = pytester.runpytest_subprocess(*PLUGIN, "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*test_with_anyio?trio? PASSED*"])

@@ -18,6 +18,7 @@ def fresh_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_portal, "_warned_in_a_loop", False)
 
 
+@pytest.mark.anyio  # inside asyncio's loop and inside trio's (a trio notebook, a trio app)
 @pytest.mark.usefixtures("fresh_warning")
 async def test_a_sync_call_inside_a_running_loop_warns_once() -> None:
     """A `RuntimeWarning` naming `AsyncRefold`, at the caller's line, and only the first time."""

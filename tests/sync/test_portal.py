@@ -183,6 +183,31 @@ def test_shutdown_cancels_in_flight_calls_and_a_new_loop_starts_on_demand() -> N
     assert len(results) == 1
     assert old is not None
     assert not old.thread.is_alive()
-    assert old.loop.is_closed()
+    assert old.closed  # its loop ended
+    assert old.portal is not None
+    with pytest.raises(RuntimeError):  # and its portal takes nothing more
+        old.portal.start_task_soon(double, 1)
     assert _portal.run(double, 2) == 4
     assert _portal._current is not old
+
+
+def test_an_interrupt_before_the_future_exists_still_cancels_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C landing inside the dispatch (the task queued, its future not yet returned):
+    the call either never starts or is cancelled; it never runs on unattended."""
+    entered, cancelled = threading.Event(), threading.Event()
+    current = _portal._loop_thread()
+    real_submit = type(current).submit
+
+    def interrupted(self: Any, fn: Any, *args: Any) -> Any:
+        real_submit(self, fn, *args)  # the task is queued on the loop ...
+        raise KeyboardInterrupt  # ... and the caller is interrupted before its future
+
+    monkeypatch.setattr(type(current), "submit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _portal.run(_wait_forever(entered, cancelled))
+    monkeypatch.undo()
+    for _ in range(3):  # a few loop turns: whatever was queued before has run
+        assert _portal.run(double, 1) == 2
+    assert not entered.is_set() or cancelled.is_set()
