@@ -29,7 +29,16 @@ nox.options.download_python = "never"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "codegen_check", "docs", "package"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "tests_floor",
+    "tests_latest",
+    "codegen_check",
+    "docs",
+    "package",
+]
 
 ROOT = Path(__file__).parent
 SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
@@ -92,6 +101,10 @@ sys.stderr.write(
 )
 
 
+# Every extra the tests import: the suite covers the optional features too.
+TEST_EXTRAS = ".[test,redis,codegen,typing,progress,otel]"
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over the whole tree, generated code included."""
@@ -115,7 +128,7 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite on each supported Python found (Redis tests need 127.0.0.1:6379)."""
     # typing too: a codegen test type-checks generated output with mypy.
-    session.install("-e", ".[test,redis,codegen,typing,progress,otel]")
+    session.install("-e", TEST_EXTRAS)
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
@@ -125,6 +138,29 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "-m", "not slow", "-n", "auto")
     if session.python in FULL_PYTHONS or not TEST_PYTHONS:
         session.run("pytest", "-m", "slow")
+
+
+@nox.session(python=TEST_PYTHONS[0] if TEST_PYTHONS else None, venv_backend="uv")
+def tests_floor(session: nox.Session) -> None:
+    """The fast tests on the oldest Python with every direct dependency at its declared floor.
+
+    uv's `lowest-direct` resolution installs the lowest version each pin in pyproject.toml
+    allows, so a floor that no longer holds (a feature used that the floor lacks) fails
+    here rather than in a user's locked environment.
+    """
+    session.install("--resolution", "lowest-direct", "--reinstall", "-e", TEST_EXTRAS)
+    session.run("pytest", "-m", "not slow", "-n", "auto", *session.posargs)
+
+
+@nox.session(python=TEST_PYTHONS[-1] if TEST_PYTHONS else None, venv_backend="uv")
+def tests_latest(session: nox.Session) -> None:
+    """The fast tests on the newest Python with every dependency at its newest release.
+
+    The per-Python sessions reuse their environments; this one always upgrades, so a new
+    release of httpx, anyio, attrs or cattrs that breaks the SDK shows at the next run.
+    """
+    session.install("--resolution", "highest", "--upgrade", "-e", TEST_EXTRAS)
+    session.run("pytest", "-m", "not slow", "-n", "auto", *session.posargs)
 
 
 @nox.session
