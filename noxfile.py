@@ -149,7 +149,9 @@ def tests_floor(session: nox.Session) -> None:
     here rather than in a user's locked environment.
     """
     session.install("--resolution", "lowest-direct", "--reinstall", "-e", TEST_EXTRAS)
-    session.run("pytest", "-m", "not slow", "-n", "auto", *session.posargs)
+    # Not the noxfile's own tests: nox itself needs a newer attrs than the SDK's floor.
+    ignore = ("--ignore", "tests/test_packaging.py")
+    session.run("pytest", "-m", "not slow", "-n", "auto", *ignore, *session.posargs)
 
 
 @nox.session(python=TEST_PYTHONS[-1] if TEST_PYTHONS else None, venv_backend="uv")
