@@ -282,7 +282,11 @@ async def compare(raw: Call, other: Call, rounds: int) -> tuple[list[float], flo
 
 async def cpu_section(rounds: int, results: dict[str, Any], backend: str = "asyncio") -> None:
     raw = mock_http(base_url=BASE)
-    sdk = AsyncRefold(api_key=KEY, base_url=BASE, rate_limit=None, http_client=mock_http())
+    # The SDK's own pool over the same mock transport raw httpx uses (`transport=`):
+    # what a default client does per call, less the sockets.
+    sdk = AsyncRefold(
+        api_key=KEY, base_url=BASE, rate_limit=None, transport=httpx.MockTransport(handler)
+    )
     raws, ours, theirs = raw_calls(raw), sdk_calls(sdk), openai_calls()
     if backend != "asyncio":
         theirs = None  # the reference row is asyncio's

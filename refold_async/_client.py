@@ -118,6 +118,10 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
         max_queue_wait: Seconds a call may wait for its rate-limit slot; a slot further
             away raises `RateLimitQueueTimeout` without sending (`None`: wait).
         http_client: An `httpx.AsyncClient` of your own; you keep the job of closing it.
+            Every request goes through its `send()` (its hooks, auth and cookies apply).
+        transport: An `httpx.AsyncBaseTransport` for the client's own pool to send through
+            instead of its connections (`httpx.MockTransport` in tests, for example); it
+            is called directly, and closed with the client. Not with `http_client`.
         default_headers: Headers sent with every request.
         expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
         max_response_bytes: The largest response body accepted, counted decoded (32 MiB
@@ -152,6 +156,7 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
         rate_limiter: RateLimiter | None = None,
         max_queue_wait: float | None = None,
         http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -189,9 +194,14 @@ class AsyncRefold(KeywordsChecked, AsyncResourceNamespaces):
         )
         _check_environment(config.api_key, expect_environment)
         self._owns_http = http_client is None
+        if http_client is not None and transport is not None:
+            raise InvalidArgumentError(
+                "pass http_client= or transport=, not both: a client of yours has its own transport"
+            )
         http = http_client or PerLoopPool(
             timeout=timeout,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            transport=transport,
         )
         self._transport = Transport(config, http=http, tokens=SessionTokenCache())
 

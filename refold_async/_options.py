@@ -157,6 +157,13 @@ def _http_client(name: str, value: object, derived: bool) -> None:
         raise TypeError(f"{name} must be an httpx.AsyncClient, got {type(value).__name__}")
 
 
+def _transport(name: str, value: object, derived: bool) -> None:
+    if value is None:
+        return
+    if not inspect.iscoroutinefunction(getattr(value, "handle_async_request", None)):
+        raise TypeError(f"{name} must be an httpx.AsyncBaseTransport, got {type(value).__name__}")
+
+
 def _default_headers(name: str, value: object, derived: bool) -> None:
     if value is None and not derived:
         return
@@ -189,6 +196,7 @@ _CHECKS: dict[str, Callable[[str, object, bool], None]] = {
     "rate_limit": _nullable(RateLimit, "a RateLimit or None"),
     "rate_limiter": _rate_limiter,
     "http_client": _http_client,
+    "transport": _transport,
     "default_headers": _default_headers,
     "expect_environment": _environment,
     "max_queue_wait": _timeout,

@@ -24,8 +24,15 @@ class PerLoopPool(httpx.AsyncClient):
     through `wire.handle_async_request()`; `send()` works too, as for any httpx client.
     """
 
-    def __init__(self, *, timeout: float | None, limits: httpx.Limits) -> None:
-        self.wire = WireTransport(limits)
+    def __init__(
+        self,
+        *,
+        timeout: float | None,
+        limits: httpx.Limits,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        # A caller's transport (`transport=`, a mock in tests) takes the place of the SDK's.
+        self.wire: httpx.AsyncBaseTransport = transport or WireTransport(limits)
         # trust_env=False: the environment's proxies are the transport's to apply (never to
         # plain http); httpx would otherwise mount its own transports for them.
         super().__init__(

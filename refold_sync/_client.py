@@ -83,6 +83,9 @@ class Refold(KeywordsChecked, ResourceNamespaces):
             away raises `RateLimitQueueTimeout` without sending (`None`: wait).
         http_client: An `httpx.AsyncClient` of your own, used only on the loop thread;
             you keep the job of closing it. Such a client cannot cross a `fork`.
+        transport: An `httpx.AsyncBaseTransport` for the client's own pool to send through
+            (`httpx.MockTransport` in tests, for example), used only on the loop thread.
+            Not with `http_client`.
         default_headers: Headers sent with every request.
         expect_environment: `"test"` or `"live"`: refuse a key of the other environment.
         max_response_bytes: The largest response body accepted, counted decoded (32 MiB
@@ -126,6 +129,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
         rate_limiter: RateLimiter | None = None,
         max_queue_wait: float | None = None,
         http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         default_headers: Mapping[str, str] | None = None,
         expect_environment: Environment | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -158,6 +162,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
                 rate_limiter=rate_limiter,
                 max_queue_wait=max_queue_wait,
                 http_client=http_client,
+                transport=transport,
                 default_headers=default_headers,
                 expect_environment=expect_environment,
                 max_response_bytes=max_response_bytes,
@@ -165,7 +170,7 @@ class Refold(KeywordsChecked, ResourceNamespaces):
                 tracing=tracing,
             )
         )
-        self._bind(make, pins_http_client=http_client is not None)
+        self._bind(make, pins_http_client=http_client is not None or transport is not None)
 
     def _bind(self, make: Callable[[], AsyncRefold], *, pins_http_client: bool) -> None:
         self._make = make
