@@ -90,9 +90,12 @@ def _find_pythons() -> tuple[dict[str, str], dict[str, str]]:
 
 FOUND_PYTHONS, SKIPPED_PYTHONS = _find_pythons()
 TEST_PYTHONS = [v for v in SUPPORTED_PYTHONS if v in FOUND_PYTHONS]
-# The tests marked `slow` (real time, subprocesses: tests/conftest.py) run on the oldest
-# and the newest Python found; the others skip them to keep the gate under 10 minutes.
-FULL_PYTHONS = {TEST_PYTHONS[0], TEST_PYTHONS[-1]} if TEST_PYTHONS else set()
+# Who runs what, to keep the gate under 10 minutes on two cores:
+# - `tests`: the fast tests on each Python found but the newest (on the only one, if one);
+# - `tests_floor`: the fast tests on the oldest, every dependency at its declared floor;
+# - `tests_latest`: the fast tests and the slow ones (real time, subprocesses:
+#   tests/conftest.py) on the newest, every dependency at its newest release.
+PER_PYTHON = TEST_PYTHONS[:-1] or TEST_PYTHONS
 sys.stderr.write(
     "nox: the tests run on Python "
     + ", ".join(f"{v} ({FOUND_PYTHONS[v]})" for v in TEST_PYTHONS)
@@ -124,20 +127,17 @@ def typecheck(session: nox.Session) -> None:
     session.run("pyright", "--verifytypes", "refold_sync", "--ignoreexternal")
 
 
-@nox.session(python=TEST_PYTHONS or None)
+@nox.session(python=PER_PYTHON or None)
 def tests(session: nox.Session) -> None:
-    """The test suite on each supported Python found (Redis tests need 127.0.0.1:6379)."""
+    """The fast tests on each supported Python found but the newest (`tests_latest` runs
+    there). Redis tests need 127.0.0.1:6379; `nox -s tests -- ARGS` runs pytest ARGS."""
     # typing too: a codegen test type-checks generated output with mypy.
     session.install("-e", TEST_EXTRAS)
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
-    # The fast tests spread over the machine's cores (pytest-xdist: about a third less wall
-    # time on two cores); the slow ones (real time, subprocesses, timing) run alone, and
-    # only on the oldest and the newest Python found.
+    # Spread over the machine's cores (pytest-xdist: about a third less wall time on two).
     session.run("pytest", "-m", "not slow", "-n", "auto")
-    if session.python in FULL_PYTHONS or not TEST_PYTHONS:
-        session.run("pytest", "-m", "slow")
 
 
 @nox.session(python=TEST_PYTHONS[0] if TEST_PYTHONS else None, venv_backend="uv")
@@ -156,13 +156,18 @@ def tests_floor(session: nox.Session) -> None:
 
 @nox.session(python=TEST_PYTHONS[-1] if TEST_PYTHONS else None, venv_backend="uv")
 def tests_latest(session: nox.Session) -> None:
-    """The fast tests on the newest Python with every dependency at its newest release.
+    """The whole suite on the newest Python with every dependency at its newest release.
 
     The per-Python sessions reuse their environments; this one always upgrades, so a new
     release of httpx, anyio, attrs or cattrs that breaks the SDK shows at the next run.
+    The slow tests (real time, subprocesses, timing) run here, alone, after the fast ones.
     """
     session.install("--resolution", "highest", "--upgrade", "-e", TEST_EXTRAS)
-    session.run("pytest", "-m", "not slow", "-n", "auto", *session.posargs)
+    if session.posargs:
+        session.run("pytest", *session.posargs)
+        return
+    session.run("pytest", "-m", "not slow", "-n", "auto")
+    session.run("pytest", "-m", "slow")
 
 
 @nox.session

@@ -30,8 +30,8 @@ _real_connect = socket.socket.connect
 
 # Modules whose tests wait on real time (rate budgets across processes, the pytest plugin
 # in subprocesses, the generator, the examples): about half of the suite's wall time. The
-# gate runs them on the oldest and the newest supported Python, and the rest of the suite
-# on every Python (noxfile.py: FULL_PYTHONS), to stay within CI's time budget.
+# gate runs them once, alone, on the newest Python (noxfile.py: `tests_latest`), and the
+# rest of the suite on every Python, to stay within CI's time budget.
 SLOW_MODULES = (
     "tests/batch/test_crash_safety.py",
     "tests/batch/test_processes.py",
