@@ -18,7 +18,7 @@ import enum
 import json
 import types
 import typing
-from collections.abc import Callable, KeysView, Mapping
+from collections.abc import KeysView, Mapping
 from typing import Any, NoReturn, TypeVar, cast
 
 import attrs
@@ -28,7 +28,7 @@ from typing_extensions import Self, override
 from ._convert import EXTRA_FIELD, LOCAL_FIELD, codec_of, converter, plain, structure, wire_names_of
 from ._errors import InvalidArgumentError
 
-__all__ = ["LOCAL_FIELD", "RefoldModel", "model_from_dict", "to_plain", "unhashable"]
+__all__ = ["LOCAL_FIELD", "RefoldModel", "model_from_dict", "refuse_hash", "to_plain"]
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ class RefoldModel:
     @override
     def __hash__(self, /) -> int:
         """Refuse: a model's lists and dicts can change, so it has no stable hash."""
-        _refuse_hash(self)
+        refuse_hash(self)
 
     def to_dict(self, *, wire: bool = False) -> dict[str, Any]:
         """This model as plain, JSON-ready data.
@@ -148,7 +148,9 @@ class RefoldModel:
         return json_schema_of(source, depth=0)
 
 
-def _refuse_hash(obj: object) -> NoReturn:
+def refuse_hash(obj: object) -> NoReturn:
+    """Raise the `TypeError` a model gives for `hash()`; each model class's own `__hash__`
+    calls it (attrs keeps a `__hash__` a class defines, instead of writing a field hash)."""
     name = type(obj).__name__
     raise TypeError(
         f"{name} objects are not hashable: a model holds lists and dicts (extra_fields "
@@ -156,21 +158,6 @@ def _refuse_hash(obj: object) -> NoReturn:
         f"dicts by a field, such as `{name.lower()}.id`, or by "
         "`model.to_json(sort_keys=True)`"
     )
-
-
-def unhashable() -> Callable[[Any], int]:
-    """A `__hash__` that refuses, for the body of a model class: `__hash__ = unhashable()`.
-
-    attrs writes a field-tuple `__hash__` on every frozen class, which would fail on the
-    first list field with "unhashable type: 'list'"; a class's own `__hash__` it keeps.
-    Each call makes a new function, so every class has one of its own (attrs before 24
-    takes a `__hash__` that is the very object of a base class for an inherited one).
-    """
-
-    def __hash__(self: object, /) -> int:
-        _refuse_hash(self)
-
-    return __hash__
 
 
 def _serialize(value: Any) -> Any:

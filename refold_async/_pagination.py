@@ -28,7 +28,7 @@ from ._convert import (
     plain,
     register_codec,
 )
-from ._model import RefoldModel, unhashable
+from ._model import RefoldModel, refuse_hash
 
 __all__ = ["LOCAL_FIELD", "AsyncPaginator", "Page"]
 
@@ -76,7 +76,8 @@ class Page(RefoldModel, Generic[T]):
         default=None, eq=False, repr=False, metadata={LOCAL_FIELD: True}
     )
 
-    __hash__ = unhashable()  # not the field hash attrs would write: a page has none
+    def __hash__(self) -> int:  # not the field hash attrs would write: a page has none
+        return refuse_hash(self)
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.items)

@@ -8,7 +8,7 @@ import attrs
 
 from refold_async._convert import json_object, misfit, plain, register_models
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel, unhashable
+from refold_async._model import RefoldModel, refuse_hash
 
 __all__ = [
     "ActionInput",
@@ -27,7 +27,8 @@ class ActionInput(RefoldModel):
     type: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -38,7 +39,8 @@ class ActionResult(RefoldModel):
     data: dict[str, Any] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -51,7 +53,8 @@ class ActionSummary(RefoldModel):
     tag: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

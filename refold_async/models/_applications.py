@@ -8,7 +8,7 @@ import attrs
 
 from refold_async._convert import json_object, misfit, models, plain, register_models
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel, unhashable
+from refold_async._model import RefoldModel, refuse_hash
 
 __all__ = [
     "Application",
@@ -32,7 +32,8 @@ class Application(RefoldModel):
     webhook_url: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

@@ -8,7 +8,7 @@ import attrs
 
 from refold_async._convert import json_object, misfit, models, plain, register_models
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel, unhashable
+from refold_async._model import RefoldModel, refuse_hash
 
 from ._shared import ConfigField, structure_config_field
 
@@ -29,7 +29,8 @@ class ConfigSummary(RefoldModel):
     tenant_config: bool | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -39,7 +40,8 @@ class GetConfigViaBodyRequest(RefoldModel):
     tenant_config: bool | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -55,7 +57,8 @@ class InstallApplicationConfigRequest(RefoldModel):
     map_fields_object: dict[str, Any] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +68,8 @@ class ToggleWorkflowRequest(RefoldModel):
     enabled: bool
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -75,7 +79,8 @@ class ToggleWorkflowResponse(RefoldModel):
     workflows: list[dict[str, Any]] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

@@ -8,7 +8,7 @@ import attrs
 
 from refold_async._convert import enum_values, json_object, member, misfit, plain, register_models
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel, unhashable
+from refold_async._model import RefoldModel, refuse_hash
 
 from ._enums import CredentialAction
 
@@ -30,7 +30,8 @@ class DefaultAppCredentialActionResponse(RefoldModel):
     action: CredentialAction | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -41,7 +42,8 @@ class GenericSuccess(RefoldModel):
     message: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -52,7 +54,8 @@ class MigrateTokenRequest(RefoldModel):
     auth_object: dict[str, Any] = attrs.field(repr=False)
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -64,7 +67,8 @@ class MigrateTokenResponse(RefoldModel):
     error: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -74,7 +78,8 @@ class UpsertDefaultAppCredentialRequest(RefoldModel):
     value: Any
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

@@ -19,7 +19,7 @@ from refold_async._convert import (
     register_models,
 )
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel, unhashable
+from refold_async._model import RefoldModel, refuse_hash
 
 from ._enums import Environment
 
@@ -40,7 +40,8 @@ class CreateMcpServerRequest(RefoldModel):
     description: str
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +66,8 @@ class McpServer(RefoldModel):
     updated_at: datetime.datetime | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -77,7 +79,8 @@ class McpServerCreatedResponse(RefoldModel):
     description: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -96,7 +99,8 @@ class PaginatedMcpServers(RefoldModel):
     docs: list[McpServer] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -115,7 +119,8 @@ class UpdateMcpServerRequest(RefoldModel):
     safe_mode: bool | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready

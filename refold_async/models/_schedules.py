@@ -16,7 +16,7 @@ from refold_async._convert import (
     register_models,
 )
 from refold_async._lazy import publish
-from refold_async._model import RefoldModel, unhashable
+from refold_async._model import RefoldModel, refuse_hash
 
 from ._enums import ScheduleStatus, TriggerType
 
@@ -45,7 +45,8 @@ class Schedule(RefoldModel):
     payload: dict[str, Any] | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -55,7 +56,8 @@ class ScheduleDeletion(RefoldModel):
     message: str | None = None
     extra_fields: dict[str, Any] = attrs.field(factory=dict[str, Any], repr=False)
 
-    __hash__ = unhashable()  # not the field hash attrs would write: models have none
+    def __hash__(self) -> int:  # not the field hash attrs would write: models have none
+        return refuse_hash(self)
 
 
 # Each model's structure (decoded JSON -> model) and unstructure (model -> JSON-ready
