@@ -8,7 +8,8 @@ share, in the group's directory). The worker touches `--ready`, blocks until a l
 stdin, then keeps `--concurrency` calls in flight (cheap GETs) until it has made
 `--calls` or `--duration` seconds have passed, and writes a JSON summary to `--result`:
 calls, failures by exception class, and the wall-clock end time of every call that
-succeeded (to split the budget by host over time).
+succeeded (to split the budget by host over time). With `BENCH_TRACE` set, the
+limiter's debug trace goes to stdout (the harness keeps it in `worker-*.log`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -85,6 +88,11 @@ def main() -> None:
     parser.add_argument("--ready", required=True)
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args()
+    if os.environ.get("BENCH_TRACE"):
+        # The limiter's trace (outage noticed, share, bucket levels, seeding, 429s), with
+        # wall-clock times to set beside nginx's access log.
+        logging.basicConfig(format="%(created).3f %(message)s", stream=sys.stdout)
+        logging.getLogger("refold.ratelimit").setLevel(logging.DEBUG)
     result = asyncio.run(run(args))
     args.result.write_text(json.dumps(result))
 

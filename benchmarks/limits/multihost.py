@@ -201,6 +201,10 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
         log.seek(offset)
         entries = parse_lines(log.read().decode().splitlines())
     figures = summarize(entries, per_second=PER_SECOND, burst=BURST)
+    if os.environ.get("BENCH_TRACE"):
+        keep = Path(os.environ["BENCH_TRACE"]) / run_dir.name
+        shutil.copytree(run_dir, keep, ignore=shutil.ignore_patterns("host-*"))
+        (keep / "access.log").write_text("\n".join(f"{e.arrived_ms} {e.status}" for e in entries))
     first = min((e.arrived_ms for e in entries), default=0)
     refused_at = [round((e.arrived_ms - first) / 1000, 2) for e in entries if e.status == 429]
     results = [

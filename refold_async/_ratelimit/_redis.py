@@ -366,7 +366,7 @@ class RedisRateLimiter:
         turnstile.users += 1
         try:
             if queued:
-                await turnstile.enter(priority=priority, timeout=max_wait)
+                await turnstile.enter(priority=priority, max_wait=max_wait)
             try:
                 if probe:
                     await self._seed(key)
@@ -401,6 +401,7 @@ class RedisRateLimiter:
             ValueError: `retry_after` is NaN or infinite.
         """
         seconds = pause_length(retry_after)
+        logger.debug("trace: 429, pause %.3f, down %s", seconds, self._down_since is not None)
         loop = asyncio.get_running_loop()
         gate, _ = self._gates.get(key)
         gate.paused_until = max(gate.paused_until, loop.time() + seconds)
@@ -554,6 +555,7 @@ class RedisRateLimiter:
         if self._down_since is None:
             self._down_since = loop.time()
             hosts = max(self._members.values(), default=1)
+            logger.debug("trace: outage noticed on %s (%s), hosts %s", key, reason, self._members)
             logger.warning(
                 "Redis rate limiter unavailable (%s); using this host's share of the budget "
                 "(1/%d: the hosts seen in Redis last) until Redis is back",
@@ -564,6 +566,7 @@ class RedisRateLimiter:
     def _came_back(self) -> None:
         if self._down_since is None:
             return
+        logger.debug("trace: Redis back")
         self._down_since = None
         self._emptied.clear()
         self._outage_keys.clear()
@@ -626,6 +629,9 @@ class RedisRateLimiter:
         busy_for = getattr(await self._backup(key), "busy_for", None)
         if busy_for is not None:
             ahead = max(ahead, float(await busy_for(key)) * 1e6)
+        logger.debug(
+            "trace: seeding %s %.3fs ahead (full %.3fs)", key, ahead / 1e6, self._full_us / 1e6
+        )
         await self._call(_SEED, key, _us(ahead))
 
     async def _backup(self, key: str) -> RateLimiter:
@@ -646,6 +652,14 @@ class RedisRateLimiter:
             # Every host falls back at about the same moment: none may start with a
             # burst, or together they overrun the server's bucket.
             self._emptied.add((share, key))
+            busy = getattr(limiter, "busy_for", None)
+            level = None if busy is None else await busy(key)
+            logger.debug(
+                "trace: fallback share %s for %s hosts, busy for %s before emptying",
+                share,
+                hosts,
+                level,
+            )
             await limiter.penalize(key, 0)
         return limiter
 
@@ -666,6 +680,8 @@ class RedisRateLimiter:
             )
         except _RedisDown:
             return  # the next grant finds out whether Redis is down
+        if self._members.get(key) != max(int(hosts), 1):
+            logger.debug("trace: hosts %s", hosts)
         self._members[key] = max(int(hosts), 1)
 
     def _redis_key(self, key: str) -> str:
