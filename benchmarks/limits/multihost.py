@@ -12,7 +12,13 @@ bucket: 20/s, burst 5), whose access log counts the 429s.
 - `redis-kill-5s`, `redis-freeze-5s`, `redis-kill-70s`, `redis-freeze-70s` (2 hosts) and
   `redis4-...` (4 hosts): 2 processes per host on `RedisRateLimiter` over a Redis of the
   harness's own, killed (SIGKILL, then restarted empty) or frozen (SIGSTOP, SIGCONT) 3 s
-  into the run, for 5 s (a 15 s run) or 70 s (an 80 s run).
+  after every process has made its first call (on a loaded machine cold processes can
+  take seconds to get there; an outage before a process has ever reached Redis is
+  another scenario), for 5 s (a 15 s run) or 70 s (an 80 s run).
+
+With `BENCH_TRACE=DIR` the workers log the limiter's debug trace (outage noticed, the
+share, the bucket when falling back and when seeding Redis, each 429) and each run's
+logs and access-log times (epoch ms, status) are kept in `DIR`.
 """
 
 from __future__ import annotations
@@ -164,6 +170,7 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
                     "--member", f"host-{host}", "--calls", str(scenario.calls),
                     "--duration", str(scenario.duration), "--concurrency", "8",
                     "--ready", str(run_dir / f"ready-{tag}"),
+                    "--started", str(run_dir / f"started-{tag}"),
                     "--result", str(run_dir / f"result-{tag}.json"),
                     *(["--redis", redis.url] if redis is not None else []),
                 ]  # fmt: skip
@@ -181,13 +188,15 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
             worker.stdin.close()
         outage = None
         if redis is not None:
-            outage = threading.Thread(target=_break, args=(redis, scenario), daemon=True)
+            outage = threading.Thread(
+                target=_break, args=(redis, scenario, run_dir, len(workers)), daemon=True
+            )
             outage.start()
         limit = (scenario.duration or 60) + 60
         for _, worker in workers:
             worker.wait(timeout=limit)
         if outage is not None:
-            outage.join(timeout=scenario.outage_at + scenario.outage_for + 10)
+            outage.join(timeout=READY_TIMEOUT + scenario.outage_at + scenario.outage_for + 10)
     finally:
         for _, worker in workers:
             if worker.poll() is None:
@@ -207,6 +216,10 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
         (keep / "access.log").write_text("\n".join(f"{e.arrived_ms} {e.status}" for e in entries))
     first = min((e.arrived_ms for e in entries), default=0)
     refused_at = [round((e.arrived_ms - first) / 1000, 2) for e in entries if e.status == 429]
+    marked = run_dir / "outage-at"
+    outage_at = (
+        round(float(marked.read_text()) - first / 1000, 2) if marked.exists() and entries else None
+    )
     results = [
         json.loads((run_dir / f"result-{h}-{p}.json").read_text())
         for h in range(scenario.hosts)
@@ -234,10 +247,15 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
         "most_in_one_second": figures.most_in_one_second,
         "wall": figures.wall,
         "429s_at": refused_at,
+        "outage_at": outage_at,
     }
 
 
-def _break(redis: OwnRedis, scenario: HostScenario) -> None:
+def _break(redis: OwnRedis, scenario: HostScenario, run_dir: Path, workers: int) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while len(list(run_dir.glob("started-*"))) < workers and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (run_dir / "outage-at").write_text(f"{time.time() + scenario.outage_at:.3f}")
     time.sleep(scenario.outage_at)
     if scenario.outage == "kill":
         redis.kill()

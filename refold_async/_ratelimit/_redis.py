@@ -384,6 +384,8 @@ class RedisRateLimiter:
             try:
                 if probe:
                     await self._seed(key)
+                if key not in self._members:
+                    await self._count_hosts(key)  # before the first grant, not after it
                 while True:
                     if self._down_since is not None and not probe:
                         raise _RedisDown("down")  # it went down while this waiter queued
@@ -448,6 +450,8 @@ class RedisRateLimiter:
                 str(count),
             )
             try:
+                if key not in self._members:
+                    await self._count_hosts(key)
                 reply = await self._call(_RESERVE_MANY, key, *args)
             except _RedisDown as exc:
                 self._went_down(str(exc), key)
@@ -702,12 +706,22 @@ class RedisRateLimiter:
         beat.add_done_callback(self._beats.discard)
 
     async def _send_beat(self, key: str) -> None:
-        try:
-            hosts = await self._call(
-                _HEARTBEAT, key + ":members", self._member, _us(self._member_ttl_us)
-            )
-        except _RedisDown:
-            return  # the next grant finds out whether Redis is down
+        with contextlib.suppress(_RedisDown):  # the next grant finds out whether it is down
+            await self._count_hosts(key)
+
+    async def _count_hosts(self, key: str) -> None:
+        """Record this host in Redis as a user of `key`, and learn how many hosts are.
+
+        The first grant of a key waits for this: a process that had grants from Redis
+        but had not counted the hosts yet would, in an outage, take the whole budget.
+
+        Raises:
+            _RedisDown: Redis did not answer.
+        """
+        self._next_beat[key] = anyio.current_time() + self._heartbeat
+        hosts = await self._call(
+            _HEARTBEAT, key + ":members", self._member, _us(self._member_ttl_us)
+        )
         counted = max(int(hosts), 1)
         known = self._members.get(key)
         if known is not None and counted < known:
