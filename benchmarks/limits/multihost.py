@@ -27,7 +27,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -40,6 +39,8 @@ from typing import Any
 
 import attrs
 import httpx
+
+from refold_async.testing._redis_server import RedisServer, RedisServerError
 
 from .access_log import parse_lines, summarize
 from .servers import HarnessError, Servers, free_port
@@ -97,50 +98,14 @@ WEB = "web"
 NAMES = [*HOST_SCENARIOS, WEB]
 
 
-class OwnRedis:
-    """A `redis-server` of the harness's own on a free port: killed, frozen, restarted."""
-
-    def __init__(self, workdir: Path) -> None:
-        server = shutil.which("redis-server")
-        if server is None:
-            raise HarnessError("redis-server not found: the Redis scenarios need one")
-        self.server = server
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - the machine's redis-server
-            [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise HarnessError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-    def freeze(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGCONT)
+def _own_redis(workdir: Path) -> RedisServer:
+    """A `redis-server` of the harness's own on a free port (killed, frozen, restarted)."""
+    try:
+        server = RedisServer(workdir)
+        server.start()
+    except RedisServerError as error:
+        raise HarnessError(f"{error}: the Redis scenarios need one") from None
+    return server
 
 
 def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str, Any]:
@@ -149,8 +114,7 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
     run_dir.mkdir()
     redis = None
     if scenario.outage:
-        redis = OwnRedis(run_dir)
-        redis.start()
+        redis = _own_redis(run_dir)
     offset = servers.access_log.stat().st_size
     workers: list[tuple[int, subprocess.Popen[bytes]]] = []
     try:
@@ -203,8 +167,7 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
                 worker.kill()
                 worker.wait()
         if redis is not None:
-            redis.thaw()
-            redis.kill()
+            redis.stop()
     time.sleep(0.5)
     with servers.access_log.open("rb") as log:
         log.seek(offset)
@@ -251,14 +214,14 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
     }
 
 
-def _break(redis: OwnRedis, scenario: HostScenario, run_dir: Path, workers: int) -> None:
+def _break(redis: RedisServer, scenario: HostScenario, run_dir: Path, workers: int) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while len(list(run_dir.glob("started-*"))) < workers and time.monotonic() < deadline:
         time.sleep(0.02)
     (run_dir / "outage-at").write_text(f"{time.time() + scenario.outage_at:.3f}")
     time.sleep(scenario.outage_at)
     if scenario.outage == "kill":
-        redis.kill()
+        redis.stop()
         time.sleep(scenario.outage_for)
         redis.start()
     else:
