@@ -181,10 +181,16 @@ async def test_in_an_outage_each_host_takes_its_share_starting_empty(
         assert all(not limiter.redis_available for _, limiter in made)
     finally:
         await close(made)
+    # The times are when each waiter resumed, not when its slot came: on a loaded machine
+    # a few resume together, so two requests of slack. Each host at the whole budget
+    # (the bug) sends twice the rate and fails by dozens.
+    slack = 2
     together = sorted(t for times in per_host for t in times)
-    assert conforms(together)  # both hosts' grants, judged by the server's one bucket
+    audit = audit_send_times(together, per_second=RATE.per_second, burst=RATE.burst + slack)
+    assert audit.conforms  # both hosts' grants, judged by the server's one bucket
     for times in per_host:  # each alone: half the rate
-        assert audit_send_times(times, per_second=RATE.per_second / 2, burst=3).conforms
+        alone = audit_send_times(times, per_second=RATE.per_second / 2, burst=3 + slack)
+        assert alone.conforms
 
 
 async def test_back_from_an_outage_redis_is_seeded_and_queued_callers_move_back(
