@@ -655,11 +655,16 @@ class RedisRateLimiter:
     async def _seed(self, key: str) -> None:
         """Mark bucket `key` in use in Redis before the first grant after an outage: for
         a full bucket at least, and for as long as this host's fallback has reserved
-        ahead (the later of Redis's state and the local one)."""
+        ahead (the later of Redis's state and the local one); then for the other hosts'
+        shares of one probe: each finds Redis back on its own timer, up to a probe
+        interval (and a timeout) later, and sends at its share until then."""
         ahead = self._full_us
         busy_for = getattr(await self._backup(key), "busy_for", None)
         if busy_for is not None:
             ahead = max(ahead, float(await busy_for(key)) * 1e6)
+        hosts = self._members.get(key, 1)
+        if self._fallback is None and hosts > 1:
+            ahead += (hosts - 1) / hosts * (self._probe_interval + self._timeout) * 1e6
         logger.debug("seeding %s in Redis as in use for %.3fs", key, ahead / 1e6)
         await self._call(_SEED, key, _us(ahead))
 

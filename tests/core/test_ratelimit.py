@@ -849,3 +849,36 @@ def test_an_answer_due_with_the_timeout_is_not_an_outage(virtual_time: Runner) -
 
     virtual_time(main)
     assert limiter.redis_available
+
+
+def test_back_from_an_outage_the_other_hosts_shares_are_kept_free(virtual_time: Runner) -> None:
+    """The first host to find Redis back marks the bucket in use also for what the other
+    hosts, still on their shares until their own probe finds Redis, may send meanwhile:
+    (N - 1) / N of a probe interval and a timeout. Before, only its own share was."""
+    fake = FakeRedis(hosts=[4])
+    seeds: list[float] = []
+    answer = fake.evalsha
+
+    async def recording(sha: str, numkeys: int, /, *keys_and_args: str) -> Any:
+        if sha == _redis._SEED.sha and not fake.down:
+            seeds.append(float(keys_and_args[1]) / 1e6)
+        return await answer(sha, numkeys, *keys_and_args)
+
+    fake.evalsha = recording  # type: ignore[method-assign]
+    limiter = RedisRateLimiter(
+        fake, timeout=0.5, probe_interval=1.0, state_dir=tempfile.mkdtemp(prefix="refold-rl-")
+    )
+
+    async def main() -> None:
+        await limiter.acquire("k")
+        fake.down = True
+        await limiter.acquire("k")  # from this host's quarter
+        fake.down = False
+        await asyncio.sleep(1.0)
+        await limiter.acquire("k")  # probes: seeds, then back to Redis
+
+    virtual_time(main)
+    assert limiter.redis_available
+    (seeded,) = seeds
+    own = 0.2  # at least a full bucket of this host's (its share reserved less)
+    assert seeded == pytest.approx(own + 3 / 4 * (1.0 + 0.5), abs=1e-3)
