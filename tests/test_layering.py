@@ -457,11 +457,6 @@ def test_the_send_loop_reads_in_one_sitting() -> None:
 
 ASYNCIO_MODULES = {
     "refold_async/_native.py",  # the running loop's identity and a way back onto it, per backend
-    # Being made anyio-native: the connection pool and the limiters.
-    "refold_async/_ratelimit/_base.py",
-    "refold_async/_ratelimit/_host.py",
-    "refold_async/_ratelimit/_process.py",
-    "refold_async/_ratelimit/_redis.py",
 }
 """The only modules that import asyncio by name (docs/architecture.md §14): the rest is
 anyio, so it runs on asyncio and on trio alike."""

@@ -8,7 +8,8 @@ share, in the group's directory). The worker touches `--ready`, blocks until a l
 stdin, then keeps `--concurrency` calls in flight (cheap GETs) until it has made
 `--calls` or `--duration` seconds have passed, and writes a JSON summary to `--result`:
 calls, failures by exception class, and the wall-clock end time of every call that
-succeeded (to split the budget by host over time).
+succeeded (to split the budget by host over time). With `BENCH_TRACE` set, the
+limiter's debug trace goes to stdout (the harness keeps it in `worker-*.log`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -53,6 +56,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 except Exception as error:  # a measurement: every failure is counted
                     errors[type(error).__name__] += 1
                 else:
+                    if not ok_times and args.started:
+                        _touch(args.started)  # the harness times outages from here
                     ok_times.append(time.time())
 
         await asyncio.gather(*(one_worker() for _ in range(args.concurrency)))
@@ -66,6 +71,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "start": start,
         "ok_times": ok_times,
     }
+
+
+def _touch(path: str) -> None:
+    """Create `path` (an empty marker file: microseconds, once per process)."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _wait_for_go(ready: Path) -> float:
@@ -83,8 +93,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--redis", help="redis://... : use RedisRateLimiter")
     parser.add_argument("--ready", required=True)
+    parser.add_argument("--started", help="touched once the first call has gone through")
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args()
+    if os.environ.get("BENCH_TRACE"):
+        # The limiter's trace (outage noticed, share, bucket levels, seeding, 429s), with
+        # wall-clock times to set beside nginx's access log.
+        logging.basicConfig(format="%(created).3f %(message)s", stream=sys.stdout)
+        logging.getLogger("refold.ratelimit").setLevel(logging.DEBUG)
     result = asyncio.run(run(args))
     args.result.write_text(json.dumps(result))
 

@@ -12,7 +12,13 @@ bucket: 20/s, burst 5), whose access log counts the 429s.
 - `redis-kill-5s`, `redis-freeze-5s`, `redis-kill-70s`, `redis-freeze-70s` (2 hosts) and
   `redis4-...` (4 hosts): 2 processes per host on `RedisRateLimiter` over a Redis of the
   harness's own, killed (SIGKILL, then restarted empty) or frozen (SIGSTOP, SIGCONT) 3 s
-  into the run, for 5 s (a 15 s run) or 70 s (an 80 s run).
+  after every process has made its first call (on a loaded machine cold processes can
+  take seconds to get there; an outage before a process has ever reached Redis is
+  another scenario), for 5 s (a 15 s run) or 70 s (an 80 s run).
+
+With `BENCH_TRACE=DIR` the workers log the limiter's debug trace (outage noticed, the
+share, the bucket when falling back and when seeding Redis, each 429) and each run's
+logs and access-log times (epoch ms, status) are kept in `DIR`.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -34,6 +39,8 @@ from typing import Any
 
 import attrs
 import httpx
+
+from refold_async.testing._redis_server import RedisServer, RedisServerError
 
 from .access_log import parse_lines, summarize
 from .servers import HarnessError, Servers, free_port
@@ -91,50 +98,14 @@ WEB = "web"
 NAMES = [*HOST_SCENARIOS, WEB]
 
 
-class OwnRedis:
-    """A `redis-server` of the harness's own on a free port: killed, frozen, restarted."""
-
-    def __init__(self, workdir: Path) -> None:
-        server = shutil.which("redis-server")
-        if server is None:
-            raise HarnessError("redis-server not found: the Redis scenarios need one")
-        self.server = server
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - the machine's redis-server
-            [self.server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise HarnessError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-    def freeze(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGCONT)
+def _own_redis(workdir: Path) -> RedisServer:
+    """A `redis-server` of the harness's own on a free port (killed, frozen, restarted)."""
+    try:
+        server = RedisServer(workdir)
+        server.start()
+    except RedisServerError as error:
+        raise HarnessError(f"{error}: the Redis scenarios need one") from None
+    return server
 
 
 def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str, Any]:
@@ -143,8 +114,7 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
     run_dir.mkdir()
     redis = None
     if scenario.outage:
-        redis = OwnRedis(run_dir)
-        redis.start()
+        redis = _own_redis(run_dir)
     offset = servers.access_log.stat().st_size
     workers: list[tuple[int, subprocess.Popen[bytes]]] = []
     try:
@@ -164,6 +134,7 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
                     "--member", f"host-{host}", "--calls", str(scenario.calls),
                     "--duration", str(scenario.duration), "--concurrency", "8",
                     "--ready", str(run_dir / f"ready-{tag}"),
+                    "--started", str(run_dir / f"started-{tag}"),
                     "--result", str(run_dir / f"result-{tag}.json"),
                     *(["--redis", redis.url] if redis is not None else []),
                 ]  # fmt: skip
@@ -181,28 +152,37 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
             worker.stdin.close()
         outage = None
         if redis is not None:
-            outage = threading.Thread(target=_break, args=(redis, scenario), daemon=True)
+            outage = threading.Thread(
+                target=_break, args=(redis, scenario, run_dir, len(workers)), daemon=True
+            )
             outage.start()
         limit = (scenario.duration or 60) + 60
         for _, worker in workers:
             worker.wait(timeout=limit)
         if outage is not None:
-            outage.join(timeout=scenario.outage_at + scenario.outage_for + 10)
+            outage.join(timeout=READY_TIMEOUT + scenario.outage_at + scenario.outage_for + 10)
     finally:
         for _, worker in workers:
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
         if redis is not None:
-            redis.thaw()
-            redis.kill()
+            redis.stop()
     time.sleep(0.5)
     with servers.access_log.open("rb") as log:
         log.seek(offset)
         entries = parse_lines(log.read().decode().splitlines())
     figures = summarize(entries, per_second=PER_SECOND, burst=BURST)
+    if os.environ.get("BENCH_TRACE"):
+        keep = Path(os.environ["BENCH_TRACE"]) / run_dir.name
+        shutil.copytree(run_dir, keep, ignore=shutil.ignore_patterns("host-*"))
+        (keep / "access.log").write_text("\n".join(f"{e.arrived_ms} {e.status}" for e in entries))
     first = min((e.arrived_ms for e in entries), default=0)
     refused_at = [round((e.arrived_ms - first) / 1000, 2) for e in entries if e.status == 429]
+    marked = run_dir / "outage-at"
+    outage_at = (
+        round(float(marked.read_text()) - first / 1000, 2) if marked.exists() and entries else None
+    )
     results = [
         json.loads((run_dir / f"result-{h}-{p}.json").read_text())
         for h in range(scenario.hosts)
@@ -230,13 +210,18 @@ def run_hosts(scenario: HostScenario, index: int, servers: Servers) -> dict[str,
         "most_in_one_second": figures.most_in_one_second,
         "wall": figures.wall,
         "429s_at": refused_at,
+        "outage_at": outage_at,
     }
 
 
-def _break(redis: OwnRedis, scenario: HostScenario) -> None:
+def _break(redis: RedisServer, scenario: HostScenario, run_dir: Path, workers: int) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while len(list(run_dir.glob("started-*"))) < workers and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (run_dir / "outage-at").write_text(f"{time.time() + scenario.outage_at:.3f}")
     time.sleep(scenario.outage_at)
     if scenario.outage == "kill":
-        redis.kill()
+        redis.stop()
         time.sleep(scenario.outage_for)
         redis.start()
     else:

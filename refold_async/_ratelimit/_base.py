@@ -9,20 +9,25 @@
   (`client.reserve(k)`), judged against their shared state.
 - `Turnstile` is the per-loop, per-key queue in front of every bucket: one holder at a
   time, served in arrival order, retries ahead of first attempts, cancellation-safe.
-- `PerLoop` keeps one value per (event loop, key): asyncio primitives belong to a loop.
+- `PerLoop` keeps one value per (event loop, key): a loop's primitives belong to it.
+
+Everything here runs on anyio, so every scope but Redis (whose client is asyncio's) works
+under asyncio and trio alike; nothing in this package imports asyncio.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
+import anyio
+import anyio.lowlevel
 import attrs
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "Turnstile",
     "UnlimitedRateLimiter",
     "client_capacity",
+    "current_loop",
     "loop_clock",
     "pause_length",
 ]
@@ -288,25 +294,75 @@ class UnlimitedRateLimiter:
         return "UnlimitedRateLimiter()"
 
 
+def current_loop() -> object:
+    """The running event loop's own object (asyncio's loop, trio's token): a dict key.
+
+    Raises:
+        RuntimeError: no supported event loop runs in this thread (anyio's
+            `NoEventLoopError`); callers reach this only from inside a coroutine.
+    """
+    return anyio.lowlevel.current_token().native_token
+
+
 def loop_clock() -> Callable[[], float]:
-    """The clock a limiter reads on the running loop: the host's monotonic clock.
+    """The clock the host scope reads on the running loop: the host's monotonic clock.
 
     A loop that keeps a clock of its own (a test's virtual-time loop) is read instead,
-    so that sleeps and grants agree; uvloop and the standard loops read the same
-    `time.monotonic()`, which on Linux is one clock for every process of the host.
+    so that sleeps and grants agree; uvloop and the standard asyncio loops read the same
+    `time.monotonic()`, which on Linux is one clock for every process of the host, and
+    so does trio's clock, up to an offset of its own: under trio (or any loop that is
+    not asyncio's) the host's clock is read directly and sleeps are measured on it.
     """
-    import time
-
-    loop = asyncio.get_running_loop()
-    if (
-        isinstance(loop, asyncio.BaseEventLoop)
-        and type(loop).time is not asyncio.BaseEventLoop.time
-    ):
-        return loop.time
+    loop = current_loop()
+    for base in type(loop).__mro__:
+        if base.__name__ == "BaseEventLoop" and base.__module__ == "asyncio.base_events":
+            if type(loop).time is not base.time:  # type: ignore[attr-defined]
+                return loop.time  # type: ignore[attr-defined, no-any-return]
+            break
     return time.monotonic
 
 
+async def wake_at(when: float, clock: Callable[[], float]) -> None:
+    """Sleep until `clock()` reads `when` or later: never return before, as one sleep may.
+
+    asyncio runs a timer that is due within one tick of the monotonic clock (1 ns on
+    Linux) at once, libuv's timers (uvloop) count whole milliseconds, and `clock` may
+    not be the loop's own (the host's monotonic clock under trio), so `sleep(slot - now)`
+    can end a hair before the slot. A grant released early is refused by a full server
+    bucket: with `burst=1` there is no slot of headroom to absorb even a nanosecond. So
+    what is left is slept again.
+
+    Each sleep is exactly what is left, not rounded up: a grant a tick late would leave
+    the next one (due one interval after the slot, not after the grant) a tick too close
+    to it. A clock that stands still while its loop is busy would let a sub-tick sleep
+    be due at once again and again; after many such turns a sleep lasts a whole tick,
+    so that waiters woken a hair early cannot hand the loop to each other for ever.
+    """
+    turn = 0
+    while (delay := when - clock()) > 0:
+        await anyio.sleep(delay if turn < _EXACT_TURNS else max(delay, _CLOCK_TICK))
+        turn += 1
+
+
+# One tick of the monotonic clock: a timer due within it may run at once.
+_CLOCK_TICK = time.get_clock_info("monotonic").resolution
+# Sleeps of exactly what is left before one lasts a tick (`wake_at`). A real clock moves
+# between two turns of a loop, so one or two are all it takes; the bound only ends a
+# livelock where a loop's clock stands still while it is busy (a virtual clock).
+_EXACT_TURNS = 1000
+
+
 # --- the per-loop queue ---------------------------------------------------------------
+
+
+class _Turn:
+    """One waiter's place in a turnstile: an event, and whether the turn was given."""
+
+    __slots__ = ("event", "given")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.given = False
 
 
 class Turnstile:
@@ -321,8 +377,8 @@ class Turnstile:
 
     def __init__(self) -> None:
         self._held = False
-        self._normal: deque[asyncio.Future[None]] = deque()
-        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[_Turn] = deque()
+        self._urgent: deque[_Turn] = deque()
         self.users = 0
 
     def waiting(self) -> int:
@@ -333,52 +389,50 @@ class Turnstile:
         """Someone holds the turn."""
         return self._held
 
-    async def enter(self, *, priority: bool = False, timeout: float | None = None) -> None:
+    async def enter(self, *, priority: bool = False, max_wait: float | None = None) -> None:
         """Wait for this waiter's turn.
 
         Raises:
-            SlotTooFar: the turn did not come within `timeout` seconds.
+            SlotTooFar: the turn did not come within `max_wait` seconds.
         """
         if not self._held and not self._urgent and not self._normal:
             self._held = True
             return
-        loop = asyncio.get_running_loop()
-        turn: asyncio.Future[None] = loop.create_future()
+        turn = _Turn()
         queue = self._urgent if priority else self._normal
         queue.append(turn)
-        timer = None
-        if timeout is not None:
-            timer = loop.call_later(max(timeout, 0.0), _expire, turn, timeout)
         try:
-            await turn
+            if max_wait is None:
+                await turn.event.wait()
+            else:
+                with anyio.move_on_after(max(max_wait, 0.0)):
+                    await turn.event.wait()
         except BaseException:
-            if turn.done() and not turn.cancelled() and turn.exception() is None:
-                self.leave()  # the turn came as we were cancelled: hand it on
-            elif turn in queue:
-                queue.remove(turn)
+            self._abandon(turn, queue)
             raise
-        finally:
-            if timer is not None:
-                timer.cancel()
+        if not turn.given:  # the bound passed first
+            self._abandon(turn, queue)
+            raise SlotTooFar(max_wait if max_wait is not None else 0.0, paused=False)
+
+    def _abandon(self, turn: _Turn, queue: deque[_Turn]) -> None:
+        if turn.given:
+            self.leave()  # the turn came as we gave up: hand it on
+        elif turn in queue:
+            queue.remove(turn)
 
     def leave(self) -> None:
         """End the holder's turn and give it to the next waiter, if any."""
         for queue in (self._urgent, self._normal):
-            while queue:
+            if queue:
                 turn = queue.popleft()
-                if not turn.done():
-                    turn.set_result(None)
-                    return
+                turn.given = True
+                turn.event.set()
+                return
         self._held = False
 
     def is_idle(self) -> bool:
         """Nobody holds or waits for a turn."""
         return self.users == 0 and not self._held and self.waiting() == 0
-
-
-def _expire(turn: asyncio.Future[None], timeout: float) -> None:
-    if not turn.done():
-        turn.set_exception(SlotTooFar(timeout, paused=False))
 
 
 # --- per-loop state -----------------------------------------------------------------
@@ -390,8 +444,9 @@ _PRUNE_FROM = 64  # start dropping idle values once a loop holds this many keys
 class PerLoop(Generic[_V]):
     """One value per (running event loop, key), thread-safe; closed loops are dropped.
 
-    asyncio primitives and aiolimiter are bound to one loop and are not thread-safe, so
-    every loop gets its own. Idle values are pruned as keys accumulate (one key per
+    A loop's primitives (anyio's events, aiolimiter's buckets) are bound to it and are
+    not thread-safe, so every loop gets its own. Loops are told apart by anyio's event
+    loop token (the asyncio loop, or trio's run token), held weakly. Idle values are pruned as keys accumulate (one key per
     session token can mean many), so memory follows the keys in use, not all keys seen.
     """
 
@@ -404,7 +459,7 @@ class PerLoop(Generic[_V]):
     def reset(self) -> None:
         """Forget every loop's values (after `fork`)."""
         self._lock = threading.Lock()
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _V]]
+        self._loops: weakref.WeakKeyDictionary[object, dict[str, _V]]
         self._loops = weakref.WeakKeyDictionary()
         self._split_keys: set[str] = set()
 
@@ -414,7 +469,7 @@ class PerLoop(Generic[_V]):
         "Split" means `key` is now in use on two live loops at once; it is reported once
         per key, the first time it happens.
         """
-        loop = asyncio.get_running_loop()
+        loop = current_loop()
         with self._lock:
             values = self._loops.get(loop)
             if values is None:
@@ -427,9 +482,9 @@ class PerLoop(Generic[_V]):
             value = values[key] = self._factory()
             return value, self._newly_split(loop, key)
 
-    def _adopt(self, loop: asyncio.AbstractEventLoop) -> dict[str, _V]:
-        # Values refer to their loop, so the weak key alone would never let go of it.
-        for closed in [other for other in self._loops if other.is_closed()]:
+    def _adopt(self, loop: object) -> dict[str, _V]:
+        # Values may refer to their loop, so the weak key alone might never let go of it.
+        for closed in [other for other in self._loops if _is_closed(other)]:
             del self._loops[closed]
         values: dict[str, _V] = {}
         self._loops[loop] = values
@@ -439,14 +494,20 @@ class PerLoop(Generic[_V]):
         for key in [key for key, value in values.items() if self._is_idle(value)]:
             del values[key]
 
-    def _newly_split(self, loop: asyncio.AbstractEventLoop, key: str) -> bool:
+    def _newly_split(self, loop: object, key: str) -> bool:
         if key in self._split_keys:
             return False
         for other, values in self._loops.items():
-            if other is not loop and key in values and not other.is_closed():
+            if other is not loop and key in values and not _is_closed(other):
                 self._split_keys.add(key)
                 return True
         return False
+
+
+def _is_closed(loop: object) -> bool:
+    """Whether a loop has closed: asyncio's say so; trio's run is over once collected."""
+    is_closed = getattr(loop, "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
 
 
 class PerRate(Generic[_V]):

@@ -33,11 +33,9 @@ exists for a transaction on the other.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import hashlib
-import itertools
 import logging
 import math
 import os
@@ -52,6 +50,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import anyio
 import attrs
 
 from ._base import (
@@ -65,6 +64,7 @@ from ._base import (
     client_capacity,
     loop_clock,
     pause_length,
+    wake_at,
 )
 from ._process import LocalRateLimiter, shared_local_limiter
 
@@ -97,12 +97,6 @@ _LONGEST_BACKOFF = 0.05  # ... this, so a wait costs a few dozen tries a second 
 _REPROBE_AFTER = 30.0  # seconds on process scope before trying the host scope again
 _RECHECK_DIR_AFTER = 5.0  # seconds between checks that the directory is still at its path
 _HANDBACK_TRIES = 50
-# One tick of the clock asyncio's timers run on: a timer due within it runs at once.
-_CLOCK_TICK = time.get_clock_info("monotonic").resolution
-# Sleeps of exactly what is left before one lasts a tick (`_wake_at`). A real clock moves
-# between two turns of a loop, so one or two are all it takes; the bound only ends a
-# livelock where a loop's clock stands still while it is busy (a virtual clock).
-_EXACT_TURNS = 1000
 _MAX_NOTED = 256  # warnings remembered, so that each is logged once
 _NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre"}
@@ -470,7 +464,7 @@ class HostRateLimiter:
             return
         turnstile.users += 1
         try:
-            await turnstile.enter(priority=priority, timeout=max_wait)
+            await turnstile.enter(priority=priority, max_wait=max_wait)
             try:
                 while True:
                     remaining = None if deadline is None else deadline - clock()
@@ -521,7 +515,7 @@ class HostRateLimiter:
         if reservation.slot <= clock():
             return True  # due now: no time for a pause to have landed since the reservation
         try:
-            await _wake_at(reservation.slot, clock)
+            await wake_at(reservation.slot, clock)
             paused = await self._transact(key, _read_pause, clock, shared=True, lock_wait=lock_wait)
         except BaseException:
             self._hand_back(key, reservation)
@@ -705,7 +699,7 @@ class HostRateLimiter:
             for bound, paused in ((max_wait, False), (max_pause, True)):
                 if bound is not None and waited + backoff > bound:
                     raise SlotTooFar(max(bound, 0.0), paused=paused)
-            await asyncio.sleep(backoff)
+            await anyio.sleep(backoff)
             backoff = min(backoff * 2, _LONGEST_BACKOFF)
 
     def _check(self, raw: State | None, now: float) -> tuple[State, str | None]:
@@ -791,29 +785,6 @@ class HostRateLimiter:
 
     def __repr__(self) -> str:
         return f"HostRateLimiter({self._rate!r}, scope={self.scope!r})"
-
-
-async def _wake_at(when: float, clock: Callable[[], float]) -> None:
-    """Sleep until `clock()` reads `when` or later: never return before, as one sleep may.
-
-    asyncio runs a timer that is due within one tick of the monotonic clock (1 ns on
-    Linux) at once, and libuv's timers (uvloop) count whole milliseconds, so
-    `sleep(slot - now)` can end a hair before the slot. A grant released early is
-    refused by a full server bucket: with `burst=1` there is no slot of headroom to
-    absorb even a nanosecond. So what is left is slept again.
-
-    Each sleep is exactly what is left, not rounded up: a grant a tick late would leave
-    the next one (due one interval after the slot, not after the grant) a tick too close
-    to it. A clock that stands still while its loop is busy would let asyncio find a
-    sub-tick sleep due at once again and again; after many such turns a sleep lasts a
-    whole tick, so that waiters woken a hair early cannot hand the loop to each other
-    for ever.
-    """
-    for turn in itertools.count():
-        delay = when - clock()
-        if delay <= 0:
-            return
-        await asyncio.sleep(delay if turn < _EXACT_TURNS else max(delay, _CLOCK_TICK))
 
 
 def _read_pause(state: State, _now: float) -> tuple[None, float]:

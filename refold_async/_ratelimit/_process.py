@@ -1,18 +1,22 @@
-"""Process scope: one aiolimiter bucket per (event loop, key), behind a FIFO turnstile.
+"""Process scope: one bucket per (event loop, key), behind a FIFO turnstile.
 
 This is 0.1's limiter, kept for platforms without the host lock and for users who ask
-for a budget of their own per process. aiolimiter does the leaky-bucket arithmetic and
-the waking; the turnstile in front of it adds what aiolimiter lacks: strict arrival
-order (aiolimiter lets a newcomer barge ahead of a woken waiter), retries first, and
-bounded waits.
+for a budget of their own per process. The SDK keeps the bucket's books itself (GCRA:
+a theoretical arrival time, on the loop's clock), which is what pauses and reserved
+slots need; aiolimiter, through its public API only, then paces the grants on asyncio
+loops as a second, independent check of the same budget (it is asyncio-only, so under
+trio the books alone do it). The turnstile in front adds strict arrival order, retries
+first, and bounded waits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import math
+from collections.abc import Callable
 from functools import partial
 
+import anyio
 from aiolimiter import AsyncLimiter
 
 from ._base import (
@@ -24,7 +28,9 @@ from ._base import (
     SlotTooFar,
     Turnstile,
     client_capacity,
+    current_loop,
     pause_length,
+    wake_at,
 )
 
 __all__ = ["LocalRateLimiter", "shared_local_limiter"]
@@ -32,106 +38,130 @@ __all__ = ["LocalRateLimiter", "shared_local_limiter"]
 logger = logging.getLogger("refold.ratelimit")
 
 
-class _PausableLimiter(AsyncLimiter):
-    """An aiolimiter bucket that can be paused by filling it past its brim."""
+class _Books:
+    """One bucket's books: GCRA on the loop's clock, with pauses and booked slots.
 
-    __slots__ = ()
+    A bucket of `capacity` draining at `per_second` is the same as a theoretical arrival
+    time (TAT) advanced one interval per grant, a grant conforming once `TAT - (capacity
+    - 1) intervals` has come. A pause moves the TAT to its end plus a full bucket, so
+    that the bucket is full when the pause ends (no burst after a pause) and a longer
+    pause under way is kept.
+    """
 
-    def pause(self, seconds: float) -> None:
-        """Grant nothing for `seconds`, then resume at the steady rate, with no burst.
-
-        Filling the bucket `seconds` worth of drain past full does all of it at once: it
-        drains back to exactly full when the pause ends (docs/architecture.md §4: after a pause, no
-        burst), waiters keep their places in aiolimiter's queue, and a longer pause
-        already under way is kept. Relies on aiolimiter >= 1.2 internals (`_level`,
-        `_leak`, `_wake_next`), which cope with a level above `max_rate`.
-        """
-        self._leak()
-        self._level = max(self._level, self.max_rate + seconds * self._rate_per_sec)
-        self._wake_next()  # re-arm the waker for the new level now, not at its stale time
-
-    def paused_for(self) -> float:
-        """Seconds until the bucket is back down to full (0 when not paused)."""
-        self._leak()
-        return max(self._level - self.max_rate, 0.0) / self._rate_per_sec
-
-    def wait_for_one(self, ahead: int = 0) -> float:
-        """Seconds until the bucket has room for one more request after `ahead` others."""
-        self._leak()
-        return max(self._level + ahead + 1 - self.max_rate, 0.0) / self._rate_per_sec
-
-    def book(self, count: int) -> list[float]:
-        """Take the next `count` slots now; the seconds from now until each comes.
-
-        Filling the bucket past its brim (as `pause` does) makes the waiters in
-        aiolimiter's queue wait for the booked slots too.
-        """
-        waits = [self.wait_for_one(i) for i in range(count)]
-        self._level += count
-        self._wake_next()
-        return waits
-
-
-class _LocalBucket:
-    """One key's budget on one event loop: a pausable aiolimiter bucket behind a turnstile."""
-
-    __slots__ = ("_limiter", "_turnstile")
+    __slots__ = ("full", "interval", "paused_until", "seq", "tat", "tolerance")
 
     def __init__(self, rate: RateLimit) -> None:
         capacity = client_capacity(rate)
-        # docs/architecture.md §4: a bucket of `capacity` draining at `per_second`: AsyncLimiter(4, 0.2).
-        self._limiter = _PausableLimiter(capacity, capacity / rate.per_second)
+        self.interval = rate.interval
+        self.tolerance = (capacity - 1) * self.interval
+        self.full = capacity * self.interval
+        self.tat = -math.inf
+        self.paused_until = -math.inf
+        self.seq = 0  # bumped by every booking, so a hand-back undoes only the last
+
+    def slot(self, now: float, ahead: int = 0) -> float:
+        """When one more grant conforms after `ahead` others granted as early as allowed."""
+        return max(now, max(self.tat, now) + ahead * self.interval - self.tolerance)
+
+    def book(self, now: float) -> float:
+        """Take the next slot (which may be in the future); its time."""
+        slot = max(now, self.tat - self.tolerance)
+        self.tat = max(self.tat, now) + self.interval
+        self.seq += 1
+        return slot
+
+    def pause(self, now: float, seconds: float) -> None:
+        end = now + seconds
+        self.paused_until = max(self.paused_until, end)
+        self.tat = max(self.tat, end + self.full)
+        self.seq += 1
+
+
+class _LocalBucket:
+    """One key's budget on one event loop: the books, a turnstile, aiolimiter's pacing."""
+
+    __slots__ = ("_books", "_clock", "_pacer", "_turnstile")
+
+    def __init__(self, rate: RateLimit) -> None:
+        capacity = client_capacity(rate)
+        self._books = _Books(rate)
         self._turnstile = Turnstile()
+        self._clock: Callable[[], float] = anyio.current_time
+        # aiolimiter's bucket of the same size (docs/architecture.md §4: AsyncLimiter(4,
+        # 0.2) for the default budget) sees every grant after the books allowed it: it
+        # never waits unless the books were wrong. It runs on asyncio loops only.
+        loop = current_loop()
+        on_asyncio = callable(getattr(loop, "create_future", None))
+        self._pacer = AsyncLimiter(capacity, capacity / rate.per_second) if on_asyncio else None
 
     async def acquire(
         self, *, priority: bool, max_wait: float | None, max_pause: float | None
     ) -> None:
-        turnstile = self._turnstile
-        if max_pause is not None and (paused := self._limiter.paused_for()) > max_pause:
+        books, clock, turnstile = self._books, self._clock, self._turnstile
+        now = clock()
+        if max_pause is not None and (paused := books.paused_until - now) > max_pause:
             raise SlotTooFar(paused, paused=True)
         if max_wait is not None and not priority:
             # The process is the whole scope: its queue and bucket say at once whether a
             # slot comes within the bound (the holder and each waiter ahead take one).
             ahead = turnstile.waiting() + (1 if turnstile.is_held() else 0)
-            if (wait := self._limiter.wait_for_one(ahead)) > max_wait:
+            if (wait := books.slot(now, ahead) - now) > max_wait:
                 raise SlotTooFar(wait, paused=False)
-        loop = asyncio.get_running_loop()
-        deadline = None if max_wait is None else loop.time() + max_wait
+        deadline = None if max_wait is None else now + max_wait
         turnstile.users += 1
         try:
-            await turnstile.enter(priority=priority, timeout=max_wait)
+            await turnstile.enter(priority=priority, max_wait=max_wait)
             try:
-                if deadline is not None:
-                    wait = self._limiter.wait_for_one()
-                    if loop.time() + wait > deadline:
-                        raise SlotTooFar(wait, paused=False)
-                await self._limiter.acquire()
+                # Sleep until the slot, then look again: a pause or a booking made
+                # meanwhile moves the slot, and nothing is taken before it is due, so a
+                # waiter cancelled while it sleeps has used nothing up.
+                while (slot := books.slot(now := clock())) > now:
+                    if deadline is not None and slot > deadline:
+                        raise SlotTooFar(slot - now, paused=False)
+                    await wake_at(slot, clock)
+                books.book(now)
             finally:
                 turnstile.leave()
+            if self._pacer is not None:
+                await self._pacer.acquire()
         finally:
             turnstile.users -= 1
 
     def pause(self, seconds: float) -> None:
-        self._limiter.pause(seconds)
+        self._books.pause(self._clock(), seconds)
 
     def reserve(self, count: int, max_wait: float | None) -> SlotBlock:
-        limiter = self._limiter
+        books, clock = self._books, self._clock
+        now = clock()
         ahead = self._turnstile.waiting() + (1 if self._turnstile.is_held() else 0)
-        last = limiter.wait_for_one(ahead + count - 1)
+        last = books.slot(now, ahead + count - 1) - now
         if max_wait is not None and last > max_wait:
             raise SlotTooFar(last, paused=False)
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        # The reserved slots go ahead of this loop's queue; slots not taken lapse.
-        return SlotBlock([now + wait for wait in limiter.book(count)], loop.time)
+        # The reserved slots go ahead of this loop's queue.
+        times = [books.book(now) for _ in range(count)]
+        booked_tat, booked_seq = books.tat, books.seq
+
+        async def hand_back(unused: int) -> None:
+            if books.tat == booked_tat and books.seq == booked_seq:  # nothing booked since
+                books.tat -= unused * books.interval
+                books.seq += 1
+
+        return SlotBlock(times, clock, hand_back)
 
     def is_idle(self) -> bool:
         """Nobody waits and the bucket has drained: a fresh bucket would behave the same."""
-        return self._turnstile.is_idle() and self._limiter.has_capacity(self._limiter.max_rate)
+        now = self._clock()
+        pacer = self._pacer
+        return (
+            self._turnstile.is_idle()
+            and self._books.tat <= now
+            and self._books.paused_until <= now
+            and (pacer is None or pacer.has_capacity(pacer.max_rate))
+        )
 
 
 class LocalRateLimiter:
-    """Rate limits in this process, with one aiolimiter bucket per (event loop, key).
+    """Rate limits in this process, with one bucket per (event loop, key).
 
     Every client on a loop that uses the same key shares one bucket, as long as they
     share this limiter: `shared_local_limiter()` gives the one instance per `RateLimit`.

@@ -6,21 +6,30 @@ down, unreachable or slower than `timeout`, the limiter falls back to this host'
 of the budget (`HostRateLimiter` at 1/N, N the hosts last counted in Redis), warns once
 per outage, tries Redis again every `probe_interval`, and returns to it when it answers.
 No Redis exception ever reaches a caller.
+
+`redis.asyncio` runs on asyncio only, so this scope does too: under another loop (trio)
+the first call raises `RefoldUsageError` naming the scopes that work there. The module
+still imports no asyncio: the few asyncio-loop calls it needs (starting a background
+task, waking a waiter from another thread) go through the running loop object.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
 import math
 import os
 import socket
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any, Protocol
 
+import anyio
+import anyio.lowlevel
 import attrs
+
+from refold_async._errors import RefoldUsageError
 
 from ._base import (
     DEFAULT_RATE_LIMIT,
@@ -32,6 +41,7 @@ from ._base import (
     SlotTooFar,
     Turnstile,
     client_capacity,
+    current_loop,
     pause_length,
 )
 from ._host import HostRateLimiter, default_state_dir, shared_host_limiter
@@ -209,6 +219,7 @@ class _Reservation:
     delay: float  # seconds to sleep before sending
     tat: int  # what the reservation wrote: proof it is still the last write
     seq: int
+    server_now: int  # Redis's clock when it reserved (µs)
 
 
 class _RedisDown(Exception):
@@ -225,7 +236,7 @@ class _Gate:
         self.paused_until = float("-inf")  # loop time; a pause seen here re-checks sleepers
 
     def is_idle(self) -> bool:
-        return self.turnstile.is_idle() and self.paused_until <= asyncio.get_running_loop().time()
+        return self.turnstile.is_idle() and self.paused_until <= anyio.current_time()
 
 
 class RedisRateLimiter:
@@ -306,7 +317,7 @@ class RedisRateLimiter:
         self._tolerance_us = (capacity - 1) * self._interval_us
         self._full_us = capacity * self._interval_us
         self._gates = PerLoop(_Gate, _Gate.is_idle)
-        self._releases: set[asyncio.Future[Any]] = set()
+        self._releases: set[_Task] = set()
         self._down_since: float | None = None  # loop time of the outage's start
         self._next_probe = float("-inf")
         self._state_dir = state_dir
@@ -315,12 +326,14 @@ class RedisRateLimiter:
         self._member_ttl_us = member_ttl * 1e6
         self._members: dict[str, int] = {}  # key -> hosts seen by the latest heartbeat
         self._next_beat: dict[str, float] = {}
-        self._beats: set[asyncio.Future[Any]] = set()
+        self._beats: set[_Task] = set()
         self._shares: dict[RateLimit, RateLimiter] = {}
         self._emptied: set[tuple[RateLimit, str]] = set()  # share buckets started empty
         self._outage_keys: set[str] = set()
-        self._returners: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
-        self._prober: asyncio.Future[None] | None = None
+        self._returners: set[tuple[Any, anyio.Event]] = set()  # (its loop, its wake-up)
+        self._prober: _Task | None = None
+        self._booked_until: dict[str, float] = {}  # key -> loop time Redis was booked to
+        self._fewer_since: dict[str, float] = {}  # key -> since when beats count fewer hosts
 
     @property
     def rate(self) -> RateLimit:
@@ -348,16 +361,17 @@ class RedisRateLimiter:
             max_wait: Raise `SlotTooFar` rather than wait longer than this, in seconds.
             max_pause: Raise `SlotTooFar` at once if a pause lasts longer than this.
         """
-        loop = asyncio.get_running_loop()
+        _asyncio_loop()
         probe = self._down_since is not None  # past the next line: this grant probes Redis
-        if self._skip_redis(loop):
+        if self._skip_redis():
             if not await self._fallback_acquire(key, priority, max_wait, max_pause):
                 await self.acquire(key, priority=priority, max_wait=max_wait, max_pause=max_pause)
             return
         gate, _ = self._gates.get(key)
-        deadline = None if max_wait is None else loop.time() + max_wait
-        if max_pause is not None and gate.paused_until - loop.time() > max_pause:
-            raise SlotTooFar(gate.paused_until - loop.time(), paused=True)
+        now = anyio.current_time()
+        deadline = None if max_wait is None else now + max_wait
+        if max_pause is not None and gate.paused_until - now > max_pause:
+            raise SlotTooFar(gate.paused_until - now, paused=True)
         turnstile = gate.turnstile
         # A caller with a bound on its wait reserves in Redis at once, without queueing
         # on this loop: Redis's TAT then counts every bounded caller of every process and
@@ -366,28 +380,30 @@ class RedisRateLimiter:
         turnstile.users += 1
         try:
             if queued:
-                await turnstile.enter(priority=priority, timeout=max_wait)
+                await turnstile.enter(priority=priority, max_wait=max_wait)
             try:
                 if probe:
                     await self._seed(key)
+                if key not in self._members:
+                    await self._count_hosts(key)  # before the first grant, not after it
                 while True:
                     if self._down_since is not None and not probe:
                         raise _RedisDown("down")  # it went down while this waiter queued
-                    remaining = None if deadline is None else deadline - loop.time()
+                    remaining = None if deadline is None else deadline - anyio.current_time()
                     if await self._wait_for_slot(key, gate, remaining, max_pause):
                         break  # else a 429 paused the bucket while we slept: reserve again
             finally:
                 if queued:
                     turnstile.leave()
         except _RedisDown as exc:
-            self._went_down(loop, str(exc), key)
+            self._went_down(str(exc), key)
             if not await self._fallback_acquire(key, priority, max_wait, max_pause):
                 await self.acquire(key, priority=priority, max_wait=max_wait, max_pause=max_pause)
             return
         finally:
             turnstile.users -= 1
         self._came_back()
-        self._beat(key, loop)
+        self._beat(key)
 
     async def penalize(self, key: str, retry_after: float) -> None:
         """Pause bucket `key` for every process; when it ends, the bucket is full.
@@ -401,9 +417,10 @@ class RedisRateLimiter:
             ValueError: `retry_after` is NaN or infinite.
         """
         seconds = pause_length(retry_after)
-        loop = asyncio.get_running_loop()
+        _asyncio_loop()
+        logger.debug("a 429 on %s: pause %.3fs", key, seconds)
         gate, _ = self._gates.get(key)
-        gate.paused_until = max(gate.paused_until, loop.time() + seconds)
+        gate.paused_until = max(gate.paused_until, anyio.current_time() + seconds)
         if self._down_since is not None:
             await (await self._backup(key)).penalize(key, seconds)
             return
@@ -411,7 +428,7 @@ class RedisRateLimiter:
         try:
             await self._call(_PENALIZE, key, *args)
         except _RedisDown as exc:
-            self._went_down(loop, str(exc), key)
+            self._went_down(str(exc), key)
             await (await self._backup(key)).penalize(key, seconds)
 
     async def reserve(self, key: str, count: int, *, max_wait: float | None = None) -> SlotBlock:
@@ -424,8 +441,8 @@ class RedisRateLimiter:
             count: How many slots (at least 1).
             max_wait: Raise `SlotTooFar` if the last slot is further away than this.
         """
-        loop = asyncio.get_running_loop()
-        if not self._skip_redis(loop):
+        _asyncio_loop()
+        if not self._skip_redis():
             args = (
                 _us(self._interval_us),
                 _us(self._tolerance_us),
@@ -433,22 +450,26 @@ class RedisRateLimiter:
                 str(count),
             )
             try:
+                if key not in self._members:
+                    await self._count_hosts(key)
                 reply = await self._call(_RESERVE_MANY, key, *args)
             except _RedisDown as exc:
-                self._went_down(loop, str(exc), key)
+                self._went_down(str(exc), key)
             else:
                 self._came_back()
                 _first, last, tat, new_tat, seq, refused, server_now = (int(v) for v in reply)
                 if refused:
                     raise SlotTooFar(last / 1e6, paused=False)
-                now = loop.time()
+                now = anyio.current_time()
+                self._note_booked(key, now, new_tat, server_now)
                 base = tat - self._tolerance_us - server_now
                 times = [now + max(0.0, base + i * self._interval_us) / 1e6 for i in range(count)]
-                return SlotBlock(times, loop.time, partial(self._hand_back, key, new_tat, seq))
+                clock = anyio.current_time
+                return SlotBlock(times, clock, partial(self._hand_back, key, new_tat, seq))
         backup = await self._backup(key)
         if isinstance(backup, SlotReserver):
             return await backup.reserve(key, count, max_wait=max_wait)
-        return SlotBlock([], loop.time)  # a fallback that cannot reserve: calls acquire
+        return SlotBlock([], anyio.current_time)  # a fallback that cannot reserve: calls acquire
 
     async def _hand_back(self, key: str, tat: int, seq: int, unused: int) -> None:
         args = (str(tat), str(seq), _us(unused * self._interval_us))
@@ -461,16 +482,17 @@ class RedisRateLimiter:
         self, key: str, gate: _Gate, max_wait: float | None, max_pause: float | None
     ) -> bool:
         """Reserve and sleep until the slot; False if this process saw a 429 meanwhile."""
-        reserving = asyncio.ensure_future(self._reserve(key, max_wait, max_pause))
+        loop = _asyncio_loop()
+        reserving = _spawn(self._reserve(key, max_wait, max_pause))
         try:
-            # asyncio.wait, not wait_for: it never cancels the reservation, which must
-            # come back to be handed back, and never swallows our own cancellation.
-            await asyncio.wait((reserving,), timeout=self._time_allowed())
-        except asyncio.CancelledError:
-            reserving.add_done_callback(partial(self._release_soon, key))
+            # Waited for, never cancelled on a timeout: the reservation must come back
+            # to be handed back; our own cancellation is not swallowed.
+            await _settle(reserving, self._time_allowed())
+        except BaseException:
+            reserving.add_done_callback(partial(self._release_soon, key, loop))
             raise
         if not reserving.done():
-            reserving.add_done_callback(partial(self._release_soon, key))
+            reserving.add_done_callback(partial(self._release_soon, key, loop))
             raise _RedisDown(f"no answer within {self._time_allowed()}s")
         try:
             reservation = reserving.result()
@@ -479,13 +501,14 @@ class RedisRateLimiter:
         except Exception as exc:
             raise _RedisDown(type(exc).__name__) from None
         self._answered = True
+        self._note_booked(key, anyio.current_time(), reservation.tat, reservation.server_now)
         try:
             if reservation.delay > 0:
-                await asyncio.sleep(reservation.delay)
-        except asyncio.CancelledError:
-            self._release_soon(key, reserving)
+                await anyio.sleep(reservation.delay)
+        except anyio.get_cancelled_exc_class():
+            self._release_soon(key, loop, reserving)
             raise
-        return asyncio.get_running_loop().time() >= gate.paused_until
+        return anyio.current_time() >= gate.paused_until
 
     async def _reserve(
         self, key: str, max_wait: float | None, max_pause: float | None
@@ -496,17 +519,26 @@ class RedisRateLimiter:
             _us(-1 if max_wait is None else max(max_wait, 0) * 1e6),
             _us(-1 if max_pause is None else max(max_pause, 0) * 1e6),
         )
-        delay_us, tat, seq, _now, refused = await _RESERVE.run(
+        delay_us, tat, seq, server_now, refused = await _RESERVE.run(
             self._client, self._redis_key(key), *args
         )
         if int(refused):
             raise SlotTooFar(int(delay_us) / 1e6, paused=int(refused) == 2)
-        return _Reservation(delay=int(delay_us) / 1e6, tat=int(tat), seq=int(seq))
+        return _Reservation(
+            delay=int(delay_us) / 1e6, tat=int(tat), seq=int(seq), server_now=int(server_now)
+        )
+
+    def _note_booked(self, key: str, now: float, tat: float, server_now: float) -> None:
+        """Remember how far ahead Redis has booked bucket `key` (its TAT, on our clock):
+        requests granted by Redis may leave until then, so a fallback must not add its
+        own grants to theirs before it."""
+        until = now + max(tat - server_now, 0.0) / 1e6
+        self._booked_until[key] = max(self._booked_until.get(key, -math.inf), until)
 
     async def _call(self, script: _Script, key: str, *args: str) -> Any:
-        call = asyncio.ensure_future(script.run(self._client, self._redis_key(key), *args))
+        call = _spawn(script.run(self._client, self._redis_key(key), *args))
         try:
-            await asyncio.wait((call,), timeout=self._time_allowed())
+            await _settle(call, self._time_allowed())
         finally:
             if not call.done():
                 call.cancel()
@@ -519,16 +551,16 @@ class RedisRateLimiter:
         self._answered = True
         return result
 
-    def _release_soon(self, key: str, reserving: asyncio.Future[_Reservation]) -> None:
+    def _release_soon(self, key: str, loop: Any, reserving: _Task) -> None:
         if not reserving.done() or reserving.cancelled() or reserving.exception() is not None:
             return  # nothing was reserved, or we cannot tell what
         reservation = reserving.result()
         args = (str(reservation.tat), str(reservation.seq), _us(self._interval_us))
-        release = asyncio.ensure_future(self._call(_RELEASE, key, *args))
+        release = _spawn(self._call(_RELEASE, key, *args), loop)  # maybe from a callback
         self._releases.add(release)  # keep a reference until it is done
         release.add_done_callback(self._release_done)
 
-    def _release_done(self, release: asyncio.Future[Any]) -> None:
+    def _release_done(self, release: _Task) -> None:
         self._releases.discard(release)
         if not release.cancelled() and release.exception() is not None:
             logger.info("could not hand back a cancelled rate-limit reservation")
@@ -539,20 +571,22 @@ class RedisRateLimiter:
         before its first heartbeat would fall back to the whole budget (one host)."""
         return self._timeout if self._answered else max(self._timeout, _FIRST_ANSWER)
 
-    def _skip_redis(self, loop: asyncio.AbstractEventLoop) -> bool:
+    def _skip_redis(self) -> bool:
         """During an outage, use the fallback until the next probe is due."""
         if self._down_since is None:
             return False
-        if loop.time() >= self._next_probe:
-            self._next_probe = loop.time() + self._probe_interval
+        now = anyio.current_time()
+        if now >= self._next_probe:
+            self._next_probe = now + self._probe_interval
             return False  # probe Redis with this grant
         return True
 
-    def _went_down(self, loop: asyncio.AbstractEventLoop, reason: str, key: str) -> None:
-        self._next_probe = loop.time() + self._probe_interval
+    def _went_down(self, reason: str, key: str) -> None:
+        now = anyio.current_time()
+        self._next_probe = now + self._probe_interval
         self._outage_keys.add(key)
         if self._down_since is None:
-            self._down_since = loop.time()
+            self._down_since = now
             hosts = max(self._members.values(), default=1)
             logger.warning(
                 "Redis rate limiter unavailable (%s); using this host's share of the budget "
@@ -571,23 +605,23 @@ class RedisRateLimiter:
         for loop, returned in list(self._returners):
             # Callers queued in the fallback move back to Redis (from any loop's thread).
             with contextlib.suppress(RuntimeError):  # that loop has closed
-                loop.call_soon_threadsafe(_resolve, returned)
+                loop.call_soon_threadsafe(returned.set)
 
     async def _fallback_acquire(
         self, key: str, priority: bool, max_wait: float | None, max_pause: float | None
     ) -> bool:
         """A slot from the fallback; False if Redis came back first (ask Redis instead)."""
         backup = await self._backup(key)
-        loop = asyncio.get_running_loop()
-        returned: asyncio.Future[None] = loop.create_future()
-        entry = (loop, returned)
+        returned = anyio.Event()  # set by the fallback's grant, or by Redis coming back
+        entry = (_asyncio_loop(), returned)
         self._returners.add(entry)
-        self._start_prober(loop)
-        waiting = asyncio.ensure_future(
+        self._start_prober()
+        waiting = _spawn(
             backup.acquire(key, priority=priority, max_wait=max_wait, max_pause=max_pause)
         )
+        waiting.add_done_callback(lambda _task: returned.set())
         try:
-            await asyncio.wait((waiting, returned), return_when=asyncio.FIRST_COMPLETED)
+            await returned.wait()
         except BaseException:
             waiting.cancel()
             raise
@@ -599,18 +633,18 @@ class RedisRateLimiter:
             waiting.result()  # SlotTooFar passes through
             return True
         waiting.cancel()  # the fallback hands its reservation back
-        await asyncio.gather(waiting, return_exceptions=True)
+        await _settle(waiting, None)
         return False
 
-    def _start_prober(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _start_prober(self) -> None:
         if self._prober is None or self._prober.done():
-            self._prober = loop.create_task(self._probe_while_queued())
+            self._prober = _spawn(self._probe_while_queued())
 
     async def _probe_while_queued(self) -> None:
         """During an outage, try Redis every `probe_interval` while callers wait in the
         fallback, so they move back when it answers, not only when a new call probes."""
         while self._down_since is not None and self._returners:
-            await asyncio.sleep(max(self._probe_interval, 0.01))
+            await anyio.sleep(max(self._probe_interval, 0.01))
             try:
                 for key in list(self._outage_keys):
                     await self._seed(key)
@@ -621,11 +655,17 @@ class RedisRateLimiter:
     async def _seed(self, key: str) -> None:
         """Mark bucket `key` in use in Redis before the first grant after an outage: for
         a full bucket at least, and for as long as this host's fallback has reserved
-        ahead (the later of Redis's state and the local one)."""
+        ahead (the later of Redis's state and the local one); then for the other hosts'
+        shares of one probe: each finds Redis back on its own timer, up to a probe
+        interval (and a timeout) later, and sends at its share until then."""
         ahead = self._full_us
         busy_for = getattr(await self._backup(key), "busy_for", None)
         if busy_for is not None:
             ahead = max(ahead, float(await busy_for(key)) * 1e6)
+        hosts = self._members.get(key, 1)
+        if self._fallback is None and hosts > 1:
+            ahead += (hosts - 1) / hosts * (self._probe_interval + self._timeout) * 1e6
+        logger.debug("seeding %s in Redis as in use for %.3fs", key, ahead / 1e6)
         await self._call(_SEED, key, _us(ahead))
 
     async def _backup(self, key: str) -> RateLimiter:
@@ -642,31 +682,64 @@ class RedisRateLimiter:
             else:
                 limiter = HostRateLimiter(share, directory=self._state_dir)
             self._shares[share] = limiter
-        if hosts > 1 and (share, key) not in self._emptied:
-            # Every host falls back at about the same moment: none may start with a
-            # burst, or together they overrun the server's bucket.
+        if (share, key) not in self._emptied:
+            # Every host falls back at about the same moment, while requests that Redis
+            # granted may still be waiting to leave (a killed Redis is noticed at once,
+            # not after `timeout`): none may start with a burst, nor before Redis's
+            # bookings have gone out, or together they overrun the server's bucket.
             self._emptied.add((share, key))
-            await limiter.penalize(key, 0)
+            settle = max(self._booked_until.get(key, -math.inf) - anyio.current_time(), 0.0)
+            logger.debug(
+                "falling back to %s (1/%d of the budget) on %s, its first grant after "
+                "the %.3fs Redis has booked ahead",
+                share,
+                hosts,
+                key,
+                settle,
+            )
+            await limiter.penalize(key, settle)
         return limiter
 
-    def _beat(self, key: str, loop: asyncio.AbstractEventLoop) -> None:
+    def _beat(self, key: str) -> None:
         """Record this host as a user of `key` in Redis, at most once per `heartbeat`."""
-        now = loop.time()
+        now = anyio.current_time()
         if now < self._next_beat.get(key, float("-inf")):
             return
         self._next_beat[key] = now + self._heartbeat
-        beat = asyncio.ensure_future(self._send_beat(key))
+        beat = _spawn(self._send_beat(key))
         self._beats.add(beat)
         beat.add_done_callback(self._beats.discard)
 
     async def _send_beat(self, key: str) -> None:
-        try:
-            hosts = await self._call(
-                _HEARTBEAT, key + ":members", self._member, _us(self._member_ttl_us)
-            )
-        except _RedisDown:
-            return  # the next grant finds out whether Redis is down
-        self._members[key] = max(int(hosts), 1)
+        with contextlib.suppress(_RedisDown):  # the next grant finds out whether it is down
+            await self._count_hosts(key)
+
+    async def _count_hosts(self, key: str) -> None:
+        """Record this host in Redis as a user of `key`, and learn how many hosts are.
+
+        The first grant of a key waits for this: a process that had grants from Redis
+        but had not counted the hosts yet would, in an outage, take the whole budget.
+
+        Raises:
+            _RedisDown: Redis did not answer.
+        """
+        self._next_beat[key] = anyio.current_time() + self._heartbeat
+        hosts = await self._call(
+            _HEARTBEAT, key + ":members", self._member, _us(self._member_ttl_us)
+        )
+        counted = max(int(hosts), 1)
+        known = self._members.get(key)
+        if known is not None and counted < known:
+            # Fewer hosts count only once they have for a whole TTL: a Redis restarted
+            # empty, or thawed after the members' records expired, counts one host at
+            # first, and an outage then would give this host the whole budget.
+            now = anyio.current_time()
+            if now - self._fewer_since.setdefault(key, now) < self._member_ttl_us / 1e6:
+                return
+        self._fewer_since.pop(key, None)
+        if counted != known:
+            logger.debug("%d hosts use %s", counted, key)
+        self._members[key] = counted
 
     def _redis_key(self, key: str) -> str:
         return self._prefix + key
@@ -688,9 +761,69 @@ def _share_of(rate: RateLimit, hosts: int) -> RateLimit:
     )
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+class _Task(Protocol):
+    """What the limiter uses of an asyncio task (typed here without importing asyncio)."""
+
+    def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
+    def cancel(self) -> bool: ...
+    def result(self) -> Any: ...
+    def exception(self) -> BaseException | None: ...
+    def add_done_callback(self, fn: Callable[[Any], object], /) -> None: ...
+
+
+def _asyncio_loop() -> Any:
+    """The running asyncio loop; under any other loop, a usage error that says what works.
+
+    Raises:
+        RefoldUsageError: the running loop is not asyncio's (trio, say).
+    """
+    loop = current_loop()
+    if not callable(getattr(loop, "create_task", None)):
+        raise RefoldUsageError(
+            "RedisRateLimiter needs asyncio: redis.asyncio, its client, runs on asyncio "
+            "only. Under this event loop use the default host-scope limiter (one budget "
+            "for every process of the machine) or LocalRateLimiter, or run on asyncio"
+        )
+    return loop
+
+
+def _spawn(coroutine: Coroutine[Any, Any, Any], loop: Any = None) -> _Task:
+    """Run `coroutine` as a task of its own on `loop` (default: the running asyncio loop)."""
+    task: _Task = (loop or _asyncio_loop()).create_task(coroutine)
+    return task
+
+
+# After a wait for Redis runs out, turns of the loop still given to the call: a reply
+# that reached the socket while this process was not running (a loaded machine) is
+# read in a turn or two, where a timer due at the same moment would otherwise win.
+_GRACE_TURNS = 5
+
+
+async def _settle(task: _Task, within: float | None) -> bool:
+    """Wait until `task` is done, for at most `within` seconds; never cancel it.
+
+    A process that was not scheduled for a while (a loaded machine) finds its timer due
+    and Redis's answer waiting at once; the answer gets a few turns of the loop, and if
+    the timer went off late by over half the wait, once more as long: a slow process is
+    not a slow Redis. Returns whether the task is done.
+    """
+    if not task.done():
+        finished = anyio.Event()
+        task.add_done_callback(lambda _task: finished.set())
+        started = anyio.current_time()
+        with anyio.move_on_after(within):
+            await finished.wait()
+        if within is not None and not task.done():
+            for _ in range(_GRACE_TURNS):
+                await anyio.lowlevel.checkpoint()
+                if task.done():
+                    break
+            late = anyio.current_time() - started - within
+            if not task.done() and late > within / 2:
+                with anyio.move_on_after(within):
+                    await finished.wait()
+    return task.done()
 
 
 def _us(value: float) -> str:

@@ -17,6 +17,8 @@ from refold_async import (
 from tests.core import ops
 from tests.helpers import API_KEY, BASE_URL, LIVE_KEY, TOKEN, mock_client
 
+pytestmark = pytest.mark.anyio  # the backend matrix: asyncio and trio (tests/conftest.py)
+
 
 def test_api_key_and_base_url_default_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """REFOLD_API_KEY and REFOLD_BASE_URL fill in what the caller leaves out."""

@@ -714,9 +714,12 @@ def test_redis_errors_fall_back_to_the_host_budget(
 class SlowFirstRedis(ScriptedRedis):
     """Answers the first call after 1 s (connecting, loading the script), then at once."""
 
+    answered = False
+
     async def evalsha(self, sha: str, numkeys: int, /, *keys_and_args: str) -> Any:
-        if not self.calls:
+        if not self.answered:  # the first call of any script (the hosts' count first)
             await asyncio.sleep(1.0)
+            self.answered = True
         return await super().evalsha(sha, numkeys, *keys_and_args)
 
 
@@ -732,3 +735,150 @@ def test_redis_limiter_gives_the_first_answer_more_time(virtual_time: Runner) ->
         return limiter.redis_available
 
     assert virtual_time(main) is True
+
+
+# --- RedisRateLimiter in an outage, on a virtual clock -------------------------------------
+
+
+class FakeRedis:
+    """Answers the limiter's scripts (hosts' count, reservation, seeding); fails when told.
+
+    Reservations are granted at once with the bucket booked `ahead_us` past Redis's now;
+    `hosts` are the counts the heartbeats get, one per call (the last one repeats).
+    """
+
+    SERVER_NOW = 1_000_000_000
+
+    def __init__(self, hosts: list[int], ahead_us: int = 0, answer_after: float = 0.0) -> None:
+        self.hosts = hosts
+        self.ahead_us = ahead_us
+        self.answer_after = answer_after
+        self.down = False
+
+    async def evalsha(self, sha: str, numkeys: int, /, *keys_and_args: str) -> Any:
+        if self.answer_after:
+            await asyncio.sleep(self.answer_after)
+        if self.down:
+            raise ConnectionError("Redis is down")
+        if keys_and_args[0].endswith(":members"):
+            return self.hosts.pop(0) if len(self.hosts) > 1 else self.hosts[0]
+        if sha == _redis._RESERVE.sha:
+            return [0, self.SERVER_NOW + self.ahead_us, 1, self.SERVER_NOW, 0]
+        return 1  # seeding, penalties
+
+    async def eval(self, script: str, numkeys: int, /, *keys_and_args: str) -> Any:
+        return await self.evalsha(_redis._Script(script).sha, numkeys, *keys_and_args)
+
+
+def test_a_fallback_waits_until_what_redis_granted_has_left(virtual_time: Runner) -> None:
+    """Redis had booked the bucket 0.5 s ahead when it was killed (noticed at once, not
+    after a timeout): the requests it granted leave until then, so this host's share
+    (10/s of 2 hosts, starting empty) grants only after them. Before, its first grant
+    came 0.1 s after the outage, on top of Redis's."""
+    fake = FakeRedis(hosts=[2], ahead_us=500_000)
+    limiter = RedisRateLimiter(fake, state_dir=tempfile.mkdtemp(prefix="refold-rl-test-"))
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        await limiter.acquire("k")
+        await asyncio.sleep(0.01)  # the heartbeat has counted 2 hosts
+        fake.down = True
+        await limiter.acquire("k")
+        return loop.time()
+
+    granted = virtual_time(main)
+    assert not limiter.redis_available
+    # Redis's bookings end at 0.5; the share is full then and frees a slot an interval on.
+    assert granted == pytest.approx(0.5 + 0.1, abs=EXACT)
+
+
+def test_the_hosts_are_counted_before_the_first_grant(
+    virtual_time: Runner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis fails right after a process's first grant: it still knows there are 4 hosts
+    and takes a quarter of the budget. Before, the count came after the first grant and
+    was lost with Redis: the process took the whole budget as if alone."""
+    fake = FakeRedis(hosts=[4])
+    limiter = RedisRateLimiter(fake, state_dir=tempfile.mkdtemp(prefix="refold-rl-test-"))
+
+    async def main() -> None:
+        await limiter.acquire("k")
+        fake.down = True
+        await limiter.acquire("k")
+
+    with caplog.at_level(logging.WARNING, logger="refold.ratelimit"):
+        virtual_time(main)
+    (warning,) = [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
+    assert "1/4" in warning
+
+
+def test_fewer_hosts_count_only_after_a_whole_ttl(virtual_time: Runner) -> None:
+    """A Redis restarted empty counts one host at first: the limiter keeps the count it
+    knew until the lower one has held for `member_ttl`, so an outage in between still
+    takes a quarter. Before, one heartbeat after the restart made it 1."""
+    fake = FakeRedis(hosts=[4, 1])
+    limiter = RedisRateLimiter(
+        fake, heartbeat=0.1, member_ttl=1.0, state_dir=tempfile.mkdtemp(prefix="refold-rl-")
+    )
+
+    async def main() -> list[tuple[float, int]]:
+        loop = asyncio.get_running_loop()
+        seen = []
+        for _ in range(16):
+            await limiter.acquire("k")
+            await asyncio.sleep(0.2)
+            seen.append((round(loop.time(), 1), limiter._members["k"]))
+        return seen
+
+    seen = virtual_time(main)
+    assert [count for at, count in seen if at <= 1.0] == [4] * 5
+    assert seen[-1][1] == 1  # it does count once the lower count has held a TTL
+
+
+def test_an_answer_due_with_the_timeout_is_not_an_outage(virtual_time: Runner) -> None:
+    """The reply and the timer fall due in the same turn of the loop (a process that was
+    not scheduled for a while finds both): the reply is read, Redis is not down. Before,
+    the timer won and the process fell back as if Redis were gone."""
+    fake = FakeRedis(hosts=[1])
+    limiter = RedisRateLimiter(fake, timeout=0.5)
+
+    async def main() -> None:
+        await limiter.acquire("k")  # connects: the first answers have 2 s
+        fake.answer_after = 0.5  # exactly the timeout
+        await limiter.acquire("k")
+
+    virtual_time(main)
+    assert limiter.redis_available
+
+
+def test_back_from_an_outage_the_other_hosts_shares_are_kept_free(virtual_time: Runner) -> None:
+    """The first host to find Redis back marks the bucket in use also for what the other
+    hosts, still on their shares until their own probe finds Redis, may send meanwhile:
+    (N - 1) / N of a probe interval and a timeout. Before, only its own share was."""
+    fake = FakeRedis(hosts=[4])
+    seeds: list[float] = []
+    answer = fake.evalsha
+
+    async def recording(sha: str, numkeys: int, /, *keys_and_args: str) -> Any:
+        if sha == _redis._SEED.sha and not fake.down:
+            seeds.append(float(keys_and_args[1]) / 1e6)
+        return await answer(sha, numkeys, *keys_and_args)
+
+    fake.evalsha = recording  # type: ignore[method-assign]
+    limiter = RedisRateLimiter(
+        fake, timeout=0.5, probe_interval=1.0, state_dir=tempfile.mkdtemp(prefix="refold-rl-")
+    )
+
+    async def main() -> None:
+        await limiter.acquire("k")
+        fake.down = True
+        await limiter.acquire("k")  # from this host's quarter
+        fake.down = False
+        await asyncio.sleep(1.0)
+        await limiter.acquire("k")  # probes: seeds, then back to Redis
+
+    virtual_time(main)
+    assert limiter.redis_available
+    (seeded,) = seeds
+    own = 0.2  # at least a full bucket of this host's (its share reserved less)
+    assert seeded == pytest.approx(own + 3 / 4 * (1.0 + 0.5), abs=1e-3)

@@ -26,6 +26,7 @@ from refold_async import (
     RateLimitQueueTimeout,
 )
 from refold_async._ratelimit import LocalRateLimiter, RateLimiter, SlotTooFar
+from refold_async._ratelimit._base import SlotBlock
 from refold_async.testing import audit_send_times
 from refold_sync import Refold
 
@@ -254,13 +255,35 @@ def test_reserve_refuses_bad_counts() -> None:
         client.reserve(1, max_wait=-1)
 
 
+class SteppedClockHostLimiter(HostRateLimiter):
+    """The host limiter, whose reserved slots are read on a clock the test moves.
+
+    A call inside `reserve()` skips a slot left unused for over half an interval (it
+    would bunch with the slots after it), judged on the block's clock. On the wall
+    clock, a loaded machine that took 25 ms from the reservation to the first call
+    made every slot of a burst stale at once: `remaining` fell from 3 to 0 in one call.
+    """
+
+    now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def reserve(self, key: str, count: int, *, max_wait: float | None = None) -> SlotBlock:
+        block = await super().reserve(key, count, max_wait=max_wait)
+        times = [block.take() for _ in range(block.remaining)]
+        start = min(t for t in times if t is not None)
+        self.now = 0.0
+        return SlotBlock([t - start for t in times if t is not None], self.clock)
+
+
 def test_the_sync_face_reserves_for_the_calls_made_in_its_block() -> None:
-    """`with client.reserve(k)` delegates: the calls in the block take the slots."""
+    """`with client.reserve(k)` delegates: the calls in the block take the slots, and a
+    slot left unused too long is skipped, never sent late in a bunch."""
     from refold_async.testing import Emulator
 
     emulator = Emulator(rate_limit=None)
-    directory = state_dir()
-    limiter = HostRateLimiter(RATE, directory=directory)
+    limiter = SteppedClockHostLimiter(RATE, directory=state_dir())
     with Refold(
         api_key=emulator.api_key,
         base_url="https://api.refold.invalid",
@@ -270,7 +293,10 @@ def test_the_sync_face_reserves_for_the_calls_made_in_its_block() -> None:
         with client.reserve(3, max_wait=5) as reservation:
             assert reservation.remaining == 3
             client.linked_accounts.list(limit=1).first_page()
-            assert reservation.remaining == 2
+            assert reservation.remaining == 2  # however long the call took in real time
+            limiter.now = RATE.interval  # the other two (at 0) are now stale
+            client.linked_accounts.list(limit=1).first_page()
+            assert reservation.remaining == 0  # skipped: the call waited for a fresh slot
         assert reservation.remaining == 0
         # A far-off block is refused before anything is reserved.
         with pytest.raises(RateLimitQueueTimeout) as refused, client.reserve(500, max_wait=1):

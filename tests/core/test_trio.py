@@ -104,7 +104,6 @@ def on_loopback(
     return flow
 
 
-@pytest.mark.xfail(strict=True, reason="needs the anyio-native pool and limiter")
 def test_the_user_flow_runs_under_trio_with_default_options(tmp_path: Path) -> None:
     """Default options (the host-wide limiter, the SDK's own pool), in-process and on loopback."""
     run_under_trio(in_process(tmp_path))

@@ -7,6 +7,8 @@ import pytest
 from refold_async import NotFoundError
 from refold_async.testing import Emulator
 
+pytestmark = pytest.mark.anyio  # the backend matrix: asyncio and trio (tests/conftest.py)
+
 
 async def test_every_answer_carries_a_distinct_request_id() -> None:
     """Successes and errors alike carry `x-request-id`; the SDK surfaces it."""

@@ -12,6 +12,8 @@ from refold_sync import Refold
 
 from .conftest import ACCOUNT, NO_BACKOFF, TEST_KEY
 
+pytestmark = pytest.mark.anyio  # the backend matrix: asyncio and trio (tests/conftest.py)
+
 
 async def test_a_client_over_loopback_http(emulator: Emulator) -> None:
     """An `AsyncRefold` pointed at `server.url` talks HTTP/1.1 to the emulator."""
