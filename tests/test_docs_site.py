@@ -61,7 +61,7 @@ def test_every_page_is_in_the_navigation() -> None:
 def test_the_strict_build_is_in_the_gate() -> None:
     """`nox` alone runs the `docs` session, which builds with --strict; the extra installs mkdocs."""
     noxfile = (ROOT / "noxfile.py").read_text()
-    sessions = re.search(r"nox\.options\.sessions = \[(.*?)\]", noxfile)
+    sessions = re.search(r"nox\.options\.sessions = \[(.*?)\]", noxfile, re.S)
     assert sessions is not None
     assert '"docs"' in sessions.group(1)
     assert '"mkdocs", "build", "--strict"' in noxfile
