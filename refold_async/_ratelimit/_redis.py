@@ -21,7 +21,7 @@ import logging
 import math
 import os
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from functools import partial
 from typing import Any, Protocol
 
@@ -405,6 +405,20 @@ class RedisRateLimiter:
         self._came_back()
         self._beat(key)
 
+    async def aclose(self) -> None:
+        """Let this limiter's calls in the background end: membership records and
+        hand-backs are awaited (each bounded by `timeout`), the probe for Redis's return
+        is stopped. Await it before closing the Redis client, so no call of the limiter
+        is left in flight on a closed client (or opens a connection again after it)."""
+        if self._prober is not None:
+            self._prober.cancel()  # it only waits to wake queued callers: none are left
+        running = current_loop()
+        for task in [*self._beats, *self._releases]:
+            if task.get_loop() is not running:
+                continue  # another loop's: it ends there
+            with contextlib.suppress(Exception):  # a failed record or hand-back is moot now
+                await task
+
     async def penalize(self, key: str, retry_after: float) -> None:
         """Pause bucket `key` for every process; when it ends, the bucket is full.
 
@@ -770,6 +784,8 @@ class _Task(Protocol):
     def result(self) -> Any: ...
     def exception(self) -> BaseException | None: ...
     def add_done_callback(self, fn: Callable[[Any], object], /) -> None: ...
+    def get_loop(self) -> Any: ...
+    def __await__(self) -> Generator[Any, None, Any]: ...
 
 
 def _asyncio_loop() -> Any:

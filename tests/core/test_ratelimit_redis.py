@@ -28,8 +28,20 @@ PREFIX = f"refold-test:{uuid.uuid4().hex[:8]}:rl:"  # per run: parallel runs nev
 
 
 @pytest.fixture
-async def redis_client() -> AsyncIterator[Any]:
-    """A client of the Redis server at REDIS_URL, or a skip saying why there is none."""
+async def redis_client(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    """A client of the Redis server at REDIS_URL, or a skip saying why there is none.
+
+    Each `RedisRateLimiter` made during the test is closed (`aclose()`: its background
+    calls end) before the client is, as an application would.
+    """
+    made: list[RedisRateLimiter] = []
+    init = RedisRateLimiter.__init__
+
+    def recording_init(self: RedisRateLimiter, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(RedisRateLimiter, "__init__", recording_init)
     redis_asyncio = pytest.importorskip(
         "redis.asyncio", reason="the `redis` extra is not installed"
     )
@@ -46,6 +58,8 @@ async def redis_client() -> AsyncIterator[Any]:
             )
         pytest.skip(f"no Redis server answers at {REDIS_URL}: {exc!r}")
     yield client
+    for limiter in made:
+        await limiter.aclose()
     keys = [key async for key in client.scan_iter(match=PREFIX + "*")]
     if keys:
         await client.delete(*keys)

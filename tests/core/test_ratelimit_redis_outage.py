@@ -47,8 +47,8 @@ async def limiter(server: RedisServer, tmp_path: Any) -> AsyncIterator[RedisRate
     fallback = HostRateLimiter(RATE, directory=tmp_path)
     limiter = RedisRateLimiter(client, RATE, timeout=0.2, probe_interval=0.1, fallback=fallback)
     yield limiter
-    # Hand-backs still in flight finish (or fail) before the loop and the pool go.
-    await asyncio.gather(*limiter._releases, return_exceptions=True)
+    # Hand-backs and records still in flight finish (or fail) before the loop and the pool go.
+    await limiter.aclose()
     await client.aclose()
 
 
@@ -146,7 +146,7 @@ async def hosts(server: RedisServer, tmp_path: Any, n: int) -> list[tuple[Any, R
 
 async def close(made: list[tuple[Any, RedisRateLimiter]]) -> None:
     for client, limiter in made:
-        await asyncio.gather(*limiter._releases, *limiter._beats, return_exceptions=True)
+        await limiter.aclose()
         await client.aclose()
 
 
