@@ -6,7 +6,8 @@ One command measures the figures:
   (`webhooks.list`), (c) GET one page of 100 linked accounts (`linked_accounts.list`),
   (d) POST a JSON body (`webhooks.create`): CPU time per call of `AsyncRefold` against
   raw `httpx.AsyncClient` doing the same request plus `json.loads` of the same bytes,
-  both on one `httpx.MockTransport` answering prepared bytes. The two sides run in
+  both on an `httpx.MockTransport` answering prepared bytes (the SDK's own pool sends
+  through it: `transport=`, with `rate_limit=None`). The two sides run in
   alternating blocks (so load from elsewhere hits both alike); a round's ratio is the
   median of the adjacent blocks' ratios, and the figure is the median of the rounds.
   With `openai` installed, `AsyncOpenAI` makes the same shapes on the same transport
@@ -22,8 +23,8 @@ One command measures the figures:
   the hop alone (`refold_sync._portal.run()` of a coroutine that only returns, through
   the anyio portal's `start_task_soon`), next to the same hop through asyncio's
   `run_coroutine_threadsafe` on a loop thread of its own, in the same run.
-- `--backend trio` (or `both`): (a) to (d) also under trio, next to asyncio. The client
-  there has `rate_limit=None` and a user `http_client`, as the CPU rows always have.
+- `--backend trio` (or `both`): (a) to (d) also under trio, next to asyncio, with the
+  same client as the CPU rows.
 
 Run: `python benchmarks/bench_speed.py [--rounds N] [--backend trio] [--markdown]` or
 `nox -s bench`.
