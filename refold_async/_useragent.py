@@ -12,8 +12,10 @@ and ours follows it: the caller's product comes first, and the SDK stays identif
 
 from __future__ import annotations
 
+import functools
 import platform
 import re
+import sys
 from importlib import metadata
 
 import attrs
@@ -90,7 +92,8 @@ class AppInfo:
 
 def user_agent(app_info: AppInfo | None = None) -> str:
     """The SDK's `User-Agent`, followed by `app_info`'s product token if given."""
-    return _BASE if app_info is None else f"{_BASE} {app_info.token()}"
+    base = _base()
+    return base if app_info is None else f"{base} {app_info.token()}"
 
 
 def join_user_agent(theirs: str | None, ours: str) -> str:
@@ -121,17 +124,35 @@ def set_app_info(name: str, version: str | None = None, url: str | None = None) 
 
 
 def sdk_version() -> str:
-    """The installed SDK's version, from its package metadata."""
-    return _SDK_VERSION
+    """The SDK's version (the package's `__version__`, which its metadata carries too)."""
+    return _versions()[0]
 
 
 def current_user_agent() -> str:
     """The `User-Agent` of clients without `app_info` of their own (see `set_app_info()`)."""
-    return _current
+    return _current or _base()
 
 
-_SDK_VERSION = _version("refold")
-_BASE = (
-    f"refold-python/{_SDK_VERSION} (Python {platform.python_version()}; httpx {_version('httpx')})"
-)
-_current = _BASE
+def _base() -> str:
+    sdk, httpx_version = _versions()
+    return f"refold-python/{sdk} (Python {platform.python_version()}; httpx {httpx_version})"
+
+
+@functools.cache
+def _versions() -> tuple[str, str]:
+    """The SDK's version and httpx's, read once, when the first request is made.
+
+    From the modules' `__version__` (both are imported by then), not from package
+    metadata, whose lookup walks every installed distribution (tens of milliseconds in
+    a large environment) and would be paid by `import refold_async` itself.
+    """
+    return _module_version("refold_async"), _module_version("httpx")
+
+
+def _module_version(name: str) -> str:
+    module = sys.modules.get(name)
+    version = getattr(module, "__version__", None)
+    return version if isinstance(version, str) else _version(name.replace("refold_async", "refold"))
+
+
+_current: str | None = None  # set_app_info()'s; None: the SDK's own

@@ -23,6 +23,7 @@ httpcore, which does not give the guarantee on bytes past a response.
 
 from __future__ import annotations
 
+import sys
 import urllib.request
 
 import httpx
@@ -94,25 +95,23 @@ class _Loop:
                 await transport.aclose()
 
 
-def _original(cls: type) -> object:
-    return getattr(cls, "handle_async_request", None)
-
-
-_PATCHABLE: list[type] = [httpx.AsyncHTTPTransport]
-try:  # httpx's own transport's pool (respx patches it by default)
-    import httpcore
-
-    _PATCHABLE.append(httpcore.AsyncConnectionPool)
-except ImportError:  # pragma: no cover - httpx installs it
-    pass
-_ORIGINALS = [_original(cls) for cls in _PATCHABLE]
-
-
 def _mocked() -> bool:
-    """Whether a test patched httpx's or httpcore's transport since this module loaded."""
-    return any(
-        _original(cls) is not found for cls, found in zip(_PATCHABLE, _ORIGINALS, strict=True)
-    )
+    """Whether a test patched httpx's or httpcore's transport (respx does, to mock).
+
+    A method defined outside the library's own package is a patch. httpcore is looked
+    at only once something imported it: nothing can have patched it before, and
+    importing it here would cost every `import refold_async` httpcore's own imports.
+    """
+    if not _own(httpx.AsyncHTTPTransport):
+        return True
+    httpcore = sys.modules.get("httpcore")
+    return httpcore is not None and not _own(httpcore.AsyncConnectionPool)
+
+
+def _own(cls: type) -> bool:
+    method = getattr(cls, "handle_async_request", None)
+    module = getattr(method, "__module__", None) or ""
+    return module.partition(".")[0] == cls.__module__.partition(".")[0]
 
 
 def _no_proxy(host: str, proxies: dict[str, str]) -> bool:
