@@ -110,8 +110,18 @@ def _mocked() -> bool:
 
 def _own(cls: type) -> bool:
     method = getattr(cls, "handle_async_request", None)
+    if method is not None and _KNOWN_OWN.get(cls) is method:
+        return True  # the method judged the library's own last time: no patch since
     module = getattr(method, "__module__", None) or ""
-    return module.partition(".")[0] == cls.__module__.partition(".")[0]
+    own = module.partition(".")[0] == cls.__module__.partition(".")[0]
+    if own:
+        _KNOWN_OWN[cls] = method
+    return own
+
+
+# Per class, the `handle_async_request` last found to be the library's own: each request
+# asks, and an identity check answers while nothing patches it.
+_KNOWN_OWN: dict[type, object] = {}
 
 
 def _no_proxy(host: str, proxies: dict[str, str]) -> bool:
