@@ -27,8 +27,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import anyio
-import anyio.lowlevel
 import attrs
+
+from refold_async._native import loop_identity
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
@@ -297,11 +298,13 @@ class UnlimitedRateLimiter:
 def current_loop() -> object:
     """The running event loop's own object (asyncio's loop, trio's token): a dict key.
 
+    The SDK's one way to tell loops apart (`_native.loop_identity()`), shared with the
+    token locks and the blocking client.
+
     Raises:
-        RuntimeError: no supported event loop runs in this thread (anyio's
-            `NoEventLoopError`); callers reach this only from inside a coroutine.
+        RefoldUsageError: no asyncio or trio loop runs in this thread.
     """
-    return anyio.lowlevel.current_token().native_token
+    return loop_identity()
 
 
 def loop_clock() -> Callable[[], float]:
